@@ -1,0 +1,253 @@
+//! Typed reading of one raw TOML section, collecting every error with its key instead of
+//! stopping at the first (serde's `deny_unknown_fields` would report only one).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use toml::{Table, Value};
+
+use super::{ConfigError, Secret};
+
+/// Keys set from the environment: their values arrive as strings and are coerced.
+pub(super) type EnvKeys = BTreeSet<String>;
+
+/// Reads the keys of one section (or one entry of an array of tables) and remembers what it
+/// read, so `finish` can report every key nobody asked for.
+pub(super) struct SectionReader<'a> {
+    name: String,
+    table: Table,
+    env_keys: &'a EnvKeys,
+    base_dir: &'a Path,
+    errors: &'a mut Vec<ConfigError>,
+    read: BTreeSet<String>,
+}
+
+impl<'a> SectionReader<'a> {
+    pub(super) fn new(
+        name: impl Into<String>,
+        table: Table,
+        env_keys: &'a EnvKeys,
+        base_dir: &'a Path,
+        errors: &'a mut Vec<ConfigError>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            table,
+            env_keys,
+            base_dir,
+            errors,
+            read: BTreeSet::new(),
+        }
+    }
+
+    /// Full dotted name of `key` in this section, e.g. `oidc.client_secret`.
+    pub(super) fn key(&self, key: &str) -> String {
+        format!("{}.{}", self.name, key)
+    }
+
+    /// The key as shown in an error: the environment variable is named when it set the value.
+    fn shown(&self, key: &str) -> String {
+        let full = self.key(key);
+        if self.env_keys.contains(&full) {
+            format!("{full} (from {})", env_var_name(&full))
+        } else {
+            full
+        }
+    }
+
+    pub(super) fn error(&mut self, key: &str, message: impl Into<String>) {
+        let key = self.shown(key);
+        self.errors.push(ConfigError::new(key, message));
+    }
+
+    fn take(&mut self, key: &str) -> Option<Value> {
+        self.read.insert(key.to_owned());
+        self.table.remove(key)
+    }
+
+    pub(super) fn has(&self, key: &str) -> bool {
+        self.table.contains_key(key)
+    }
+
+    pub(super) fn string(&mut self, key: &str) -> Option<String> {
+        match self.take(key)? {
+            Value::String(s) => Some(s),
+            other => {
+                self.error(key, format!("expected a string, found {}", other.type_str()));
+                None
+            }
+        }
+    }
+
+    pub(super) fn required_string(&mut self, key: &str) -> Option<String> {
+        let value = self.string(key);
+        match value {
+            Some(s) if !s.trim().is_empty() => Some(s),
+            Some(_) => {
+                self.error(key, "must not be empty");
+                None
+            }
+            None if self.read_failed(key) => None,
+            None => {
+                self.error(key, "is required");
+                None
+            }
+        }
+    }
+
+    /// True when `key` was present but had the wrong type (an error was already reported).
+    fn read_failed(&self, key: &str) -> bool {
+        let shown = self.shown(key);
+        self.errors.iter().any(|e| e.key == shown)
+    }
+
+    pub(super) fn integer(&mut self, key: &str) -> Option<i64> {
+        let env = self.env_keys.contains(&self.key(key));
+        match self.take(key)? {
+            Value::Integer(i) => Some(i),
+            Value::String(s) if env => match s.trim().parse() {
+                Ok(i) => Some(i),
+                Err(_) => {
+                    self.error(key, format!("expected an integer, found {s:?}"));
+                    None
+                }
+            },
+            other => {
+                self.error(key, format!("expected an integer, found {}", other.type_str()));
+                None
+            }
+        }
+    }
+
+    /// An integer within `min..=max`.
+    pub(super) fn integer_in(&mut self, key: &str, min: i64, max: i64) -> Option<i64> {
+        let value = self.integer(key)?;
+        if value < min || value > max {
+            self.error(key, format!("must be between {min} and {max}, found {value}"));
+            return None;
+        }
+        Some(value)
+    }
+
+    /// A list of strings. From the environment, a comma- or space-separated string.
+    pub(super) fn string_list(&mut self, key: &str) -> Option<Vec<String>> {
+        let env = self.env_keys.contains(&self.key(key));
+        match self.take(key)? {
+            Value::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for (i, item) in items.into_iter().enumerate() {
+                    match item {
+                        Value::String(s) => out.push(s),
+                        other => {
+                            self.error(
+                                &format!("{key}[{i}]"),
+                                format!("expected a string, found {}", other.type_str()),
+                            );
+                            return None;
+                        }
+                    }
+                }
+                Some(out)
+            }
+            Value::String(s) if env => Some(
+                s.split(|c: char| c == ',' || c.is_whitespace())
+                    .filter(|part| !part.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+            ),
+            other => {
+                self.error(key, format!("expected a list of strings, found {}", other.type_str()));
+                None
+            }
+        }
+    }
+
+    /// A duration written like `8h`, `30m`, `90s`, `1h 30m`.
+    pub(super) fn duration(&mut self, key: &str, min: Duration, max: Duration) -> Option<Duration> {
+        let raw = self.string(key)?;
+        match humantime::parse_duration(raw.trim()) {
+            Ok(d) if d < min || d > max => {
+                self.error(
+                    key,
+                    format!(
+                        "must be between {} and {}, found {raw:?}",
+                        humantime::format_duration(min),
+                        humantime::format_duration(max)
+                    ),
+                );
+                None
+            }
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.error(key, format!("expected a duration such as \"8h\" or \"30m\" ({e})"));
+                None
+            }
+        }
+    }
+
+    /// A secret given inline as `key` or read from the file named by `key_file`.
+    /// Returns `None` (without error) when neither is present.
+    pub(super) fn secret(&mut self, key: &str) -> Option<Secret> {
+        let file_key = format!("{key}_file");
+        let inline_given = self.has(key);
+        let file_given = self.has(&file_key);
+        let inline = self.string(key);
+        let file = self.string(&file_key);
+        if inline_given && file_given {
+            self.error(key, format!("give either {key} or {file_key}, not both"));
+            return None;
+        }
+        if let Some(value) = inline {
+            return Some(Secret::new(value));
+        }
+        let path = self.path_from(file?);
+        match std::fs::read_to_string(&path) {
+            Ok(content) => {
+                let trimmed = content.trim_end_matches(['\r', '\n']).to_owned();
+                if trimmed.is_empty() {
+                    self.error(&file_key, format!("file {} is empty", path.display()));
+                    return None;
+                }
+                Some(Secret::new(trimmed))
+            }
+            Err(e) => {
+                self.error(&file_key, format!("cannot read {}: {e}", path.display()));
+                None
+            }
+        }
+    }
+
+    /// True when the secret `key` or `key_file` is present (before reading it).
+    pub(super) fn has_secret(&self, key: &str) -> bool {
+        self.has(key) || self.has(&format!("{key}_file"))
+    }
+
+    /// A path relative to the configuration file's directory.
+    pub(super) fn path_from(&self, raw: String) -> PathBuf {
+        let p = PathBuf::from(raw);
+        if p.is_absolute() {
+            p
+        } else {
+            self.base_dir.join(p)
+        }
+    }
+
+    /// Reports every key that was present but never read.
+    pub(super) fn finish(mut self) {
+        let unknown: Vec<String> = self
+            .table
+            .keys()
+            .filter(|k| !self.read.contains(*k))
+            .cloned()
+            .collect();
+        for key in unknown {
+            self.error(&key, "unknown key");
+        }
+    }
+}
+
+/// `oidc.client_secret` -> `PROFILEGATE_OIDC_CLIENT_SECRET`.
+pub(super) fn env_var_name(dotted: &str) -> String {
+    format!("PROFILEGATE_{}", dotted.replace('.', "_").to_ascii_uppercase())
+}

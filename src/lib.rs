@@ -1,0 +1,17 @@
+//! profilegate: an OpenID Connect reverse-proxy sidecar with progressive profiling.
+//!
+//! The request flow is charted in [`pipeline`]; [`proxy`] carries out its decisions on pingora.
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod oidc;
+pub mod pipeline;
+pub mod proxy;
+pub mod redirect;
+pub mod render;
+pub mod server;
+pub mod session;
+pub mod upstream;

@@ -1,0 +1,86 @@
+//! The `profilegate` command: run the proxy, or check a configuration file.
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use profilegate::config::{Config, LogFormat, ProcessEnv};
+
+#[derive(Parser)]
+#[command(name = "profilegate", version, about = "OpenID Connect reverse proxy with progressive profiling")]
+struct Cli {
+    /// Configuration file (TOML). Any key can be overridden by PROFILEGATE_<SECTION>_<KEY>.
+    #[arg(long, short, global = true, default_value = "config.toml")]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the proxy (the default).
+    Run,
+    /// Validate the configuration, report every error with its key, and exit.
+    Check,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(&cli.config, &ProcessEnv) {
+        Ok(c) => c,
+        Err(errors) => {
+            eprintln!("{}: {} configuration error(s):", cli.config.display(), errors.0.len());
+            for e in &errors.0 {
+                eprintln!("  {e}");
+            }
+            return ExitCode::from(2);
+        }
+    };
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Check => match profilegate::server::check(&config) {
+            Ok(()) => {
+                println!("{}: configuration OK", cli.config.display());
+                println!("  public URL  {}", config.server.public_url.origin());
+                println!("  listen      {} (admin {})", config.server.listen, config.server.admin_listen);
+                println!("  upstream    {}", config.upstream.url);
+                println!("  issuer      {}", config.oidc.issuer);
+                if !config.server.public_url.is_https() {
+                    println!("  warning: server.public_url is not https; cookies are not marked Secure");
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{}: {e}", cli.config.display());
+                ExitCode::from(2)
+            }
+        },
+        Command::Run => match run(config) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!(error = format!("{e:#}"), "profilegate could not start");
+                eprintln!("profilegate: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn run(config: Config) -> anyhow::Result<()> {
+    init_logging(&config);
+    if !config.server.public_url.is_https() {
+        tracing::warn!("server.public_url is not https: session cookies are not marked Secure");
+    }
+    profilegate::server::run(config).context("start-up failed")
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match config.log.format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.init(),
+    }
+}

@@ -1,0 +1,41 @@
+//! Counters for the admin listener's `/metrics`, in the Prometheus text format.
+//! Relaxed atomics: one uncontended add per event, nothing on the hot path beyond that.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub forwarded: AtomicU64,
+    pub unauthenticated: AtomicU64,
+    pub logins_started: AtomicU64,
+    pub logins_completed: AtomicU64,
+    pub logins_failed: AtomicU64,
+    pub logouts: AtomicU64,
+    pub upstream_errors: AtomicU64,
+}
+
+impl Metrics {
+    pub fn inc(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn render(&self) -> String {
+        let rows: [(&str, &str, &AtomicU64); 7] = [
+            ("profilegate_forwarded_total", "Requests forwarded upstream for a signed-in user.", &self.forwarded),
+            ("profilegate_unauthenticated_total", "Anonymous API requests answered 401.", &self.unauthenticated),
+            ("profilegate_logins_started_total", "Redirects to the OpenID Provider.", &self.logins_started),
+            ("profilegate_logins_completed_total", "Callbacks that created a session.", &self.logins_completed),
+            ("profilegate_logins_failed_total", "Callbacks refused.", &self.logins_failed),
+            ("profilegate_logouts_total", "Sessions ended by logout.", &self.logouts),
+            ("profilegate_upstream_errors_total", "Requests the upstream could not serve.", &self.upstream_errors),
+        ];
+        let mut out = String::new();
+        for (name, help, value) in rows {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} counter");
+            let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
+        }
+        out
+    }
+}

@@ -1,0 +1,205 @@
+//! The proxy's own routes: starting a login, the OIDC callback, logout and the signed-out page.
+//! Each returns an [`Answer`], or an error plus the cookies the error answer must still set.
+
+use http::header::COOKIE;
+use http::Method;
+use pingora::proxy::Session;
+
+use super::{Answer, Gate};
+use crate::error::AppError;
+use crate::metrics::Metrics;
+use crate::oidc::Provider;
+use crate::redirect::ReturnTo;
+use crate::session::{tokens_equal, RequestCookies, Session as UserSession};
+
+/// Largest form body accepted by the proxy's own forms.
+const MAX_FORM_BODY: usize = 16 * 1024;
+
+pub type Handled = Result<Answer, (AppError, Vec<String>)>;
+
+/// The request's `Cookie` headers, copied so the session can be written to afterwards.
+fn cookie_headers(session: &Session) -> Vec<Vec<u8>> {
+    session
+        .req_header()
+        .headers
+        .get_all(COOKIE)
+        .iter()
+        .map(|v| v.as_bytes().to_vec())
+        .collect()
+}
+
+/// The first value of each query parameter named in `names`, in that order.
+fn query_params<const N: usize>(session: &Session, names: [&str; N]) -> [Option<String>; N] {
+    let mut out: [Option<String>; N] = std::array::from_fn(|_| None);
+    if let Some(q) = session.req_header().uri.query() {
+        fill_params(q.as_bytes(), &names, &mut out);
+    }
+    out
+}
+
+fn fill_params<const N: usize>(raw: &[u8], names: &[&str; N], out: &mut [Option<String>; N]) {
+    for (k, v) in url::form_urlencoded::parse(raw) {
+        if let Some(i) = names.iter().position(|n| *n == k) {
+            if out[i].is_none() {
+                out[i] = Some(v.into_owned());
+            }
+        }
+    }
+}
+
+/// Anonymous browser navigation: send the user to the OP, remembering where they were going.
+pub async fn start_login(gate: &Gate, session: &mut Session) -> Handled {
+    let return_to = session
+        .req_header()
+        .uri
+        .path_and_query()
+        .and_then(|pq| ReturnTo::from_path(pq.as_str()))
+        .unwrap_or_else(ReturnTo::root);
+    let headers = cookie_headers(session);
+    let cookies = RequestCookies::parse(headers.iter().map(Vec::as_slice));
+    let (nonce, verifier, challenge) = Provider::login_secrets();
+    let (login, set_cookies) = gate.sealer.begin_login(&cookies, nonce, verifier, &return_to);
+    let url = gate
+        .provider
+        .authorization_url(&login.state, &login.nonce, challenge)
+        .await
+        .map_err(|e| (AppError::from(e), Vec::new()))?;
+    Metrics::inc(&gate.metrics.logins_started);
+    Ok(Answer::redirect(302, url.to_string()).with_cookies(set_cookies))
+}
+
+/// The OP's redirect back: state, issuer, code, ID token, userinfo; then a new session.
+pub async fn finish_login(gate: &Gate, session: &mut Session) -> Handled {
+    let result = verify_callback(gate, session).await;
+    if result.is_err() {
+        Metrics::inc(&gate.metrics.logins_failed);
+    }
+    result
+}
+
+async fn verify_callback(gate: &Gate, session: &mut Session) -> Handled {
+    let headers = cookie_headers(session);
+    let cookies = RequestCookies::parse(headers.iter().map(Vec::as_slice));
+    // Whatever happens next, the logins in progress of this browser are over.
+    let clear = gate.sealer.clear_logins(&cookies);
+    let fail = |e: AppError| (e, clear.clone());
+
+    let [state, code, error, iss] = query_params(session, ["state", "code", "error", "iss"]);
+    let state = state.ok_or_else(|| fail(AppError::LoginStateInvalid))?;
+    let login = gate
+        .sealer
+        .open_login(&cookies, &state)
+        .ok_or_else(|| fail(AppError::LoginStateInvalid))?;
+    if !gate.provider.consume_state(&state, login.exp) {
+        return Err(fail(AppError::LoginStateReplayed));
+    }
+    if let Some(error) = error {
+        return Err(fail(AppError::LoginDenied(error)));
+    }
+    // RFC 9207: the authorization response names its issuer; a mix-up is refused.
+    if let Some(iss) = iss {
+        if iss.trim_end_matches('/') != gate.provider.issuer() {
+            return Err(fail(AppError::IssuerMismatch(iss)));
+        }
+    }
+    let code = code.ok_or_else(|| fail(AppError::MissingCode))?;
+    let identity = gate
+        .provider
+        .finish_login(&code, &login)
+        .await
+        .map_err(|e| fail(AppError::Oidc(e)))?;
+
+    let user = gate.sealer.new_session(
+        identity.subject,
+        identity.email,
+        identity.preferred_username,
+        identity.name,
+    );
+    tracing::info!(sub = %user.sub, "login completed");
+    Metrics::inc(&gate.metrics.logins_completed);
+    let mut set_cookies = clear;
+    set_cookies.push(gate.sealer.seal_session(&user));
+    let target = ReturnTo::from_path(&login.return_to).unwrap_or_else(ReturnTo::root);
+    Ok(Answer::redirect(302, target.absolute(&gate.origin)).with_cookies(set_cookies))
+}
+
+/// Ends the session. A POST must carry the session's CSRF token; a GET from another site is
+/// asked to confirm, so a cross-site link or image cannot sign the user out.
+pub async fn logout(gate: &Gate, session: &mut Session, user: Option<UserSession>) -> Handled {
+    let rd = if session.req_header().method == Method::POST {
+        let body = read_body(session, MAX_FORM_BODY).await?;
+        let mut fields: [Option<String>; 2] = [None, None];
+        fill_params(&body, &["csrf_token", "rd"], &mut fields);
+        let [csrf, rd] = fields;
+        if let Some(u) = &user {
+            if !csrf.is_some_and(|c| tokens_equal(&c, &u.csrf)) {
+                return Err((AppError::CsrfRejected, Vec::new()));
+            }
+        }
+        rd
+    } else {
+        let [rd] = query_params(session, ["rd"]);
+        let site = session
+            .req_header()
+            .headers
+            .get("sec-fetch-site")
+            .map(|v| v.as_bytes().to_ascii_lowercase());
+        let foreign = matches!(site.as_deref(), Some(b"cross-site") | Some(b"same-site"));
+        if let (Some(u), true) = (&user, foreign) {
+            let who = u.preferred_username.as_deref().or(u.email.as_deref());
+            return Ok(Answer::html(
+                200,
+                gate.pages.logout_confirm(&gate.routes.logout, &u.csrf, who),
+            ));
+        }
+        rd
+    };
+
+    let target = rd.and_then(|r| ReturnTo::parse(&r, &gate.origin));
+    let headers = cookie_headers(session);
+    let cookies = RequestCookies::parse(headers.iter().map(Vec::as_slice));
+    let mut set_cookies = gate.sealer.clear_logins(&cookies);
+    set_cookies.push(gate.sealer.clear_session());
+
+    let signed_out = format!("{}{}", gate.origin, gate.routes.signed_out);
+    let op_logout = user.as_ref().and_then(|_| {
+        gate.provider
+            .end_session_url(&signed_out, target.as_ref().map(ReturnTo::path))
+    });
+    if let Some(u) = &user {
+        tracing::info!(sub = %u.sub, "logout");
+        Metrics::inc(&gate.metrics.logouts);
+    }
+    let location = match (op_logout, target) {
+        (Some(op), _) => op.to_string(),
+        (None, Some(t)) => t.absolute(&gate.origin),
+        (None, None) => signed_out,
+    };
+    Ok(Answer::redirect(302, location).with_cookies(set_cookies))
+}
+
+/// After logout: back to where the user asked (same origin only), or the signed-out page.
+pub fn signed_out(gate: &Gate, session: &Session) -> Answer {
+    let [state] = query_params(session, ["state"]);
+    match state.and_then(|s| ReturnTo::parse(&s, &gate.origin)) {
+        Some(target) => Answer::redirect(302, target.absolute(&gate.origin)),
+        None => Answer::html(200, gate.pages.signed_out(&format!("{}/", gate.origin))),
+    }
+}
+
+/// Reads a request body of at most `limit` bytes.
+async fn read_body(session: &mut Session, limit: usize) -> Result<Vec<u8>, (AppError, Vec<String>)> {
+    let mut body = Vec::new();
+    loop {
+        match session.read_request_body().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > limit {
+                    return Err((AppError::BodyTooLarge, Vec::new()));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body),
+            Err(_) => return Err((AppError::BodyTooLarge, Vec::new())),
+        }
+    }
+}

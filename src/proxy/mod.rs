@@ -1,0 +1,234 @@
+//! pingora glue: carries out the [`Decision`] of `pipeline::decide` and nothing more.
+//!
+//! ```text
+//!  pingora phase            what happens here
+//!  ─────────────────────    ───────────────────────────────────────────────────────────
+//!  request_filter           open session cookie, decide(); answer everything but Forward
+//!                           (login redirect, callback, logout, pages, 401/404/405)
+//!  upstream_peer            the configured upstream (one peer, pooled keep-alive)
+//!  upstream_request_filter  strip identity headers + own cookies, set X-Forwarded-*,
+//!                           inject identity            (upstream.rs)
+//!  (bodies, upgrades)       streamed by pingora in both directions
+//!  fail_to_proxy            upstream down: a 502 page or JSON instead of a bare status
+//!  logging                  counters and a debug line per request
+//! ```
+
+mod handlers;
+mod respond;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use http::header::COOKIE;
+use ipnet::IpNet;
+use pingora::http::RequestHeader;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::upstreams::peer::HttpPeer;
+use pingora::{Error, ErrorSource, ErrorType, Result};
+
+use crate::config::Config;
+use crate::error::AppError;
+use crate::metrics::Metrics;
+use crate::oidc::Provider;
+use crate::pipeline::{decide, is_navigation, Auth, Decision, RequestView, Routes};
+use crate::render::Pages;
+use crate::session::{CookieSealer, RequestCookies, Session as UserSession};
+use crate::upstream::{prepare_upstream_request, Peer};
+
+pub use respond::Answer;
+
+/// The proxy service: everything a request may need, built once at start-up.
+pub struct Gate {
+    routes: Routes,
+    origin: String,
+    public_scheme: &'static str,
+    sealer: CookieSealer,
+    provider: Arc<Provider>,
+    pages: Arc<Pages>,
+    trusted: Vec<IpNet>,
+    peer: HttpPeer,
+    metrics: Arc<Metrics>,
+}
+
+/// Per-request state shared by the phases.
+pub struct RequestCtx {
+    user: Option<UserSession>,
+    peer: Peer,
+    wants_html: bool,
+}
+
+impl Gate {
+    pub fn new(
+        config: &Config,
+        provider: Arc<Provider>,
+        pages: Arc<Pages>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let up = &config.upstream;
+        let mut peer = HttpPeer::new((up.host.as_str(), up.port), up.tls, up.host.clone());
+        peer.options.connection_timeout = Some(up.connect_timeout);
+        peer.options.read_timeout = Some(up.read_timeout);
+        peer.options.idle_timeout = Some(std::time::Duration::from_secs(60));
+        Self {
+            routes: Routes::new(&config.server.prefix),
+            origin: config.server.public_url.origin().to_owned(),
+            public_scheme: if config.server.public_url.is_https() { "https" } else { "http" },
+            sealer: CookieSealer::new(config),
+            provider,
+            pages,
+            trusted: config.server.trusted_proxies.clone(),
+            peer,
+            metrics,
+        }
+    }
+
+    fn retry_url(&self) -> String {
+        format!("{}/", self.origin)
+    }
+}
+
+fn header<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a [u8]> {
+    req.headers.get(name).map(|v| v.as_bytes())
+}
+
+/// True when the client would rather read a page than JSON.
+fn accepts_html(req: &RequestHeader) -> bool {
+    header(req, "accept").is_some_and(|a| a.windows(9).any(|w| w.eq_ignore_ascii_case(b"text/html")))
+}
+
+#[async_trait]
+impl ProxyHttp for Gate {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> Self::CTX {
+        RequestCtx {
+            user: None,
+            peer: Peer {
+                ip: None,
+                trusted: false,
+            },
+            wants_html: false,
+        }
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> Result<bool> {
+        let (decision, user) = {
+            let req = session.req_header();
+            let cookies =
+                RequestCookies::parse(req.headers.get_all(COOKIE).iter().map(|v| v.as_bytes()));
+            let user = self.sealer.open_session(&cookies);
+            let view = RequestView {
+                method: &req.method,
+                path: req.uri.path(),
+                is_navigation: is_navigation(
+                    &req.method,
+                    header(req, "accept"),
+                    header(req, "x-requested-with"),
+                    header(req, "sec-fetch-mode"),
+                ),
+            };
+            let auth = if user.is_some() { Auth::SignedIn } else { Auth::Anonymous };
+            ctx.wants_html = accepts_html(req);
+            (decide(&view, auth, &self.routes), user)
+        };
+        let ip = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
+        ctx.peer = Peer::new(ip, &self.trusted);
+
+        let answer = match decision {
+            Decision::Forward => {
+                Metrics::inc(&self.metrics.forwarded);
+                ctx.user = user;
+                return Ok(false);
+            }
+            Decision::Unauthenticated => {
+                Metrics::inc(&self.metrics.unauthenticated);
+                Ok(Answer::json(
+                    401,
+                    &serde_json::json!({
+                        "error": "unauthenticated",
+                        "message": "Sign in first: open this site in a browser to sign in.",
+                    }),
+                ))
+            }
+            Decision::StartLogin => handlers::start_login(self, session).await,
+            Decision::FinishLogin => handlers::finish_login(self, session).await,
+            Decision::Logout => handlers::logout(self, session, user).await,
+            Decision::SignedOut => Ok(handlers::signed_out(self, session)),
+            Decision::NotFound => Err((AppError::NotFound, Vec::new())),
+            Decision::MethodNotAllowed => Err((AppError::MethodNotAllowed, Vec::new())),
+        };
+        let answer = answer.unwrap_or_else(|(err, cookies)| {
+            err.log(session.req_header().uri.path());
+            Answer::error(&err, ctx.wants_html, &self.pages, &self.retry_url()).with_cookies(cookies)
+        });
+        respond::write(session, answer).await
+    }
+
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        _ctx: &mut Self::CTX,
+    ) -> Result<Box<HttpPeer>> {
+        Ok(Box::new(self.peer.clone()))
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        _session: &mut Session,
+        upstream_request: &mut RequestHeader,
+        ctx: &mut Self::CTX,
+    ) -> Result<()> {
+        prepare_upstream_request(
+            upstream_request,
+            ctx.peer,
+            ctx.user.as_ref(),
+            &self.sealer,
+            self.public_scheme,
+        );
+        Ok(())
+    }
+
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut Self::CTX,
+    ) -> FailToProxy {
+        let code = match e.etype() {
+            ErrorType::HTTPStatus(code) => *code,
+            _ => match e.esource() {
+                ErrorSource::Upstream => 502,
+                ErrorSource::Downstream => match e.etype() {
+                    ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => 0,
+                    _ => 400,
+                },
+                ErrorSource::Internal | ErrorSource::Unset => 500,
+            },
+        };
+        if code == 502 {
+            Metrics::inc(&self.metrics.upstream_errors);
+            let err = AppError::UpstreamUnavailable(e.to_string());
+            err.log(session.req_header().uri.path());
+            let answer = Answer::error(&err, ctx.wants_html, &self.pages, &self.retry_url());
+            if let Err(write_err) = respond::write(session, answer).await {
+                tracing::debug!(error = %write_err, "could not write the 502 answer");
+            }
+        } else if code > 0 {
+            if let Err(write_err) = session.respond_error(code).await {
+                tracing::debug!(error = %write_err, "could not write the error answer");
+            }
+        }
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, _ctx: &mut Self::CTX) {
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            let status = session.response_written().map_or(0, |r| r.status.as_u16());
+            let req = session.req_header();
+            tracing::debug!(method = %req.method, path = req.uri.path(), status, error = e.map(|e| e.to_string()), "request");
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! Pages: the minijinja environment (templates embedded in the binary, auto-escaping every
+//! `.html` template) and the view models of each page the proxy serves itself.
+
+use minijinja::{context, Environment};
+use serde::Serialize;
+
+/// The built-in templates, embedded at compile time.
+const TEMPLATES: &[(&str, &str)] = &[
+    ("base.html", include_str!("../templates/base.html")),
+    ("error.html", include_str!("../templates/error.html")),
+    ("signed_out.html", include_str!("../templates/signed_out.html")),
+    ("logout.html", include_str!("../templates/logout.html")),
+];
+
+/// How pages look.
+#[derive(Debug, Clone, Serialize)]
+pub struct Theme {
+    pub title: String,
+    pub primary_color: String,
+}
+
+impl Default for Theme {
+    fn default() -> Self {
+        Self {
+            title: "Sign-in".into(),
+            primary_color: "#3451b2".into(),
+        }
+    }
+}
+
+/// Why rendering failed: only at start-up for a broken template.
+#[derive(Debug, thiserror::Error)]
+#[error("template {name}: {source}")]
+pub struct RenderError {
+    name: String,
+    #[source]
+    source: minijinja::Error,
+}
+
+/// Renders the proxy's own pages.
+pub struct Pages {
+    env: Environment<'static>,
+    theme: Theme,
+}
+
+/// What an error page shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorPage<'a> {
+    pub status: u16,
+    pub title: &'a str,
+    pub message: &'a str,
+    pub retry_url: Option<&'a str>,
+}
+
+impl Pages {
+    /// Loads the templates and renders each once with sample data, so a broken template fails
+    /// at start-up (and in `profilegate check`), not in front of a user.
+    pub fn new(theme: Theme) -> Result<Self, RenderError> {
+        let mut env = Environment::new();
+        // Auto-escape follows the name's extension: every page is .html, so every value is escaped.
+        for (name, source) in TEMPLATES {
+            env.add_template(name, source).map_err(|source| RenderError {
+                name: (*name).to_owned(),
+                source,
+            })?;
+        }
+        let pages = Self { env, theme };
+        pages.self_test()?;
+        Ok(pages)
+    }
+
+    fn self_test(&self) -> Result<(), RenderError> {
+        let page = ErrorPage {
+            status: 500,
+            title: "t",
+            message: "m",
+            retry_url: Some("/"),
+        };
+        self.try_render("error.html", context! { ..self.base("t"), ..context!{
+            status => page.status, message => page.message, retry_url => page.retry_url } })?;
+        self.try_render("signed_out.html", context! { ..self.base("t"), ..context!{ sign_in_url => "/" } })?;
+        self.try_render(
+            "logout.html",
+            context! { ..self.base("t"), ..context!{ action => "/", csrf_token => "x", user => "u" } },
+        )?;
+        Ok(())
+    }
+
+    fn base(&self, title: &str) -> minijinja::Value {
+        context! { theme => minijinja::Value::from(minijinja::value::Serde(&self.theme)), title => title, lang => "en" }
+    }
+
+    fn try_render(&self, name: &str, ctx: minijinja::Value) -> Result<String, RenderError> {
+        self.env
+            .get_template(name)
+            .and_then(|t| t.render(ctx))
+            .map_err(|source| RenderError {
+                name: name.to_owned(),
+                source,
+            })
+    }
+
+    fn render(&self, name: &str, ctx: minijinja::Value) -> String {
+        self.try_render(name, ctx).unwrap_or_else(|e| {
+            // Templates were proven at start-up; this is a last resort that shows nothing internal.
+            tracing::error!(error = %e, "template failed to render");
+            "<!doctype html><title>Error</title><h1>Something went wrong</h1>".to_owned()
+        })
+    }
+
+    pub fn error(&self, page: &ErrorPage<'_>) -> String {
+        self.render(
+            "error.html",
+            context! { ..self.base(page.title), ..context! {
+                status => page.status,
+                message => page.message,
+                retry_url => page.retry_url,
+            }},
+        )
+    }
+
+    pub fn signed_out(&self, sign_in_url: &str) -> String {
+        self.render(
+            "signed_out.html",
+            context! { ..self.base("Signed out"), ..context! { sign_in_url => sign_in_url } },
+        )
+    }
+
+    pub fn logout_confirm(&self, action: &str, csrf_token: &str, user: Option<&str>) -> String {
+        self.render(
+            "logout.html",
+            context! { ..self.base("Sign out"), ..context! {
+                action => action, csrf_token => csrf_token, user => user,
+            }},
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOSTILE: &str = "<script>alert(1)</script>\"'><img src=x onerror=alert(1)>";
+
+    fn pages() -> Pages {
+        Pages::new(Theme {
+            title: HOSTILE.into(),
+            primary_color: "#000".into(),
+        })
+        .expect("templates")
+    }
+
+    fn assert_inert(html: &str) {
+        assert!(!html.contains("<script>alert"), "{html}");
+        assert!(!html.contains("<img src=x"), "{html}");
+        assert!(html.contains("&lt;script&gt;"), "{html}");
+    }
+
+    #[test]
+    fn error_page_escapes_everything() {
+        let html = pages().error(&ErrorPage {
+            status: 400,
+            title: HOSTILE,
+            message: HOSTILE,
+            retry_url: Some("/\"><script>alert(1)</script>"),
+        });
+        assert_inert(&html);
+        assert!(html.contains("Error 400"));
+    }
+
+    #[test]
+    fn signed_out_and_logout_pages_escape_everything() {
+        let p = pages();
+        assert_inert(&p.signed_out(HOSTILE));
+        let html = p.logout_confirm(HOSTILE, HOSTILE, Some(HOSTILE));
+        assert_inert(&html);
+        assert!(html.contains("name=\"csrf_token\""));
+    }
+}

@@ -1,0 +1,111 @@
+//! Start-up: builds the pingora server (public proxy + admin listener) from a validated
+//! [`Config`], discovers the OP before serving, and runs until SIGINT or SIGTERM.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
+use pingora::proxy::http_proxy_service_with_name;
+use pingora::server::configuration::ServerConf;
+use pingora::server::{RunArgs, Server};
+use pingora::services::listening::Service;
+
+use crate::admin::Admin;
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::oidc::{BackChannel, Provider};
+use crate::pipeline::Routes;
+use crate::proxy::Gate;
+use crate::render::{Pages, RenderError, Theme};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Templates(#[from] RenderError),
+    #[error("cannot listen on {addr} ({key}): {source}")]
+    Listen {
+        key: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("OIDC settings: {0}")]
+    Oidc(String),
+    #[error("cannot start the start-up runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// Everything `profilegate check` can verify without contacting anything.
+pub fn check(config: &Config) -> Result<(), StartError> {
+    Pages::new(Theme::default())?;
+    Provider::new(config, &Routes::new(&config.server.prefix).callback).map_err(StartError::Oidc)?;
+    Ok(())
+}
+
+/// Runs the proxy until it is told to stop.
+pub fn run(config: Config) -> Result<(), StartError> {
+    let routes = Routes::new(&config.server.prefix);
+    let pages = Arc::new(Pages::new(Theme::default())?);
+    let provider = Arc::new(Provider::new(&config, &routes.callback).map_err(StartError::Oidc)?);
+    let metrics = Arc::new(Metrics::default());
+
+    // Fail early and clearly when a port is taken (pingora would only log it).
+    for (key, addr) in [
+        ("server.listen", config.server.listen),
+        ("server.admin_listen", config.server.admin_listen),
+    ] {
+        TcpListener::bind(addr).map_err(|source| StartError::Listen { key, addr, source })?;
+    }
+
+    // Discovery before serving, on a runtime dropped afterwards: its pooled connections die
+    // with it, and the proxy's runtime builds its own back-channel client.
+    {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(StartError::Runtime)?;
+        rt.block_on(async {
+            let http = BackChannel::new(config.oidc.timeout);
+            match provider.discover_with(&http).await {
+                Ok(()) => tracing::info!(issuer = %provider.issuer(), "OpenID Provider discovered"),
+                Err(e) => tracing::warn!(
+                    issuer = %provider.issuer(),
+                    error = %e,
+                    "OpenID Provider not reachable yet; discovery will be retried at the first login"
+                ),
+            }
+        });
+    }
+
+    let conf = ServerConf {
+        threads: config.server.threads,
+        // No grace period: SIGTERM stops accepting at once, then in-flight requests get
+        // `server.shutdown_timeout` to finish (pingora's 300 s default would hold the store lock).
+        grace_period_seconds: Some(0),
+        graceful_shutdown_timeout_seconds: Some(config.server.shutdown_timeout.as_secs()),
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+
+    let gate = Gate::new(&config, provider.clone(), pages, metrics.clone());
+    let mut proxy = http_proxy_service_with_name(&server.configuration, gate, "profilegate proxy");
+    proxy.add_tcp(&config.server.listen.to_string());
+
+    let mut admin = Service::new("profilegate admin".to_owned(), Admin { provider, metrics });
+    admin.add_tcp(&config.server.admin_listen.to_string());
+    admin.threads = Some(1);
+
+    server.add_service(proxy);
+    server.add_service(admin);
+    tracing::info!(
+        listen = %config.server.listen,
+        admin = %config.server.admin_listen,
+        public_url = config.server.public_url.origin(),
+        upstream = %config.upstream.url,
+        threads = config.server.threads,
+        "profilegate starting"
+    );
+    server.run(RunArgs::default());
+    tracing::info!("profilegate stopped");
+    Ok(())
+}

@@ -1,0 +1,412 @@
+//! Sealed cookies: the session (who is signed in) and the login state (state, nonce and PKCE
+//! verifier of one login in progress). Both are encrypted and authenticated with AES-256-GCM by
+//! the cookie crate's private jar; nothing is kept on the server per anonymous request.
+//! A cookie that fails to open, or has expired, reads as absent: never an error.
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use cookie::{Cookie, CookieJar, Key, SameSite};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::redirect::ReturnTo;
+
+/// Cookies longer than this are ignored unread (a sealed session is well under 1 KiB).
+const MAX_COOKIE_VALUE: usize = 4096;
+/// At most this many cookies of one request are looked at.
+const MAX_COOKIES: usize = 64;
+/// How many logins in progress (browser tabs) one browser may keep at once.
+const MAX_LOGINS_IN_PROGRESS: usize = 3;
+
+/// Seconds since the Unix epoch.
+pub fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// A random URL-safe token of `bytes` random bytes.
+pub fn random_token(bytes: usize) -> String {
+    use base64::Engine;
+    let mut buf = vec![0u8; bytes];
+    rand::thread_rng().fill_bytes(&mut buf);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// Constant-time comparison of two tokens.
+pub fn tokens_equal(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// A signed-in user's session, as sealed in the session cookie.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Session {
+    /// Random session id, new at every login.
+    pub sid: String,
+    /// The OP's subject identifier.
+    pub sub: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferred_username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// CSRF token bound to this session, for state-changing forms of the proxy's own pages.
+    pub csrf: String,
+    /// Issued at, seconds since the epoch.
+    pub iat: u64,
+    /// Expires at, seconds since the epoch.
+    pub exp: u64,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("sub", &self.sub)
+            .field("iat", &self.iat)
+            .field("exp", &self.exp)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One login in progress, sealed in a cookie named after its state.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct LoginState {
+    pub state: String,
+    pub nonce: String,
+    pub pkce_verifier: String,
+    pub return_to: String,
+    pub exp: u64,
+}
+
+impl fmt::Debug for LoginState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoginState")
+            .field("return_to", &self.return_to)
+            .field("exp", &self.exp)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Seals and opens the proxy's cookies.
+pub struct CookieSealer {
+    key: Key,
+    session_name: String,
+    login_prefix: String,
+    secure: bool,
+    lifetime: Duration,
+    login_timeout: Duration,
+}
+
+impl CookieSealer {
+    pub fn new(config: &Config) -> Self {
+        Self {
+            // HKDF-expands the configured secret (at least 32 bytes) into the 64-byte key.
+            key: Key::derive_from(&config.session.secret),
+            login_prefix: format!("{}_login_", config.session.cookie_name),
+            session_name: config.session.cookie_name.clone(),
+            secure: config.server.public_url.is_https(),
+            lifetime: config.session.lifetime,
+            login_timeout: config.oidc.login_timeout,
+        }
+    }
+
+    pub fn session_cookie_name(&self) -> &str {
+        &self.session_name
+    }
+
+    /// True for every cookie name the proxy owns (never forwarded upstream).
+    pub fn is_own_cookie(&self, name: &str) -> bool {
+        name == self.session_name || name.starts_with(&self.login_prefix)
+    }
+
+    /// A new session for a user who has just signed in.
+    pub fn new_session(
+        &self,
+        sub: String,
+        email: Option<String>,
+        preferred_username: Option<String>,
+        name: Option<String>,
+    ) -> Session {
+        let now = now_secs();
+        Session {
+            sid: random_token(18),
+            sub,
+            email,
+            preferred_username,
+            name,
+            csrf: random_token(24),
+            iat: now,
+            exp: now + self.lifetime.as_secs(),
+        }
+    }
+
+    /// The `Set-Cookie` value carrying `session`.
+    pub fn seal_session(&self, session: &Session) -> String {
+        let json = serde_json::to_string(session).unwrap_or_default();
+        let max_age = session.exp.saturating_sub(now_secs());
+        self.sealed_cookie(&self.session_name, json, max_age)
+    }
+
+    /// The session carried by the request's cookies, if any is valid and unexpired.
+    pub fn open_session(&self, cookies: &RequestCookies<'_>) -> Option<Session> {
+        let value = cookies.get(&self.session_name)?;
+        let plain = self.open(&self.session_name, value)?;
+        let session: Session = serde_json::from_str(&plain).ok()?;
+        (session.exp > now_secs()).then_some(session)
+    }
+
+    /// A `Set-Cookie` value that deletes the session cookie.
+    pub fn clear_session(&self) -> String {
+        self.expired_cookie(&self.session_name)
+    }
+
+    /// Starts a login: the state to send to the OP and the `Set-Cookie` values to answer with
+    /// (the new login cookie, plus deletions of the oldest logins beyond the limit).
+    pub fn begin_login(
+        &self,
+        cookies: &RequestCookies<'_>,
+        nonce: String,
+        pkce_verifier: String,
+        return_to: &ReturnTo,
+    ) -> (LoginState, Vec<String>) {
+        let state = LoginState {
+            state: random_token(24),
+            nonce,
+            pkce_verifier,
+            return_to: return_to.path().to_owned(),
+            exp: now_secs() + self.login_timeout.as_secs(),
+        };
+        let mut set_cookies = Vec::new();
+        let mut open: Vec<(u64, &str)> = cookies
+            .iter()
+            .filter(|(name, _)| name.starts_with(&self.login_prefix))
+            .map(|(name, value)| {
+                let exp = self
+                    .open(name, value)
+                    .and_then(|p| serde_json::from_str::<LoginState>(&p).ok())
+                    .map_or(0, |s| s.exp);
+                (exp, name)
+            })
+            .collect();
+        open.sort_unstable();
+        let excess = (open.len() + 1).saturating_sub(MAX_LOGINS_IN_PROGRESS);
+        for (_, name) in open.into_iter().take(excess) {
+            set_cookies.push(self.expired_cookie(name));
+        }
+        let json = serde_json::to_string(&state).unwrap_or_default();
+        set_cookies.push(self.sealed_cookie(
+            &self.login_cookie_name(&state.state),
+            json,
+            self.login_timeout.as_secs(),
+        ));
+        (state, set_cookies)
+    }
+
+    /// The login in progress that `state` names, if its cookie is present, valid and unexpired.
+    pub fn open_login(&self, cookies: &RequestCookies<'_>, state: &str) -> Option<LoginState> {
+        let name = self.login_cookie_name(state);
+        let plain = self.open(&name, cookies.get(&name)?)?;
+        let login: LoginState = serde_json::from_str(&plain).ok()?;
+        (tokens_equal(&login.state, state) && login.exp > now_secs()).then_some(login)
+    }
+
+    /// `Set-Cookie` values deleting every login cookie the request carries.
+    pub fn clear_logins(&self, cookies: &RequestCookies<'_>) -> Vec<String> {
+        cookies
+            .iter()
+            .filter(|(name, _)| name.starts_with(&self.login_prefix))
+            .map(|(name, _)| self.expired_cookie(name))
+            .collect()
+    }
+
+    fn login_cookie_name(&self, state: &str) -> String {
+        // The state is URL-safe base64; its first characters name the cookie.
+        let short: String = state
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .take(12)
+            .collect();
+        format!("{}{short}", self.login_prefix)
+    }
+
+    fn sealed_cookie(&self, name: &str, plain: String, max_age: u64) -> String {
+        let mut jar = CookieJar::new();
+        jar.private_mut(&self.key).add(Cookie::new(name.to_owned(), plain));
+        let value = jar.get(name).map(|c| c.value().to_owned()).unwrap_or_default();
+        self.cookie(name, value, max_age)
+    }
+
+    fn expired_cookie(&self, name: &str) -> String {
+        self.cookie(name, String::new(), 0)
+    }
+
+    fn cookie(&self, name: &str, value: String, max_age: u64) -> String {
+        // The sealed value is standard base64, whose characters are all valid cookie octets, so
+        // it is written and read without percent-encoding (no encoded()/split_parse mismatch).
+        Cookie::build((name.to_owned(), value))
+            .path("/")
+            .http_only(true)
+            .secure(self.secure)
+            .same_site(SameSite::Lax)
+            .max_age(cookie::time::Duration::seconds(max_age.min(i64::MAX as u64) as i64))
+            .build()
+            .to_string()
+    }
+
+    fn open(&self, name: &str, value: &str) -> Option<String> {
+        let mut jar = CookieJar::new();
+        jar.add_original(Cookie::new(name.to_owned(), value.to_owned()));
+        jar.private(&self.key).get(name).map(|c| c.value().to_owned())
+    }
+}
+
+/// The cookies of one request, parsed lazily from its `Cookie` headers and bounded in count
+/// and size.
+pub struct RequestCookies<'a> {
+    pairs: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> RequestCookies<'a> {
+    pub fn parse<I: IntoIterator<Item = &'a [u8]>>(headers: I) -> Self {
+        let mut pairs = Vec::new();
+        for header in headers {
+            let Ok(text) = std::str::from_utf8(header) else {
+                continue;
+            };
+            for part in text.split(';') {
+                if pairs.len() >= MAX_COOKIES {
+                    return Self { pairs };
+                }
+                let Some((name, value)) = part.split_once('=') else {
+                    continue;
+                };
+                let (name, value) = (name.trim(), value.trim().trim_matches('"'));
+                if !name.is_empty() && value.len() <= MAX_COOKIE_VALUE {
+                    pairs.push((name, value));
+                }
+            }
+        }
+        Self { pairs }
+    }
+
+    /// The first cookie called `name`.
+    pub fn get(&self, name: &str) -> Option<&'a str> {
+        self.pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, &'a str)> + '_ {
+        self.pairs.iter().copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn sealer() -> CookieSealer {
+        let text = r#"
+[upstream]
+url = "http://127.0.0.1:3000"
+[oidc]
+issuer = "http://127.0.0.1:1"
+client_id = "c"
+client_secret = "s"
+[session]
+secret = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+"#;
+        let env: &[(&str, &str)] = &[];
+        let config = Config::from_toml(text, env, Path::new(".")).expect("config");
+        CookieSealer::new(&config)
+    }
+
+    fn value_of(set_cookie: &str) -> (String, String) {
+        let c = Cookie::parse(set_cookie.to_owned()).expect("cookie");
+        (c.name().to_owned(), c.value().to_owned())
+    }
+
+    #[test]
+    fn sealed_session_round_trips_and_hides_its_content() {
+        let s = sealer();
+        let session = s.new_session("alice".into(), Some("a@example.com".into()), None, None);
+        let set = s.seal_session(&session);
+        assert!(set.contains("HttpOnly") && set.contains("SameSite=Lax"), "{set}");
+        assert!(!set.contains("alice"), "{set}");
+        let (name, value) = value_of(&set);
+        let header = format!("other=1; {name}={value}");
+        let cookies = RequestCookies::parse([header.as_bytes()]);
+        assert_eq!(s.open_session(&cookies), Some(session));
+    }
+
+    #[test]
+    fn tampered_or_foreign_cookie_reads_as_anonymous() {
+        let s = sealer();
+        let session = s.new_session("alice".into(), None, None, None);
+        let (name, value) = value_of(&s.seal_session(&session));
+        let mut bytes = value.into_bytes();
+        let mid = bytes.len() / 2;
+        bytes[mid] = if bytes[mid] == b'A' { b'B' } else { b'A' };
+        let header = format!("{name}={}", String::from_utf8(bytes).expect("utf8"));
+        assert_eq!(s.open_session(&RequestCookies::parse([header.as_bytes()])), None);
+        let garbage = format!("{name}=not-base64!!");
+        assert_eq!(s.open_session(&RequestCookies::parse([garbage.as_bytes()])), None);
+    }
+
+    #[test]
+    fn expired_session_reads_as_anonymous() {
+        let s = sealer();
+        let mut session = s.new_session("alice".into(), None, None, None);
+        session.exp = now_secs() - 1;
+        let json = serde_json::to_string(&session).expect("json");
+        let (name, value) = value_of(&s.sealed_cookie("profilegate_session", json, 60));
+        let header = format!("{name}={value}");
+        assert_eq!(s.open_session(&RequestCookies::parse([header.as_bytes()])), None);
+    }
+
+    #[test]
+    fn login_state_opens_only_for_its_own_state() {
+        let s = sealer();
+        let none = RequestCookies::parse(std::iter::empty());
+        let rt = ReturnTo::root();
+        let (login, set) = s.begin_login(&none, "n".into(), "v".into(), &rt);
+        let (name, value) = value_of(set.last().expect("cookie"));
+        let header = format!("{name}={value}");
+        let cookies = RequestCookies::parse([header.as_bytes()]);
+        assert!(s.open_login(&cookies, &login.state).is_some());
+        let mut other = login.state.clone();
+        other.push('x');
+        assert!(s.open_login(&cookies, &other).is_none());
+    }
+
+    #[test]
+    fn logins_in_progress_are_capped() {
+        let s = sealer();
+        let mut header = String::new();
+        for _ in 0..5 {
+            let cookies = RequestCookies::parse([header.as_bytes()]);
+            let (_, set) = s.begin_login(&cookies, "n".into(), "v".into(), &ReturnTo::root());
+            let (name, value) = value_of(set.last().expect("cookie"));
+            header.push_str(&format!("{name}={value}; "));
+            assert!(set.len() <= MAX_LOGINS_IN_PROGRESS, "{set:?}");
+        }
+        let cookies = RequestCookies::parse([header.as_bytes()]);
+        let (_, set) = s.begin_login(&cookies, "n".into(), "v".into(), &ReturnTo::root());
+        // 5 present + 1 new, at most 3 kept: 3 deletions and the new cookie.
+        assert_eq!(set.len(), 4);
+    }
+
+    #[test]
+    fn cookie_parsing_is_bounded() {
+        let long = format!("a={}", "x".repeat(MAX_COOKIE_VALUE + 1));
+        assert_eq!(RequestCookies::parse([long.as_bytes()]).get("a"), None);
+        let many: String = (0..500).map(|i| format!("c{i}=v; ")).collect();
+        assert_eq!(RequestCookies::parse([many.as_bytes()]).iter().count(), MAX_COOKIES);
+    }
+}

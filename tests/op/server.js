@@ -1,0 +1,274 @@
+// profilegate test OpenID Provider: a real, OpenID Certified provider (npm oidc-provider 9)
+// for profilegate's integration tests and the quickstart demo. Development use only.
+//
+// Usage:
+//   (cd tests/op && npm ci)                       # once
+//   node tests/op/server.js '<config json>'       # or: TEST_OP_CONFIG='<json>' node tests/op/server.js
+//
+// Config (JSON; every key optional except "clients"):
+//   {
+//     "host": "localhost",          // issuer host and listen address ("localhost" = 127.0.0.1 and ::1)
+//     "port": 0,                    // 0 = pick a free port
+//     "clients": [{ "client_id": "profilegate", "client_secret": "s3cret",
+//                   "redirect_uris": ["http://127.0.0.1:8080/.profilegate/callback"],
+//                   "post_logout_redirect_uris": ["http://127.0.0.1:8080/"] }],
+//                                   // any other oidc-provider client metadata is passed through
+//     "claims": { "alice": { "company": "Acme", "locale": "en-GB" } },   // extra claims per login
+//     "extra_scope_claims": { "profile": ["company"] },  // claim names added to a scope (new scopes too)
+//     "pkce_required": true,        // require PKCE (S256) for every client, confidential ones too
+//     "skip_consent": false,        // true = reuse/auto-create the grant, so no consent page
+//     "access_token_ttl": 3600, "id_token_ttl": 3600, "session_ttl": 1209600   // seconds
+//   }
+//
+// When ready it prints exactly one line to stdout:
+//   {"issuer":"http://localhost:NNNNN","port":NNNNN}
+// Everything else (oidc-provider's notices and warnings, request errors) goes to stderr.
+// It exits on SIGTERM/SIGINT and, when stdin is a pipe or socket, when stdin closes (so a test
+// that spawns it with a piped stdin never leaves it orphaned).
+//
+// Accounts: any login name with any password (oidc-provider's dev interactions). The sign-in
+// is two HTML steps: a login form (hidden prompt=login, fields login and password) and then a
+// consent form (hidden prompt=consent), each POSTed to /interaction/<uid>; all redirects are 303.
+// Claims for login L: sub=L, email=L@example.com, email_verified=true, preferred_username=L,
+// name=L capitalised, plus config.claims[L]. Scope claims are released by userinfo (the ID token
+// of the code flow carries only sub and the protocol claims).
+
+import crypto from 'node:crypto';
+import http from 'node:http';
+import fs from 'node:fs';
+
+// oidc-provider writes notices with console.info; stdout is reserved for the ready line.
+const toStderr = (...args) => console.error(...args);
+console.log = toStderr;
+console.info = toStderr;
+console.debug = toStderr;
+
+function fail(message) {
+  process.stderr.write(`test-op: ${message}\n`);
+  process.exit(2);
+}
+
+function loadConfig() {
+  const raw = process.argv[2] ?? process.env.TEST_OP_CONFIG;
+  if (raw === undefined || raw.trim() === '') {
+    fail('usage: node server.js \'<config json>\' (or set TEST_OP_CONFIG); see the header of server.js');
+  }
+  let cfg;
+  try {
+    cfg = JSON.parse(raw);
+  } catch (err) {
+    fail(`config is not valid JSON: ${err.message}`);
+  }
+  if (cfg === null || typeof cfg !== 'object' || Array.isArray(cfg)) fail('config must be a JSON object');
+  if (!Array.isArray(cfg.clients) || cfg.clients.length === 0) fail('config.clients must be a non-empty array');
+  return cfg;
+}
+
+const cfg = loadConfig();
+const host = cfg.host ?? 'localhost';
+const wantedPort = Number(cfg.port ?? 0);
+const extraClaimsByLogin = cfg.claims ?? {};
+const extraScopeClaims = cfg.extra_scope_claims ?? {};
+
+// The oidc-provider module is loaded after console is redirected.
+const { default: Provider } = await import('oidc-provider');
+
+// ---------------------------------------------------------------- listening
+
+function listen(server, port, address) {
+  return new Promise((resolve, reject) => {
+    const onError = (err) => reject(err);
+    server.once('error', onError);
+    server.listen({ port, host: address }, () => {
+      server.off('error', onError);
+      resolve(server.address().port);
+    });
+  });
+}
+
+// The real handler is attached once the provider exists (it needs the port for its issuer).
+let handler = (req, res) => {
+  res.statusCode = 503;
+  res.end('starting\n');
+};
+const dispatch = (req, res) => handler(req, res);
+
+const servers = [];
+let port;
+if (host === 'localhost') {
+  // "localhost" may resolve to 127.0.0.1 or ::1 depending on the machine and the client:
+  // serve both loopback addresses on the same port.
+  const v4 = http.createServer(dispatch);
+  port = await listen(v4, wantedPort, '127.0.0.1').catch((err) => fail(`listen 127.0.0.1:${wantedPort}: ${err.message}`));
+  servers.push(v4);
+  const v6 = http.createServer(dispatch);
+  try {
+    await listen(v6, port, '::1');
+    servers.push(v6);
+  } catch (err) {
+    process.stderr.write(`test-op: not listening on [::1]:${port} (${err.code ?? err.message}); IPv4 only\n`);
+  }
+} else {
+  const srv = http.createServer(dispatch);
+  port = await listen(srv, wantedPort, host).catch((err) => fail(`listen ${host}:${wantedPort}: ${err.message}`));
+  servers.push(srv);
+}
+
+const hostForUrl = host.includes(':') ? `[${host}]` : host;
+const issuer = `http://${hostForUrl}:${port}`;
+
+// ---------------------------------------------------------------- provider
+
+function capitalise(s) {
+  return s.length ? s[0].toUpperCase() + s.slice(1) : s;
+}
+
+function accountClaims(login) {
+  return {
+    sub: login,
+    email: `${login}@example.com`,
+    email_verified: true,
+    preferred_username: login,
+    name: capitalise(login),
+    ...(extraClaimsByLogin[login] ?? {}),
+  };
+}
+
+const claims = {
+  openid: ['sub'],
+  email: ['email', 'email_verified'],
+  profile: ['name', 'preferred_username', 'locale'],
+};
+for (const [scope, names] of Object.entries(extraScopeClaims)) {
+  if (!Array.isArray(names)) fail(`extra_scope_claims.${scope} must be an array of claim names`);
+  claims[scope] = [...new Set([...(claims[scope] ?? []), ...names])];
+}
+
+const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+const signingKey = {
+  ...privateKey.export({ format: 'jwk' }),
+  kid: crypto.randomBytes(8).toString('hex'),
+  alg: 'RS256',
+  use: 'sig',
+};
+
+const clients = cfg.clients.map((c) => ({
+  grant_types: ['authorization_code'],
+  response_types: ['code'],
+  token_endpoint_auth_method: 'client_secret_basic',
+  ...c,
+}));
+
+const configuration = {
+  clients,
+  jwks: { keys: [signingKey] },
+  cookies: {
+    keys: [crypto.randomBytes(32).toString('base64url'), crypto.randomBytes(32).toString('base64url')],
+  },
+  claims,
+  scopes: ['openid', 'offline_access', ...Object.keys(claims).filter((s) => s !== 'openid')],
+  async findAccount(ctx, sub) {
+    return {
+      accountId: sub,
+      async claims() {
+        return accountClaims(sub);
+      },
+    };
+  },
+  features: {
+    devInteractions: { enabled: true },
+    rpInitiatedLogout: { enabled: true },
+  },
+  responseTypes: ['code'],
+  clientAuthMethods: ['client_secret_basic', 'client_secret_post'],
+  pkce: {
+    required: () => cfg.pkce_required ?? true,
+  },
+  enabledJWA: {
+    idTokenSigningAlgValues: ['RS256'],
+  },
+  ttl: {
+    AccessToken: cfg.access_token_ttl ?? 3600,
+    AuthorizationCode: 60,
+    IdToken: cfg.id_token_ttl ?? 3600,
+    Interaction: 3600,
+    Session: cfg.session_ttl ?? 14 * 24 * 3600,
+    Grant: cfg.session_ttl ?? 14 * 24 * 3600,
+    RefreshToken: 14 * 24 * 3600,
+  },
+  renderError(ctx, out) {
+    ctx.type = 'html';
+    const esc = (s) => String(s).replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
+    ctx.body = `<!DOCTYPE html><html><head><meta charset="utf-8"><title>test OP error</title></head><body><h1>test OP error</h1>${
+      Object.entries(out).map(([k, v]) => `<p><strong>${esc(k)}</strong>: ${esc(v)}</p>`).join('')}</body></html>`;
+  },
+};
+
+if (cfg.skip_consent) {
+  // Grant every requested scope and claim without a consent page.
+  configuration.loadExistingGrant = async (ctx) => {
+    const grantId = ctx.oidc.result?.consent?.grantId || ctx.oidc.session.grantIdFor(ctx.oidc.client.clientId);
+    const grant = grantId
+      ? await ctx.oidc.provider.Grant.find(grantId)
+      : new ctx.oidc.provider.Grant({ clientId: ctx.oidc.client.clientId, accountId: ctx.oidc.session.accountId });
+    grant.addOIDCScope(ctx.oidc.requestParamScopes ? [...ctx.oidc.requestParamScopes].join(' ') : 'openid');
+    grant.addOIDCClaims([...(ctx.oidc.requestParamClaims ?? [])]);
+    await grant.save();
+    return grant;
+  };
+}
+
+let provider;
+try {
+  provider = new Provider(issuer, configuration);
+} catch (err) {
+  fail(`bad provider configuration: ${err.message}`);
+}
+
+provider.on('server_error', (ctx, err) => {
+  process.stderr.write(`test-op: server_error on ${ctx.method} ${ctx.path}: ${err.stack ?? err}\n`);
+});
+for (const ev of ['authorization.error', 'grant.error', 'userinfo.error', 'end_session.error', 'introspection.error']) {
+  provider.on(ev, (ctx, err) => {
+    const detail = [err.error_description, err.error_detail].filter(Boolean).join('; ');
+    process.stderr.write(`test-op: ${ev}: ${err.message}${detail ? ` (${detail})` : ''}\n`);
+  });
+}
+
+handler = provider.callback();
+
+process.stdout.write(`${JSON.stringify({ issuer, port })}\n`);
+
+// ---------------------------------------------------------------- lifetime
+
+let stopping = false;
+function stop(reason) {
+  if (stopping) return;
+  stopping = true;
+  process.stderr.write(`test-op: stopping (${reason})\n`);
+  for (const s of servers) {
+    s.close();
+    s.closeAllConnections?.();
+  }
+  // Do not wait for keep-alive sockets.
+  setTimeout(() => process.exit(0), 200).unref();
+}
+
+process.on('SIGTERM', () => stop('SIGTERM'));
+process.on('SIGINT', () => stop('SIGINT'));
+
+// Watch stdin only when it is a pipe or a socket (a parent that can die). A /dev/null or a
+// terminal stdin (e.g. a background job in a shell script) would otherwise end at once.
+let stdinKind;
+try {
+  const st = fs.fstatSync(0);
+  stdinKind = st.isFIFO() ? 'pipe' : st.isSocket() ? 'socket' : 'other';
+} catch {
+  stdinKind = 'closed';
+}
+if (stdinKind === 'pipe' || stdinKind === 'socket') {
+  process.stdin.on('end', () => stop('stdin closed'));
+  process.stdin.on('close', () => stop('stdin closed'));
+  process.stdin.on('error', () => stop('stdin error'));
+  process.stdin.resume();
+}
