@@ -226,6 +226,11 @@ impl CookieSealer {
             .collect()
     }
 
+    /// A `Set-Cookie` value deleting the login cookie of `state`.
+    pub fn clear_login(&self, state: &str) -> String {
+        self.expired_cookie(&self.login_cookie_name(state))
+    }
+
     fn login_cookie_name(&self, state: &str) -> String {
         // The state is URL-safe base64; its first characters name the cookie.
         let short: String = state

@@ -80,16 +80,17 @@ pub async fn finish_login(gate: &Gate, session: &mut Session) -> Handled {
 async fn verify_callback(gate: &Gate, session: &mut Session) -> Handled {
     let headers = cookie_headers(session);
     let cookies = RequestCookies::parse(headers.iter().map(Vec::as_slice));
-    // Whatever happens next, the logins in progress of this browser are over.
-    let clear = gate.sealer.clear_logins(&cookies);
-    let fail = |e: AppError| (e, clear.clone());
-
     let [state, code, error, iss] = query_params(session, ["state", "code", "error", "iss"]);
-    let state = state.ok_or_else(|| fail(AppError::LoginStateInvalid))?;
+    // A callback naming no login of this browser changes nothing (a forged link cannot cancel
+    // the user's real login in progress).
+    let state = state.ok_or((AppError::LoginStateInvalid, Vec::new()))?;
     let login = gate
         .sealer
         .open_login(&cookies, &state)
-        .ok_or_else(|| fail(AppError::LoginStateInvalid))?;
+        .ok_or((AppError::LoginStateInvalid, Vec::new()))?;
+    // From here on, this login is over whatever happens.
+    let clear = vec![gate.sealer.clear_login(&state)];
+    let fail = |e: AppError| (e, clear.clone());
     if !gate.provider.consume_state(&state, login.exp) {
         return Err(fail(AppError::LoginStateReplayed));
     }
@@ -117,7 +118,7 @@ async fn verify_callback(gate: &Gate, session: &mut Session) -> Handled {
     );
     tracing::info!(sub = %user.sub, "login completed");
     Metrics::inc(&gate.metrics.logins_completed);
-    let mut set_cookies = clear;
+    let mut set_cookies = gate.sealer.clear_logins(&cookies);
     set_cookies.push(gate.sealer.seal_session(&user));
     let target = ReturnTo::from_path(&login.return_to).unwrap_or_else(ReturnTo::root);
     Ok(Answer::redirect(302, target.absolute(&gate.origin)).with_cookies(set_cookies))

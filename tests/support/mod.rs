@@ -1,0 +1,382 @@
+//! Test harness: a real OpenID Provider (npm oidc-provider, `tests/op/server.js`), an echo
+//! upstream that records what it received, and the profilegate binary — all on loopback, on
+//! ports chosen at run time.
+#![allow(dead_code)]
+
+pub mod upstream;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::cookie::Jar;
+use reqwest::redirect::Policy;
+use reqwest::{Client, Response, StatusCode};
+use serde_json::json;
+
+pub use upstream::{EchoUpstream, Recorded};
+
+pub const CLIENT_ID: &str = "profilegate";
+pub const CLIENT_SECRET: &str = "test-client-secret";
+pub const SESSION_SECRET: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A port free right now on 127.0.0.1 (the listener is closed before returning).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// The test OP, stopped when dropped (its stdin closes, and it is killed too).
+pub struct TestOp {
+    child: Child,
+    _stdin: ChildStdin,
+    pub issuer: String,
+}
+
+impl TestOp {
+    /// Starts the OP with one client registered for a proxy on `proxy_port`.
+    pub fn start(proxy_port: u16, extra: serde_json::Value) -> TestOp {
+        let public = format!("http://127.0.0.1:{proxy_port}");
+        let mut config = json!({
+            "host": "localhost",
+            "port": 0,
+            "clients": [{
+                "client_id": CLIENT_ID,
+                "client_secret": CLIENT_SECRET,
+                "redirect_uris": [format!("{public}/.profilegate/callback")],
+                "post_logout_redirect_uris": [format!("{public}/.profilegate/signed-out")],
+            }],
+        });
+        if let (Some(c), Some(e)) = (config.as_object_mut(), extra.as_object()) {
+            for (k, v) in e {
+                c.insert(k.clone(), v.clone());
+            }
+        }
+        let op_dir = repo().join("tests/op");
+        assert!(
+            op_dir.join("node_modules/oidc-provider").exists(),
+            "the test OP is not installed: run `npm ci` in tests/op (the README's test command does)"
+        );
+        let mut child = Command::new("node")
+            .arg(op_dir.join("server.js"))
+            .arg(config.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("node starts");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("OP ready line");
+        let ready: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|_| panic!("OP did not start: {line:?}"));
+        let issuer = ready["issuer"].as_str().expect("issuer").to_owned();
+        TestOp {
+            child,
+            _stdin: stdin,
+            issuer,
+        }
+    }
+
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for TestOp {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A running profilegate process.
+pub struct Proxy {
+    child: Option<Child>,
+    pub port: u16,
+    pub admin_port: u16,
+    pub origin: String,
+    pub dir: tempfile::TempDir,
+    pub config_path: PathBuf,
+}
+
+impl Proxy {
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("profilegate.log")).unwrap_or_default()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.origin)
+    }
+
+    /// Sends `signal` (INT or TERM) and returns how long the process took to exit.
+    pub fn signal_and_wait(&mut self, signal: &str, limit: Duration) -> Option<Duration> {
+        let child = self.child.as_mut()?;
+        let started = Instant::now();
+        Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        while started.elapsed() < limit {
+            if let Ok(Some(_)) = child.try_wait() {
+                self.child = None;
+                return Some(started.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-INT", &child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Writes a configuration and starts profilegate; waits until it is ready (or has started
+/// when `wait_ready` is false, for an OP that cannot be discovered).
+pub async fn start_proxy(
+    port: u16,
+    issuer: &str,
+    upstream: &str,
+    extra_toml: &str,
+    wait_ready: bool,
+) -> Proxy {
+    let admin_port = free_port();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let origin = format!("http://127.0.0.1:{port}");
+    let config = format!(
+        r#"
+[server]
+listen = "127.0.0.1:{port}"
+public_url = "{origin}"
+admin_listen = "127.0.0.1:{admin_port}"
+threads = 2
+{extra_server}
+
+[upstream]
+url = "{upstream}"
+
+[oidc]
+issuer = "{issuer}"
+client_id = "{CLIENT_ID}"
+client_secret = "{CLIENT_SECRET}"
+timeout = "3s"
+
+[session]
+secret = "{SESSION_SECRET}"
+
+[store]
+path = "{store}"
+
+[log]
+level = "info"
+format = "json"
+"#,
+        extra_server = extra_toml,
+        store = dir.path().join("data").display(),
+    );
+    let config_path = dir.path().join("profilegate.toml");
+    std::fs::File::create(&config_path)
+        .and_then(|mut f| f.write_all(config.as_bytes()))
+        .expect("config written");
+    let log = std::fs::File::create(dir.path().join("profilegate.log")).expect("log file");
+    let child = Command::new(env!("CARGO_BIN_EXE_profilegate"))
+        .arg("--config")
+        .arg(&config_path)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("profilegate starts");
+    let proxy = Proxy {
+        child: Some(child),
+        port,
+        admin_port,
+        origin,
+        dir,
+        config_path,
+    };
+    let admin = format!("http://127.0.0.1:{admin_port}/{}", if wait_ready { "readyz" } else { "healthz" });
+    let client = Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = client.get(&admin).send().await {
+            if r.status() == StatusCode::OK {
+                return proxy;
+            }
+        }
+        assert!(Instant::now() < deadline, "profilegate did not become ready:\n{}", proxy.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// OP + echo upstream + profilegate.
+pub struct TestEnv {
+    pub op: TestOp,
+    pub upstream: EchoUpstream,
+    pub proxy: Proxy,
+}
+
+impl TestEnv {
+    pub async fn start() -> TestEnv {
+        Self::start_with("", json!({})).await
+    }
+
+    /// `extra_server` is appended to the `[server]` table; `op_extra` merges into the OP config.
+    pub async fn start_with(extra_server: &str, op_extra: serde_json::Value) -> TestEnv {
+        let port = free_port();
+        let op = TestOp::start(port, op_extra);
+        let upstream = EchoUpstream::start().await;
+        let proxy = start_proxy(port, &op.issuer, &upstream.url(), extra_server, true).await;
+        TestEnv { op, upstream, proxy }
+    }
+
+    /// A browser-like client: its own cookie jar, no automatic redirects.
+    pub fn browser(&self) -> Browser {
+        Browser::new()
+    }
+}
+
+/// A client that behaves like a browser: keeps cookies per host, follows nothing by itself.
+pub struct Browser {
+    pub jar: Arc<Jar>,
+    pub client: Client,
+}
+
+impl Default for Browser {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Browser {
+    pub fn new() -> Self {
+        let jar = Arc::new(Jar::default());
+        let client = Client::builder()
+            .redirect(Policy::none())
+            .cookie_provider(jar.clone())
+            .timeout(Duration::from_secs(20))
+            .build()
+            .expect("client");
+        Self { jar, client }
+    }
+
+    /// A top-level navigation (Accept: text/html).
+    pub async fn navigate(&self, url: &str) -> Response {
+        self.client
+            .get(url)
+            .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// The cookies this browser would send to `url`.
+    pub fn cookies_for(&self, url: &str) -> String {
+        use reqwest::cookie::CookieStore;
+        self.jar
+            .cookies(&url.parse().expect("url"))
+            .map(|v| v.to_str().unwrap_or_default().to_owned())
+            .unwrap_or_default()
+    }
+
+    /// Signs in as `login` at the OP, starting from a navigation to `url` on the proxy.
+    /// Returns the callback URL the OP redirected to (not yet visited).
+    pub async fn sign_in_at_op(&self, url: &str, login: &str) -> String {
+        let first = self.navigate(url).await;
+        assert_eq!(first.status(), StatusCode::FOUND, "navigation should redirect to the OP");
+        let mut next = location(&first);
+        for _ in 0..20 {
+            if next.contains("/.profilegate/callback") {
+                return next;
+            }
+            let resp = self.client.get(&next).send().await.expect("OP request");
+            if resp.status().is_redirection() {
+                next = absolute(&next, &location(&resp));
+                continue;
+            }
+            assert_eq!(resp.status(), StatusCode::OK, "OP page {next}");
+            let page = resp.text().await.expect("OP page body");
+            let form: Vec<(&str, &str)> = if page.contains("name=\"password\"") {
+                vec![("prompt", "login"), ("login", login), ("password", "any")]
+            } else {
+                vec![("prompt", "consent")]
+            };
+            let posted = self.client.post(&next).form(&form).send().await.expect("OP form");
+            assert!(posted.status().is_redirection(), "OP form answered {}", posted.status());
+            next = absolute(&next, &location(&posted));
+        }
+        panic!("the OP never redirected back to the proxy");
+    }
+
+    /// A complete login: navigation to `url`, OP sign-in, callback. Returns the callback's answer.
+    pub async fn login(&self, url: &str, login: &str) -> Response {
+        let callback = self.sign_in_at_op(url, login).await;
+        self.navigate(&callback).await
+    }
+}
+
+/// The `Location` header of a response.
+pub fn location(resp: &Response) -> String {
+    resp.headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_else(|| panic!("no Location in a {} answer", resp.status()))
+        .to_owned()
+}
+
+/// Resolves a possibly relative `Location` against the URL it came from.
+pub fn absolute(base: &str, loc: &str) -> String {
+    url::Url::parse(base)
+        .and_then(|b| b.join(loc))
+        .map(|u| u.to_string())
+        .unwrap_or_else(|_| loc.to_owned())
+}
+
+/// The `Set-Cookie` headers of a response.
+pub fn set_cookies(resp: &Response) -> Vec<String> {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_owned))
+        .collect()
+}
+
+/// Query parameters of a URL.
+pub fn query(url: &str) -> std::collections::HashMap<String, String> {
+    url::Url::parse(url)
+        .expect("url")
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+pub fn binary() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_profilegate"))
+}
