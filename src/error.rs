@@ -166,7 +166,12 @@ mod tests {
     fn statuses_follow_the_contract() {
         assert_eq!(AppError::LoginStateInvalid.public().status, 400);
         assert_eq!(AppError::LoginStateReplayed.public().status, 400);
-        assert_eq!(AppError::Oidc(OidcError::Unreachable("x".into())).public().status, 502);
+        assert_eq!(
+            AppError::Oidc(OidcError::Unreachable("x".into()))
+                .public()
+                .status,
+            502
+        );
         assert_eq!(AppError::NotFound.public().status, 404);
         assert_eq!(AppError::CsrfRejected.public().status, 403);
     }

@@ -9,7 +9,11 @@ use clap::{Parser, Subcommand};
 use profilegate::config::{Config, LogFormat, ProcessEnv};
 
 #[derive(Parser)]
-#[command(name = "profilegate", version, about = "OpenID Connect reverse proxy with progressive profiling")]
+#[command(
+    name = "profilegate",
+    version,
+    about = "OpenID Connect reverse proxy with progressive profiling"
+)]
 struct Cli {
     /// Configuration file (TOML). Any key can be overridden by PROFILEGATE_<SECTION>_<KEY>.
     #[arg(long, short, global = true, default_value = "config.toml")]
@@ -31,7 +35,11 @@ fn main() -> ExitCode {
     let config = match Config::load(&cli.config, &ProcessEnv) {
         Ok(c) => c,
         Err(errors) => {
-            eprintln!("{}: {} configuration error(s):", cli.config.display(), errors.0.len());
+            eprintln!(
+                "{}: {} configuration error(s):",
+                cli.config.display(),
+                errors.0.len()
+            );
             for e in &errors.0 {
                 eprintln!("  {e}");
             }
@@ -43,11 +51,14 @@ fn main() -> ExitCode {
             Ok(()) => {
                 println!("{}: configuration OK", cli.config.display());
                 println!("  public URL  {}", config.server.public_url.origin());
-                println!("  listen      {} (admin {})", config.server.listen, config.server.admin_listen);
+                println!(
+                    "  listen      {} (admin {})",
+                    config.server.listen, config.server.admin_listen
+                );
                 println!("  upstream    {}", config.upstream.url);
                 println!("  issuer      {}", config.oidc.issuer);
-                if !config.server.public_url.is_https() {
-                    println!("  warning: server.public_url is not https; cookies are not marked Secure");
+                for warning in config.warnings() {
+                    println!("  warning: {warning}");
                 }
                 ExitCode::SUCCESS
             }
@@ -69,8 +80,8 @@ fn main() -> ExitCode {
 
 fn run(config: Config) -> anyhow::Result<()> {
     init_logging(&config);
-    if !config.server.public_url.is_https() {
-        tracing::warn!("server.public_url is not https: session cookies are not marked Secure");
+    for warning in config.warnings() {
+        tracing::warn!("{warning}");
     }
     profilegate::server::run(config).context("start-up failed")
 }
@@ -78,7 +89,9 @@ fn run(config: Config) -> anyhow::Result<()> {
 fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match config.log.format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
         LogFormat::Text => builder.init(),

@@ -22,13 +22,41 @@ impl Metrics {
 
     pub fn render(&self) -> String {
         let rows: [(&str, &str, &AtomicU64); 7] = [
-            ("profilegate_forwarded_total", "Requests forwarded upstream for a signed-in user.", &self.forwarded),
-            ("profilegate_unauthenticated_total", "Anonymous API requests answered 401.", &self.unauthenticated),
-            ("profilegate_logins_started_total", "Redirects to the OpenID Provider.", &self.logins_started),
-            ("profilegate_logins_completed_total", "Callbacks that created a session.", &self.logins_completed),
-            ("profilegate_logins_failed_total", "Callbacks refused.", &self.logins_failed),
-            ("profilegate_logouts_total", "Sessions ended by logout.", &self.logouts),
-            ("profilegate_upstream_errors_total", "Requests the upstream could not serve.", &self.upstream_errors),
+            (
+                "profilegate_forwarded_total",
+                "Requests forwarded upstream for a signed-in user.",
+                &self.forwarded,
+            ),
+            (
+                "profilegate_unauthenticated_total",
+                "Anonymous API requests answered 401.",
+                &self.unauthenticated,
+            ),
+            (
+                "profilegate_logins_started_total",
+                "Redirects to the OpenID Provider.",
+                &self.logins_started,
+            ),
+            (
+                "profilegate_logins_completed_total",
+                "Callbacks that created a session.",
+                &self.logins_completed,
+            ),
+            (
+                "profilegate_logins_failed_total",
+                "Callbacks refused.",
+                &self.logins_failed,
+            ),
+            (
+                "profilegate_logouts_total",
+                "Sessions ended by logout.",
+                &self.logouts,
+            ),
+            (
+                "profilegate_upstream_errors_total",
+                "Requests the upstream could not serve.",
+                &self.upstream_errors,
+            ),
         ];
         let mut out = String::new();
         for (name, help, value) in rows {

@@ -174,11 +174,23 @@ mod tests {
             (&put, "/x", false, SignedIn, Forward),
             (&get, "/.profilegate/callback", true, Anonymous, FinishLogin),
             (&get, "/.profilegate/callback", true, SignedIn, FinishLogin),
-            (&post, "/.profilegate/callback", false, Anonymous, MethodNotAllowed),
+            (
+                &post,
+                "/.profilegate/callback",
+                false,
+                Anonymous,
+                MethodNotAllowed,
+            ),
             (&get, "/.profilegate/logout", true, SignedIn, Logout),
             (&post, "/.profilegate/logout", false, SignedIn, Logout),
             (&get, "/.profilegate/logout", true, Anonymous, Logout),
-            (&put, "/.profilegate/logout", false, SignedIn, MethodNotAllowed),
+            (
+                &put,
+                "/.profilegate/logout",
+                false,
+                SignedIn,
+                MethodNotAllowed,
+            ),
             (&get, "/.profilegate/signed-out", true, Anonymous, SignedOut),
             (&get, "/.profilegate/nope", true, SignedIn, NotFound),
             (&get, "/.profilegate", true, SignedIn, NotFound),
@@ -199,9 +211,19 @@ mod tests {
         assert!(is_navigation(&Method::GET, html, None, None));
         assert!(is_navigation(&Method::GET, html, None, Some(b"navigate")));
         assert!(!is_navigation(&Method::GET, html, None, Some(b"cors")));
-        assert!(!is_navigation(&Method::GET, html, Some(b"XMLHttpRequest"), None));
+        assert!(!is_navigation(
+            &Method::GET,
+            html,
+            Some(b"XMLHttpRequest"),
+            None
+        ));
         assert!(!is_navigation(&Method::POST, html, None, None));
-        assert!(!is_navigation(&Method::GET, Some(b"application/json"), None, None));
+        assert!(!is_navigation(
+            &Method::GET,
+            Some(b"application/json"),
+            None,
+            None
+        ));
         assert!(!is_navigation(&Method::GET, None, None, None));
         assert!(!is_navigation(&Method::GET, Some(b"*/*"), None, None));
     }

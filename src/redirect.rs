@@ -28,7 +28,7 @@ impl ReturnTo {
     pub fn parse(raw: &str, origin: &str) -> Option<Self> {
         let path = match raw.strip_prefix(origin) {
             // An absolute URL of our own origin: what follows must start the path.
-            Some(rest) if rest.is_empty() => "/",
+            Some("") => "/",
             Some(rest) if rest.starts_with('/') => rest,
             Some(_) => return None,
             None => raw,
@@ -48,10 +48,7 @@ impl ReturnTo {
         }
         // Backslashes, controls, spaces and non-ASCII never occur in a well-formed target and
         // are what browser normalisation quirks are made of.
-        if bytes
-            .iter()
-            .any(|&b| b == b'\\' || b <= b' ' || b >= 0x7f)
-        {
+        if bytes.iter().any(|&b| b == b'\\' || b <= b' ' || b >= 0x7f) {
             return None;
         }
         // Percent-encoded slashes, backslashes and controls at the start smuggle the same tricks.
@@ -67,7 +64,8 @@ impl ReturnTo {
 
     /// Like [`ReturnTo::parse`], falling back to `/` for a rejected target.
     pub fn parse_or_root(raw: Option<&str>, origin: &str) -> Self {
-        raw.and_then(|r| Self::parse(r, origin)).unwrap_or_else(Self::root)
+        raw.and_then(|r| Self::parse(r, origin))
+            .unwrap_or_else(Self::root)
     }
 
     pub fn path(&self) -> &str {
@@ -96,7 +94,11 @@ mod tests {
             ("/a//b", "/a//b"),
             ("/%2e%2e/", "/%2e%2e/"),
         ] {
-            assert_eq!(ReturnTo::parse(raw, ORIGIN).map(|r| r.0), Some(path.to_owned()), "{raw}");
+            assert_eq!(
+                ReturnTo::parse(raw, ORIGIN).map(|r| r.0),
+                Some(path.to_owned()),
+                "{raw}"
+            );
         }
     }
 
@@ -131,6 +133,9 @@ mod tests {
     fn location_is_always_on_our_origin() {
         let r = ReturnTo::parse("/next", ORIGIN).expect("valid");
         assert_eq!(r.absolute(ORIGIN), "https://app.example.com/next");
-        assert_eq!(ReturnTo::parse_or_root(Some("//evil"), ORIGIN).absolute(ORIGIN), "https://app.example.com/");
+        assert_eq!(
+            ReturnTo::parse_or_root(Some("//evil"), ORIGIN).absolute(ORIGIN),
+            "https://app.example.com/"
+        );
     }
 }

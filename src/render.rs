@@ -8,7 +8,10 @@ use serde::Serialize;
 const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("../templates/base.html")),
     ("error.html", include_str!("../templates/error.html")),
-    ("signed_out.html", include_str!("../templates/signed_out.html")),
+    (
+        "signed_out.html",
+        include_str!("../templates/signed_out.html"),
+    ),
     ("logout.html", include_str!("../templates/logout.html")),
 ];
 
@@ -59,10 +62,11 @@ impl Pages {
         let mut env = Environment::new();
         // Auto-escape follows the name's extension: every page is .html, so every value is escaped.
         for (name, source) in TEMPLATES {
-            env.add_template(name, source).map_err(|source| RenderError {
-                name: (*name).to_owned(),
-                source,
-            })?;
+            env.add_template(name, source)
+                .map_err(|source| RenderError {
+                    name: (*name).to_owned(),
+                    source,
+                })?;
         }
         let pages = Self { env, theme };
         pages.self_test()?;
@@ -76,9 +80,15 @@ impl Pages {
             message: "m",
             retry_url: Some("/"),
         };
-        self.try_render("error.html", context! { ..self.base("t"), ..context!{
-            status => page.status, message => page.message, retry_url => page.retry_url } })?;
-        self.try_render("signed_out.html", context! { ..self.base("t"), ..context!{ sign_in_url => "/" } })?;
+        self.try_render(
+            "error.html",
+            context! { ..self.base("t"), ..context!{
+            status => page.status, message => page.message, retry_url => page.retry_url } },
+        )?;
+        self.try_render(
+            "signed_out.html",
+            context! { ..self.base("t"), ..context!{ sign_in_url => "/" } },
+        )?;
         self.try_render(
             "logout.html",
             context! { ..self.base("t"), ..context!{ action => "/", csrf_token => "x", user => "u" } },

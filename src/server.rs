@@ -30,6 +30,8 @@ pub enum StartError {
     },
     #[error("OIDC settings: {0}")]
     Oidc(String),
+    #[error("session.secret is the example placeholder from config.toml; generate your own with `openssl rand -base64 32`")]
+    ExampleSecret,
     #[error("cannot start the start-up runtime: {0}")]
     Runtime(std::io::Error),
 }
@@ -37,12 +39,16 @@ pub enum StartError {
 /// Everything `profilegate check` can verify without contacting anything.
 pub fn check(config: &Config) -> Result<(), StartError> {
     Pages::new(Theme::default())?;
-    Provider::new(config, &Routes::new(&config.server.prefix).callback).map_err(StartError::Oidc)?;
+    Provider::new(config, &Routes::new(&config.server.prefix).callback)
+        .map_err(StartError::Oidc)?;
     Ok(())
 }
 
 /// Runs the proxy until it is told to stop.
 pub fn run(config: Config) -> Result<(), StartError> {
+    if config.session.is_example_secret() {
+        return Err(StartError::ExampleSecret);
+    }
     let routes = Routes::new(&config.server.prefix);
     let pages = Arc::new(Pages::new(Theme::default())?);
     let provider = Arc::new(Provider::new(&config, &routes.callback).map_err(StartError::Oidc)?);

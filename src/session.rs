@@ -243,8 +243,12 @@ impl CookieSealer {
 
     fn sealed_cookie(&self, name: &str, plain: String, max_age: u64) -> String {
         let mut jar = CookieJar::new();
-        jar.private_mut(&self.key).add(Cookie::new(name.to_owned(), plain));
-        let value = jar.get(name).map(|c| c.value().to_owned()).unwrap_or_default();
+        jar.private_mut(&self.key)
+            .add(Cookie::new(name.to_owned(), plain));
+        let value = jar
+            .get(name)
+            .map(|c| c.value().to_owned())
+            .unwrap_or_default();
         self.cookie(name, value, max_age)
     }
 
@@ -260,7 +264,9 @@ impl CookieSealer {
             .http_only(true)
             .secure(self.secure)
             .same_site(SameSite::Lax)
-            .max_age(cookie::time::Duration::seconds(max_age.min(i64::MAX as u64) as i64))
+            .max_age(cookie::time::Duration::seconds(
+                max_age.min(i64::MAX as u64) as i64,
+            ))
             .build()
             .to_string()
     }
@@ -268,7 +274,9 @@ impl CookieSealer {
     fn open(&self, name: &str, value: &str) -> Option<String> {
         let mut jar = CookieJar::new();
         jar.add_original(Cookie::new(name.to_owned(), value.to_owned()));
-        jar.private(&self.key).get(name).map(|c| c.value().to_owned())
+        jar.private(&self.key)
+            .get(name)
+            .map(|c| c.value().to_owned())
     }
 }
 
@@ -342,7 +350,10 @@ secret = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
         let s = sealer();
         let session = s.new_session("alice".into(), Some("a@example.com".into()), None, None);
         let set = s.seal_session(&session);
-        assert!(set.contains("HttpOnly") && set.contains("SameSite=Lax"), "{set}");
+        assert!(
+            set.contains("HttpOnly") && set.contains("SameSite=Lax"),
+            "{set}"
+        );
         assert!(!set.contains("alice"), "{set}");
         let (name, value) = value_of(&set);
         let header = format!("other=1; {name}={value}");
@@ -359,9 +370,15 @@ secret = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
         let mid = bytes.len() / 2;
         bytes[mid] = if bytes[mid] == b'A' { b'B' } else { b'A' };
         let header = format!("{name}={}", String::from_utf8(bytes).expect("utf8"));
-        assert_eq!(s.open_session(&RequestCookies::parse([header.as_bytes()])), None);
+        assert_eq!(
+            s.open_session(&RequestCookies::parse([header.as_bytes()])),
+            None
+        );
         let garbage = format!("{name}=not-base64!!");
-        assert_eq!(s.open_session(&RequestCookies::parse([garbage.as_bytes()])), None);
+        assert_eq!(
+            s.open_session(&RequestCookies::parse([garbage.as_bytes()])),
+            None
+        );
     }
 
     #[test]
@@ -372,7 +389,10 @@ secret = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
         let json = serde_json::to_string(&session).expect("json");
         let (name, value) = value_of(&s.sealed_cookie("profilegate_session", json, 60));
         let header = format!("{name}={value}");
-        assert_eq!(s.open_session(&RequestCookies::parse([header.as_bytes()])), None);
+        assert_eq!(
+            s.open_session(&RequestCookies::parse([header.as_bytes()])),
+            None
+        );
     }
 
     #[test]
@@ -412,6 +432,9 @@ secret = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
         let long = format!("a={}", "x".repeat(MAX_COOKIE_VALUE + 1));
         assert_eq!(RequestCookies::parse([long.as_bytes()]).get("a"), None);
         let many: String = (0..500).map(|i| format!("c{i}=v; ")).collect();
-        assert_eq!(RequestCookies::parse([many.as_bytes()]).iter().count(), MAX_COOKIES);
+        assert_eq!(
+            RequestCookies::parse([many.as_bytes()]).iter().count(),
+            MAX_COOKIES
+        );
     }
 }

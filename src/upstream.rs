@@ -60,7 +60,13 @@ pub fn classify(name: &str) -> HeaderKind {
         // Long names can still be identity headers (`x-profile-<long id>`).
         let normalised: String = name
             .chars()
-            .map(|c| if c == '_' { '-' } else { c.to_ascii_lowercase() })
+            .map(|c| {
+                if c == '_' {
+                    '-'
+                } else {
+                    c.to_ascii_lowercase()
+                }
+            })
             .collect();
         return classify_normalised(&normalised, name.contains('_'));
     }
@@ -101,8 +107,12 @@ pub fn encode_header_value(value: &str) -> String {
             out.push(b as char);
         } else {
             out.push('%');
-            out.push(char::from_digit(u32::from(b >> 4), 16).map_or('0', |c| c.to_ascii_uppercase()));
-            out.push(char::from_digit(u32::from(b & 0xf), 16).map_or('0', |c| c.to_ascii_uppercase()));
+            out.push(
+                char::from_digit(u32::from(b >> 4), 16).map_or('0', |c| c.to_ascii_uppercase()),
+            );
+            out.push(
+                char::from_digit(u32::from(b & 0xf), 16).map_or('0', |c| c.to_ascii_uppercase()),
+            );
         }
     }
     out
@@ -149,7 +159,11 @@ pub fn prepare_upstream_request(
     // 2. Forwarding headers: appended to a trusted chain, otherwise set from the connection.
     let host = req.headers.get(http::header::HOST).cloned();
     if let Some(ip) = peer.ip {
-        let xff = match req.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        let xff = match req
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+        {
             Some(chain) if peer.trusted && !chain.trim().is_empty() => format!("{chain}, {ip}"),
             _ => ip.to_string(),
         };
@@ -171,7 +185,11 @@ pub fn prepare_upstream_request(
             set(req, X_FORWARDED_EMAIL, &encode_header_value(email));
         }
         if let Some(name) = &user.preferred_username {
-            set(req, X_FORWARDED_PREFERRED_USERNAME, &encode_header_value(name));
+            set(
+                req,
+                X_FORWARDED_PREFERRED_USERNAME,
+                &encode_header_value(name),
+            );
         }
     }
 }
@@ -231,7 +249,10 @@ mod tests {
         ] {
             assert_eq!(classify(name), HeaderKind::Identity, "{name}");
         }
-        assert_eq!(classify(&format!("x-profile-{}", "a".repeat(100))), HeaderKind::Identity);
+        assert_eq!(
+            classify(&format!("x-profile-{}", "a".repeat(100))),
+            HeaderKind::Identity
+        );
         assert_eq!(classify("X-Forwarded-For"), HeaderKind::Forwarding);
         assert_eq!(classify("X_Forwarded_For"), HeaderKind::ForwardingVariant);
         assert_eq!(classify("Accept"), HeaderKind::Other);

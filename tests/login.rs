@@ -18,21 +18,37 @@ async fn anonymous_navigation_redirects_to_the_op_with_pkce_state_and_nonce() {
     let resp = browser.navigate(&env.proxy.url("/reports?year=2026")).await;
     assert_eq!(resp.status(), StatusCode::FOUND);
     let loc = location(&resp);
-    assert!(loc.starts_with(&format!("{}/auth?", env.op.issuer)), "{loc}");
+    assert!(
+        loc.starts_with(&format!("{}/auth?", env.op.issuer)),
+        "{loc}"
+    );
     let q = query(&loc);
     assert_eq!(q["response_type"], "code");
     assert_eq!(q["client_id"], CLIENT_ID);
     assert_eq!(q["code_challenge_method"], "S256");
-    assert_eq!(q["code_challenge"].len(), 43, "S256 challenge is 43 base64url chars");
+    assert_eq!(
+        q["code_challenge"].len(),
+        43,
+        "S256 challenge is 43 base64url chars"
+    );
     assert!(q["state"].len() >= 32, "state has enough entropy");
     assert!(q["nonce"].len() >= 16, "nonce present");
     assert_eq!(q["redirect_uri"], env.proxy.url("/.profilegate/callback"));
     let scopes: Vec<&str> = q["scope"].split(' ').collect();
-    assert!(scopes.contains(&"openid") && scopes.contains(&"email"), "{scopes:?}");
+    assert!(
+        scopes.contains(&"openid") && scopes.contains(&"email"),
+        "{scopes:?}"
+    );
 
     let login_cookie = set_cookies(&resp).join("\n");
-    assert!(login_cookie.contains("HttpOnly") && login_cookie.contains("SameSite=Lax"), "{login_cookie}");
-    assert!(!login_cookie.contains(&q["state"]), "the state itself is sealed, not in clear");
+    assert!(
+        login_cookie.contains("HttpOnly") && login_cookie.contains("SameSite=Lax"),
+        "{login_cookie}"
+    );
+    assert!(
+        !login_cookie.contains(&q["state"]),
+        "the state itself is sealed, not in clear"
+    );
 
     // Two navigations get two different states and challenges.
     let again = location(&browser.navigate(&env.proxy.url("/")).await);
@@ -52,8 +68,14 @@ async fn api_requests_without_a_session_get_401_json_never_a_redirect() {
     let requests = [
         client.get(&url).header("accept", "application/json"),
         client.get(&url),
-        client.get(&url).header("accept", "text/html").header("x-requested-with", "XMLHttpRequest"),
-        client.get(&url).header("accept", "text/html").header("sec-fetch-mode", "cors"),
+        client
+            .get(&url)
+            .header("accept", "text/html")
+            .header("x-requested-with", "XMLHttpRequest"),
+        client
+            .get(&url)
+            .header("accept", "text/html")
+            .header("sec-fetch-mode", "cors"),
         client.post(&url).header("accept", "text/html").body("x=1"),
     ];
     for req in requests {
@@ -78,18 +100,28 @@ async fn full_login_lands_on_the_asked_url_and_the_upstream_sees_the_true_identi
     let cookies = set_cookies(&callback).join("\n");
     assert!(cookies.contains("profilegate_session="), "{cookies}");
     assert!(cookies.contains("HttpOnly"), "{cookies}");
-    assert!(!cookies.contains("Secure"), "plain-http public_url: no Secure flag");
+    assert!(
+        !cookies.contains("Secure"),
+        "plain-http public_url: no Secure flag"
+    );
 
     let page = browser.navigate(&asked).await;
     assert_eq!(page.status(), StatusCode::OK);
     let seen = env.upstream.last();
     assert_eq!(seen.target, "/reports/q3?year=2026&sort=desc");
     assert_eq!(seen.header("x-forwarded-user"), Some("alice"));
-    assert_eq!(seen.header("x-forwarded-email"), Some("alice@example.com"), "email comes from userinfo");
+    assert_eq!(
+        seen.header("x-forwarded-email"),
+        Some("alice@example.com"),
+        "email comes from userinfo"
+    );
     assert_eq!(seen.header("x-forwarded-preferred-username"), Some("alice"));
     assert_eq!(seen.header("x-forwarded-for"), Some("127.0.0.1"));
     assert_eq!(seen.header("x-forwarded-proto"), Some("http"));
-    assert_eq!(seen.header("x-forwarded-host"), Some(format!("127.0.0.1:{}", env.proxy.port).as_str()));
+    assert_eq!(
+        seen.header("x-forwarded-host"),
+        Some(format!("127.0.0.1:{}", env.proxy.port).as_str())
+    );
 
     // A second user in another browser gets their own identity.
     let bob = Browser::new();
@@ -123,28 +155,51 @@ async fn spoofed_identity_headers_and_the_proxy_cookies_never_reach_the_upstream
         .header("X_Forwarded_For", "6.6.6.6")
         .header("Forwarded", "for=6.6.6.6;host=evil.example")
         .header("X-Real-IP", "6.6.6.6")
-        .header("cookie", format!("theme=dark; {session_cookie}; profilegate_session_login_abc=forged; lang=en"))
+        .header(
+            "cookie",
+            format!("theme=dark; {session_cookie}; profilegate_session_login_abc=forged; lang=en"),
+        )
         .send()
         .await
         .expect("response");
     assert_eq!(resp.status(), StatusCode::OK);
     let seen = env.upstream.last();
     assert_eq!(seen.header_values("x-forwarded-user"), ["alice"]);
-    assert_eq!(seen.header_values("x-forwarded-email"), ["alice@example.com"]);
-    assert_eq!(seen.header_values("x-forwarded-preferred-username"), ["alice"]);
+    assert_eq!(
+        seen.header_values("x-forwarded-email"),
+        ["alice@example.com"]
+    );
+    assert_eq!(
+        seen.header_values("x-forwarded-preferred-username"),
+        ["alice"]
+    );
     assert_eq!(seen.header_values("x-forwarded-for"), ["127.0.0.1"]);
     assert_eq!(seen.header_values("x-forwarded-proto"), ["http"]);
-    assert_eq!(seen.header_values("x-forwarded-host"), [format!("127.0.0.1:{}", env.proxy.port)]);
+    assert_eq!(
+        seen.header_values("x-forwarded-host"),
+        [format!("127.0.0.1:{}", env.proxy.port)]
+    );
     for (name, value) in &seen.headers {
         let n = name.to_ascii_lowercase().replace('_', "-");
-        assert!(!value.contains("mallory") && !value.contains("6.6.6.6") && !value.contains("evil"),
-            "spoofed value reached the upstream: {name}: {value}");
+        assert!(
+            !value.contains("mallory") && !value.contains("6.6.6.6") && !value.contains("evil"),
+            "spoofed value reached the upstream: {name}: {value}"
+        );
         assert!(!n.starts_with("x-profile-"), "{name} reached the upstream");
-        assert!(n != "forwarded" && n != "x-real-ip", "{name} reached the upstream");
+        assert!(
+            n != "forwarded" && n != "x-real-ip",
+            "{name} reached the upstream"
+        );
     }
     let cookie = seen.header_values("cookie").join("; ");
-    assert!(cookie.contains("theme=dark") && cookie.contains("lang=en"), "app cookies kept: {cookie}");
-    assert!(!cookie.contains("profilegate"), "proxy cookies stripped: {cookie}");
+    assert!(
+        cookie.contains("theme=dark") && cookie.contains("lang=en"),
+        "app cookies kept: {cookie}"
+    );
+    assert!(
+        !cookie.contains("profilegate"),
+        "proxy cookies stripped: {cookie}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -163,10 +218,17 @@ async fn forwarding_headers_from_a_trusted_proxy_are_kept_and_extended() {
         .await
         .expect("response");
     let seen = env.upstream.last();
-    assert_eq!(seen.header("x-forwarded-for"), Some("203.0.113.7, 127.0.0.1"));
+    assert_eq!(
+        seen.header("x-forwarded-for"),
+        Some("203.0.113.7, 127.0.0.1")
+    );
     assert_eq!(seen.header("x-forwarded-proto"), Some("https"));
     assert_eq!(seen.header("x-forwarded-host"), Some("app.example.com"));
-    assert_eq!(seen.header_values("x-forwarded-user"), ["alice"], "identity is never trusted");
+    assert_eq!(
+        seen.header_values("x-forwarded-user"),
+        ["alice"],
+        "identity is never trusted"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -203,8 +265,15 @@ async fn a_tampered_session_cookie_leads_to_a_new_login() {
             .send()
             .await
             .expect("response");
-        assert_eq!(resp.status(), StatusCode::FOUND, "a bad cookie is anonymous, never an error");
-        assert!(location(&resp).starts_with(&env.op.issuer), "sent to the OP to sign in");
+        assert_eq!(
+            resp.status(),
+            StatusCode::FOUND,
+            "a bad cookie is anonymous, never an error"
+        );
+        assert!(
+            location(&resp).starts_with(&env.op.issuer),
+            "sent to the OP to sign in"
+        );
     }
     // The untouched cookie still works.
     let ok = client
@@ -221,23 +290,33 @@ async fn a_tampered_session_cookie_leads_to_a_new_login() {
 async fn a_wrong_or_replayed_state_gets_400_and_no_session() {
     let env = TestEnv::start().await;
     let browser = env.browser();
-    let callback = browser.sign_in_at_op(&env.proxy.url("/start"), "alice").await;
+    let callback = browser
+        .sign_in_at_op(&env.proxy.url("/start"), "alice")
+        .await;
     let state = query(&callback)["state"].clone();
 
     // Wrong state, missing state: 400 page, no session cookie.
     for url in [
-        callback.replace(&format!("state={state}"), "state=forged-state-value-0123456789"),
+        callback.replace(
+            &format!("state={state}"),
+            "state=forged-state-value-0123456789",
+        ),
         callback.replace(&format!("state={state}"), ""),
     ] {
         let resp = browser.navigate(&url).await;
         assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{url}");
         assert!(
-            !set_cookies(&resp).iter().any(|c| c.starts_with("profilegate_session=") && !c.contains("Max-Age=0")),
+            !set_cookies(&resp)
+                .iter()
+                .any(|c| c.starts_with("profilegate_session=") && !c.contains("Max-Age=0")),
             "no session on a failed callback"
         );
         let html = resp.text().await.expect("page");
         assert!(html.contains("Sign-in link"), "{html}");
-        assert!(!html.contains(&state) && !html.contains("code="), "nothing internal shown");
+        assert!(
+            !html.contains(&state) && !html.contains("code="),
+            "nothing internal shown"
+        );
     }
 
     // The same callback from a browser without the login cookie: 400.
@@ -257,7 +336,9 @@ async fn a_wrong_or_replayed_state_gets_400_and_no_session() {
         .await
         .expect("response");
     assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
-    assert!(!set_cookies(&replay).iter().any(|c| c.starts_with("profilegate_session=") && !c.contains("Max-Age=0")));
+    assert!(!set_cookies(&replay)
+        .iter()
+        .any(|c| c.starts_with("profilegate_session=") && !c.contains("Max-Age=0")));
     assert_eq!(env.upstream.count(), 0);
 }
 
@@ -267,7 +348,10 @@ async fn a_callback_naming_another_issuer_is_refused() {
     let browser = env.browser();
     let callback = browser.sign_in_at_op(&env.proxy.url("/"), "alice").await;
     let iss = query(&callback)["iss"].clone();
-    let forged = callback.replace(&url::form_urlencoded::byte_serialize(iss.as_bytes()).collect::<String>(), "https%3A%2F%2Fevil.example");
+    let forged = callback.replace(
+        &url::form_urlencoded::byte_serialize(iss.as_bytes()).collect::<String>(),
+        "https%3A%2F%2Fevil.example",
+    );
     assert_ne!(forged, callback);
     let resp = browser.navigate(&forged).await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
@@ -280,20 +364,39 @@ async fn logout_ends_the_session_at_the_op_and_never_redirects_off_origin() {
     browser.login(&env.proxy.url("/"), "alice").await;
 
     let resp = browser
-        .navigate(&env.proxy.url("/.profilegate/logout?rd=https%3A%2F%2Fevil.example%2F"))
+        .navigate(
+            &env.proxy
+                .url("/.profilegate/logout?rd=https%3A%2F%2Fevil.example%2F"),
+        )
         .await;
     assert_eq!(resp.status(), StatusCode::FOUND);
-    assert!(set_cookies(&resp).iter().any(|c| c.starts_with("profilegate_session=;") && c.contains("Max-Age=0")));
+    assert!(set_cookies(&resp)
+        .iter()
+        .any(|c| c.starts_with("profilegate_session=;") && c.contains("Max-Age=0")));
     let loc = location(&resp);
-    assert!(loc.starts_with(&format!("{}/session/end?", env.op.issuer)), "RP-initiated logout: {loc}");
+    assert!(
+        loc.starts_with(&format!("{}/session/end?", env.op.issuer)),
+        "RP-initiated logout: {loc}"
+    );
     let q = query(&loc);
     assert_eq!(q["client_id"], CLIENT_ID);
-    assert_eq!(q["post_logout_redirect_uri"], env.proxy.url("/.profilegate/signed-out"));
-    assert!(!q.contains_key("state"), "an off-origin rd is dropped, not passed on");
+    assert_eq!(
+        q["post_logout_redirect_uri"],
+        env.proxy.url("/.profilegate/signed-out")
+    );
+    assert!(
+        !q.contains_key("state"),
+        "an off-origin rd is dropped, not passed on"
+    );
     assert!(!loc.contains("evil"));
 
     // The OP accepts the request (it shows its confirmation page).
-    let op_page = browser.client.get(&loc).send().await.expect("OP end_session");
+    let op_page = browser
+        .client
+        .get(&loc)
+        .send()
+        .await
+        .expect("OP end_session");
     assert_eq!(op_page.status(), StatusCode::OK);
 
     // Signed out: the next navigation starts a new login.
@@ -302,17 +405,31 @@ async fn logout_ends_the_session_at_the_op_and_never_redirects_off_origin() {
     assert!(location(&after).starts_with(&env.op.issuer));
 
     // The signed-out page only ever redirects on-origin.
-    for evil in ["https://evil.example/", "//evil.example", "/\\evil.example", "javascript:alert(1)"] {
+    for evil in [
+        "https://evil.example/",
+        "//evil.example",
+        "/\\evil.example",
+        "javascript:alert(1)",
+    ] {
         let url = format!(
             "{}?state={}",
             env.proxy.url("/.profilegate/signed-out"),
             url::form_urlencoded::byte_serialize(evil.as_bytes()).collect::<String>()
         );
         let resp = browser.navigate(&url).await;
-        assert_eq!(resp.status(), StatusCode::OK, "{evil}: page, not a redirect");
+        assert_eq!(
+            resp.status(),
+            StatusCode::OK,
+            "{evil}: page, not a redirect"
+        );
         assert!(resp.text().await.expect("page").contains("signed out"));
     }
-    let home = browser.navigate(&format!("{}?state=%2Fhome", env.proxy.url("/.profilegate/signed-out"))).await;
+    let home = browser
+        .navigate(&format!(
+            "{}?state=%2Fhome",
+            env.proxy.url("/.profilegate/signed-out")
+        ))
+        .await;
     assert_eq!(location(&home), env.proxy.url("/home"));
 }
 
@@ -332,7 +449,10 @@ async fn logout_from_another_site_needs_confirmation_with_a_csrf_token() {
         .await
         .expect("response");
     assert_eq!(confirm.status(), StatusCode::OK);
-    assert!(set_cookies(&confirm).is_empty(), "nothing changes before confirmation");
+    assert!(
+        set_cookies(&confirm).is_empty(),
+        "nothing changes before confirmation"
+    );
     let page = confirm.text().await.expect("page");
     let token = page
         .split("name=\"csrf_token\" value=\"")
@@ -341,16 +461,34 @@ async fn logout_from_another_site_needs_confirmation_with_a_csrf_token() {
         .expect("csrf token in the form")
         .to_owned();
 
-    let forged = browser.client.post(&logout).form(&[("csrf_token", "wrong")]).send().await.expect("post");
+    let forged = browser
+        .client
+        .post(&logout)
+        .form(&[("csrf_token", "wrong")])
+        .send()
+        .await
+        .expect("post");
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
     let missing = browser.client.post(&logout).send().await.expect("post");
     assert_eq!(missing.status(), StatusCode::FORBIDDEN);
     // Still signed in.
-    assert_eq!(browser.navigate(&env.proxy.url("/still")).await.status(), StatusCode::OK);
+    assert_eq!(
+        browser.navigate(&env.proxy.url("/still")).await.status(),
+        StatusCode::OK
+    );
 
-    let ok = browser.client.post(&logout).form(&[("csrf_token", token.as_str())]).send().await.expect("post");
+    let ok = browser
+        .client
+        .post(&logout)
+        .form(&[("csrf_token", token.as_str())])
+        .send()
+        .await
+        .expect("post");
     assert_eq!(ok.status(), StatusCode::FOUND);
-    assert_eq!(browser.navigate(&env.proxy.url("/gone")).await.status(), StatusCode::FOUND);
+    assert_eq!(
+        browser.navigate(&env.proxy.url("/gone")).await.status(),
+        StatusCode::FOUND
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -360,21 +498,42 @@ async fn websocket_echo_works_through_the_proxy() {
     browser.login(&env.proxy.url("/"), "alice").await;
     let cookie = browser.cookies_for(&env.proxy.url("/"));
 
-    let mut request = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
-        format!("ws://127.0.0.1:{}/ws", env.proxy.port),
-    )
-    .expect("request");
-    request.headers_mut().insert("cookie", cookie.parse().expect("header"));
-    let (mut ws, resp) = tokio_tungstenite::connect_async(request).await.expect("websocket upgrade");
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(format!(
+            "ws://127.0.0.1:{}/ws",
+            env.proxy.port
+        ))
+        .expect("request");
+    request
+        .headers_mut()
+        .insert("cookie", cookie.parse().expect("header"));
+    let (mut ws, resp) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("websocket upgrade");
     assert_eq!(resp.status(), 101);
-    ws.send(Message::text("hello through profilegate")).await.expect("send");
-    let echoed = tokio::time::timeout(Duration::from_secs(5), ws.next()).await.expect("echo in time");
-    assert_eq!(echoed.expect("message").expect("ok").into_text().expect("text"), "hello through profilegate");
+    ws.send(Message::text("hello through profilegate"))
+        .await
+        .expect("send");
+    let echoed = tokio::time::timeout(Duration::from_secs(5), ws.next())
+        .await
+        .expect("echo in time");
+    assert_eq!(
+        echoed
+            .expect("message")
+            .expect("ok")
+            .into_text()
+            .expect("text"),
+        "hello through profilegate"
+    );
     ws.close(None).await.ok();
-    assert_eq!(env.upstream.last().header("x-forwarded-user"), Some("alice"));
+    assert_eq!(
+        env.upstream.last().header("x-forwarded-user"),
+        Some("alice")
+    );
 
     // Without a session the upgrade is refused.
-    let anon = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/ws", env.proxy.port)).await;
+    let anon =
+        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/ws", env.proxy.port)).await;
     assert!(anon.is_err(), "anonymous WebSocket must not be upgraded");
 }
 
@@ -404,13 +563,29 @@ async fn an_unreachable_op_gives_a_502_page() {
     let port = free_port();
     let dead = free_port();
     let upstream = EchoUpstream::start().await;
-    let proxy = start_proxy(port, &format!("http://localhost:{dead}"), &upstream.url(), "", false).await;
-    let ready = reqwest::get(format!("http://127.0.0.1:{}/readyz", proxy.admin_port)).await.expect("readyz");
-    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE, "not ready without discovery");
+    let proxy = start_proxy(
+        port,
+        &format!("http://localhost:{dead}"),
+        &upstream.url(),
+        "",
+        false,
+    )
+    .await;
+    let ready = reqwest::get(format!("http://127.0.0.1:{}/readyz", proxy.admin_port))
+        .await
+        .expect("readyz");
+    assert_eq!(
+        ready.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "not ready without discovery"
+    );
 
     let resp = Browser::new().navigate(&proxy.url("/")).await;
     assert_eq!(resp.status(), StatusCode::BAD_GATEWAY);
-    assert!(resp.headers()["content-type"].to_str().unwrap_or("").starts_with("text/html"));
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap_or("")
+        .starts_with("text/html"));
     let html = resp.text().await.expect("page");
     assert!(html.contains("Identity provider unavailable"), "{html}");
     assert!(!html.contains(&dead.to_string()), "nothing internal shown");
@@ -422,12 +597,23 @@ async fn a_down_upstream_gives_a_502_page_for_signed_in_users() {
     let port = free_port();
     let op = TestOp::start(port, json!({}));
     let dead = free_port();
-    let proxy = start_proxy(port, &op.issuer, &format!("http://127.0.0.1:{dead}"), "", true).await;
+    let proxy = start_proxy(
+        port,
+        &op.issuer,
+        &format!("http://127.0.0.1:{dead}"),
+        "",
+        true,
+    )
+    .await;
     let browser = Browser::new();
     browser.login(&proxy.url("/"), "alice").await;
     let resp = browser.navigate(&proxy.url("/")).await;
     assert_eq!(resp.status(), StatusCode::BAD_GATEWAY);
-    assert!(resp.text().await.expect("page").contains("Application unavailable"));
+    assert!(resp
+        .text()
+        .await
+        .expect("page")
+        .contains("Application unavailable"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -435,7 +621,11 @@ async fn sigterm_and_sigint_stop_the_proxy_within_seconds() {
     for signal in ["TERM", "INT"] {
         let mut env = TestEnv::start().await;
         let took = env.proxy.signal_and_wait(signal, Duration::from_secs(10));
-        assert!(took.is_some(), "SIG{signal} did not stop profilegate:\n{}", env.proxy.log());
+        assert!(
+            took.is_some(),
+            "SIG{signal} did not stop profilegate:\n{}",
+            env.proxy.log()
+        );
     }
 }
 
@@ -443,10 +633,30 @@ async fn sigterm_and_sigint_stop_the_proxy_within_seconds() {
 async fn admin_endpoints_are_not_on_the_public_port() {
     let env = TestEnv::start().await;
     let admin = format!("http://127.0.0.1:{}", env.proxy.admin_port);
-    assert_eq!(reqwest::get(format!("{admin}/healthz")).await.expect("healthz").status(), 200);
-    assert_eq!(reqwest::get(format!("{admin}/readyz")).await.expect("readyz").status(), 200);
-    let metrics = reqwest::get(format!("{admin}/metrics")).await.expect("metrics").text().await.expect("text");
-    assert!(metrics.contains("profilegate_logins_completed_total"), "{metrics}");
+    assert_eq!(
+        reqwest::get(format!("{admin}/healthz"))
+            .await
+            .expect("healthz")
+            .status(),
+        200
+    );
+    assert_eq!(
+        reqwest::get(format!("{admin}/readyz"))
+            .await
+            .expect("readyz")
+            .status(),
+        200
+    );
+    let metrics = reqwest::get(format!("{admin}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("profilegate_logins_completed_total"),
+        "{metrics}"
+    );
     // On the public port these are ordinary (anonymous) requests: 401, never the admin answer.
     for path in ["/healthz", "/readyz", "/metrics"] {
         let resp = reqwest::get(env.proxy.url(path)).await.expect("public");
@@ -461,7 +671,12 @@ async fn unknown_reserved_routes_get_404_and_never_reach_the_upstream() {
     browser.login(&env.proxy.url("/"), "alice").await;
     let resp = browser.navigate(&env.proxy.url("/.profilegate/nope")).await;
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
-    let resp = browser.client.put(env.proxy.url("/.profilegate/logout")).send().await.expect("put");
+    let resp = browser
+        .client
+        .put(env.proxy.url("/.profilegate/logout"))
+        .send()
+        .await
+        .expect("put");
     assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(env.upstream.count(), 0);
 }

@@ -15,7 +15,7 @@ use ipnet::IpNet;
 use toml::{Table, Value};
 use url::Url;
 
-use reader::{env_var_name, EnvKeys, SectionReader};
+use reader::{EnvKeys, SectionReader};
 
 /// The sections a configuration file may have.
 const SECTIONS: &[&str] = &["server", "upstream", "oidc", "session", "store", "log"];
@@ -215,6 +215,16 @@ pub struct SessionConfig {
     pub cookie_name: String,
 }
 
+/// The placeholder secret of the shipped `config.toml`: accepted by `check`, refused by `run`.
+pub const EXAMPLE_SESSION_SECRET: &[u8] = b"REPLACE-ME-with-openssl-rand-base64-32";
+
+impl SessionConfig {
+    /// True when the secret is still the shipped example's placeholder.
+    pub fn is_example_secret(&self) -> bool {
+        self.secret == EXAMPLE_SESSION_SECRET
+    }
+}
+
 impl fmt::Debug for SessionConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SessionConfig")
@@ -303,19 +313,53 @@ impl Config {
         };
 
         let t = section("server", &mut errors);
-        let server = read_server(SectionReader::new("server", t, &env_keys, base_dir, &mut errors));
+        let server = read_server(SectionReader::new(
+            "server",
+            t,
+            &env_keys,
+            base_dir,
+            &mut errors,
+        ));
         let t = section("upstream", &mut errors);
-        let upstream =
-            read_upstream(SectionReader::new("upstream", t, &env_keys, base_dir, &mut errors));
+        let upstream = read_upstream(SectionReader::new(
+            "upstream",
+            t,
+            &env_keys,
+            base_dir,
+            &mut errors,
+        ));
         let t = section("oidc", &mut errors);
-        let oidc = read_oidc(SectionReader::new("oidc", t, &env_keys, base_dir, &mut errors));
+        let oidc = read_oidc(SectionReader::new(
+            "oidc",
+            t,
+            &env_keys,
+            base_dir,
+            &mut errors,
+        ));
         let t = section("session", &mut errors);
-        let session =
-            read_session(SectionReader::new("session", t, &env_keys, base_dir, &mut errors));
+        let session = read_session(SectionReader::new(
+            "session",
+            t,
+            &env_keys,
+            base_dir,
+            &mut errors,
+        ));
         let t = section("store", &mut errors);
-        let store = read_store(SectionReader::new("store", t, &env_keys, base_dir, &mut errors));
+        let store = read_store(SectionReader::new(
+            "store",
+            t,
+            &env_keys,
+            base_dir,
+            &mut errors,
+        ));
         let t = section("log", &mut errors);
-        let log = read_log(SectionReader::new("log", t, &env_keys, base_dir, &mut errors));
+        let log = read_log(SectionReader::new(
+            "log",
+            t,
+            &env_keys,
+            base_dir,
+            &mut errors,
+        ));
 
         match (server, upstream, oidc, session, store, log) {
             (Some(server), Some(upstream), Some(oidc), Some(session), Some(store), Some(log))
@@ -405,7 +449,12 @@ fn read_server(mut r: SectionReader<'_>) -> Option<ServerConfig> {
         },
     };
     let mut trusted_proxies = Vec::new();
-    for (i, raw) in r.string_list("trusted_proxies").unwrap_or_default().into_iter().enumerate() {
+    for (i, raw) in r
+        .string_list("trusted_proxies")
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
         let parsed = raw
             .parse::<IpNet>()
             .or_else(|_| raw.parse::<IpAddr>().map(IpNet::from));
@@ -439,7 +488,10 @@ fn read_server(mut r: SectionReader<'_>) -> Option<ServerConfig> {
         .unwrap_or(Duration::from_secs(5));
     if let (Some(l), Some(a)) = (listen, admin_listen) {
         if l == a {
-            r.error("admin_listen", "must differ from server.listen: admin is never on the public port");
+            r.error(
+                "admin_listen",
+                "must differ from server.listen: admin is never on the public port",
+            );
         }
     }
     r.finish();
@@ -459,7 +511,10 @@ fn socket_addr(r: &mut SectionReader<'_>, key: &str, default: &str) -> Option<So
     match raw.trim().parse() {
         Ok(a) => Some(a),
         Err(_) => {
-            r.error(key, format!("{raw:?} is not an address such as 127.0.0.1:8080"));
+            r.error(
+                key,
+                format!("{raw:?} is not an address such as 127.0.0.1:8080"),
+            );
             None
         }
     }
@@ -486,18 +541,33 @@ fn read_upstream(mut r: SectionReader<'_>) -> Option<UpstreamConfig> {
     let url = url.and_then(|raw| http_url(&mut r, "url", &raw));
     if let Some(u) = &url {
         if u.path() != "/" || u.query().is_some() {
-            r.error("url", "must not have a path or query: requests keep their own path");
+            r.error(
+                "url",
+                "must not have a path or query: requests keep their own path",
+            );
         }
     }
     let connect_timeout = r
-        .duration("connect_timeout", Duration::from_millis(10), Duration::from_secs(300))
+        .duration(
+            "connect_timeout",
+            Duration::from_millis(10),
+            Duration::from_secs(300),
+        )
         .unwrap_or(Duration::from_secs(5));
     let read_timeout = r
-        .duration("read_timeout", Duration::from_millis(10), Duration::from_secs(86_400))
+        .duration(
+            "read_timeout",
+            Duration::from_millis(10),
+            Duration::from_secs(86_400),
+        )
         .unwrap_or(Duration::from_secs(60));
     r.finish();
     let url = url?;
-    let host = url.host_str()?.trim_start_matches('[').trim_end_matches(']').to_owned();
+    let host = url
+        .host_str()?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
     let port = url.port_or_known_default()?;
     Some(UpstreamConfig {
         tls: url.scheme() == "https",
@@ -521,7 +591,10 @@ fn read_oidc(mut r: SectionReader<'_>) -> Option<OidcConfig> {
     let has_secret = r.has_secret("client_secret");
     let client_secret = r.secret("client_secret");
     if !has_secret {
-        r.error("client_secret", "is required (or client_secret_file, or PROFILEGATE_OIDC_CLIENT_SECRET)");
+        r.error(
+            "client_secret",
+            "is required (or client_secret_file, or PROFILEGATE_OIDC_CLIENT_SECRET)",
+        );
     }
     let scopes = r
         .string_list("scopes")
@@ -529,23 +602,40 @@ fn read_oidc(mut r: SectionReader<'_>) -> Option<OidcConfig> {
     if !scopes.iter().any(|s| s == "openid") {
         r.error("scopes", "must include \"openid\"");
     }
-    if let Some(bad) = scopes.iter().find(|s| s.is_empty() || s.bytes().any(|b| b <= b' ' || b == b'"' || b == b'\\')) {
+    if let Some(bad) = scopes
+        .iter()
+        .find(|s| s.is_empty() || s.bytes().any(|b| b <= b' ' || b == b'"' || b == b'\\'))
+    {
         r.error("scopes", format!("{bad:?} is not a valid scope"));
     }
     let timeout = r
-        .duration("timeout", Duration::from_millis(100), Duration::from_secs(120))
+        .duration(
+            "timeout",
+            Duration::from_millis(100),
+            Duration::from_secs(120),
+        )
         .unwrap_or(Duration::from_secs(10));
     let login_timeout = r
-        .duration("login_timeout", Duration::from_secs(30), Duration::from_secs(3600))
+        .duration(
+            "login_timeout",
+            Duration::from_secs(30),
+            Duration::from_secs(3600),
+        )
         .unwrap_or(Duration::from_secs(600));
     let signing_algs = r.string_list("signing_algs").unwrap_or_else(|| {
-        ["RS256", "PS256", "ES256", "EdDSA"].iter().map(|s| s.to_string()).collect()
+        ["RS256", "PS256", "ES256", "EdDSA"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
     });
     for alg in &signing_algs {
         if !SUPPORTED_SIGNING_ALGS.contains(&alg.as_str()) {
             r.error(
                 "signing_algs",
-                format!("{alg:?} is not accepted; choose from {}", SUPPORTED_SIGNING_ALGS.join(", ")),
+                format!(
+                    "{alg:?} is not accepted; choose from {}",
+                    SUPPORTED_SIGNING_ALGS.join(", ")
+                ),
             );
         }
     }
@@ -568,35 +658,54 @@ fn read_session(mut r: SectionReader<'_>) -> Option<SessionConfig> {
     let has_secret = r.has_secret("secret");
     let secret = r.secret("secret");
     if !has_secret {
-        r.error("secret", "is required: at least 32 random bytes, base64 (openssl rand -base64 32)");
+        r.error(
+            "secret",
+            "is required: at least 32 random bytes, base64 (openssl rand -base64 32)",
+        );
     }
     let secret = secret.and_then(|s| {
         let raw = s.expose().trim();
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(raw)
-            .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw.trim_end_matches('=')));
+            .or_else(|_| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw.trim_end_matches('='))
+            });
         match decoded {
             Ok(bytes) if bytes.len() >= 32 => Some(bytes),
             Ok(bytes) => {
                 r.error(
                     "secret",
-                    format!("decodes to {} bytes; at least 32 are needed (openssl rand -base64 32)", bytes.len()),
+                    format!(
+                        "decodes to {} bytes; at least 32 are needed (openssl rand -base64 32)",
+                        bytes.len()
+                    ),
                 );
                 None
             }
             Err(_) => {
-                r.error("secret", "is not base64; generate one with: openssl rand -base64 32");
+                r.error(
+                    "secret",
+                    "is not base64; generate one with: openssl rand -base64 32",
+                );
                 None
             }
         }
     });
     let lifetime = r
-        .duration("lifetime", Duration::from_secs(60), Duration::from_secs(90 * 86_400))
+        .duration(
+            "lifetime",
+            Duration::from_secs(60),
+            Duration::from_secs(90 * 86_400),
+        )
         .unwrap_or(Duration::from_secs(8 * 3600));
     let cookie_name = r
         .string("cookie_name")
         .unwrap_or_else(|| "profilegate_session".into());
-    if cookie_name.is_empty() || !cookie_name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-".contains(&b)) {
+    if cookie_name.is_empty()
+        || !cookie_name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-".contains(&b))
+    {
         r.error("cookie_name", "must use only letters, digits, _ and -");
     }
     r.finish();
@@ -611,12 +720,16 @@ fn read_store(mut r: SectionReader<'_>) -> Option<StoreConfig> {
     let backend = r.string("backend").unwrap_or_else(|| "sled".into());
     let store = match backend.as_str() {
         "sled" => {
-            let path = r.string("path").unwrap_or_else(|| "data/profilegate".into());
+            let path = r
+                .string("path")
+                .unwrap_or_else(|| "data/profilegate".into());
             if r.has_secret("url") {
                 r.error("url", "is for backend = \"postgres\"; sled uses store.path");
                 r.secret("url");
             }
-            Some(StoreConfig::Sled { path: r.path_from(path) })
+            Some(StoreConfig::Sled {
+                path: r.path_from(path),
+            })
         }
         "postgres" => {
             if r.has("path") {
@@ -626,10 +739,16 @@ fn read_store(mut r: SectionReader<'_>) -> Option<StoreConfig> {
             let has_url = r.has_secret("url");
             let url = r.secret("url");
             if !has_url {
-                r.error("url", "is required for backend = \"postgres\" (or url_file)");
+                r.error(
+                    "url",
+                    "is required for backend = \"postgres\" (or url_file)",
+                );
             }
             match url {
-                Some(u) if u.expose().starts_with("postgres://") || u.expose().starts_with("postgresql://") => {
+                Some(u)
+                    if u.expose().starts_with("postgres://")
+                        || u.expose().starts_with("postgresql://") =>
+                {
                     Some(StoreConfig::Postgres { url: u })
                 }
                 Some(_) => {
@@ -640,7 +759,10 @@ fn read_store(mut r: SectionReader<'_>) -> Option<StoreConfig> {
             }
         }
         other => {
-            r.error("backend", format!("{other:?} is not a store; use \"sled\" or \"postgres\""));
+            r.error(
+                "backend",
+                format!("{other:?} is not a store; use \"sled\" or \"postgres\""),
+            );
             r.string("path");
             r.secret("url");
             None
@@ -653,13 +775,19 @@ fn read_store(mut r: SectionReader<'_>) -> Option<StoreConfig> {
 fn read_log(mut r: SectionReader<'_>) -> Option<LogConfig> {
     let level = r.string("level").unwrap_or_else(|| "info".into());
     if tracing_subscriber::EnvFilter::try_new(&level).is_err() {
-        r.error("level", format!("{level:?} is not a log filter such as \"info\" or \"profilegate=debug\""));
+        r.error(
+            "level",
+            format!("{level:?} is not a log filter such as \"info\" or \"profilegate=debug\""),
+        );
     }
     let format = match r.string("format").as_deref() {
         None | Some("json") => LogFormat::Json,
         Some("text") => LogFormat::Text,
         Some(other) => {
-            r.error("format", format!("{other:?} is not a log format; use \"json\" or \"text\""));
+            r.error(
+                "format",
+                format!("{other:?} is not a log format; use \"json\" or \"text\""),
+            );
             LogFormat::Json
         }
     };
@@ -667,9 +795,18 @@ fn read_log(mut r: SectionReader<'_>) -> Option<LogConfig> {
     Some(LogConfig { level, format })
 }
 
-/// The environment variable that overrides a dotted key.
-pub fn env_var_for(key: &str) -> String {
-    env_var_name(key)
+impl Config {
+    /// Problems that do not stop `check` but deserve a word (and may stop `run`).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.session.is_example_secret() {
+            out.push("session.secret is the example placeholder: profilegate will refuse to run with it; generate one with `openssl rand -base64 32`".into());
+        }
+        if !self.server.public_url.is_https() {
+            out.push("server.public_url is not https: session cookies are not marked Secure (fine on loopback, not in production)".into());
+        }
+        out
+    }
 }
 
 #[cfg(test)]

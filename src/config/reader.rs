@@ -74,7 +74,10 @@ impl<'a> SectionReader<'a> {
         match self.take(key)? {
             Value::String(s) => Some(s),
             other => {
-                self.error(key, format!("expected a string, found {}", other.type_str()));
+                self.error(
+                    key,
+                    format!("expected a string, found {}", other.type_str()),
+                );
                 None
             }
         }
@@ -114,7 +117,10 @@ impl<'a> SectionReader<'a> {
                 }
             },
             other => {
-                self.error(key, format!("expected an integer, found {}", other.type_str()));
+                self.error(
+                    key,
+                    format!("expected an integer, found {}", other.type_str()),
+                );
                 None
             }
         }
@@ -124,7 +130,10 @@ impl<'a> SectionReader<'a> {
     pub(super) fn integer_in(&mut self, key: &str, min: i64, max: i64) -> Option<i64> {
         let value = self.integer(key)?;
         if value < min || value > max {
-            self.error(key, format!("must be between {min} and {max}, found {value}"));
+            self.error(
+                key,
+                format!("must be between {min} and {max}, found {value}"),
+            );
             return None;
         }
         Some(value)
@@ -157,7 +166,10 @@ impl<'a> SectionReader<'a> {
                     .collect(),
             ),
             other => {
-                self.error(key, format!("expected a list of strings, found {}", other.type_str()));
+                self.error(
+                    key,
+                    format!("expected a list of strings, found {}", other.type_str()),
+                );
                 None
             }
         }
@@ -180,7 +192,10 @@ impl<'a> SectionReader<'a> {
             }
             Ok(d) => Some(d),
             Err(e) => {
-                self.error(key, format!("expected a duration such as \"8h\" or \"30m\" ({e})"));
+                self.error(
+                    key,
+                    format!("expected a duration such as \"8h\" or \"30m\" ({e})"),
+                );
                 None
             }
         }
@@ -249,5 +264,8 @@ impl<'a> SectionReader<'a> {
 
 /// `oidc.client_secret` -> `PROFILEGATE_OIDC_CLIENT_SECRET`.
 pub(super) fn env_var_name(dotted: &str) -> String {
-    format!("PROFILEGATE_{}", dotted.replace('.', "_").to_ascii_uppercase())
+    format!(
+        "PROFILEGATE_{}",
+        dotted.replace('.', "_").to_ascii_uppercase()
+    )
 }

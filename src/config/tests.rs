@@ -39,7 +39,9 @@ fn minimal_config_gets_documented_defaults() {
     assert_eq!(c.session.lifetime, Duration::from_secs(8 * 3600));
     assert_eq!(c.session.secret.len(), 32);
     match c.store {
-        StoreConfig::Sled { path } => assert_eq!(path, Path::new("/etc/profilegate/data/profilegate")),
+        StoreConfig::Sled { path } => {
+            assert_eq!(path, Path::new("/etc/profilegate/data/profilegate"))
+        }
         other => panic!("expected sled, got {other:?}"),
     }
     assert_eq!(c.upstream.port, 3000);
@@ -88,7 +90,13 @@ x = 1
 fn missing_required_keys_are_named() {
     let err = load("", &[]).expect_err("invalid");
     let k = keys(&err);
-    for expected in ["upstream.url", "oidc.issuer", "oidc.client_id", "oidc.client_secret", "session.secret"] {
+    for expected in [
+        "upstream.url",
+        "oidc.issuer",
+        "oidc.client_id",
+        "oidc.client_secret",
+        "session.secret",
+    ] {
         assert!(k.contains(&expected), "missing {expected} in {k:?}");
     }
 }
@@ -97,7 +105,10 @@ fn missing_required_keys_are_named() {
 fn environment_overrides_any_key_and_is_named_in_errors() {
     let env = [
         ("PROFILEGATE_OIDC_CLIENT_SECRET", "from-env"),
-        ("PROFILEGATE_SERVER_TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.1"),
+        (
+            "PROFILEGATE_SERVER_TRUSTED_PROXIES",
+            "10.0.0.0/8, 192.168.1.1",
+        ),
         ("PROFILEGATE_SERVER_THREADS", "3"),
         ("HOME", "/root"),
     ];
@@ -107,10 +118,16 @@ fn environment_overrides_any_key_and_is_named_in_errors() {
     assert_eq!(c.server.threads, 3);
 
     let err = load(&minimal(), &[("PROFILEGATE_SERVER_THREADS", "many")]).expect_err("invalid");
-    assert_eq!(keys(&err), ["server.threads (from PROFILEGATE_SERVER_THREADS)"]);
+    assert_eq!(
+        keys(&err),
+        ["server.threads (from PROFILEGATE_SERVER_THREADS)"]
+    );
 
     let err = load(&minimal(), &[("PROFILEGATE_OIDC_CLIENT_SECRT", "x")]).expect_err("invalid");
-    assert_eq!(keys(&err), ["oidc.client_secrt (from PROFILEGATE_OIDC_CLIENT_SECRT)"]);
+    assert_eq!(
+        keys(&err),
+        ["oidc.client_secrt (from PROFILEGATE_OIDC_CLIENT_SECRT)"]
+    );
 
     let err = load(&minimal(), &[("PROFILEGATE_NOPE_X", "x")]).expect_err("invalid");
     assert_eq!(keys(&err), ["PROFILEGATE_NOPE_X"]);
@@ -151,14 +168,23 @@ fn secrets_never_appear_in_debug_or_errors() {
     assert!(!debug.contains(SECRET), "{debug}");
 
     // A TOML syntax error on the secret's line must not echo the line.
-    let broken = minimal().replace("client_secret = \"change-me\"", "client_secret = \"change-me");
+    let broken = minimal().replace(
+        "client_secret = \"change-me\"",
+        "client_secret = \"change-me",
+    );
     let err = load(&broken, &[]).expect_err("invalid");
     assert!(!err.to_string().contains("change-me"), "{err}");
 }
 
 #[test]
 fn public_url_must_be_an_origin() {
-    for bad in ["ftp://x", "http://x/app", "http://u:p@x", "not a url", "http://x?a=b"] {
+    for bad in [
+        "ftp://x",
+        "http://x/app",
+        "http://u:p@x",
+        "not a url",
+        "http://x?a=b",
+    ] {
         let text = format!("[server]\npublic_url = {bad:?}\n{}", minimal());
         let err = load(&text, &[]).expect_err(bad);
         assert_eq!(keys(&err), ["server.public_url"], "{bad}");

@@ -105,7 +105,12 @@ impl Provider {
             client_id: config.oidc.client_id.clone(),
             client_secret: config.oidc.client_secret.expose().to_owned(),
             redirect_url,
-            scopes: config.oidc.scopes.iter().map(|s| Scope::new(s.clone())).collect(),
+            scopes: config
+                .oidc
+                .scopes
+                .iter()
+                .map(|s| Scope::new(s.clone()))
+                .collect(),
             algs,
             http: BackChannel::new(config.oidc.timeout),
             discovered: RwLock::new(None),
@@ -212,7 +217,12 @@ impl Provider {
                 move || CsrfToken::new(state),
                 move || Nonce::new(nonce),
             )
-            .add_scopes(self.scopes.iter().filter(|s| s.as_str() != "openid").cloned())
+            .add_scopes(
+                self.scopes
+                    .iter()
+                    .filter(|s| s.as_str() != "openid")
+                    .cloned(),
+            )
             .set_pkce_challenge(challenge)
             .url();
         Ok(url)
@@ -272,7 +282,10 @@ impl Provider {
                 subject: claims.subject().as_str().to_owned(),
                 email: claims.email().map(|e| e.as_str().to_owned()),
                 preferred_username: claims.preferred_username().map(|u| u.as_str().to_owned()),
-                name: claims.name().and_then(|n| n.get(None)).map(|n| n.as_str().to_owned()),
+                name: claims
+                    .name()
+                    .and_then(|n| n.get(None))
+                    .map(|n| n.as_str().to_owned()),
             })
         };
         let mut identity = match verify(&d) {
@@ -289,22 +302,26 @@ impl Provider {
 
         if let Ok(request) = d.client.user_info(
             token.access_token().clone(),
-            Some(openidconnect::SubjectIdentifier::new(identity.subject.clone())),
+            Some(openidconnect::SubjectIdentifier::new(
+                identity.subject.clone(),
+            )),
         ) {
-            let info: openidconnect::core::CoreUserInfoClaims = request
-                .request_async(caller)
-                .await
-                .map_err(|e| match e {
+            let info: openidconnect::core::CoreUserInfoClaims =
+                request.request_async(caller).await.map_err(|e| match e {
                     openidconnect::UserInfoError::Request(r) => OidcError::Unreachable(chain(&r)),
                     other => OidcError::InvalidToken(format!("userinfo: {}", chain(&other))),
                 })?;
-            identity.email = identity.email.or_else(|| info.email().map(|e| e.as_str().to_owned()));
+            identity.email = identity
+                .email
+                .or_else(|| info.email().map(|e| e.as_str().to_owned()));
             identity.preferred_username = identity
                 .preferred_username
                 .or_else(|| info.preferred_username().map(|u| u.as_str().to_owned()));
-            identity.name = identity
-                .name
-                .or_else(|| info.name().and_then(|n| n.get(None)).map(|n| n.as_str().to_owned()));
+            identity.name = identity.name.or_else(|| {
+                info.name()
+                    .and_then(|n| n.get(None))
+                    .map(|n| n.as_str().to_owned())
+            });
         }
         Ok(identity)
     }
@@ -345,7 +362,10 @@ impl Provider {
 }
 
 fn classify_token_error<RE: std::error::Error + 'static>(
-    e: openidconnect::RequestTokenError<RE, openidconnect::StandardErrorResponse<openidconnect::core::CoreErrorResponseType>>,
+    e: openidconnect::RequestTokenError<
+        RE,
+        openidconnect::StandardErrorResponse<openidconnect::core::CoreErrorResponseType>,
+    >,
 ) -> OidcError {
     use openidconnect::RequestTokenError as E;
     match e {

@@ -58,7 +58,9 @@ pub async fn start_login(gate: &Gate, session: &mut Session) -> Handled {
     let headers = cookie_headers(session);
     let cookies = RequestCookies::parse(headers.iter().map(Vec::as_slice));
     let (nonce, verifier, challenge) = Provider::login_secrets();
-    let (login, set_cookies) = gate.sealer.begin_login(&cookies, nonce, verifier, &return_to);
+    let (login, set_cookies) = gate
+        .sealer
+        .begin_login(&cookies, nonce, verifier, &return_to);
     let url = gate
         .provider
         .authorization_url(&login.state, &login.nonce, challenge)
@@ -189,7 +191,10 @@ pub fn signed_out(gate: &Gate, session: &Session) -> Answer {
 }
 
 /// Reads a request body of at most `limit` bytes.
-async fn read_body(session: &mut Session, limit: usize) -> Result<Vec<u8>, (AppError, Vec<String>)> {
+async fn read_body(
+    session: &mut Session,
+    limit: usize,
+) -> Result<Vec<u8>, (AppError, Vec<String>)> {
     let mut body = Vec::new();
     loop {
         match session.read_request_body().await {

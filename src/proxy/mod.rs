@@ -72,7 +72,11 @@ impl Gate {
         Self {
             routes: Routes::new(&config.server.prefix),
             origin: config.server.public_url.origin().to_owned(),
-            public_scheme: if config.server.public_url.is_https() { "https" } else { "http" },
+            public_scheme: if config.server.public_url.is_https() {
+                "https"
+            } else {
+                "http"
+            },
             sealer: CookieSealer::new(config),
             provider,
             pages,
@@ -93,7 +97,8 @@ fn header<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a [u8]> {
 
 /// True when the client would rather read a page than JSON.
 fn accepts_html(req: &RequestHeader) -> bool {
-    header(req, "accept").is_some_and(|a| a.windows(9).any(|w| w.eq_ignore_ascii_case(b"text/html")))
+    header(req, "accept")
+        .is_some_and(|a| a.windows(9).any(|w| w.eq_ignore_ascii_case(b"text/html")))
 }
 
 #[async_trait]
@@ -127,11 +132,18 @@ impl ProxyHttp for Gate {
                     header(req, "sec-fetch-mode"),
                 ),
             };
-            let auth = if user.is_some() { Auth::SignedIn } else { Auth::Anonymous };
+            let auth = if user.is_some() {
+                Auth::SignedIn
+            } else {
+                Auth::Anonymous
+            };
             ctx.wants_html = accepts_html(req);
             (decide(&view, auth, &self.routes), user)
         };
-        let ip = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
+        let ip = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip());
         ctx.peer = Peer::new(ip, &self.trusted);
 
         let answer = match decision {
@@ -159,7 +171,8 @@ impl ProxyHttp for Gate {
         };
         let answer = answer.unwrap_or_else(|(err, cookies)| {
             err.log(session.req_header().uri.path());
-            Answer::error(&err, ctx.wants_html, &self.pages, &self.retry_url()).with_cookies(cookies)
+            Answer::error(&err, ctx.wants_html, &self.pages, &self.retry_url())
+                .with_cookies(cookies)
         });
         respond::write(session, answer).await
     }

@@ -100,7 +100,9 @@ pub async fn write(session: &mut Session, answer: Answer) -> Result<bool> {
         header.append_header("set-cookie", cookie)?;
     }
     let head_only = session.req_header().method == http::Method::HEAD || answer.body.is_empty();
-    session.write_response_header(Box::new(header), head_only).await?;
+    session
+        .write_response_header(Box::new(header), head_only)
+        .await?;
     if !head_only {
         session.write_response_body(Some(answer.body), true).await?;
     }

@@ -3,6 +3,7 @@
 //! ports chosen at run time.
 #![allow(dead_code)]
 
+#[allow(dead_code)]
 pub mod upstream;
 
 use std::io::{BufRead, BufReader, Write};
@@ -17,6 +18,7 @@ use reqwest::redirect::Policy;
 use reqwest::{Client, Response, StatusCode};
 use serde_json::json;
 
+#[allow(unused_imports)]
 pub use upstream::{EchoUpstream, Recorded};
 
 pub const CLIENT_ID: &str = "profilegate";
@@ -78,7 +80,9 @@ impl TestOp {
         let stdin = child.stdin.take().expect("stdin");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("OP ready line");
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("OP ready line");
         let ready: serde_json::Value =
             serde_json::from_str(&line).unwrap_or_else(|_| panic!("OP did not start: {line:?}"));
         let issuer = ready["issuer"].as_str().expect("issuer").to_owned();
@@ -222,7 +226,10 @@ format = "json"
         dir,
         config_path,
     };
-    let admin = format!("http://127.0.0.1:{admin_port}/{}", if wait_ready { "readyz" } else { "healthz" });
+    let admin = format!(
+        "http://127.0.0.1:{admin_port}/{}",
+        if wait_ready { "readyz" } else { "healthz" }
+    );
     let client = Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -231,7 +238,11 @@ format = "json"
                 return proxy;
             }
         }
-        assert!(Instant::now() < deadline, "profilegate did not become ready:\n{}", proxy.log());
+        assert!(
+            Instant::now() < deadline,
+            "profilegate did not become ready:\n{}",
+            proxy.log()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -254,7 +265,11 @@ impl TestEnv {
         let op = TestOp::start(port, op_extra);
         let upstream = EchoUpstream::start().await;
         let proxy = start_proxy(port, &op.issuer, &upstream.url(), extra_server, true).await;
-        TestEnv { op, upstream, proxy }
+        TestEnv {
+            op,
+            upstream,
+            proxy,
+        }
     }
 
     /// A browser-like client: its own cookie jar, no automatic redirects.
@@ -310,7 +325,11 @@ impl Browser {
     /// Returns the callback URL the OP redirected to (not yet visited).
     pub async fn sign_in_at_op(&self, url: &str, login: &str) -> String {
         let first = self.navigate(url).await;
-        assert_eq!(first.status(), StatusCode::FOUND, "navigation should redirect to the OP");
+        assert_eq!(
+            first.status(),
+            StatusCode::FOUND,
+            "navigation should redirect to the OP"
+        );
         let mut next = location(&first);
         for _ in 0..20 {
             if next.contains("/.profilegate/callback") {
@@ -328,8 +347,18 @@ impl Browser {
             } else {
                 vec![("prompt", "consent")]
             };
-            let posted = self.client.post(&next).form(&form).send().await.expect("OP form");
-            assert!(posted.status().is_redirection(), "OP form answered {}", posted.status());
+            let posted = self
+                .client
+                .post(&next)
+                .form(&form)
+                .send()
+                .await
+                .expect("OP form");
+            assert!(
+                posted.status().is_redirection(),
+                "OP form answered {}",
+                posted.status()
+            );
             next = absolute(&next, &location(&posted));
         }
         panic!("the OP never redirected back to the proxy");

@@ -44,8 +44,9 @@ impl Recorded {
 
 /// A simple checksum to prove bodies arrive intact.
 pub fn checksum(data: &[u8]) -> u64 {
-    data.iter()
-        .fold(0u64, |acc, &b| acc.wrapping_mul(31).wrapping_add(u64::from(b)))
+    data.iter().fold(0u64, |acc, &b| {
+        acc.wrapping_mul(31).wrapping_add(u64::from(b))
+    })
 }
 
 pub struct EchoUpstream {
@@ -56,7 +57,9 @@ pub struct EchoUpstream {
 
 impl EchoUpstream {
     pub async fn start() -> EchoUpstream {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind upstream");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind upstream");
         let port = listener.local_addr().expect("addr").port();
         let seen: Arc<Mutex<Vec<Recorded>>> = Arc::default();
         let seen2 = seen.clone();
@@ -87,7 +90,10 @@ impl EchoUpstream {
     }
 
     pub fn last(&self) -> Recorded {
-        self.requests().last().cloned().expect("the upstream saw a request")
+        self.requests()
+            .last()
+            .cloned()
+            .expect("the upstream saw a request")
     }
 
     pub fn count(&self) -> usize {
@@ -108,12 +114,21 @@ async fn handle(
     let headers: Vec<(String, String)> = req
         .headers()
         .iter()
-        .map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(n, v)| {
+            (
+                n.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect();
     let method = req.method().to_string();
     let target = req.uri().to_string();
 
-    if req.headers().get("upgrade").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket")) {
+    if req
+        .headers()
+        .get("upgrade")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"))
+    {
         let key = req
             .headers()
             .get("sec-websocket-key")
@@ -130,7 +145,8 @@ async fn handle(
         tokio::spawn(async move {
             if let Ok(upgraded) = upgrade.await {
                 let mut ws =
-                    WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
+                    WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None)
+                        .await;
                 while let Some(Ok(msg)) = ws.next().await {
                     if msg.is_text() || msg.is_binary() {
                         if ws.send(msg).await.is_err() {
@@ -152,7 +168,12 @@ async fn handle(
         return Ok(resp);
     }
 
-    let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     let record = Recorded {
         method,
         target,
