@@ -9,6 +9,7 @@ pub mod error;
 pub mod metrics;
 pub mod oidc;
 pub mod pipeline;
+pub mod profile;
 pub mod proxy;
 pub mod redirect;
 pub mod render;
