@@ -22,6 +22,10 @@ pub enum AppError {
     CsrfRejected,
     #[error("request body too large")]
     BodyTooLarge,
+    #[error("malformed request: {0}")]
+    BadRequest(String),
+    #[error("profile store: {0}")]
+    Store(#[from] crate::store::StoreError),
     #[error("no such route")]
     NotFound,
     #[error("method not allowed")]
@@ -127,6 +131,20 @@ impl AppError {
                 "body_too_large",
                 "Request too large",
                 "The submitted data is too large.",
+                false,
+            ),
+            AppError::BadRequest(_) => p(
+                400,
+                "bad_request",
+                "Request not understood",
+                "The request could not be read.",
+                false,
+            ),
+            AppError::Store(_) => p(
+                503,
+                "store_unavailable",
+                "Profile temporarily unavailable",
+                "Your profile cannot be read or saved right now. Nothing was lost; please try again in a moment.",
                 false,
             ),
             AppError::NotFound => p(404, "not_found", "Not found", "There is nothing here.", false),

@@ -5,7 +5,9 @@
 
 pub mod admin;
 pub mod config;
+pub mod enrich;
 pub mod error;
+pub mod jwt;
 pub mod metrics;
 pub mod oidc;
 pub mod pipeline;

@@ -6,7 +6,11 @@
 //!  request ──► parse cookies, open session ──► decide(view, auth, routes)
 //!                                                   │
 //!   under /.profilegate/ ───────────────────────────┤
-//!     callback ─────────► FinishLogin   verify state, code, ID token; new session; 302 back
+//!     jwks.json ────────► Jwks          public keys of the profile JWT (anyone)
+//!     callback ─────────► FinishLogin   verify state, code, ID token; new session; pick
+//!                                       this login's questions; 302 back (or to profile)
+//!     profile  GET ─────► ShowQuestion  the next pending question (signed in)
+//!     profile  POST ────► SubmitAnswer  CSRF; validate (422) or store durably; 303 on
 //!     logout ───────────► Logout        clear session; RP-initiated logout at the OP
 //!     signed-out ───────► SignedOut     "you have signed out" page
 //!     anything else ────► NotFound      404 page
@@ -15,8 +19,13 @@
 //!     browser navigation ► StartLogin   302 to the OP with state, nonce, PKCE S256
 //!     API / XHR / other ─► Unauthenticated  401 JSON, never a redirect
 //!                                                   │
+//!   signed in, question pending ────────────────────┤
+//!     browser navigation ► AskQuestions      303 to the question page
+//!     other, required ───► QuestionsPending  403 JSON naming the questions
+//!     other, optional ───► Forward
+//!                                                   │
 //!   signed in ──────────► Forward       strip identity headers + own cookies, inject
-//!                                       identity, proxy (bodies stream both ways)
+//!                                       identity + answers + profile JWT, proxy
 //! ```
 
 use http::Method;
@@ -31,11 +40,21 @@ pub struct RequestView<'a> {
     pub is_navigation: bool,
 }
 
-/// Whether the request carries a valid session.
+/// Whether the request carries a valid session, and what it still has to answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Auth {
     Anonymous,
-    SignedIn,
+    SignedIn(Pending),
+}
+
+/// The questions a session still has to settle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pending {
+    Nothing,
+    /// Only optional questions: browsers are asked, APIs pass.
+    Optional,
+    /// At least one required question: nothing reaches the upstream until it is answered.
+    Required,
 }
 
 /// The proxy's reserved routes, computed once from `server.prefix`.
@@ -45,6 +64,8 @@ pub struct Routes {
     pub callback: String,
     pub logout: String,
     pub signed_out: String,
+    pub profile: String,
+    pub jwks: String,
 }
 
 impl Routes {
@@ -54,6 +75,8 @@ impl Routes {
             callback: format!("{prefix}/callback"),
             logout: format!("{prefix}/logout"),
             signed_out: format!("{prefix}/signed-out"),
+            profile: format!("{prefix}/profile"),
+            jwks: format!("{prefix}/jwks.json"),
         }
     }
 
@@ -79,6 +102,16 @@ pub enum Decision {
     SignedOut,
     /// Signed in: forward upstream with identity attached.
     Forward,
+    /// Signed in, a question pending, browser navigation: 303 to the question page.
+    AskQuestions,
+    /// Signed in, a required question pending, not a navigation: 403 JSON.
+    QuestionsPending,
+    /// The question page.
+    ShowQuestion,
+    /// An answer (or a skip) posted from the question page.
+    SubmitAnswer,
+    /// The public keys of the profile JWT.
+    Jwks,
     /// A reserved path with no route.
     NotFound,
     /// A reserved route called with the wrong method.
@@ -88,16 +121,19 @@ pub enum Decision {
 /// Decides what happens to a request. Pure: same inputs, same decision.
 pub fn decide(req: &RequestView<'_>, auth: Auth, routes: &Routes) -> Decision {
     if routes.is_reserved(req.path) {
-        return reserved(req, routes);
+        return reserved(req, auth, routes);
     }
     match auth {
-        Auth::SignedIn => Decision::Forward,
         Auth::Anonymous if req.is_navigation => Decision::StartLogin,
         Auth::Anonymous => Decision::Unauthenticated,
+        Auth::SignedIn(Pending::Nothing) => Decision::Forward,
+        Auth::SignedIn(_) if req.is_navigation => Decision::AskQuestions,
+        Auth::SignedIn(Pending::Optional) => Decision::Forward,
+        Auth::SignedIn(Pending::Required) => Decision::QuestionsPending,
     }
 }
 
-fn reserved(req: &RequestView<'_>, routes: &Routes) -> Decision {
+fn reserved(req: &RequestView<'_>, auth: Auth, routes: &Routes) -> Decision {
     let get = req.method == Method::GET || req.method == Method::HEAD;
     let post = req.method == Method::POST;
     let path = req.path;
@@ -118,6 +154,20 @@ fn reserved(req: &RequestView<'_>, routes: &Routes) -> Decision {
             Decision::SignedOut
         } else {
             Decision::MethodNotAllowed
+        }
+    } else if path == routes.jwks {
+        if get {
+            Decision::Jwks
+        } else {
+            Decision::MethodNotAllowed
+        }
+    } else if path == routes.profile {
+        match auth {
+            Auth::Anonymous if get && req.is_navigation => Decision::StartLogin,
+            Auth::Anonymous => Decision::Unauthenticated,
+            Auth::SignedIn(_) if get => Decision::ShowQuestion,
+            Auth::SignedIn(_) if post => Decision::SubmitAnswer,
+            Auth::SignedIn(_) => Decision::MethodNotAllowed,
         }
     } else {
         Decision::NotFound
@@ -149,8 +199,13 @@ pub fn is_navigation(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use Auth::{Anonymous, SignedIn};
+    use Auth::Anonymous;
     use Decision::*;
+
+    #[allow(non_upper_case_globals)]
+    const SignedIn: Auth = Auth::SignedIn(Pending::Nothing);
+    const REQUIRED: Auth = Auth::SignedIn(Pending::Required);
+    const OPTIONAL: Auth = Auth::SignedIn(Pending::Optional);
 
     fn view<'a>(method: &'a Method, path: &'a str, nav: bool) -> RequestView<'a> {
         RequestView {
@@ -198,6 +253,24 @@ mod tests {
             // Only the exact prefix segment is reserved.
             (&get, "/.profilegatex/callback", true, SignedIn, Forward),
             (&get, "/.profilegatex", false, Anonymous, Unauthenticated),
+            // Pending questions.
+            (&get, "/app", true, REQUIRED, AskQuestions),
+            (&get, "/app", true, OPTIONAL, AskQuestions),
+            (&get, "/api/x", false, REQUIRED, QuestionsPending),
+            (&post, "/api/x", false, REQUIRED, QuestionsPending),
+            (&put, "/api/x", false, OPTIONAL, Forward),
+            (&get, "/api/x", false, OPTIONAL, Forward),
+            // The question page and the JWKS.
+            (&get, "/.profilegate/profile", true, REQUIRED, ShowQuestion),
+            (&get, "/.profilegate/profile", true, SignedIn, ShowQuestion),
+            (&post, "/.profilegate/profile", false, REQUIRED, SubmitAnswer),
+            (&put, "/.profilegate/profile", false, REQUIRED, MethodNotAllowed),
+            (&get, "/.profilegate/profile", true, Anonymous, StartLogin),
+            (&post, "/.profilegate/profile", false, Anonymous, Unauthenticated),
+            (&get, "/.profilegate/jwks.json", false, Anonymous, Jwks),
+            (&get, "/.profilegate/jwks.json", false, REQUIRED, Jwks),
+            (&post, "/.profilegate/jwks.json", false, SignedIn, MethodNotAllowed),
+            (&get, "/.profilegate/logout", true, REQUIRED, Logout),
         ];
         for (method, path, nav, auth, expected) in table {
             let got = decide(&view(method, path, *nav), *auth, &routes);

@@ -13,6 +13,13 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/signed_out.html"),
     ),
     ("logout.html", include_str!("../templates/logout.html")),
+    ("question.html", include_str!("../templates/question.html")),
+];
+
+/// Every question type the page knows how to render.
+pub const QUESTION_KINDS: [&str; 12] = [
+    "text", "textarea", "email", "url", "tel", "number", "integer", "date", "select",
+    "multiselect", "boolean", "consent",
 ];
 
 /// How pages look.
@@ -20,6 +27,9 @@ const TEMPLATES: &[(&str, &str)] = &[
 pub struct Theme {
     pub title: String,
     pub primary_color: String,
+    pub logo_url: Option<String>,
+    /// Administrator CSS, inlined in a `<style>` element (validated to hold no `</`).
+    pub custom_css: Option<String>,
 }
 
 impl Default for Theme {
@@ -27,6 +37,8 @@ impl Default for Theme {
         Self {
             title: "Sign-in".into(),
             primary_color: "#3451b2".into(),
+            logo_url: None,
+            custom_css: None,
         }
     }
 }
@@ -38,6 +50,37 @@ pub struct RenderError {
     name: String,
     #[source]
     source: minijinja::Error,
+}
+
+/// A question as the page shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct QuestionView<'a> {
+    pub id: &'a str,
+    pub label: &'a str,
+    pub help: Option<&'a str>,
+    pub placeholder: Option<&'a str>,
+    /// The configured type: text, textarea, email, ..., consent.
+    pub kind: &'a str,
+    /// The `<input type>` for single-input kinds.
+    pub input_type: &'a str,
+    pub required: bool,
+    pub options: &'a [String],
+    /// HTML constraint attributes matching the server-side rules.
+    pub constraints: Vec<(&'static str, String)>,
+}
+
+/// What the question page shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct QuestionPage<'a> {
+    pub question: QuestionView<'a>,
+    /// The user's input, kept when the answer is refused.
+    pub values: &'a [String],
+    pub error: Option<&'a str>,
+    pub csrf_token: &'a str,
+    pub action: &'a str,
+    pub rd: &'a str,
+    pub step: usize,
+    pub total: usize,
 }
 
 /// Renders the proxy's own pages.
@@ -93,6 +136,33 @@ impl Pages {
             "logout.html",
             context! { ..self.base("t"), ..context!{ action => "/", csrf_token => "x", user => "u" } },
         )?;
+        let options = ["a".to_owned(), "b".to_owned()];
+        for kind in QUESTION_KINDS {
+            let page = QuestionPage {
+                question: QuestionView {
+                    id: "q",
+                    label: "Label",
+                    help: Some("Help"),
+                    placeholder: Some("Placeholder"),
+                    kind,
+                    input_type: "text",
+                    required: kind != "select",
+                    options: &options,
+                    constraints: vec![("maxlength", "10".into())],
+                },
+                values: &options,
+                error: Some("Error"),
+                csrf_token: "x",
+                action: "/",
+                rd: "/",
+                step: 1,
+                total: 2,
+            };
+            self.try_render(
+                "question.html",
+                context! { ..self.base("t"), ..minijinja::Value::from(minijinja::value::Serde(&page)) },
+            )?;
+        }
         Ok(())
     }
 
@@ -129,6 +199,13 @@ impl Pages {
         )
     }
 
+    pub fn question(&self, page: &QuestionPage<'_>) -> String {
+        self.render(
+            "question.html",
+            context! { ..self.base(page.question.label), ..minijinja::Value::from(minijinja::value::Serde(page)) },
+        )
+    }
+
     pub fn signed_out(&self, sign_in_url: &str) -> String {
         self.render(
             "signed_out.html",
@@ -156,6 +233,8 @@ mod tests {
         Pages::new(Theme {
             title: HOSTILE.into(),
             primary_color: "#000".into(),
+            logo_url: Some(HOSTILE.into()),
+            custom_css: None,
         })
         .expect("templates")
     }

@@ -11,11 +11,18 @@ use pingora::services::listening::Service;
 
 use crate::admin::Admin;
 use crate::config::Config;
+use crate::enrich::Enricher;
+use crate::jwt::{KeyError, SigningKey};
 use crate::metrics::Metrics;
 use crate::oidc::{BackChannel, Provider};
 use crate::pipeline::Routes;
-use crate::proxy::Gate;
+use crate::profile::Engine;
+use crate::proxy::{Gate, GateParts};
 use crate::render::{Pages, RenderError, Theme};
+use crate::store::{ProfileStore, StoreError};
+
+/// Name of the generated profile-JWT key in the store.
+const JWT_KEY_NAME: &str = "profile-jwt-es256-pkcs8";
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +35,10 @@ pub enum StartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("profile store: {0}")]
+    Store(#[from] StoreError),
+    #[error("upstream.jwt_key_file: {0}")]
+    JwtKey(#[from] KeyError),
     #[error("OIDC settings: {0}")]
     Oidc(String),
     #[error("session.secret is the example placeholder from config.toml; generate your own with `openssl rand -base64 32`")]
@@ -36,9 +47,33 @@ pub enum StartError {
     Runtime(std::io::Error),
 }
 
+/// The page theme from `[theme]`.
+fn theme(config: &Config) -> Theme {
+    let t = &config.theme;
+    Theme {
+        title: t.title.clone(),
+        primary_color: t.primary_color.clone(),
+        logo_url: t.logo_url.clone(),
+        custom_css: t.custom_css.clone(),
+    }
+}
+
+/// The profile-JWT signing key: configured, or generated once and kept in the store.
+async fn signing_key(config: &Config, store: &dyn ProfileStore) -> Result<SigningKey, StartError> {
+    if let Some(pem) = &config.upstream.jwt_key_pem {
+        return Ok(SigningKey::from_pem(pem.expose())?);
+    }
+    let generate = || SigningKey::generate_pkcs8().unwrap_or_default();
+    let der = store.get_or_create_secret(JWT_KEY_NAME, &generate).await?;
+    Ok(SigningKey::from_pkcs8(&der)?)
+}
+
 /// Everything `profilegate check` can verify without contacting anything.
 pub fn check(config: &Config) -> Result<(), StartError> {
-    Pages::new(Theme::default())?;
+    Pages::new(theme(config))?;
+    if let Some(pem) = &config.upstream.jwt_key_pem {
+        SigningKey::from_pem(pem.expose())?;
+    }
     Provider::new(config, &Routes::new(&config.server.prefix).callback)
         .map_err(StartError::Oidc)?;
     Ok(())
@@ -50,7 +85,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
         return Err(StartError::ExampleSecret);
     }
     let routes = Routes::new(&config.server.prefix);
-    let pages = Arc::new(Pages::new(Theme::default())?);
+    let pages = Arc::new(Pages::new(theme(&config))?);
     let provider = Arc::new(Provider::new(&config, &routes.callback).map_err(StartError::Oidc)?);
     let metrics = Arc::new(Metrics::default());
 
@@ -62,13 +97,19 @@ pub fn run(config: Config) -> Result<(), StartError> {
         TcpListener::bind(addr).map_err(|source| StartError::Listen { key, addr, source })?;
     }
 
-    // Discovery before serving, on a runtime dropped afterwards: its pooled connections die
-    // with it, and the proxy's runtime builds its own back-channel client.
+    // Store, key and discovery before serving, on a runtime dropped afterwards: its pooled
+    // connections die with it, and the proxy's runtime builds its own back-channel client.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(StartError::Runtime)?;
+    let (store, key) = rt.block_on(async {
+        let store = crate::store::open(&config.store).await?;
+        let key = signing_key(&config, store.as_ref()).await?;
+        Ok::<_, StartError>((store, key))
+    })?;
+    tracing::info!(kid = key.kid(), "profile JWT signing key ready");
     {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(StartError::Runtime)?;
         rt.block_on(async {
             let http = BackChannel::new(config.oidc.timeout);
             match provider.discover_with(&http).await {
@@ -81,6 +122,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
             }
         });
     }
+    drop(rt);
 
     let conf = ServerConf {
         threads: config.server.threads,
@@ -93,7 +135,28 @@ pub fn run(config: Config) -> Result<(), StartError> {
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
 
-    let gate = Gate::new(&config, provider.clone(), pages, metrics.clone());
+    let engine = Arc::new(Engine::new(
+        config.profiling.questions.clone(),
+        config.profiling.questions_per_login,
+    ));
+    let enricher = Arc::new(Enricher::new(
+        store,
+        Arc::new(key),
+        provider.issuer().to_owned(),
+        config.server.public_url.origin().to_owned(),
+        config.upstream.url.origin().ascii_serialization(),
+        config.upstream.jwt_lifetime.as_secs(),
+    ));
+    let gate = Gate::new(
+        &config,
+        GateParts {
+            provider: provider.clone(),
+            pages,
+            engine,
+            enricher,
+            metrics: metrics.clone(),
+        },
+    );
     let mut proxy = http_proxy_service_with_name(&server.configuration, gate, "profilegate proxy");
     proxy.add_tcp(&config.server.listen.to_string());
 

@@ -59,10 +59,43 @@ pub struct Session {
     pub name: Option<String>,
     /// CSRF token bound to this session, for state-changing forms of the proxy's own pages.
     pub csrf: String,
+    /// Question ids picked at login and not yet answered or skipped, in configured order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending: Vec<String>,
+    /// Which of `pending` must be answered before the user may proceed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub required: Vec<String>,
+    /// The profile revision this session has seen: a cache holding an older one reloads.
+    #[serde(default)]
+    pub rev: u64,
+    /// The login number (1 for the user's first login) that created this session.
+    #[serde(default)]
+    pub login: u64,
     /// Issued at, seconds since the epoch.
     pub iat: u64,
     /// Expires at, seconds since the epoch.
     pub exp: u64,
+}
+
+impl Session {
+    /// What the pending questions mean for this request's fate. `known` tells which question
+    /// ids the configuration still has (a question removed since the login no longer blocks).
+    pub fn pending(&self, known: impl Fn(&str) -> bool) -> crate::pipeline::Pending {
+        use crate::pipeline::Pending;
+        if self.required.iter().any(|id| known(id)) {
+            Pending::Required
+        } else if self.pending.iter().any(|id| known(id)) {
+            Pending::Optional
+        } else {
+            Pending::Nothing
+        }
+    }
+
+    /// Removes `id` from the pending questions (answered or skipped).
+    pub fn settle(&mut self, id: &str) {
+        self.pending.retain(|p| p != id);
+        self.required.retain(|p| p != id);
+    }
 }
 
 impl fmt::Debug for Session {
@@ -142,6 +175,10 @@ impl CookieSealer {
             preferred_username,
             name,
             csrf: random_token(24),
+            pending: Vec::new(),
+            required: Vec::new(),
+            rev: 0,
+            login: 0,
             iat: now,
             exp: now + self.lifetime.as_secs(),
         }

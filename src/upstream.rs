@@ -8,11 +8,13 @@ use http::header::{HeaderName, HeaderValue, COOKIE};
 use ipnet::IpNet;
 use pingora::http::RequestHeader;
 
+use crate::enrich::Enriched;
 use crate::session::{CookieSealer, Session};
 
 pub const X_FORWARDED_USER: &str = "x-forwarded-user";
 pub const X_FORWARDED_EMAIL: &str = "x-forwarded-email";
 pub const X_FORWARDED_PREFERRED_USERNAME: &str = "x-forwarded-preferred-username";
+pub const X_PROFILE_JWT: &str = "x-profile-jwt";
 
 /// Identity header names (normalised: lower case, `-`) that only the proxy may set.
 const IDENTITY_HEADERS: &[&str] = &[
@@ -137,6 +139,7 @@ pub fn prepare_upstream_request(
     req: &mut RequestHeader,
     peer: Peer,
     user: Option<&Session>,
+    profile: Option<(&Enriched, Option<HeaderValue>)>,
     sealer: &CookieSealer,
     public_scheme: &str,
 ) {

@@ -56,13 +56,24 @@ pub enum OidcError {
 }
 
 /// Who signed in, from the verified ID token completed by userinfo.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Identity {
     pub subject: String,
     pub email: Option<String>,
     pub preferred_username: Option<String>,
     pub name: Option<String>,
+    /// Every userinfo claim (standard and custom), by name.
+    pub claims: serde_json::Map<String, serde_json::Value>,
 }
+
+/// Custom claims of a userinfo answer, kept whatever their names.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ExtraClaims {
+    #[serde(flatten)]
+    pub claims: serde_json::Map<String, serde_json::Value>,
+}
+
+impl openidconnect::AdditionalClaims for ExtraClaims {}
 
 /// What discovery found, plus the client built from it.
 struct Discovered {

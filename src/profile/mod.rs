@@ -4,3 +4,6 @@
 pub mod answer;
 
 pub use answer::{header_name, AnswerValue};
+pub mod engine;
+
+pub use engine::{Engine, Picked};

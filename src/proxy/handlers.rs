@@ -1,6 +1,8 @@
 //! The proxy's own routes: starting a login, the OIDC callback, logout and the signed-out page.
 //! Each returns an [`Answer`], or an error plus the cookies the error answer must still set.
 
+use std::sync::Arc;
+
 use http::header::COOKIE;
 use http::Method;
 use pingora::proxy::Session;
@@ -10,7 +12,7 @@ use crate::error::AppError;
 use crate::metrics::Metrics;
 use crate::oidc::Provider;
 use crate::redirect::ReturnTo;
-use crate::session::{tokens_equal, RequestCookies, Session as UserSession};
+use crate::session::{now_secs, tokens_equal, RequestCookies, Session as UserSession};
 
 /// Largest form body accepted by the proxy's own forms.
 const MAX_FORM_BODY: usize = 16 * 1024;
@@ -29,7 +31,7 @@ fn cookie_headers(session: &Session) -> Vec<Vec<u8>> {
 }
 
 /// The first value of each query parameter named in `names`, in that order.
-fn query_params<const N: usize>(session: &Session, names: [&str; N]) -> [Option<String>; N] {
+pub(super) fn query_params<const N: usize>(session: &Session, names: [&str; N]) -> [Option<String>; N] {
     let mut out: [Option<String>; N] = std::array::from_fn(|_| None);
     if let Some(q) = session.req_header().uri.query() {
         fill_params(q.as_bytes(), &names, &mut out);
@@ -45,6 +47,14 @@ fn fill_params<const N: usize>(raw: &[u8], names: &[&str; N], out: &mut [Option<
             }
         }
     }
+}
+
+/// Every `name=value` pair of a form body, in order.
+pub(super) fn fill_all_params(raw: &[u8]) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(raw)
+        .take(256)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
 }
 
 /// Anonymous browser navigation: send the user to the OP, remembering where they were going.
@@ -112,18 +122,41 @@ async fn verify_callback(gate: &Gate, session: &mut Session) -> Handled {
         .await
         .map_err(|e| fail(AppError::Oidc(e)))?;
 
-    let user = gate.sealer.new_session(
+    let mut user = gate.sealer.new_session(
         identity.subject,
         identity.email,
         identity.preferred_username,
         identity.name,
     );
-    tracing::info!(sub = %user.sub, "login completed");
+    // A login: count it, keep what the OP already knows, pick this login's questions.
+    let key = gate.enricher.user_key(&user.sub);
+    let store = gate.enricher.store();
+    let now = now_secs();
+    let store_failed = |e| fail(AppError::Store(e));
+    let before = store.load(&key).await.map_err(store_failed)?;
+    let claimed = gate.engine.claimed_answers(before.as_ref(), &identity.claims, now);
+    let mut record = store.record_login(&key, now).await.map_err(store_failed)?;
+    if !claimed.is_empty() {
+        record = store.save_answers(&key, claimed).await.map_err(store_failed)?;
+    }
+    let picked = gate.engine.pick(&record);
+    user.pending = picked.pending;
+    user.required = picked.required;
+    user.rev = record.revision;
+    user.login = record.logins;
+    tracing::info!(sub = %user.sub, login = user.login, pending = ?user.pending, "login completed");
+    gate.enricher.update(&user.sub, Arc::new(record));
     Metrics::inc(&gate.metrics.logins_completed);
+
     let mut set_cookies = gate.sealer.clear_logins(&cookies);
     set_cookies.push(gate.sealer.seal_session(&user));
     let target = ReturnTo::from_path(&login.return_to).unwrap_or_else(ReturnTo::root);
-    Ok(Answer::redirect(302, target.absolute(&gate.origin)).with_cookies(set_cookies))
+    let location = if user.pending.is_empty() {
+        target.absolute(&gate.origin)
+    } else {
+        super::questions::profile_url(gate, &target)
+    };
+    Ok(Answer::redirect(302, location).with_cookies(set_cookies))
 }
 
 /// Ends the session. A POST must carry the session's CSRF token; a GET from another site is
@@ -205,7 +238,7 @@ async fn read_body(
                 body.extend_from_slice(&chunk);
             }
             Ok(None) => return Ok(body),
-            Err(_) => return Err((AppError::BodyTooLarge, Vec::new())),
+            Err(e) => return Err((AppError::BadRequest(e.to_string()), Vec::new())),
         }
     }
 }

@@ -14,6 +14,7 @@
 //! ```
 
 mod handlers;
+mod questions;
 mod respond;
 
 use std::sync::Arc;
@@ -27,10 +28,12 @@ use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorSource, ErrorType, Result};
 
 use crate::config::Config;
+use crate::enrich::{Enriched, Enricher};
 use crate::error::AppError;
 use crate::metrics::Metrics;
 use crate::oidc::Provider;
 use crate::pipeline::{decide, is_navigation, Auth, Decision, RequestView, Routes};
+use crate::profile::Engine;
 use crate::render::Pages;
 use crate::session::{CookieSealer, RequestCookies, Session as UserSession};
 use crate::upstream::{prepare_upstream_request, Peer};
@@ -45,6 +48,8 @@ pub struct Gate {
     sealer: CookieSealer,
     provider: Arc<Provider>,
     pages: Arc<Pages>,
+    engine: Arc<Engine>,
+    enricher: Arc<Enricher>,
     trusted: Vec<IpNet>,
     peer: HttpPeer,
     metrics: Arc<Metrics>,
@@ -53,17 +58,29 @@ pub struct Gate {
 /// Per-request state shared by the phases.
 pub struct RequestCtx {
     user: Option<UserSession>,
+    profile: Option<Arc<Enriched>>,
     peer: Peer,
     wants_html: bool,
 }
 
+/// What `Gate` is built from.
+pub struct GateParts {
+    pub provider: Arc<Provider>,
+    pub pages: Arc<Pages>,
+    pub engine: Arc<Engine>,
+    pub enricher: Arc<Enricher>,
+    pub metrics: Arc<Metrics>,
+}
+
 impl Gate {
-    pub fn new(
-        config: &Config,
-        provider: Arc<Provider>,
-        pages: Arc<Pages>,
-        metrics: Arc<Metrics>,
-    ) -> Self {
+    pub fn new(config: &Config, parts: GateParts) -> Self {
+        let GateParts {
+            provider,
+            pages,
+            engine,
+            enricher,
+            metrics,
+        } = parts;
         let up = &config.upstream;
         let mut peer = HttpPeer::new((up.host.as_str(), up.port), up.tls, up.host.clone());
         peer.options.connection_timeout = Some(up.connect_timeout);
@@ -80,6 +97,8 @@ impl Gate {
             sealer: CookieSealer::new(config),
             provider,
             pages,
+            engine,
+            enricher,
             trusted: config.server.trusted_proxies.clone(),
             peer,
             metrics,
@@ -108,6 +127,7 @@ impl ProxyHttp for Gate {
     fn new_ctx(&self) -> Self::CTX {
         RequestCtx {
             user: None,
+            profile: None,
             peer: Peer {
                 ip: None,
                 trusted: false,
@@ -146,13 +166,30 @@ impl ProxyHttp for Gate {
             .map(|a| a.ip());
         ctx.peer = Peer::new(ip, &self.trusted);
 
-        let answer = match decision {
-            Decision::Forward => {
-                Metrics::inc(&self.metrics.forwarded);
-                ctx.user = user;
-                return Ok(false);
-            }
-            Decision::Unauthenticated => {
+        let answer = match (decision, user) {
+            (Decision::Forward, Some(user)) => match self.enricher.for_session(&user).await {
+                Ok(profile) => {
+                    Metrics::inc(&self.metrics.forwarded);
+                    ctx.profile = Some(profile);
+                    ctx.user = Some(user);
+                    return Ok(false);
+                }
+                Err(e) => Err((AppError::Store(e), Vec::new())),
+            },
+            (Decision::AskQuestions, _) => Ok(questions::ask(self, session)),
+            (Decision::QuestionsPending, Some(user)) => Ok(questions::pending_json(self, &user)),
+            (Decision::ShowQuestion, Some(user)) => Ok(questions::show(self, session, &user)),
+            (Decision::SubmitAnswer, Some(user)) => questions::submit(self, session, user).await,
+            (Decision::Jwks, _) => Ok(questions::jwks(self)),
+            // Decisions that need a session are only taken with one.
+            (
+                Decision::Forward
+                | Decision::QuestionsPending
+                | Decision::ShowQuestion
+                | Decision::SubmitAnswer,
+                None,
+            )
+            | (Decision::Unauthenticated, _) => {
                 Metrics::inc(&self.metrics.unauthenticated);
                 Ok(Answer::json(
                     401,
@@ -162,12 +199,12 @@ impl ProxyHttp for Gate {
                     }),
                 ))
             }
-            Decision::StartLogin => handlers::start_login(self, session).await,
-            Decision::FinishLogin => handlers::finish_login(self, session).await,
-            Decision::Logout => handlers::logout(self, session, user).await,
-            Decision::SignedOut => Ok(handlers::signed_out(self, session)),
-            Decision::NotFound => Err((AppError::NotFound, Vec::new())),
-            Decision::MethodNotAllowed => Err((AppError::MethodNotAllowed, Vec::new())),
+            (Decision::StartLogin, _) => handlers::start_login(self, session).await,
+            (Decision::FinishLogin, _) => handlers::finish_login(self, session).await,
+            (Decision::Logout, user) => handlers::logout(self, session, user).await,
+            (Decision::SignedOut, _) => Ok(handlers::signed_out(self, session)),
+            (Decision::NotFound, _) => Err((AppError::NotFound, Vec::new())),
+            (Decision::MethodNotAllowed, _) => Err((AppError::MethodNotAllowed, Vec::new())),
         };
         let answer = answer.unwrap_or_else(|(err, cookies)| {
             err.log(session.req_header().uri.path());
@@ -191,10 +228,15 @@ impl ProxyHttp for Gate {
         upstream_request: &mut RequestHeader,
         ctx: &mut Self::CTX,
     ) -> Result<()> {
+        let profile = match (&ctx.profile, &ctx.user) {
+            (Some(p), Some(u)) => Some((p.as_ref(), self.enricher.jwt(p, u))),
+            _ => None,
+        };
         prepare_upstream_request(
             upstream_request,
             ctx.peer,
             ctx.user.as_ref(),
+            profile,
             &self.sealer,
             self.public_scheme,
         );

@@ -52,6 +52,16 @@ impl Answer {
         }
     }
 
+    pub fn json_text(status: u16, body: String) -> Self {
+        Self {
+            status,
+            content_type: Some("application/json"),
+            body: Bytes::from(body),
+            location: None,
+            set_cookies: Vec::new(),
+        }
+    }
+
     pub fn with_cookies(mut self, cookies: Vec<String>) -> Self {
         self.set_cookies.extend(cookies);
         self

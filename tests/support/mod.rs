@@ -171,6 +171,18 @@ pub async fn start_proxy(
     extra_toml: &str,
     wait_ready: bool,
 ) -> Proxy {
+    start_proxy_with(port, issuer, upstream, extra_toml, "", wait_ready).await
+}
+
+/// Like [`start_proxy`], with `sections` (whole TOML tables) appended to the configuration.
+pub async fn start_proxy_with(
+    port: u16,
+    issuer: &str,
+    upstream: &str,
+    extra_toml: &str,
+    sections: &str,
+    wait_ready: bool,
+) -> Proxy {
     let admin_port = free_port();
     let dir = tempfile::tempdir().expect("tempdir");
     let origin = format!("http://127.0.0.1:{port}");
@@ -201,6 +213,8 @@ path = "{store}"
 [log]
 level = "info"
 format = "json"
+
+{sections}
 "#,
         extra_server = extra_toml,
         store = dir.path().join("data").display(),

@@ -1,0 +1,176 @@
+//! What a signed-in user's requests carry upstream besides identity: an `X-Profile-<Id>` header
+//! per answer and the signed `X-Profile-Jwt`. Both are built once per user and profile
+//! revision and kept in memory, so the hot path neither waits on the store nor signs anything
+//! while nothing changes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use http::header::{HeaderName, HeaderValue};
+
+use crate::jwt::SigningKey;
+use crate::profile::header_name;
+use crate::session::{now_secs, Session};
+use crate::store::{ProfileRecord, ProfileStore, StoreError, UserKey};
+
+/// Most users kept in memory; beyond it an arbitrary eighth is dropped (they reload on demand).
+const MAX_CACHED_USERS: usize = 100_000;
+
+/// One user's upstream additions at one profile revision.
+pub struct Enriched {
+    pub revision: u64,
+    pub record: Arc<ProfileRecord>,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// The last JWT signed for this revision: (session id, token, expiry).
+    jwt: Mutex<Option<(String, HeaderValue, u64)>>,
+}
+
+/// Builds and caches [`Enriched`] views.
+pub struct Enricher {
+    store: Arc<dyn ProfileStore>,
+    key: Arc<SigningKey>,
+    issuer: String,
+    token_issuer: String,
+    audience: String,
+    lifetime: u64,
+    cache: RwLock<HashMap<String, Arc<Enriched>>>,
+}
+
+impl Enricher {
+    /// `issuer` is the OP's (part of the store key); `token_issuer` is the proxy's public
+    /// origin (the JWT's `iss`); `audience` the upstream's origin (the JWT's `aud`).
+    pub fn new(
+        store: Arc<dyn ProfileStore>,
+        key: Arc<SigningKey>,
+        issuer: String,
+        token_issuer: String,
+        audience: String,
+        lifetime_secs: u64,
+    ) -> Self {
+        Self {
+            store,
+            key,
+            issuer,
+            token_issuer,
+            audience,
+            lifetime: lifetime_secs,
+            cache: RwLock::new(HashMap::new()),
+        }
+    }
+
+    pub fn user_key(&self, subject: &str) -> UserKey {
+        UserKey {
+            issuer: self.issuer.clone(),
+            subject: subject.to_owned(),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn ProfileStore> {
+        &self.store
+    }
+
+    pub fn jwks_json(&self) -> &str {
+        self.key.jwks_json()
+    }
+
+    /// The view for `session`: from memory when at least as new as the session's revision,
+    /// otherwise loaded from the store (a restart, another replica, an evicted entry).
+    pub async fn for_session(&self, session: &Session) -> Result<Arc<Enriched>, StoreError> {
+        if let Some(hit) = self.cached(&session.sub, session.rev) {
+            return Ok(hit);
+        }
+        let record = self
+            .store
+            .load(&self.user_key(&session.sub))
+            .await?
+            .unwrap_or_default();
+        Ok(self.update(&session.sub, Arc::new(record)))
+    }
+
+    fn cached(&self, subject: &str, min_revision: u64) -> Option<Arc<Enriched>> {
+        let cache = self.cache.read().ok()?;
+        cache
+            .get(subject)
+            .filter(|e| e.revision >= min_revision)
+            .cloned()
+    }
+
+    /// Replaces the user's view with one built from `record` (after a write).
+    pub fn update(&self, subject: &str, record: Arc<ProfileRecord>) -> Arc<Enriched> {
+        let headers = record
+            .answers
+            .iter()
+            .filter_map(|(id, answer)| {
+                let name = HeaderName::from_bytes(header_name(id).as_bytes()).ok()?;
+                let value = HeaderValue::from_str(&answer.value.header_value()).ok()?;
+                Some((name, value))
+            })
+            .collect();
+        let fresh = Arc::new(Enriched {
+            revision: record.revision,
+            record,
+            headers,
+            jwt: Mutex::new(None),
+        });
+        if let Ok(mut cache) = self.cache.write() {
+            if let Some(newer) = cache.get(subject).filter(|e| e.revision > fresh.revision) {
+                return newer.clone();
+            }
+            if cache.len() >= MAX_CACHED_USERS && !cache.contains_key(subject) {
+                let drop: Vec<String> = cache.keys().take(MAX_CACHED_USERS / 8).cloned().collect();
+                for k in drop {
+                    cache.remove(&k);
+                }
+            }
+            cache.insert(subject.to_owned(), fresh.clone());
+        }
+        fresh
+    }
+
+    /// The profile JWT for this session: reused while more than half its lifetime remains.
+    pub fn jwt(&self, enriched: &Enriched, session: &Session) -> Option<HeaderValue> {
+        let now = now_secs();
+        let mut slot = enriched.jwt.lock().ok()?;
+        if let Some((sid, token, exp)) = slot.as_ref() {
+            if *sid == session.sid && exp.saturating_sub(now) > self.lifetime / 2 {
+                return Some(token.clone());
+            }
+        }
+        let exp = now + self.lifetime;
+        let profile: serde_json::Map<String, serde_json::Value> = enriched
+            .record
+            .answers
+            .iter()
+            .map(|(id, a)| (id.clone(), a.value.to_json()))
+            .collect();
+        let mut claims = serde_json::json!({
+            "iss": self.token_issuer,
+            "aud": self.audience,
+            "sub": session.sub,
+            "iat": now,
+            "exp": exp,
+            "idp": self.issuer,
+            "profile": profile,
+            "profile_revision": enriched.revision,
+        });
+        if let Some(obj) = claims.as_object_mut() {
+            for (name, value) in [
+                ("email", &session.email),
+                ("preferred_username", &session.preferred_username),
+                ("name", &session.name),
+            ] {
+                if let Some(v) = value {
+                    obj.insert(name.into(), serde_json::Value::String(v.clone()));
+                }
+            }
+        }
+        let token = self
+            .key
+            .sign(&claims)
+            .map_err(|e| tracing::error!(error = %e, "profile JWT could not be signed"))
+            .ok()?;
+        let value = HeaderValue::from_str(&token).ok()?;
+        *slot = Some((session.sid.clone(), value.clone(), exp));
+        Some(value)
+    }
+}

@@ -1,0 +1,190 @@
+//! The question page (`/.profilegate/profile`): show the next pending question, take an answer
+//! or a skip, store it durably, and send the user on; plus the redirects and 403s that point
+//! users with pending questions there, and the JWKS of the profile JWT.
+
+use std::sync::Arc;
+
+use http::Method;
+use pingora::proxy::Session;
+
+use super::handlers::{fill_all_params, read_body, Handled};
+use super::{Answer, Gate};
+use crate::error::AppError;
+use crate::profile::Question;
+use crate::redirect::ReturnTo;
+use crate::render::{QuestionPage, QuestionView};
+use crate::session::{now_secs, tokens_equal, Session as UserSession};
+use crate::store::{AnswerSource, Skip, StoredAnswer};
+
+/// Largest body of an answer form.
+const MAX_ANSWER_BODY: usize = 64 * 1024;
+/// Most values accepted for one field (a multiselect).
+const MAX_VALUES: usize = 64;
+
+/// `/.profilegate/profile?rd=<return_to>` on the proxy's origin.
+pub fn profile_url(gate: &Gate, return_to: &ReturnTo) -> String {
+    let rd: String = url::form_urlencoded::byte_serialize(return_to.path().as_bytes()).collect();
+    format!("{}{}?rd={rd}", gate.origin, gate.routes.profile)
+}
+
+/// A browser navigation while questions are pending: to the question page, coming back here.
+pub fn ask(gate: &Gate, session: &Session) -> Answer {
+    let here = session
+        .req_header()
+        .uri
+        .path_and_query()
+        .and_then(|pq| ReturnTo::from_path(pq.as_str()))
+        .unwrap_or_else(ReturnTo::root);
+    Answer::redirect(303, profile_url(gate, &here))
+}
+
+/// An API request while a required question is pending: 403 JSON naming the questions.
+pub fn pending_json(gate: &Gate, user: &UserSession) -> Answer {
+    let questions: Vec<serde_json::Value> = user
+        .required
+        .iter()
+        .filter_map(|id| gate.engine.question(id))
+        .map(|q| serde_json::json!({ "id": q.id, "label": q.label, "required": q.required }))
+        .collect();
+    Answer::json(
+        403,
+        &serde_json::json!({
+            "error": "profile_incomplete",
+            "message": "Answer the pending profile questions first.",
+            "pending": questions,
+            "questions_url": format!("{}{}", gate.origin, gate.routes.profile),
+        }),
+    )
+}
+
+pub fn jwks(gate: &Gate) -> Answer {
+    Answer::json_text(200, gate.enricher.jwks_json().to_owned())
+}
+
+fn view(q: &Question) -> QuestionView<'_> {
+    QuestionView {
+        id: &q.id,
+        label: &q.label,
+        help: q.help.as_deref(),
+        placeholder: q.placeholder.as_deref(),
+        kind: q.kind.as_str(),
+        input_type: q.input_type(),
+        required: q.required,
+        options: &q.options,
+        constraints: q.html_constraints(),
+    }
+}
+
+/// The first pending question this configuration still knows.
+fn next_question<'g>(gate: &'g Gate, user: &UserSession) -> Option<&'g Question> {
+    user.pending.iter().find_map(|id| gate.engine.question(id))
+}
+
+fn return_to(gate: &Gate, rd: Option<&str>) -> ReturnTo {
+    let rt = ReturnTo::parse_or_root(rd, &gate.origin);
+    // Never come back to the question page itself.
+    if gate.routes.is_reserved(rt.path().split('?').next().unwrap_or("/")) {
+        ReturnTo::root()
+    } else {
+        rt
+    }
+}
+
+fn render(
+    gate: &Gate,
+    status: u16,
+    user: &UserSession,
+    q: &Question,
+    values: &[String],
+    error: Option<&str>,
+    rd: &ReturnTo,
+) -> Answer {
+    let page = QuestionPage {
+        question: view(q),
+        values,
+        error,
+        csrf_token: &user.csrf,
+        action: &gate.routes.profile,
+        rd: rd.path(),
+        step: 1,
+        total: user.pending.len(),
+    };
+    Answer::html(status, gate.pages.question(&page))
+}
+
+/// `GET /.profilegate/profile`: the next pending question, or on to the app.
+pub fn show(gate: &Gate, session: &Session, user: &UserSession) -> Answer {
+    let [rd] = super::handlers::query_params(session, ["rd"]);
+    let rd = return_to(gate, rd.as_deref());
+    match next_question(gate, user) {
+        Some(q) => render(gate, 200, user, q, &[], None, &rd),
+        None => Answer::redirect(303, rd.absolute(&gate.origin)),
+    }
+}
+
+/// `POST /.profilegate/profile`: validate and store an answer (or a skip), then move on.
+pub async fn submit(gate: &Gate, session: &mut Session, mut user: UserSession) -> Handled {
+    debug_assert_eq!(session.req_header().method, Method::POST);
+    let body = read_body(session, MAX_ANSWER_BODY).await?;
+    let fields = fill_all_params(&body);
+    let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    if !field("csrf_token").is_some_and(|t| tokens_equal(t, &user.csrf)) {
+        return Err((AppError::CsrfRejected, Vec::new()));
+    }
+    let rd = return_to(gate, field("rd"));
+    let Some(q) = field("question")
+        .filter(|id| user.pending.iter().any(|p| p == id))
+        .and_then(|id| gate.engine.question(id))
+    else {
+        // A stale form (already answered, or from an older login): show what is pending now.
+        return Ok(Answer::redirect(303, profile_url(gate, &rd)));
+    };
+    let key = gate.enricher.user_key(&user.sub);
+    let store = gate.enricher.store();
+    let record = if field("action") == Some("skip") {
+        if q.required {
+            let msg = "This question must be answered.";
+            return Ok(render(gate, 422, &user, q, &[], Some(msg), &rd));
+        }
+        let skip = Skip {
+            at: now_secs(),
+            login: user.login,
+        };
+        store
+            .record_skip(&key, &q.id, skip)
+            .await
+            .map_err(|e| (AppError::Store(e), Vec::new()))?
+    } else {
+        let values: Vec<String> = fields
+            .iter()
+            .filter(|(k, _)| *k == q.id)
+            .take(MAX_VALUES)
+            .map(|(_, v)| v.clone())
+            .collect();
+        let value = match q.validate(&values) {
+            Ok(v) => v,
+            Err(e) => return Ok(render(gate, 422, &user, q, &values, Some(&e.message), &rd)),
+        };
+        let answer = StoredAnswer {
+            value,
+            answered_at: now_secs(),
+            question_version: q.version,
+            source: AnswerSource::User,
+        };
+        // Acknowledged only once the store says the answer is durable.
+        store
+            .save_answers(&key, vec![(q.id.clone(), answer)])
+            .await
+            .map_err(|e| (AppError::Store(e), Vec::new()))?
+    };
+    tracing::info!(sub = %user.sub, question = %q.id, revision = record.revision, "profile updated");
+    user.settle(&q.id);
+    user.rev = record.revision;
+    gate.enricher.update(&user.sub, Arc::new(record));
+    let next = if next_question(gate, &user).is_some() {
+        profile_url(gate, &rd)
+    } else {
+        rd.absolute(&gate.origin)
+    };
+    Ok(Answer::redirect(303, next).with_cookies(vec![gate.sealer.seal_session(&user)]))
+}
