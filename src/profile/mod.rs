@@ -2,5 +2,12 @@
 //! the engine that picks what to ask at each login, and the typed answers.
 
 pub mod answer;
+pub mod date;
+pub mod question;
 
 pub use answer::{header_name, AnswerValue};
+pub use date::{CalendarDate, DateError};
+pub use question::{
+    LengthLimits, Pattern, PatternError, Question, QuestionType, UnknownQuestionType,
+    ValidationError,
+};
