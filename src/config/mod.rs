@@ -2,7 +2,9 @@
 //! read once at start-up into a validated [`Config`]. Every error is collected and reported at
 //! once with its key; nothing downstream re-checks what this module guarantees.
 
+mod profiling;
 mod reader;
+mod theme;
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -17,8 +19,20 @@ use url::Url;
 
 use reader::{EnvKeys, SectionReader};
 
+pub use profiling::ProfilingConfig;
+pub use theme::ThemeConfig;
+
 /// The sections a configuration file may have.
-const SECTIONS: &[&str] = &["server", "upstream", "oidc", "session", "store", "log"];
+const SECTIONS: &[&str] = &[
+    "server",
+    "upstream",
+    "oidc",
+    "session",
+    "store",
+    "log",
+    "profiling",
+    "theme",
+];
 
 /// A value that must never be printed: its `Debug` and `Display` are redacted.
 #[derive(Clone, PartialEq, Eq)]
@@ -116,6 +130,8 @@ pub struct Config {
     pub session: SessionConfig,
     pub store: StoreConfig,
     pub log: LogConfig,
+    pub profiling: ProfilingConfig,
+    pub theme: ThemeConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -185,6 +201,11 @@ pub struct UpstreamConfig {
     pub connect_timeout: Duration,
     /// `upstream.read_timeout`: longest wait for the upstream between reads. Default `60s`.
     pub read_timeout: Duration,
+    /// `upstream.jwt_key_file` (or `upstream.jwt_key` inline): the PKCS#8 PEM private key
+    /// (EC P-256) that signs `X-Profile-Jwt`; only its PEM label is checked here. Default none.
+    pub jwt_key_pem: Option<Secret>,
+    /// `upstream.jwt_lifetime`: how long an `X-Profile-Jwt` is valid, 30s to 1h. Default `5m`.
+    pub jwt_lifetime: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -360,20 +381,45 @@ impl Config {
             base_dir,
             &mut errors,
         ));
+        let t = section("profiling", &mut errors);
+        let profiling = profiling::read_profiling(SectionReader::new(
+            "profiling",
+            t,
+            &env_keys,
+            base_dir,
+            &mut errors,
+        ));
+        let t = section("theme", &mut errors);
+        let theme = theme::read_theme(SectionReader::new(
+            "theme",
+            t,
+            &env_keys,
+            base_dir,
+            &mut errors,
+        ));
 
-        match (server, upstream, oidc, session, store, log) {
-            (Some(server), Some(upstream), Some(oidc), Some(session), Some(store), Some(log))
-                if errors.is_empty() =>
-            {
-                Ok(Config {
-                    server,
-                    upstream,
-                    oidc,
-                    session,
-                    store,
-                    log,
-                })
-            }
+        match (
+            server, upstream, oidc, session, store, log, profiling, theme,
+        ) {
+            (
+                Some(server),
+                Some(upstream),
+                Some(oidc),
+                Some(session),
+                Some(store),
+                Some(log),
+                Some(profiling),
+                Some(theme),
+            ) if errors.is_empty() => Ok(Config {
+                server,
+                upstream,
+                oidc,
+                session,
+                store,
+                log,
+                profiling,
+                theme,
+            }),
             _ => Err(ConfigErrors(errors)),
         }
     }
@@ -561,6 +607,14 @@ fn read_upstream(mut r: SectionReader<'_>) -> Option<UpstreamConfig> {
             Duration::from_secs(86_400),
         )
         .unwrap_or(Duration::from_secs(60));
+    let jwt_key_pem = read_jwt_key(&mut r);
+    let jwt_lifetime = r
+        .duration(
+            "jwt_lifetime",
+            Duration::from_secs(30),
+            Duration::from_secs(3600),
+        )
+        .unwrap_or(Duration::from_secs(300));
     r.finish();
     let url = url?;
     let host = url
@@ -576,7 +630,29 @@ fn read_upstream(mut r: SectionReader<'_>) -> Option<UpstreamConfig> {
         url,
         connect_timeout,
         read_timeout,
+        jwt_key_pem,
+        jwt_lifetime,
     })
+}
+
+/// `upstream.jwt_key_file` / `upstream.jwt_key`: read now so a wrong path fails `check`; the
+/// key itself is parsed by the signer.
+fn read_jwt_key(r: &mut SectionReader<'_>) -> Option<Secret> {
+    let key = if r.has("jwt_key_file") {
+        "jwt_key_file"
+    } else {
+        "jwt_key"
+    };
+    let pem = r.secret("jwt_key")?;
+    if pem.expose().contains("-----BEGIN PRIVATE KEY-----") {
+        return Some(pem);
+    }
+    r.error(
+        key,
+        "is not a PKCS#8 PEM private key (-----BEGIN PRIVATE KEY-----); convert an EC key with \
+         `openssl pkcs8 -topk8 -nocrypt -in ec.pem -out key.pem`",
+    );
+    None
 }
 
 /// ID-token algorithms profilegate can verify; `none` and the HMAC family are never accepted.
@@ -809,5 +885,7 @@ impl Config {
     }
 }
 
+#[cfg(test)]
+mod profiling_tests;
 #[cfg(test)]
 mod tests;

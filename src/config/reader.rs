@@ -9,6 +9,9 @@ use toml::{Table, Value};
 
 use super::{ConfigError, Secret};
 
+/// Largest file a `*_file` secret may name: secrets are short; a bigger file is a wrong path.
+const MAX_SECRET_FILE_BYTES: u64 = 1024 * 1024;
+
 /// Keys set from the environment: their values arrive as strings and are coerced.
 pub(super) type EnvKeys = BTreeSet<String>;
 
@@ -59,6 +62,11 @@ impl<'a> SectionReader<'a> {
     pub(super) fn error(&mut self, key: &str, message: impl Into<String>) {
         let key = self.shown(key);
         self.errors.push(ConfigError::new(key, message));
+    }
+
+    /// How many errors have been reported so far (by any reader), to tell whether a step added one.
+    pub(super) fn error_count(&self) -> usize {
+        self.errors.len()
     }
 
     fn take(&mut self, key: &str) -> Option<Value> {
@@ -139,6 +147,72 @@ impl<'a> SectionReader<'a> {
         Some(value)
     }
 
+    /// `true` or `false`. From the environment, the strings `true` or `false`.
+    pub(super) fn boolean(&mut self, key: &str) -> Option<bool> {
+        let env = self.env_keys.contains(&self.key(key));
+        match self.take(key)? {
+            Value::Boolean(b) => Some(b),
+            Value::String(s) if env => match s.trim().to_ascii_lowercase().as_str() {
+                "true" => Some(true),
+                "false" => Some(false),
+                _ => {
+                    self.error(key, format!("expected true or false, found {s:?}"));
+                    None
+                }
+            },
+            other => {
+                self.error(
+                    key,
+                    format!("expected true or false, found {}", other.type_str()),
+                );
+                None
+            }
+        }
+    }
+
+    /// The raw value of `key`, for keys whose type depends on another key.
+    pub(super) fn value(&mut self, key: &str) -> Option<Value> {
+        self.take(key)
+    }
+
+    /// An array of tables (`[[section.key]]`).
+    pub(super) fn table_array(&mut self, key: &str) -> Option<Vec<Table>> {
+        match self.take(key)? {
+            Value::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for (i, item) in items.into_iter().enumerate() {
+                    match item {
+                        Value::Table(t) => out.push(t),
+                        other => {
+                            self.error(
+                                &format!("{key}[{i}]"),
+                                format!("expected a table, found {}", other.type_str()),
+                            );
+                        }
+                    }
+                }
+                Some(out)
+            }
+            other => {
+                self.error(
+                    key,
+                    format!(
+                        "expected an array of tables ([[{}]]), found {}",
+                        self.key(key),
+                        other.type_str()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// A reader for one table nested in this section (an entry of an array of tables), named
+    /// e.g. `profiling.questions[2]`; it reports into the same error list.
+    pub(super) fn nested(&mut self, name: impl Into<String>, table: Table) -> SectionReader<'_> {
+        SectionReader::new(name, table, self.env_keys, self.base_dir, self.errors)
+    }
+
     /// A list of strings. From the environment, a comma- or space-separated string.
     pub(super) fn string_list(&mut self, key: &str) -> Option<Vec<String>> {
         let env = self.env_keys.contains(&self.key(key));
@@ -204,6 +278,14 @@ impl<'a> SectionReader<'a> {
     /// A secret given inline as `key` or read from the file named by `key_file`.
     /// Returns `None` (without error) when neither is present.
     pub(super) fn secret(&mut self, key: &str) -> Option<Secret> {
+        self.inline_or_file(key, MAX_SECRET_FILE_BYTES)
+            .map(Secret::new)
+    }
+
+    /// Text given inline as `key` or read from the file named by `key_file` (at most
+    /// `max_bytes`, trailing line breaks removed). Returns `None` (without error) when neither
+    /// is present.
+    pub(super) fn inline_or_file(&mut self, key: &str, max_bytes: u64) -> Option<String> {
         let file_key = format!("{key}_file");
         let inline_given = self.has(key);
         let file_given = self.has(&file_key);
@@ -214,9 +296,28 @@ impl<'a> SectionReader<'a> {
             return None;
         }
         if let Some(value) = inline {
-            return Some(Secret::new(value));
+            return Some(value);
         }
         let path = self.path_from(file?);
+        // The size is checked before reading, so a wrong path (a disk image, /dev/zero) is cheap.
+        match std::fs::metadata(&path) {
+            Ok(meta) if meta.len() > max_bytes => {
+                self.error(
+                    &file_key,
+                    format!(
+                        "file {} is {} bytes; at most {max_bytes} are allowed",
+                        path.display(),
+                        meta.len()
+                    ),
+                );
+                return None;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                self.error(&file_key, format!("cannot read {}: {e}", path.display()));
+                return None;
+            }
+        }
         match std::fs::read_to_string(&path) {
             Ok(content) => {
                 let trimmed = content.trim_end_matches(['\r', '\n']).to_owned();
@@ -224,7 +325,7 @@ impl<'a> SectionReader<'a> {
                     self.error(&file_key, format!("file {} is empty", path.display()));
                     return None;
                 }
-                Some(Secret::new(trimmed))
+                Some(trimmed)
             }
             Err(e) => {
                 self.error(&file_key, format!("cannot read {}: {e}", path.display()));

@@ -2,9 +2,9 @@ use std::path::Path;
 
 use super::*;
 
-const SECRET: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="; // 32 bytes
+pub(super) const SECRET: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="; // 32 bytes
 
-fn minimal() -> String {
+pub(super) fn minimal() -> String {
     format!(
         r#"
 [upstream]
@@ -19,11 +19,11 @@ secret = "{SECRET}"
     )
 }
 
-fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigErrors> {
+pub(super) fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigErrors> {
     Config::from_toml(text, env, Path::new("/etc/profilegate"))
 }
 
-fn keys(err: &ConfigErrors) -> Vec<&str> {
+pub(super) fn keys(err: &ConfigErrors) -> Vec<&str> {
     err.0.iter().map(|e| e.key.as_str()).collect()
 }
 
@@ -227,4 +227,161 @@ fn postgres_store_needs_a_url() {
     );
     let c = load(&text, &[]).expect("valid");
     assert!(!format!("{c:?}").contains("u:p@"));
+}
+
+#[test]
+fn theme_defaults_match_the_built_in_pages() {
+    let c = load(&minimal(), &[]).expect("valid");
+    assert_eq!(c.theme, ThemeConfig::default());
+    assert_eq!(c.theme.title, "Sign-in");
+    assert_eq!(c.theme.primary_color, "#3451b2");
+    assert_eq!(
+        (c.theme.logo_url.as_deref(), c.theme.custom_css.as_deref()),
+        (None, None)
+    );
+}
+
+#[test]
+fn theme_values_are_held_to_shapes_safe_in_html_and_css() {
+    let text = format!(
+        "{}\n[theme]\ntitle = \"Acme <Sign-in>\"\nlogo_url = \"/static/logo.svg\"\n\
+         primary_color = \"RebeccaPurple\"\ncustom_css = \"body {{ margin: 0 }}\"\n",
+        minimal()
+    );
+    let c = load(&text, &[]).expect("valid");
+    assert_eq!(c.theme.title, "Acme <Sign-in>");
+    assert_eq!(c.theme.logo_url.as_deref(), Some("/static/logo.svg"));
+    assert_eq!(c.theme.custom_css.as_deref(), Some("body { margin: 0 }"));
+
+    for color in ["#abc", "#A1B2C3", "teal"] {
+        let text = format!("{}\n[theme]\nprimary_color = {color:?}\n", minimal());
+        load(&text, &[]).expect(color);
+    }
+    for color in ["red;}", "#12345", "#ggg", "url(x)", "", "rgb(0,0,0)"] {
+        let text = format!("{}\n[theme]\nprimary_color = {color:?}\n", minimal());
+        let err = load(&text, &[]).expect_err(color);
+        assert_eq!(keys(&err), ["theme.primary_color"], "{color}");
+    }
+    for logo in [
+        "https://cdn.example.com/logo.png",
+        "http://x/l.png",
+        "/logo.png",
+    ] {
+        let text = format!("{}\n[theme]\nlogo_url = {logo:?}\n", minimal());
+        load(&text, &[]).expect(logo);
+    }
+    for logo in [
+        "javascript:alert(1)",
+        "//evil.example/x.png",
+        "logo.png",
+        "data:image/png;base64,AAAA",
+        "/a b.png",
+        "/x.png\")",
+    ] {
+        let text = format!("{}\n[theme]\nlogo_url = {logo:?}\n", minimal());
+        let err = load(&text, &[]).expect_err(logo);
+        assert_eq!(keys(&err), ["theme.logo_url"], "{logo}");
+    }
+    let text = format!("{}\n[theme]\ntitle = \" \"\n", minimal());
+    assert_eq!(keys(&load(&text, &[]).expect_err("empty")), ["theme.title"]);
+}
+
+#[test]
+fn custom_css_cannot_close_its_style_element() {
+    let text = format!(
+        "{}\n[theme]\ncustom_css = \"a{{}}</style><script>alert(1)</script>\"\n",
+        minimal()
+    );
+    let err = load(&text, &[]).expect_err("invalid");
+    assert_eq!(
+        err.to_string(),
+        "theme.custom_css: must not contain \"</\": the CSS is inlined in a <style> element, \
+         which it would close"
+    );
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let css = dir.path().join("theme.css");
+    std::fs::write(&css, ".card { border-radius: 4px }\n").expect("write");
+    let text = format!(
+        "{}\n[theme]\ncustom_css_file = {:?}\n",
+        minimal(),
+        css.display().to_string()
+    );
+    let c = load(&text, &[]).expect("valid");
+    assert_eq!(
+        c.theme.custom_css.as_deref(),
+        Some(".card { border-radius: 4px }")
+    );
+
+    std::fs::write(&css, "p{}</STYLE>").expect("write");
+    assert_eq!(
+        keys(&load(&text, &[]).expect_err("</")),
+        ["theme.custom_css_file"]
+    );
+    std::fs::write(&css, "a".repeat(64 * 1024 + 1)).expect("write");
+    let err = load(&text, &[]).expect_err("too big");
+    assert_eq!(keys(&err), ["theme.custom_css_file"]);
+    assert!(err.to_string().contains("at most 65536"), "{err}");
+
+    let both = format!(
+        "{}\n[theme]\ncustom_css = \"a{{}}\"\ncustom_css_file = \"x.css\"\n",
+        minimal()
+    );
+    assert_eq!(
+        keys(&load(&both, &[]).expect_err("both")),
+        ["theme.custom_css"]
+    );
+}
+
+const TEST_PEM: &str = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgTESTKEYMATERIAL\n-----END PRIVATE KEY-----\n";
+
+#[test]
+fn upstream_jwt_key_is_read_at_load_and_stays_redacted() {
+    let c = load(&minimal(), &[]).expect("valid");
+    assert!(c.upstream.jwt_key_pem.is_none());
+    assert_eq!(c.upstream.jwt_lifetime, Duration::from_secs(300));
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = dir.path().join("jwt.pem");
+    std::fs::write(&key, TEST_PEM).expect("write");
+    let text = minimal().replace(
+        "url = \"http://127.0.0.1:3000\"",
+        &format!(
+            "url = \"http://127.0.0.1:3000\"\njwt_key_file = {:?}\njwt_lifetime = \"1m\"",
+            key.display().to_string()
+        ),
+    );
+    let c = load(&text, &[]).expect("valid");
+    let pem = c.upstream.jwt_key_pem.as_ref().expect("key");
+    assert!(pem.expose().starts_with("-----BEGIN PRIVATE KEY-----"));
+    assert_eq!(c.upstream.jwt_lifetime, Duration::from_secs(60));
+    let debug = format!("{c:?}");
+    assert!(!debug.contains("TESTKEYMATERIAL"), "{debug}");
+
+    std::fs::write(
+        &key,
+        "-----BEGIN EC PRIVATE KEY-----\nxx\n-----END EC PRIVATE KEY-----\n",
+    )
+    .expect("write");
+    let err = load(&text, &[]).expect_err("SEC1 is not PKCS#8");
+    assert_eq!(keys(&err), ["upstream.jwt_key_file"]);
+    assert!(err.to_string().contains("openssl pkcs8 -topk8"), "{err}");
+    assert!(!err.to_string().contains("xx"), "{err}");
+
+    for lifetime in ["10s", "2h"] {
+        let env = [("PROFILEGATE_UPSTREAM_JWT_LIFETIME", lifetime)];
+        let err = load(&minimal(), &env).expect_err(lifetime);
+        assert_eq!(
+            keys(&err),
+            ["upstream.jwt_lifetime (from PROFILEGATE_UPSTREAM_JWT_LIFETIME)"]
+        );
+    }
+    let missing = minimal().replace(
+        "url = \"http://127.0.0.1:3000\"",
+        "url = \"http://127.0.0.1:3000\"\njwt_key_file = \"/does/not/exist.pem\"",
+    );
+    assert_eq!(
+        keys(&load(&missing, &[]).expect_err("missing")),
+        ["upstream.jwt_key_file"]
+    );
 }

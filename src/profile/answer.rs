@@ -91,9 +91,18 @@ mod tests {
 
     #[test]
     fn header_values_never_carry_raw_control_characters() {
-        assert_eq!(AnswerValue::Text("Acme Inc.".into()).header_value(), "Acme Inc.");
-        assert_eq!(AnswerValue::Text("a\r\nX-Evil: 1".into()).header_value(), "a%0D%0AX-Evil: 1");
-        assert_eq!(AnswerValue::List(vec!["a,b".into(), "ç".into()]).header_value(), "a%2Cb,%C3%A7");
+        assert_eq!(
+            AnswerValue::Text("Acme Inc.".into()).header_value(),
+            "Acme Inc."
+        );
+        assert_eq!(
+            AnswerValue::Text("a\r\nX-Evil: 1".into()).header_value(),
+            "a%0D%0AX-Evil: 1"
+        );
+        assert_eq!(
+            AnswerValue::List(vec!["a,b".into(), "ç".into()]).header_value(),
+            "a%2Cb,%C3%A7"
+        );
         assert_eq!(AnswerValue::Bool(true).header_value(), "true");
         assert_eq!(AnswerValue::Integer(-3).header_value(), "-3");
     }
@@ -103,7 +112,10 @@ mod tests {
         let v = AnswerValue::List(vec!["x".into()]);
         let stored = serde_json::to_string(&v).expect("json");
         assert_eq!(stored, r#"{"list":["x"]}"#);
-        assert_eq!(serde_json::from_str::<AnswerValue>(&stored).expect("back"), v);
+        assert_eq!(
+            serde_json::from_str::<AnswerValue>(&stored).expect("back"),
+            v
+        );
         assert_eq!(AnswerValue::Integer(7).to_json(), serde_json::json!(7));
     }
 }

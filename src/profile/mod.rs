@@ -2,8 +2,14 @@
 //! the engine that picks what to ask at each login, and the typed answers.
 
 pub mod answer;
+pub mod date;
+pub mod engine;
+pub mod question;
 
 pub use answer::{header_name, AnswerValue};
-pub mod engine;
-
+pub use date::{CalendarDate, DateError};
 pub use engine::{Engine, Picked};
+pub use question::{
+    LengthLimits, Pattern, PatternError, Question, QuestionType, UnknownQuestionType,
+    ValidationError,
+};

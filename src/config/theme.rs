@@ -1,0 +1,140 @@
+//! `[theme]`: how the hosted pages look. Every value lands in HTML or CSS, so each is held to a
+//! shape that cannot break out of where the templates put it (they escape as well).
+
+use url::Url;
+
+use super::reader::SectionReader;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThemeConfig {
+    /// `theme.title`: the pages' title and heading. Default `Sign-in`.
+    pub title: String,
+    /// `theme.logo_url`: an `https://` or `http://` URL, or a path starting with `/`.
+    /// Default none (no logo).
+    pub logo_url: Option<String>,
+    /// `theme.primary_color`: `#rgb`, `#rrggbb` or a CSS color name. Default `#3451b2`.
+    pub primary_color: String,
+    /// `theme.custom_css` (inline) or `theme.custom_css_file` (read at load): CSS added to every
+    /// page in a `<style>` element, at most 64 KiB, never containing `</`. Default none.
+    pub custom_css: Option<String>,
+}
+
+impl Default for ThemeConfig {
+    fn default() -> Self {
+        Self {
+            title: "Sign-in".into(),
+            logo_url: None,
+            primary_color: "#3451b2".into(),
+            custom_css: None,
+        }
+    }
+}
+
+const MAX_TITLE_CHARS: usize = 100;
+const MAX_LOGO_URL_BYTES: usize = 2048;
+const MAX_CUSTOM_CSS_BYTES: u64 = 64 * 1024;
+
+pub(super) fn read_theme(mut r: SectionReader<'_>) -> Option<ThemeConfig> {
+    let defaults = ThemeConfig::default();
+    let title = match r.string("title") {
+        None => defaults.title,
+        Some(t) => {
+            let t = t.trim().to_owned();
+            if t.is_empty() {
+                r.error("title", "must not be empty");
+            } else if t.chars().count() > MAX_TITLE_CHARS {
+                r.error(
+                    "title",
+                    format!("must be at most {MAX_TITLE_CHARS} characters"),
+                );
+            } else if t.chars().any(char::is_control) {
+                r.error("title", "must not contain control characters");
+            }
+            t
+        }
+    };
+    let logo_url = r.string("logo_url").map(|raw| raw.trim().to_owned());
+    if let Some(problem) = logo_url.as_deref().and_then(logo_url_problem) {
+        r.error("logo_url", problem);
+    }
+    let primary_color = r
+        .string("primary_color")
+        .map(|c| c.trim().to_owned())
+        .unwrap_or(defaults.primary_color);
+    if !is_css_color(&primary_color) {
+        r.error(
+            "primary_color",
+            format!(
+                "{primary_color:?} is not a color: use #rgb, #rrggbb or a CSS color name such as \"teal\""
+            ),
+        );
+    }
+    let css_key = if r.has("custom_css_file") {
+        "custom_css_file"
+    } else {
+        "custom_css"
+    };
+    let custom_css = r.inline_or_file("custom_css", MAX_CUSTOM_CSS_BYTES);
+    if let Some(css) = &custom_css {
+        if css.len() as u64 > MAX_CUSTOM_CSS_BYTES {
+            r.error(
+                css_key,
+                format!(
+                    "is {} bytes; at most {MAX_CUSTOM_CSS_BYTES} are allowed",
+                    css.len()
+                ),
+            );
+        }
+        if css.contains("</") {
+            r.error(
+                css_key,
+                "must not contain \"</\": the CSS is inlined in a <style> element, which it would close",
+            );
+        }
+    }
+    r.finish();
+    Some(ThemeConfig {
+        title,
+        logo_url,
+        primary_color,
+        custom_css,
+    })
+}
+
+/// Why `raw` cannot be the logo's address, if it cannot.
+fn logo_url_problem(raw: &str) -> Option<String> {
+    let usage = "must be an https:// or http:// URL, or a path starting with /";
+    if raw.len() > MAX_LOGO_URL_BYTES {
+        return Some(format!("must be at most {MAX_LOGO_URL_BYTES} bytes"));
+    }
+    // Quotes, brackets and whitespace are refused outright: the address may end up in a CSS
+    // url(...) as well as in an attribute.
+    if raw
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || "\"'()<>\\`".contains(c))
+    {
+        return Some(format!(
+            "{raw:?} {usage}, without spaces, quotes, brackets or backslashes"
+        ));
+    }
+    if raw.starts_with('/') {
+        // `//host/logo.png` would be another site, reached by whatever scheme the page uses.
+        return raw
+            .starts_with("//")
+            .then(|| format!("{raw:?} {usage}; give //host addresses with https:"));
+    }
+    match Url::parse(raw) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => None,
+        Ok(_) | Err(_) => Some(format!("{raw:?} {usage}")),
+    }
+}
+
+/// `#rgb`, `#rrggbb`, or a name made of letters only (`teal`, `RebeccaPurple`).
+fn is_css_color(c: &str) -> bool {
+    match c.strip_prefix('#') {
+        Some(hex) => {
+            (hex.len() == 3 || hex.len() == 6) && hex.bytes().all(|b| b.is_ascii_hexdigit())
+        }
+        None => (1..=30).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_alphabetic()),
+    }
+}
