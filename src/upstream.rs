@@ -195,6 +195,14 @@ pub fn prepare_upstream_request(
             );
         }
     }
+    if let Some((enriched, jwt)) = profile {
+        for (name, value) in &enriched.headers {
+            let _ = req.insert_header(name.clone(), value.clone());
+        }
+        if let Some(token) = jwt {
+            let _ = req.insert_header(X_PROFILE_JWT, token);
+        }
+    }
 }
 
 fn set(req: &mut RequestHeader, name: &'static str, value: &str) {

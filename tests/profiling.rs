@@ -51,7 +51,7 @@ fn form_fields(html: &str) -> (String, String) {
             .unwrap_or_else(|| panic!("no {name} in the page:\n{html}"))
             .to_owned()
     };
-    (get("csrf_token"), get("rd"))
+    (get("_csrf"), get("_rd"))
 }
 
 async fn question_page(browser: &Browser, env: &TestEnv) -> String {
@@ -71,7 +71,7 @@ async fn answer(
     let (csrf, rd) = form_fields(&page);
     // The test's fields come first: the proxy reads the first value of each name.
     let mut form: Vec<(&str, &str)> = fields.to_vec();
-    form.extend_from_slice(&[("csrf_token", &csrf), ("question", question), ("rd", &rd)]);
+    form.extend_from_slice(&[("_csrf", &csrf), ("_question", question), ("_rd", &rd)]);
     browser
         .client
         .post(env.proxy.url("/.profilegate/profile"))
@@ -149,9 +149,9 @@ async fn answers_are_validated_stored_and_sent_upstream_as_headers_and_a_verifia
 
     // A missing or wrong CSRF token is refused and stores nothing.
     for token in [None, Some("forged")] {
-        let mut form = vec![("question", "company"), ("company", "Evil Corp"), ("rd", "/app")];
+        let mut form = vec![("_question", "company"), ("company", "Evil Corp"), ("_rd", "/app")];
         if let Some(t) = token {
-            form.push(("csrf_token", t));
+            form.push(("_csrf", t));
         }
         let resp = browser
             .client
@@ -218,7 +218,7 @@ async fn later_logins_ask_the_next_question_and_a_skipped_one_comes_back() {
     assert!(page.contains("What best describes your role?"), "{page}");
     assert!(page.contains("Skip for now"));
     assert!(page.contains("<option value=\"Engineering\""));
-    let skipped = answer(&second, &env, "role", &[("action", "skip")]).await;
+    let skipped = answer(&second, &env, "role", &[("_action", "skip")]).await;
     assert_eq!(skipped.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&skipped), env.proxy.url("/two"));
     assert_eq!(second.navigate(&env.proxy.url("/two")).await.status(), StatusCode::OK);
@@ -322,7 +322,7 @@ async fn hostile_input_is_escaped_on_the_question_page() {
     let browser = env.browser();
     browser.login(&env.proxy.url("/"), "alice").await;
     let payload = "\"><script>alert(1)</script>";
-    let resp = answer(&browser, &env, "company", &[("company", "x"), ("rd", payload)]).await;
+    let resp = answer(&browser, &env, "company", &[("company", "x"), ("_rd", payload)]).await;
     assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let html = resp.text().await.expect("page");
     assert!(!html.contains("<script>alert(1)"), "{html}");
@@ -337,7 +337,7 @@ async fn hostile_input_is_escaped_on_the_question_page() {
         .await
         .expect("page");
     assert!(!page.contains("<script>alert(1)"), "{page}");
-    assert!(page.contains("name=\"rd\" value=\"/\""), "an invalid rd falls back to /");
+    assert!(page.contains("name=\"_rd\" value=\"/\""), "an invalid rd falls back to /");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -354,7 +354,7 @@ async fn a_claim_the_op_already_supplies_is_not_asked_and_still_reaches_the_upst
     let page = question_page(&browser, &env).await;
     assert!(!page.contains("Which company"), "company comes from the OP");
     assert!(page.contains("What best describes your role?"));
-    answer(&browser, &env, "role", &[("action", "skip")]).await;
+    answer(&browser, &env, "role", &[("_action", "skip")]).await;
     browser.navigate(&env.proxy.url("/start")).await;
     assert_eq!(env.upstream.last().header("x-profile-company"), Some("Initech"));
 }

@@ -297,6 +297,7 @@ impl Provider {
                     .name()
                     .and_then(|n| n.get(None))
                     .map(|n| n.as_str().to_owned()),
+                claims: serde_json::Map::new(),
             })
         };
         let mut identity = match verify(&d) {
@@ -317,7 +318,10 @@ impl Provider {
                 identity.subject.clone(),
             )),
         ) {
-            let info: openidconnect::core::CoreUserInfoClaims =
+            let info: openidconnect::UserInfoClaims<
+                ExtraClaims,
+                openidconnect::core::CoreGenderClaim,
+            > =
                 request.request_async(caller).await.map_err(|e| match e {
                     openidconnect::UserInfoError::Request(r) => OidcError::Unreachable(chain(&r)),
                     other => OidcError::InvalidToken(format!("userinfo: {}", chain(&other))),
@@ -333,6 +337,9 @@ impl Provider {
                     .and_then(|n| n.get(None))
                     .map(|n| n.as_str().to_owned())
             });
+            if let Ok(serde_json::Value::Object(all)) = serde_json::to_value(&info) {
+                identity.claims = all;
+            }
         }
         Ok(identity)
     }

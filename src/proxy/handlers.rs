@@ -224,7 +224,7 @@ pub fn signed_out(gate: &Gate, session: &Session) -> Answer {
 }
 
 /// Reads a request body of at most `limit` bytes.
-async fn read_body(
+pub(super) async fn read_body(
     session: &mut Session,
     limit: usize,
 ) -> Result<Vec<u8>, (AppError, Vec<String>)> {

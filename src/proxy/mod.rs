@@ -152,10 +152,9 @@ impl ProxyHttp for Gate {
                     header(req, "sec-fetch-mode"),
                 ),
             };
-            let auth = if user.is_some() {
-                Auth::SignedIn
-            } else {
-                Auth::Anonymous
+            let auth = match &user {
+                Some(u) => Auth::SignedIn(u.pending(|id| self.engine.question(id).is_some())),
+                None => Auth::Anonymous,
             };
             ctx.wants_html = accepts_html(req);
             (decide(&view, auth, &self.routes), user)

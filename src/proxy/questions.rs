@@ -16,6 +16,8 @@ use crate::render::{QuestionPage, QuestionView};
 use crate::session::{now_secs, tokens_equal, Session as UserSession};
 use crate::store::{AnswerSource, Skip, StoredAnswer};
 
+// The page's own controls start with `_`, which no question id can (ids are `[a-z][a-z0-9_]*`).
+
 /// Largest body of an answer form.
 const MAX_ANSWER_BODY: usize = 64 * 1024;
 /// Most values accepted for one field (a multiselect).
@@ -128,11 +130,11 @@ pub async fn submit(gate: &Gate, session: &mut Session, mut user: UserSession) -
     let body = read_body(session, MAX_ANSWER_BODY).await?;
     let fields = fill_all_params(&body);
     let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-    if !field("csrf_token").is_some_and(|t| tokens_equal(t, &user.csrf)) {
+    if !field("_csrf").is_some_and(|t| tokens_equal(t, &user.csrf)) {
         return Err((AppError::CsrfRejected, Vec::new()));
     }
-    let rd = return_to(gate, field("rd"));
-    let Some(q) = field("question")
+    let rd = return_to(gate, field("_rd"));
+    let Some(q) = field("_question")
         .filter(|id| user.pending.iter().any(|p| p == id))
         .and_then(|id| gate.engine.question(id))
     else {
@@ -141,7 +143,7 @@ pub async fn submit(gate: &Gate, session: &mut Session, mut user: UserSession) -
     };
     let key = gate.enricher.user_key(&user.sub);
     let store = gate.enricher.store();
-    let record = if field("action") == Some("skip") {
+    let record = if field("_action") == Some("skip") {
         if q.required {
             let msg = "This question must be answered.";
             return Ok(render(gate, 422, &user, q, &[], Some(msg), &rd));
