@@ -15,4 +15,5 @@ pub mod redirect;
 pub mod render;
 pub mod server;
 pub mod session;
+pub mod store;
 pub mod upstream;
