@@ -1,0 +1,343 @@
+//! The embedded store on sled 0.34: one directory, one process.
+//!
+//! Layout: tree `users` maps [`UserKey::storage_key`] to the record's versioned JSON; tree
+//! `meta` holds `format` (the layout version, `1`) and `secret/<name>` (raw bytes).
+//! Writes are compare-and-swap loops over the record (so concurrent writers of one user both
+//! land) followed by a flush (so nothing is acknowledged before it is on disk).
+//!
+//! Flushing is a group commit: one blocking `Db::flush` at a time, on tokio's blocking pool,
+//! covers every write finished before it started; writers that finish meanwhile share the next
+//! one. sled's own `flush_async` is not used: in 0.34.7 concurrent calls deadlock, the flushes
+//! filling sled's I/O pool while the buffer writes they wait for queue behind them
+//! (spacejam/sled#1308; seen here with 32 concurrent writers).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+
+use super::record::{self, ProfileRecord, Skip, StoredAnswer};
+use super::{ProfileStore, StoreError, UserKey};
+
+const USERS_TREE: &str = "users";
+const META_TREE: &str = "meta";
+const FORMAT_KEY: &[u8] = b"format";
+const FORMAT_VALUE: &[u8] = b"1";
+const SECRET_PREFIX: &[u8] = b"secret/";
+
+/// Tuning of the sled store. The defaults suit production.
+#[derive(Debug, Clone)]
+pub struct SledOptions {
+    /// sled's page cache, in bytes. Default 64 MiB: a million small records do not all need to
+    /// be in memory, since the hot path reads the profile cache. sled treats it as a target,
+    /// not a hard limit.
+    pub cache_capacity: u64,
+    /// How long opening waits for the directory lock before giving up. Default 2 s: long enough
+    /// for a process (or an earlier handle in this process) that is just closing to let go.
+    pub lock_wait: Duration,
+}
+
+impl Default for SledOptions {
+    fn default() -> Self {
+        SledOptions {
+            cache_capacity: 64 * 1024 * 1024,
+            lock_wait: Duration::from_secs(2),
+        }
+    }
+}
+
+/// The sled-backed [`ProfileStore`].
+pub struct SledStore {
+    path: PathBuf,
+    db: sled::Db,
+    users: sled::Tree,
+    meta: sled::Tree,
+    /// Set by a failed flush, cleared by a good one; `ready()` reports it.
+    flush_failed: AtomicBool,
+    /// Tickets taken by callers that need durability, in order.
+    tickets: AtomicU64,
+    /// The highest ticket known to be on disk; held while a flush runs.
+    flushed: tokio::sync::Mutex<u64>,
+}
+
+impl SledStore {
+    /// Opens (creating if needed, parents included) the store in directory `path`.
+    pub async fn open(path: &Path, options: SledOptions) -> Result<SledStore, StoreError> {
+        let path = path.to_path_buf();
+        // Opening replays sled's log: disk-bound work, kept off the async workers.
+        tokio::task::spawn_blocking(move || open_blocking(path, &options))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("opening the store failed: {e}")))?
+    }
+
+    /// The store's directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Applies `change` to the latest version of the user's record, atomically, then makes it
+    /// durable. `change` may run several times when writers race; `None` means "no change".
+    async fn update(
+        &self,
+        user: &UserKey,
+        change: impl Fn(Option<&ProfileRecord>) -> Option<ProfileRecord> + Send,
+    ) -> Result<ProfileRecord, StoreError> {
+        let key = user.storage_key();
+        let updated = loop {
+            let old = self.users.get(&key).map_err(|e| self.sled_error(e))?;
+            let current = old
+                .as_deref()
+                .map(|bytes| self.decode(user, bytes))
+                .transpose()?;
+            let Some(mut next) = change(current.as_ref()) else {
+                return Ok(current.unwrap_or_default());
+            };
+            next.revision = current.as_ref().map_or(0, |r| r.revision) + 1;
+            let bytes = record::encode(&next)?;
+            match self.users.compare_and_swap(&key, old, Some(bytes)) {
+                Ok(Ok(())) => break next,
+                // Another writer changed the record since we read it: redo on its version.
+                Ok(Err(_conflict)) => continue,
+                Err(e) => return Err(self.sled_error(e)),
+            }
+        };
+        self.flush().await?;
+        Ok(updated)
+    }
+
+    fn decode(&self, user: &UserKey, bytes: &[u8]) -> Result<ProfileRecord, StoreError> {
+        record::decode(bytes).map_err(|cause| StoreError::Corrupt {
+            what: format!("profile record of {user} in {}", self.path.display()),
+            cause,
+        })
+    }
+
+    /// Returns once everything written before the call is on disk.
+    async fn flush(&self) -> Result<(), StoreError> {
+        // A ticket is taken after our write: a flush that starts after we took it covers it.
+        let ticket = self.tickets.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut flushed = self.flushed.lock().await;
+        if *flushed >= ticket {
+            return Ok(()); // a flush that started after our write has finished
+        }
+        let covers = self.tickets.load(Ordering::SeqCst);
+        let db = self.db.clone();
+        let result = match tokio::task::spawn_blocking(move || db.flush()).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(e) => Err(format!("the flush task failed: {e}")),
+        };
+        match result {
+            Ok(()) => {
+                *flushed = covers;
+                self.flush_failed.store(false, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(cause) => {
+                self.flush_failed.store(true, Ordering::Relaxed);
+                Err(StoreError::Unavailable(format!(
+                    "could not write the store at {} to disk: {cause}",
+                    self.path.display()
+                )))
+            }
+        }
+    }
+
+    fn sled_error(&self, e: sled::Error) -> StoreError {
+        match e {
+            sled::Error::Corruption { .. } => StoreError::Corrupt {
+                what: format!("sled files in {}", self.path.display()),
+                cause: e.to_string(),
+            },
+            other => StoreError::Unavailable(format!("store at {}: {other}", self.path.display())),
+        }
+    }
+
+    #[cfg(test)]
+    pub(super) fn users_tree(&self) -> &sled::Tree {
+        &self.users
+    }
+}
+
+fn open_blocking(path: PathBuf, options: &SledOptions) -> Result<SledStore, StoreError> {
+    std::fs::create_dir_all(&path).map_err(|e| {
+        StoreError::Unavailable(format!(
+            "cannot create the store directory {}: {e}",
+            path.display()
+        ))
+    })?;
+    // `mode` is left alone: sled 0.34.7 stores it but never reads it. The cache capacity is
+    // also capped by sled itself at a cgroup memory limit, when there is one.
+    let config = sled::Config::new()
+        .path(&path)
+        .cache_capacity(options.cache_capacity)
+        // sled's background flush stays on (its default), though every write also flushes
+        // itself: it bounds what an unflushed internal write (ids, tree roots) can lose.
+        .flush_every_ms(Some(500));
+
+    // sled takes an exclusive flock on `<path>/db`. A handle that was just dropped may keep it
+    // for a few milliseconds (sled's threads let go of the file lazily), so wait a little.
+    let deadline = Instant::now() + options.lock_wait;
+    let mut pause = Duration::from_millis(5);
+    let db = loop {
+        match config.open() {
+            Ok(db) => break db,
+            Err(e) if is_lock_error(&e) => {
+                let now = Instant::now();
+                if now >= deadline {
+                    return Err(StoreError::Locked {
+                        path: path.display().to_string(),
+                    });
+                }
+                std::thread::sleep(pause.min(deadline - now));
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
+            Err(e) => return Err(open_error(&path, e)),
+        }
+    };
+
+    let users = db.open_tree(USERS_TREE).map_err(|e| open_error(&path, e))?;
+    let meta = db.open_tree(META_TREE).map_err(|e| open_error(&path, e))?;
+    match meta
+        .compare_and_swap(FORMAT_KEY, None::<&[u8]>, Some(FORMAT_VALUE))
+        .map_err(|e| open_error(&path, e))?
+    {
+        Ok(()) => {
+            db.flush().map_err(|e| open_error(&path, e))?;
+        }
+        Err(existing) if existing.current.as_deref() == Some(FORMAT_VALUE) => {}
+        Err(existing) => {
+            let found = existing.current.map(|v| {
+                String::from_utf8_lossy(&v)
+                    .chars()
+                    .take(16)
+                    .collect::<String>()
+            });
+            return Err(StoreError::NotSupported(format!(
+                "the store at {} has layout {:?}; this profilegate reads layout \"1\"",
+                path.display(),
+                found.unwrap_or_default()
+            )));
+        }
+    }
+
+    Ok(SledStore {
+        path,
+        db,
+        users,
+        meta,
+        flush_failed: AtomicBool::new(false),
+        tickets: AtomicU64::new(0),
+        flushed: tokio::sync::Mutex::new(0),
+    })
+}
+
+/// sled 0.34.7 reports a held lock as an `Other` I/O error with this text (config.rs,
+/// `try_lock`); the store tests pin it.
+fn is_lock_error(e: &sled::Error) -> bool {
+    matches!(e, sled::Error::Io(io) if io.to_string().contains("could not acquire lock"))
+}
+
+fn open_error(path: &Path, e: sled::Error) -> StoreError {
+    match e {
+        sled::Error::Io(io) if io.kind() == std::io::ErrorKind::PermissionDenied => {
+            StoreError::Unavailable(format!(
+                "the store directory {} is not writable: {io}",
+                path.display()
+            ))
+        }
+        sled::Error::Corruption { .. } => StoreError::Corrupt {
+            what: format!("sled files in {}", path.display()),
+            cause: e.to_string(),
+        },
+        other => StoreError::Unavailable(format!(
+            "cannot open the store at {}: {other}",
+            path.display()
+        )),
+    }
+}
+
+fn secret_key(name: &str) -> Vec<u8> {
+    [SECRET_PREFIX, name.as_bytes()].concat()
+}
+
+#[async_trait]
+impl ProfileStore for SledStore {
+    async fn load(&self, user: &UserKey) -> Result<Option<ProfileRecord>, StoreError> {
+        let bytes = self
+            .users
+            .get(user.storage_key())
+            .map_err(|e| self.sled_error(e))?;
+        bytes.map(|b| self.decode(user, &b)).transpose()
+    }
+
+    async fn record_login(&self, user: &UserKey, at: u64) -> Result<ProfileRecord, StoreError> {
+        self.update(user, |current| record::with_login(current, at))
+            .await
+    }
+
+    async fn save_answers(
+        &self,
+        user: &UserKey,
+        answers: Vec<(String, StoredAnswer)>,
+    ) -> Result<ProfileRecord, StoreError> {
+        record::check_storable(&answers)?;
+        self.update(user, |current| record::with_answers(current, &answers))
+            .await
+    }
+
+    async fn record_skip(
+        &self,
+        user: &UserKey,
+        id: &str,
+        skip: Skip,
+    ) -> Result<ProfileRecord, StoreError> {
+        self.update(user, |current| record::with_skip(current, id, skip))
+            .await
+    }
+
+    async fn get_or_create_secret(
+        &self,
+        name: &str,
+        create: &(dyn Fn() -> Vec<u8> + Send + Sync),
+    ) -> Result<Vec<u8>, StoreError> {
+        let key = secret_key(name);
+        let secret = loop {
+            if let Some(existing) = self.meta.get(&key).map_err(|e| self.sled_error(e))? {
+                break existing.to_vec();
+            }
+            let fresh = create();
+            if fresh.is_empty() {
+                // Kept forever once stored: an empty one (a failed generator) would stick.
+                return Err(StoreError::Invalid(format!(
+                    "the new secret {name:?} is empty; it was not stored"
+                )));
+            }
+            match self
+                .meta
+                .compare_and_swap(&key, None::<&[u8]>, Some(fresh.as_slice()))
+                .map_err(|e| self.sled_error(e))?
+            {
+                Ok(()) => break fresh,
+                // Someone else stored one first: theirs is the secret.
+                Err(conflict) => match conflict.current {
+                    Some(theirs) => break theirs.to_vec(),
+                    None => continue,
+                },
+            }
+        };
+        // Also on the read path: the winner's write may not be on disk yet, and a secret handed
+        // out must survive a crash (a signing key that changes invalidates what it signed).
+        self.flush().await?;
+        Ok(secret)
+    }
+
+    async fn ready(&self) -> bool {
+        if !matches!(self.meta.get(FORMAT_KEY), Ok(Some(_))) {
+            return false;
+        }
+        // After a failed flush, probe again rather than stay unready forever.
+        !self.flush_failed.load(Ordering::Relaxed) || self.flush().await.is_ok()
+    }
+}
