@@ -28,7 +28,9 @@ pub struct SigningKey {
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningKey").field("kid", &self.kid).finish_non_exhaustive()
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
     }
 }
 
@@ -62,15 +64,26 @@ impl SigningKey {
             .map_err(|e| KeyError::Unsupported(e.to_string()))?;
         // Uncompressed SEC1 point: 0x04 || x (32 bytes) || y (32 bytes).
         let point = pair.public_key().as_ref();
-        let (x, y) = (URL_SAFE_NO_PAD.encode(&point[1..33]), URL_SAFE_NO_PAD.encode(&point[33..65]));
+        let (x, y) = (
+            URL_SAFE_NO_PAD.encode(&point[1..33]),
+            URL_SAFE_NO_PAD.encode(&point[33..65]),
+        );
         // RFC 7638 thumbprint: SHA-256 of the required members in lexicographic order.
         let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
-        let kid = URL_SAFE_NO_PAD.encode(ring::digest::digest(&ring::digest::SHA256, canonical.as_bytes()));
+        let kid = URL_SAFE_NO_PAD.encode(ring::digest::digest(
+            &ring::digest::SHA256,
+            canonical.as_bytes(),
+        ));
         let jwks = serde_json::json!({
             "keys": [{ "kty": "EC", "crv": "P-256", "x": x, "y": y, "use": "sig", "alg": "ES256", "kid": kid }]
         })
         .to_string();
-        Ok(Self { pair, rng, kid, jwks })
+        Ok(Self {
+            pair,
+            rng,
+            kid,
+            jwks,
+        })
     }
 
     pub fn kid(&self) -> &str {
@@ -106,7 +119,9 @@ mod tests {
     #[test]
     fn signed_tokens_verify_with_the_published_key() {
         let key = SigningKey::from_pkcs8(&SigningKey::generate_pkcs8().expect("gen")).expect("key");
-        let token = key.sign(&serde_json::json!({ "sub": "alice" })).expect("sign");
+        let token = key
+            .sign(&serde_json::json!({ "sub": "alice" }))
+            .expect("sign");
         let parts: Vec<&str> = token.split('.').collect();
         assert_eq!(parts.len(), 3);
         let header: serde_json::Value =
@@ -117,8 +132,16 @@ mod tests {
         let jwks: serde_json::Value = serde_json::from_str(key.jwks_json()).expect("jwks");
         let jwk = &jwks["keys"][0];
         let mut point = vec![4u8];
-        point.extend(URL_SAFE_NO_PAD.decode(jwk["x"].as_str().expect("x")).expect("x"));
-        point.extend(URL_SAFE_NO_PAD.decode(jwk["y"].as_str().expect("y")).expect("y"));
+        point.extend(
+            URL_SAFE_NO_PAD
+                .decode(jwk["x"].as_str().expect("x"))
+                .expect("x"),
+        );
+        point.extend(
+            URL_SAFE_NO_PAD
+                .decode(jwk["y"].as_str().expect("y"))
+                .expect("y"),
+        );
         let signed = format!("{}.{}", parts[0], parts[1]);
         let sig = URL_SAFE_NO_PAD.decode(parts[2]).expect("sig");
         UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &point)
@@ -126,7 +149,9 @@ mod tests {
             .expect("signature verifies");
         let mut tampered = signed.into_bytes();
         tampered[5] ^= 1;
-        assert!(UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &point).verify(&tampered, &sig).is_err());
+        assert!(UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &point)
+            .verify(&tampered, &sig)
+            .is_err());
     }
 
     #[test]
@@ -139,8 +164,14 @@ mod tests {
         let a = SigningKey::from_pem(&pem).expect("pem");
         let b = SigningKey::from_pkcs8(&der).expect("der");
         assert_eq!(a.kid(), b.kid(), "same key, same kid");
-        assert!(matches!(SigningKey::from_pem("hello"), Err(KeyError::NotPem)));
+        assert!(matches!(
+            SigningKey::from_pem("hello"),
+            Err(KeyError::NotPem)
+        ));
         let bad = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----";
-        assert!(matches!(SigningKey::from_pem(bad), Err(KeyError::Unsupported(_))));
+        assert!(matches!(
+            SigningKey::from_pem(bad),
+            Err(KeyError::Unsupported(_))
+        ));
     }
 }

@@ -263,13 +263,37 @@ mod tests {
             // The question page and the JWKS.
             (&get, "/.profilegate/profile", true, REQUIRED, ShowQuestion),
             (&get, "/.profilegate/profile", true, SignedIn, ShowQuestion),
-            (&post, "/.profilegate/profile", false, REQUIRED, SubmitAnswer),
-            (&put, "/.profilegate/profile", false, REQUIRED, MethodNotAllowed),
+            (
+                &post,
+                "/.profilegate/profile",
+                false,
+                REQUIRED,
+                SubmitAnswer,
+            ),
+            (
+                &put,
+                "/.profilegate/profile",
+                false,
+                REQUIRED,
+                MethodNotAllowed,
+            ),
             (&get, "/.profilegate/profile", true, Anonymous, StartLogin),
-            (&post, "/.profilegate/profile", false, Anonymous, Unauthenticated),
+            (
+                &post,
+                "/.profilegate/profile",
+                false,
+                Anonymous,
+                Unauthenticated,
+            ),
             (&get, "/.profilegate/jwks.json", false, Anonymous, Jwks),
             (&get, "/.profilegate/jwks.json", false, REQUIRED, Jwks),
-            (&post, "/.profilegate/jwks.json", false, SignedIn, MethodNotAllowed),
+            (
+                &post,
+                "/.profilegate/jwks.json",
+                false,
+                SignedIn,
+                MethodNotAllowed,
+            ),
             (&get, "/.profilegate/logout", true, REQUIRED, Logout),
         ];
         for (method, path, nav, auth, expected) in table {

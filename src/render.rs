@@ -18,8 +18,18 @@ const TEMPLATES: &[(&str, &str)] = &[
 
 /// Every question type the page knows how to render.
 pub const QUESTION_KINDS: [&str; 12] = [
-    "text", "textarea", "email", "url", "tel", "number", "integer", "date", "select",
-    "multiselect", "boolean", "consent",
+    "text",
+    "textarea",
+    "email",
+    "url",
+    "tel",
+    "number",
+    "integer",
+    "date",
+    "select",
+    "multiselect",
+    "boolean",
+    "consent",
 ];
 
 /// How pages look.

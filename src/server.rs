@@ -140,7 +140,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
         config.profiling.questions_per_login,
     ));
     let enricher = Arc::new(Enricher::new(
-        store,
+        store.clone(),
         Arc::new(key),
         provider.issuer().to_owned(),
         config.server.public_url.origin().to_owned(),
@@ -160,7 +160,14 @@ pub fn run(config: Config) -> Result<(), StartError> {
     let mut proxy = http_proxy_service_with_name(&server.configuration, gate, "profilegate proxy");
     proxy.add_tcp(&config.server.listen.to_string());
 
-    let mut admin = Service::new("profilegate admin".to_owned(), Admin { provider, metrics });
+    let mut admin = Service::new(
+        "profilegate admin".to_owned(),
+        Admin {
+            provider,
+            store,
+            metrics,
+        },
+    );
     admin.add_tcp(&config.server.admin_listen.to_string());
     admin.threads = Some(1);
 

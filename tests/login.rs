@@ -149,6 +149,7 @@ async fn spoofed_identity_headers_and_the_proxy_cookies_never_reach_the_upstream
         .header("X-Forwarded-Preferred-Username", "mallory")
         .header("X-Profile-Company", "Evil Corp")
         .header("x_profile_role", "admin")
+        .header("X-Profile-Jwt", "forged.jwt.value")
         .header("X-Forwarded-For", "6.6.6.6")
         .header("X-Forwarded-Host", "evil.example")
         .header("X-Forwarded-Proto", "https")
@@ -185,12 +186,18 @@ async fn spoofed_identity_headers_and_the_proxy_cookies_never_reach_the_upstream
             !value.contains("mallory") && !value.contains("6.6.6.6") && !value.contains("evil"),
             "spoofed value reached the upstream: {name}: {value}"
         );
-        assert!(!n.starts_with("x-profile-"), "{name} reached the upstream");
+        assert!(
+            !n.starts_with("x-profile-") || n == "x-profile-jwt",
+            "{name} reached the upstream"
+        );
         assert!(
             n != "forwarded" && n != "x-real-ip",
             "{name} reached the upstream"
         );
     }
+    let jwt = seen.header_values("x-profile-jwt");
+    assert_eq!(jwt.len(), 1, "exactly the proxy's own profile JWT");
+    assert_ne!(jwt[0], "forged.jwt.value");
     let cookie = seen.header_values("cookie").join("; ");
     assert!(
         cookie.contains("theme=dark") && cookie.contains("lang=en"),

@@ -42,32 +42,62 @@ async fn env() -> TestEnv {
     TestEnv::start_full("", QUESTIONS, json!({})).await
 }
 
+/// Decodes the entities minijinja's escaping produces, as a browser would.
+fn unescape(v: &str) -> String {
+    v.replace("&#x2f;", "/")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
 /// The question page's CSRF token and the hidden `rd`.
 fn form_fields(html: &str) -> (String, String) {
     let get = |name: &str| {
-        html.split(&format!("name=\"{name}\" value=\""))
-            .nth(1)
-            .and_then(|s| s.split('"').next())
-            .unwrap_or_else(|| panic!("no {name} in the page:\n{html}"))
-            .to_owned()
+        unescape(
+            html.split(&format!("name=\"{name}\" value=\""))
+                .nth(1)
+                .and_then(|s| s.split('"').next())
+                .unwrap_or_else(|| panic!("no {name} in the page:\n{html}")),
+        )
     };
     (get("_csrf"), get("_rd"))
 }
 
 async fn question_page(browser: &Browser, env: &TestEnv) -> String {
-    let resp = browser.navigate(&env.proxy.url("/.profilegate/profile")).await;
+    question_page_rd(browser, env, "/").await
+}
+
+/// The question page, reached as after a login that started at `rd`.
+async fn question_page_rd(browser: &Browser, env: &TestEnv, rd: &str) -> String {
+    let rd: String = url::form_urlencoded::byte_serialize(rd.as_bytes()).collect();
+    let resp = browser
+        .navigate(&env.proxy.url(&format!("/.profilegate/profile?rd={rd}")))
+        .await;
     assert_eq!(resp.status(), StatusCode::OK);
     resp.text().await.expect("page")
 }
 
-/// Posts the question page's form.
+/// Posts the question page's form (reached with `rd=/`).
 async fn answer(
     browser: &Browser,
     env: &TestEnv,
     question: &str,
     fields: &[(&str, &str)],
 ) -> reqwest::Response {
-    let page = question_page(browser, env).await;
+    answer_rd(browser, env, "/", question, fields).await
+}
+
+/// Posts the question page's form, reached as after a login that started at `rd`.
+async fn answer_rd(
+    browser: &Browser,
+    env: &TestEnv,
+    rd: &str,
+    question: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let page = question_page_rd(browser, env, rd).await;
     let (csrf, rd) = form_fields(&page);
     // The test's fields come first: the proxy reads the first value of each name.
     let mut form: Vec<(&str, &str)> = fields.to_vec();
@@ -91,7 +121,11 @@ fn verify_jwt(env: &TestEnv, token: &str) -> serde_json::Value {
         .arg(token)
         .output()
         .expect("node runs");
-    assert!(out.status.success(), "JWT did not verify: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "JWT did not verify: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("payload json")
 }
 
@@ -110,9 +144,18 @@ async fn first_login_asks_only_the_first_question_and_blocks_the_upstream() {
     let page = question_page(&browser, &env).await;
     assert!(page.contains("Which company do you work for?"), "{page}");
     assert!(page.contains("We use it to tailor your workspace."));
-    assert!(!page.contains("What best describes your role?"), "one question per login");
-    assert!(page.contains("minlength=\"2\"") && page.contains("maxlength=\"100\""), "HTML constraints");
-    assert!(!page.contains("Skip for now"), "a required question cannot be skipped");
+    assert!(
+        !page.contains("What best describes your role?"),
+        "one question per login"
+    );
+    assert!(
+        page.contains("minlength=\"2\"") && page.contains("maxlength=\"100\""),
+        "HTML constraints"
+    );
+    assert!(
+        !page.contains("Skip for now"),
+        "a required question cannot be skipped"
+    );
 
     // Every upstream path waits: navigations go to the page, API calls get 403 JSON.
     let nav = browser.navigate(&env.proxy.url("/other")).await;
@@ -130,7 +173,11 @@ async fn first_login_asks_only_the_first_question_and_blocks_the_upstream() {
     let body: serde_json::Value = api.json().await.expect("json");
     assert_eq!(body["error"], "profile_incomplete");
     assert_eq!(body["pending"][0]["id"], "company");
-    assert_eq!(env.upstream.count(), 0, "the upstream is not reached while a required question is pending");
+    assert_eq!(
+        env.upstream.count(),
+        0,
+        "the upstream is not reached while a required question is pending"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -145,11 +192,18 @@ async fn answers_are_validated_stored_and_sent_upstream_as_headers_and_a_verifia
     let html = bad.text().await.expect("page");
     assert!(html.contains("value=\"A\""), "input kept: {html}");
     assert!(html.contains("role=\"alert\""), "message shown");
-    assert!(html.contains("aria-invalid=\"true\""), "error linked to the field");
+    assert!(
+        html.contains("aria-invalid=\"true\""),
+        "error linked to the field"
+    );
 
     // A missing or wrong CSRF token is refused and stores nothing.
     for token in [None, Some("forged")] {
-        let mut form = vec![("_question", "company"), ("company", "Evil Corp"), ("_rd", "/app")];
+        let mut form = vec![
+            ("_question", "company"),
+            ("company", "Evil Corp"),
+            ("_rd", "/app"),
+        ];
         if let Some(t) = token {
             form.push(("_csrf", t));
         }
@@ -162,10 +216,22 @@ async fn answers_are_validated_stored_and_sent_upstream_as_headers_and_a_verifia
             .expect("post");
         assert_eq!(resp.status(), StatusCode::FORBIDDEN);
     }
-    assert!(question_page(&browser, &env).await.contains("Which company"), "still pending");
+    assert!(
+        question_page(&browser, &env)
+            .await
+            .contains("Which company"),
+        "still pending"
+    );
 
     // Valid: 303 back to where the user was going; the upstream sees the answer.
-    let ok = answer(&browser, &env, "company", &[("company", "  Acme Corp  ")]).await;
+    let ok = answer_rd(
+        &browser,
+        &env,
+        "/app",
+        "company",
+        &[("company", "  Acme Corp  ")],
+    )
+    .await;
     assert_eq!(ok.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&ok), env.proxy.url("/app"));
     let resp = browser.navigate(&env.proxy.url("/app")).await;
@@ -174,7 +240,10 @@ async fn answers_are_validated_stored_and_sent_upstream_as_headers_and_a_verifia
     assert_eq!(seen.header("x-profile-company"), Some("Acme Corp"));
     assert_eq!(seen.header("x-forwarded-user"), Some("alice"));
 
-    let token = seen.header("x-profile-jwt").expect("X-Profile-Jwt").to_owned();
+    let token = seen
+        .header("x-profile-jwt")
+        .expect("X-Profile-Jwt")
+        .to_owned();
     let verified = verify_jwt(&env, &token);
     let payload = &verified["payload"];
     assert_eq!(payload["sub"], "alice");
@@ -186,7 +255,10 @@ async fn answers_are_validated_stored_and_sent_upstream_as_headers_and_a_verifia
 
     // The JWT is cached: the next request carries the same token (no signature per request).
     browser.navigate(&env.proxy.url("/again")).await;
-    assert_eq!(env.upstream.last().header("x-profile-jwt"), Some(token.as_str()));
+    assert_eq!(
+        env.upstream.last().header("x-profile-jwt"),
+        Some(token.as_str())
+    );
 
     // A forged token does not verify.
     let mut forged = token.clone().into_bytes();
@@ -213,31 +285,48 @@ async fn later_logins_ask_the_next_question_and_a_skipped_one_comes_back() {
     // Login 2 (a new browser): the next question, optional, which can be skipped.
     let second = Browser::new();
     let cb = second.login(&env.proxy.url("/two"), "alice").await;
-    assert!(location(&cb).contains("/.profilegate/profile"), "a question at login 2");
+    assert!(
+        location(&cb).contains("/.profilegate/profile"),
+        "a question at login 2"
+    );
     let page = question_page(&second, &env).await;
     assert!(page.contains("What best describes your role?"), "{page}");
     assert!(page.contains("Skip for now"));
     assert!(page.contains("<option value=\"Engineering\""));
-    let skipped = answer(&second, &env, "role", &[("_action", "skip")]).await;
+    let skipped = answer_rd(&second, &env, "/two", "role", &[("_action", "skip")]).await;
     assert_eq!(skipped.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&skipped), env.proxy.url("/two"));
-    assert_eq!(second.navigate(&env.proxy.url("/two")).await.status(), StatusCode::OK);
-    assert_eq!(env.upstream.last().header("x-profile-company"), Some("Acme"));
+    assert_eq!(
+        second.navigate(&env.proxy.url("/two")).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        env.upstream.last().header("x-profile-company"),
+        Some("Acme")
+    );
     assert_eq!(env.upstream.last().header("x-profile-role"), None);
 
     // Login 3: the skipped question went to the back; the next unanswered one comes first.
     let third = Browser::new();
     third.login(&env.proxy.url("/"), "alice").await;
-    assert!(question_page(&third, &env).await.contains("How many people are on your team?"));
+    assert!(question_page(&third, &env)
+        .await
+        .contains("How many people are on your team?"));
     let ok = answer(&third, &env, "team_size", &[("team_size", "12")]).await;
     assert_eq!(ok.status(), StatusCode::SEE_OTHER);
 
     // Login 4: the skipped question comes back, and is answered.
     let fourth = Browser::new();
     fourth.login(&env.proxy.url("/"), "alice").await;
-    assert!(question_page(&fourth, &env).await.contains("What best describes your role?"));
+    assert!(question_page(&fourth, &env)
+        .await
+        .contains("What best describes your role?"));
     let bad = answer(&fourth, &env, "role", &[("role", "Astronaut")]).await;
-    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY, "only configured options");
+    assert_eq!(
+        bad.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "only configured options"
+    );
     answer(&fourth, &env, "role", &[("role", "Product")]).await;
     fourth.navigate(&env.proxy.url("/done")).await;
     let seen = env.upstream.last();
@@ -258,10 +347,19 @@ async fn nothing_new_is_asked_between_logins() {
     answer(&browser, &env, "company", &[("company", "Acme")]).await;
     // Same session: role and team_size are unanswered, but they wait for a later login.
     for path in ["/a", "/b", "/c"] {
-        assert_eq!(browser.navigate(&env.proxy.url(path)).await.status(), StatusCode::OK);
+        assert_eq!(
+            browser.navigate(&env.proxy.url(path)).await.status(),
+            StatusCode::OK
+        );
     }
-    let page = browser.navigate(&env.proxy.url("/.profilegate/profile?rd=%2Fx")).await;
-    assert_eq!(page.status(), StatusCode::SEE_OTHER, "nothing pending: on to the app");
+    let page = browser
+        .navigate(&env.proxy.url("/.profilegate/profile?rd=%2Fx"))
+        .await;
+    assert_eq!(
+        page.status(),
+        StatusCode::SEE_OTHER,
+        "nothing pending: on to the app"
+    );
     assert_eq!(location(&page), env.proxy.url("/x"));
 }
 
@@ -275,12 +373,23 @@ async fn answers_survive_a_proxy_restart() {
     // The same session cookie still works (same secret); the answer comes from the store.
     let resp = browser.navigate(&env.proxy.url("/after-restart")).await;
     assert_eq!(resp.status(), StatusCode::OK);
-    assert_eq!(env.upstream.last().header("x-profile-company"), Some("Durable Ltd"));
+    assert_eq!(
+        env.upstream.last().header("x-profile-company"),
+        Some("Durable Ltd")
+    );
     // And a new login does not ask it again.
     let again = Browser::new();
     let cb = again.login(&env.proxy.url("/"), "alice").await;
-    let page = again.navigate(&location(&cb)).await.text().await.expect("page");
-    assert!(!page.contains("Which company"), "answered before the restart");
+    let page = again
+        .navigate(&location(&cb))
+        .await
+        .text()
+        .await
+        .expect("page");
+    assert!(
+        !page.contains("Which company"),
+        "answered before the restart"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -291,28 +400,57 @@ async fn control_characters_and_script_payloads_never_reach_a_header_or_a_page_u
 
     let crlf = "Acme\r\nX-Evil: injected";
     let resp = answer(&browser, &env, "company", &[("company", crlf)]).await;
-    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY, "control characters are refused");
+    assert_eq!(
+        resp.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "control characters are refused"
+    );
 
     let script = "<script>alert(1)</script>";
-    let resp = answer(&browser, &env, "company", &[("company", &format!("\"><img src=x onerror=alert(1)>{script}"))]).await;
+    let resp = answer(
+        &browser,
+        &env,
+        "company",
+        &[(
+            "company",
+            &format!("\"><img src=x onerror=alert(1)>{script}"),
+        )],
+    )
+    .await;
     // Accepted as text (it is someone's answer) ...
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     browser.navigate(&env.proxy.url("/x")).await;
     let seen = env.upstream.last();
     let header = seen.header("x-profile-company").expect("header").to_owned();
     assert!(!header.contains('\r') && !header.contains('\n'));
-    assert_eq!(header, "\"><img src=x onerror=alert(1)><script>alert(1)</script>", "printable ASCII passes verbatim");
+    assert_eq!(
+        header, "\"><img src=x onerror=alert(1)><script>alert(1)</script>",
+        "printable ASCII passes verbatim"
+    );
     assert!(seen.header("x-evil").is_none());
 
     // Non-ASCII and % are percent-encoded; decoding is exact.
     let fresh = Browser::new();
     let env2 = TestEnv::start_full("", QUESTIONS, json!({})).await;
     fresh.login(&env2.proxy.url("/"), "bob").await;
-    answer(&fresh, &env2, "company", &[("company", "Zoë & 100% Ünïcode")]).await;
+    answer(
+        &fresh,
+        &env2,
+        "company",
+        &[("company", "Zoë & 100% Ünïcode")],
+    )
+    .await;
     fresh.navigate(&env2.proxy.url("/y")).await;
-    let value = env2.upstream.last().header("x-profile-company").expect("header").to_owned();
+    let value = env2
+        .upstream
+        .last()
+        .header("x-profile-company")
+        .expect("header")
+        .to_owned();
     assert_eq!(value, "Zo%C3%AB & 100%25 %C3%9Cn%C3%AFcode");
-    let decoded = percent_encoding::percent_decode_str(&value).decode_utf8().expect("utf8");
+    let decoded = percent_encoding::percent_decode_str(&value)
+        .decode_utf8()
+        .expect("utf8");
     assert_eq!(decoded, "Zoë & 100% Ünïcode");
 }
 
@@ -322,7 +460,13 @@ async fn hostile_input_is_escaped_on_the_question_page() {
     let browser = env.browser();
     browser.login(&env.proxy.url("/"), "alice").await;
     let payload = "\"><script>alert(1)</script>";
-    let resp = answer(&browser, &env, "company", &[("company", "x"), ("_rd", payload)]).await;
+    let resp = answer(
+        &browser,
+        &env,
+        "company",
+        &[("company", "x"), ("_rd", payload)],
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let html = resp.text().await.expect("page");
     assert!(!html.contains("<script>alert(1)"), "{html}");
@@ -337,7 +481,10 @@ async fn hostile_input_is_escaped_on_the_question_page() {
         .await
         .expect("page");
     assert!(!page.contains("<script>alert(1)"), "{page}");
-    assert!(page.contains("name=\"_rd\" value=\"/\""), "an invalid rd falls back to /");
+    assert!(
+        page.contains("name=\"_rd\" value=\"&#x2f;\""),
+        "an invalid rd falls back to /: {page}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -350,19 +497,27 @@ async fn a_claim_the_op_already_supplies_is_not_asked_and_still_reaches_the_upst
     let browser = env.browser();
     let cb = browser.login(&env.proxy.url("/start"), "carol").await;
     let loc = location(&cb);
-    assert!(loc.contains("/.profilegate/profile"), "role is still asked: {loc}");
+    assert!(
+        loc.contains("/.profilegate/profile"),
+        "role is still asked: {loc}"
+    );
     let page = question_page(&browser, &env).await;
     assert!(!page.contains("Which company"), "company comes from the OP");
     assert!(page.contains("What best describes your role?"));
     answer(&browser, &env, "role", &[("_action", "skip")]).await;
     browser.navigate(&env.proxy.url("/start")).await;
-    assert_eq!(env.upstream.last().header("x-profile-company"), Some("Initech"));
+    assert_eq!(
+        env.upstream.last().header("x-profile-company"),
+        Some("Initech")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_jwks_is_public_and_json() {
     let env = env().await;
-    let resp = reqwest::get(env.proxy.url("/.profilegate/jwks.json")).await.expect("jwks");
+    let resp = reqwest::get(env.proxy.url("/.profilegate/jwks.json"))
+        .await
+        .expect("jwks");
     assert_eq!(resp.status(), StatusCode::OK);
     let jwks: serde_json::Value = resp.json().await.expect("json");
     assert_eq!(jwks["keys"][0]["kty"], "EC");

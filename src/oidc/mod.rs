@@ -321,11 +321,10 @@ impl Provider {
             let info: openidconnect::UserInfoClaims<
                 ExtraClaims,
                 openidconnect::core::CoreGenderClaim,
-            > =
-                request.request_async(caller).await.map_err(|e| match e {
-                    openidconnect::UserInfoError::Request(r) => OidcError::Unreachable(chain(&r)),
-                    other => OidcError::InvalidToken(format!("userinfo: {}", chain(&other))),
-                })?;
+            > = request.request_async(caller).await.map_err(|e| match e {
+                openidconnect::UserInfoError::Request(r) => OidcError::Unreachable(chain(&r)),
+                other => OidcError::InvalidToken(format!("userinfo: {}", chain(&other))),
+            })?;
             identity.email = identity
                 .email
                 .or_else(|| info.email().map(|e| e.as_str().to_owned()));

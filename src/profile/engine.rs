@@ -51,8 +51,8 @@ impl Engine {
             .filter_map(|q| {
                 let value = q.accepts_claim(claims.get(&q.id)?)?;
                 let stored = record.and_then(|r| r.answers.get(&q.id));
-                let unchanged = stored
-                    .is_some_and(|s| s.value == value && s.question_version >= q.version);
+                let unchanged =
+                    stored.is_some_and(|s| s.value == value && s.question_version >= q.version);
                 (!unchanged).then(|| {
                     (
                         q.id.clone(),
@@ -119,7 +119,10 @@ mod tests {
     }
 
     fn engine(per_login: usize) -> Engine {
-        Engine::new(vec![q("company", true), q("role", false), q("team", false)], per_login)
+        Engine::new(
+            vec![q("company", true), q("role", false), q("team", false)],
+            per_login,
+        )
     }
 
     fn answered(record: &mut ProfileRecord, id: &str, version: u32) {
@@ -165,13 +168,29 @@ mod tests {
         let mut r = login(3);
         answered(&mut r, "company", 1);
         r.skips.insert("role".into(), Skip { at: 1, login: 2 });
-        assert_eq!(engine(1).pick(&r).pending, ["team"], "skipped last login: others first");
-        assert_eq!(engine(2).pick(&r).pending, ["role", "team"], "shown in configured order");
+        assert_eq!(
+            engine(1).pick(&r).pending,
+            ["team"],
+            "skipped last login: others first"
+        );
+        assert_eq!(
+            engine(2).pick(&r).pending,
+            ["role", "team"],
+            "shown in configured order"
+        );
         answered(&mut r, "team", 1);
-        assert_eq!(engine(1).pick(&r).pending, ["role"], "nothing else left: it comes back");
+        assert_eq!(
+            engine(1).pick(&r).pending,
+            ["role"],
+            "nothing else left: it comes back"
+        );
         r.logins = 4;
         r.answers.remove("team");
-        assert_eq!(engine(1).pick(&r).pending, ["role"], "skipped two logins ago: normal order");
+        assert_eq!(
+            engine(1).pick(&r).pending,
+            ["role"],
+            "skipped two logins ago: normal order"
+        );
     }
 
     #[test]
@@ -194,6 +213,9 @@ mod tests {
         assert_eq!(got[0].1.source, AnswerSource::Provider);
         let mut r = login(1);
         r.answers.insert(got[0].0.clone(), got[0].1.clone());
-        assert!(e.claimed_answers(Some(&r), &claims, 11).is_empty(), "unchanged: not saved again");
+        assert!(
+            e.claimed_answers(Some(&r), &claims, 11).is_empty(),
+            "unchanged: not saved again"
+        );
     }
 }

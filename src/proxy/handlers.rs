@@ -31,7 +31,10 @@ fn cookie_headers(session: &Session) -> Vec<Vec<u8>> {
 }
 
 /// The first value of each query parameter named in `names`, in that order.
-pub(super) fn query_params<const N: usize>(session: &Session, names: [&str; N]) -> [Option<String>; N] {
+pub(super) fn query_params<const N: usize>(
+    session: &Session,
+    names: [&str; N],
+) -> [Option<String>; N] {
     let mut out: [Option<String>; N] = std::array::from_fn(|_| None);
     if let Some(q) = session.req_header().uri.query() {
         fill_params(q.as_bytes(), &names, &mut out);
@@ -134,10 +137,15 @@ async fn verify_callback(gate: &Gate, session: &mut Session) -> Handled {
     let now = now_secs();
     let store_failed = |e| fail(AppError::Store(e));
     let before = store.load(&key).await.map_err(store_failed)?;
-    let claimed = gate.engine.claimed_answers(before.as_ref(), &identity.claims, now);
+    let claimed = gate
+        .engine
+        .claimed_answers(before.as_ref(), &identity.claims, now);
     let mut record = store.record_login(&key, now).await.map_err(store_failed)?;
     if !claimed.is_empty() {
-        record = store.save_answers(&key, claimed).await.map_err(store_failed)?;
+        record = store
+            .save_answers(&key, claimed)
+            .await
+            .map_err(store_failed)?;
     }
     let picked = gate.engine.pick(&record);
     user.pending = picked.pending;

@@ -85,7 +85,10 @@ fn next_question<'g>(gate: &'g Gate, user: &UserSession) -> Option<&'g Question>
 fn return_to(gate: &Gate, rd: Option<&str>) -> ReturnTo {
     let rt = ReturnTo::parse_or_root(rd, &gate.origin);
     // Never come back to the question page itself.
-    if gate.routes.is_reserved(rt.path().split('?').next().unwrap_or("/")) {
+    if gate
+        .routes
+        .is_reserved(rt.path().split('?').next().unwrap_or("/"))
+    {
         ReturnTo::root()
     } else {
         rt
@@ -129,7 +132,12 @@ pub async fn submit(gate: &Gate, session: &mut Session, mut user: UserSession) -
     debug_assert_eq!(session.req_header().method, Method::POST);
     let body = read_body(session, MAX_ANSWER_BODY).await?;
     let fields = fill_all_params(&body);
-    let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
     if !field("_csrf").is_some_and(|t| tokens_equal(t, &user.csrf)) {
         return Err((AppError::CsrfRejected, Vec::new()));
     }

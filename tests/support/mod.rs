@@ -223,41 +223,66 @@ format = "json"
     std::fs::File::create(&config_path)
         .and_then(|mut f| f.write_all(config.as_bytes()))
         .expect("config written");
-    let log = std::fs::File::create(dir.path().join("profilegate.log")).expect("log file");
-    let child = Command::new(env!("CARGO_BIN_EXE_profilegate"))
-        .arg("--config")
-        .arg(&config_path)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().expect("log"))
-        .stderr(log)
-        .spawn()
-        .expect("profilegate starts");
-    let proxy = Proxy {
-        child: Some(child),
+    let mut proxy = Proxy {
+        child: None,
         port,
         admin_port,
         origin,
         dir,
         config_path,
     };
-    let admin = format!(
-        "http://127.0.0.1:{admin_port}/{}",
-        if wait_ready { "readyz" } else { "healthz" }
-    );
-    let client = Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = client.get(&admin).send().await {
-            if r.status() == StatusCode::OK {
-                return proxy;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "profilegate did not become ready:\n{}",
-            proxy.log()
+    proxy.spawn(wait_ready).await;
+    proxy
+}
+
+impl Proxy {
+    /// Starts the process on the existing configuration and waits until it answers.
+    pub async fn spawn(&mut self, wait_ready: bool) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("profilegate.log"))
+            .expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_profilegate"))
+            .arg("--config")
+            .arg(&self.config_path)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("profilegate starts");
+        self.child = Some(child);
+        let admin = format!(
+            "http://127.0.0.1:{}/{}",
+            self.admin_port,
+            if wait_ready { "readyz" } else { "healthz" }
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        let client = Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = client.get(&admin).send().await {
+                if r.status() == StatusCode::OK {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "profilegate did not become ready:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Stops the process (SIGINT) and starts it again on the same configuration and store.
+    pub async fn restart(&mut self) {
+        assert!(
+            self.signal_and_wait("INT", Duration::from_secs(10))
+                .is_some(),
+            "profilegate did not stop:\n{}",
+            self.log()
+        );
+        self.spawn(true).await;
     }
 }
 
@@ -275,10 +300,27 @@ impl TestEnv {
 
     /// `extra_server` is appended to the `[server]` table; `op_extra` merges into the OP config.
     pub async fn start_with(extra_server: &str, op_extra: serde_json::Value) -> TestEnv {
+        Self::start_full(extra_server, "", op_extra).await
+    }
+
+    /// `sections` are whole TOML tables appended to the configuration.
+    pub async fn start_full(
+        extra_server: &str,
+        sections: &str,
+        op_extra: serde_json::Value,
+    ) -> TestEnv {
         let port = free_port();
         let op = TestOp::start(port, op_extra);
         let upstream = EchoUpstream::start().await;
-        let proxy = start_proxy(port, &op.issuer, &upstream.url(), extra_server, true).await;
+        let proxy = start_proxy_with(
+            port,
+            &op.issuer,
+            &upstream.url(),
+            extra_server,
+            sections,
+            true,
+        )
+        .await;
         TestEnv {
             op,
             upstream,
