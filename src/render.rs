@@ -268,6 +268,42 @@ mod tests {
     }
 
     #[test]
+    fn question_page_escapes_everything_for_every_type() {
+        let p = pages();
+        let options = vec![HOSTILE.to_owned(), "b".to_owned()];
+        let values = vec![HOSTILE.to_owned()];
+        for kind in QUESTION_KINDS {
+            let page = QuestionPage {
+                question: QuestionView {
+                    id: "company",
+                    label: HOSTILE,
+                    help: Some(HOSTILE),
+                    placeholder: Some(HOSTILE),
+                    kind,
+                    input_type: "text",
+                    required: false,
+                    options: &options,
+                    constraints: vec![("pattern", HOSTILE.to_owned())],
+                },
+                values: &values,
+                error: Some(HOSTILE),
+                csrf_token: HOSTILE,
+                action: "/.profilegate/profile",
+                rd: HOSTILE,
+                step: 1,
+                total: 2,
+            };
+            let html = p.question(&page);
+            assert_inert(&html);
+            assert!(html.contains("name=\"_csrf\""), "{kind}");
+            assert!(
+                html.contains("Skip for now"),
+                "{kind}: optional questions can be skipped"
+            );
+        }
+    }
+
+    #[test]
     fn signed_out_and_logout_pages_escape_everything() {
         let p = pages();
         assert_inert(&p.signed_out(HOSTILE));

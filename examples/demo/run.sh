@@ -228,7 +228,7 @@ OP_CONFIG=$(PUBLIC_URL="$PUBLIC_URL" OP_PORT="$OP_PORT" CLIENT_SECRET="$CLIENT_S
       redirect_uris: [`${e.PUBLIC_URL}/.profilegate/callback`],
       post_logout_redirect_uris: [`${e.PUBLIC_URL}/.profilegate/signed-out`],
     }],
-    claims: { alice: { company: "Acme", locale: "en-GB" } },
+    claims: { carol: { company: "Initech" } },
     extra_scope_claims: { profile: ["company"] },
   }));')
 
@@ -273,6 +273,37 @@ secret = $(toml_str "$SESSION_SECRET")
 
 [store]
 path = $(toml_str "$TMP/data")
+
+[log]
+format = "text"
+
+[theme]
+title = "Acme Workspace"
+primary_color = "#0b7a75"
+
+[profiling]
+questions_per_login = 1
+
+[[profiling.questions]]
+id = "company"
+label = "Which company do you work for?"
+help = "We use it to set up your workspace."
+placeholder = "Acme Inc."
+type = "text"
+required = true
+min_length = 2
+max_length = 100
+
+[[profiling.questions]]
+id = "role"
+label = "What best describes your role?"
+type = "select"
+options = ["Engineering", "Product", "Design", "Sales", "Other"]
+
+[[profiling.questions]]
+id = "newsletter"
+label = "Send me the monthly product newsletter."
+type = "consent"
 EOF
 
 say "starting profilegate"
@@ -331,6 +362,8 @@ box \
   "profilegate demo is running." \
   "" \
   "Open $PUBLIC_URL/ — sign in with any username (e.g. alice) and any password." \
+  "You are asked one profile question per sign-in; the app shows your answers." \
+  "(User carol's company comes from the OP, so she is never asked for it.)" \
   "Press Ctrl-C to stop." \
   "" \
   "test OP (issuer):  $ISSUER" \
