@@ -4,6 +4,8 @@
 use minijinja::{context, Environment};
 use serde::Serialize;
 
+use crate::config::FooterLink;
+
 /// The built-in templates, embedded at compile time.
 const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("../templates/base.html")),
@@ -40,6 +42,9 @@ pub struct Theme {
     pub logo_url: Option<String>,
     /// Administrator CSS, inlined in a `<style>` element (validated to hold no `</`).
     pub custom_css: Option<String>,
+    pub background: String,
+    pub font: Option<String>,
+    pub footer_links: Vec<FooterLink>,
 }
 
 impl Default for Theme {
@@ -49,6 +54,9 @@ impl Default for Theme {
             primary_color: "#3451b2".into(),
             logo_url: None,
             custom_css: None,
+            background: "#f4f5f7".into(),
+            font: None,
+            footer_links: Vec::new(),
         }
     }
 }
@@ -111,11 +119,15 @@ pub struct ErrorPage<'a> {
 impl Pages {
     /// Loads the templates and renders each once with sample data, so a broken template fails
     /// at start-up (and in `profilegate check`), not in front of a user.
-    pub fn new(theme: Theme) -> Result<Self, RenderError> {
+    pub fn new(theme: Theme, overrides: &[(String, String)]) -> Result<Self, RenderError> {
         let mut env = Environment::new();
         // Auto-escape follows the name's extension: every page is .html, so every value is escaped.
         for (name, source) in TEMPLATES {
-            env.add_template(name, source)
+            let source = overrides
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or(*source, |(_, text)| text.as_str());
+            env.add_template_owned(name.to_string(), source.to_owned())
                 .map_err(|source| RenderError {
                     name: (*name).to_owned(),
                     source,
@@ -240,12 +252,19 @@ mod tests {
     const HOSTILE: &str = "<script>alert(1)</script>\"'><img src=x onerror=alert(1)>";
 
     fn pages() -> Pages {
-        Pages::new(Theme {
-            title: HOSTILE.into(),
-            primary_color: "#000".into(),
-            logo_url: Some(HOSTILE.into()),
-            custom_css: None,
-        })
+        Pages::new(
+            Theme {
+                title: HOSTILE.into(),
+                primary_color: "#000".into(),
+                logo_url: Some(HOSTILE.into()),
+                footer_links: vec![FooterLink {
+                    label: HOSTILE.into(),
+                    url: HOSTILE.into(),
+                }],
+                ..Theme::default()
+            },
+            &[],
+        )
         .expect("templates")
     }
 
@@ -301,6 +320,33 @@ mod tests {
                 "{kind}: optional questions can be skipped"
             );
         }
+    }
+
+    #[test]
+    fn a_template_override_replaces_one_page_and_a_broken_one_fails_at_start() {
+        let custom = vec![(
+            "signed_out.html".to_owned(),
+            "{% extends \"base.html\" %}{% block content %}<p class=custom>Bye {{ sign_in_url }}</p>{% endblock %}".to_owned(),
+        )];
+        let p = Pages::new(Theme::default(), &custom).expect("override");
+        assert!(p
+            .signed_out("/x")
+            .contains("<p class=custom>Bye &#x2f;x</p>"));
+        assert!(
+            p.error(&ErrorPage {
+                status: 404,
+                title: "t",
+                message: "m",
+                retry_url: None
+            })
+            .contains("Error 404"),
+            "others stay built in"
+        );
+        let broken = vec![("error.html".to_owned(), "{% if %}".to_owned())];
+        let err = Pages::new(Theme::default(), &broken)
+            .err()
+            .expect("broken template refused");
+        assert!(err.to_string().contains("error.html"), "{err}");
     }
 
     #[test]

@@ -55,6 +55,9 @@ fn theme(config: &Config) -> Theme {
         primary_color: t.primary_color.clone(),
         logo_url: t.logo_url.clone(),
         custom_css: t.custom_css.clone(),
+        background: t.background.clone(),
+        font: t.font.clone(),
+        footer_links: t.footer_links.clone(),
     }
 }
 
@@ -70,7 +73,7 @@ async fn signing_key(config: &Config, store: &dyn ProfileStore) -> Result<Signin
 
 /// Everything `profilegate check` can verify without contacting anything.
 pub fn check(config: &Config) -> Result<(), StartError> {
-    Pages::new(theme(config))?;
+    Pages::new(theme(config), &config.theme.templates)?;
     if let Some(pem) = &config.upstream.jwt_key_pem {
         SigningKey::from_pem(pem.expose())?;
     }
@@ -85,7 +88,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
         return Err(StartError::ExampleSecret);
     }
     let routes = Routes::new(&config.server.prefix);
-    let pages = Arc::new(Pages::new(theme(&config))?);
+    let pages = Arc::new(Pages::new(theme(&config), &config.theme.templates)?);
     let provider = Arc::new(Provider::new(&config, &routes.callback).map_err(StartError::Oidc)?);
     let metrics = Arc::new(Metrics::default());
 

@@ -20,7 +20,7 @@ use url::Url;
 use reader::{EnvKeys, SectionReader};
 
 pub use profiling::ProfilingConfig;
-pub use theme::ThemeConfig;
+pub use theme::{FooterLink, ThemeConfig, TEMPLATE_NAMES};
 
 /// The sections a configuration file may have.
 const SECTIONS: &[&str] = &[

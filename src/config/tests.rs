@@ -385,3 +385,37 @@ fn upstream_jwt_key_is_read_at_load_and_stays_redacted() {
         ["upstream.jwt_key_file"]
     );
 }
+
+#[test]
+fn theme_extras_are_read_and_checked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("error.html"), "{% extends \"base.html\" %}").expect("write");
+    let text = format!(
+        "{}\n[theme]\nbackground = \"#101820\"\nfont = '\"Inter\", sans-serif'\ntemplates_dir = {:?}\n[[theme.footer_links]]\nlabel = \"Privacy\"\nurl = \"https://acme.example/privacy\"\n",
+        minimal(),
+        dir.path().display().to_string()
+    );
+    let c = load(&text, &[]).expect("valid");
+    assert_eq!(c.theme.background, "#101820");
+    assert_eq!(c.theme.font.as_deref(), Some("\"Inter\", sans-serif"));
+    assert_eq!(c.theme.footer_links.len(), 1);
+    assert_eq!(c.theme.templates.len(), 1);
+    assert_eq!(c.theme.templates[0].0, "error.html");
+
+    std::fs::write(dir.path().join("eror.html"), "x").expect("write");
+    let bad = format!(
+        "{}\n[theme]\nbackground = \"red;}}\"\nfont = \"x; }} body {{ display: none\"\ntemplates_dir = {:?}\n[[theme.footer_links]]\nlabel = \"x\"\nurl = \"javascript:alert(1)\"\n",
+        minimal(),
+        dir.path().display().to_string()
+    );
+    let err = load(&bad, &[]).expect_err("invalid");
+    let k = keys(&err);
+    for expected in [
+        "theme.background",
+        "theme.font",
+        "theme.templates_dir",
+        "theme.footer_links[0].url",
+    ] {
+        assert!(k.contains(&expected), "missing {expected} in {k:?}");
+    }
+}

@@ -17,7 +17,33 @@ pub struct ThemeConfig {
     /// `theme.custom_css` (inline) or `theme.custom_css_file` (read at load): CSS added to every
     /// page in a `<style>` element, at most 64 KiB, never containing `</`. Default none.
     pub custom_css: Option<String>,
+    /// `theme.background`: the page background color, like `primary_color`. Default `#f4f5f7`.
+    pub background: String,
+    /// `theme.font`: a CSS font-family list such as `"Inter", sans-serif`. Default the system font.
+    pub font: Option<String>,
+    /// `[[theme.footer_links]]` with `label` and `url` (https/http URL or a /path). Default none.
+    pub footer_links: Vec<FooterLink>,
+    /// `theme.templates_dir`: a directory whose files replace built-in templates of the same
+    /// name (`question.html`, `error.html`, ...); read at load. Default none.
+    pub templates: Vec<(String, String)>,
 }
+
+/// A link in the pages' footer.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FooterLink {
+    pub label: String,
+    pub url: String,
+}
+
+/// The templates a `templates_dir` may replace.
+pub const TEMPLATE_NAMES: &[&str] = &[
+    "base.html",
+    "error.html",
+    "signed_out.html",
+    "logout.html",
+    "question.html",
+];
+const MAX_TEMPLATE_BYTES: u64 = 256 * 1024;
 
 impl Default for ThemeConfig {
     fn default() -> Self {
@@ -26,6 +52,10 @@ impl Default for ThemeConfig {
             logo_url: None,
             primary_color: "#3451b2".into(),
             custom_css: None,
+            background: "#f4f5f7".into(),
+            font: None,
+            footer_links: Vec::new(),
+            templates: Vec::new(),
         }
     }
 }
@@ -92,13 +122,118 @@ pub(super) fn read_theme(mut r: SectionReader<'_>) -> Option<ThemeConfig> {
             );
         }
     }
+    let background = r
+        .string("background")
+        .map(|c| c.trim().to_owned())
+        .unwrap_or(defaults.background);
+    if !is_css_color(&background) {
+        r.error(
+            "background",
+            format!("{background:?} is not a color: use #rgb, #rrggbb or a CSS color name"),
+        );
+    }
+    let font = r.string("font").map(|f| f.trim().to_owned());
+    if let Some(f) = &font {
+        let ok = !f.is_empty()
+            && f.len() <= 200
+            && f.chars()
+                .all(|c| c.is_ascii_alphanumeric() || " ,-_'\"".contains(c));
+        if !ok {
+            r.error(
+                "font",
+                "must be a CSS font-family list such as \"Inter\", sans-serif (letters, digits, spaces, commas, quotes, - and _)",
+            );
+        }
+    }
+    let mut footer_links = Vec::new();
+    for (i, table) in r
+        .table_array("footer_links")
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
+        let mut link = r.nested(format!("theme.footer_links[{i}]"), table);
+        let label = link.required_string("label");
+        let url = link.required_string("url").map(|u| u.trim().to_owned());
+        if let Some(problem) = url.as_deref().and_then(logo_url_problem) {
+            link.error("url", problem);
+        }
+        link.finish();
+        if let (Some(label), Some(url)) = (label, url) {
+            footer_links.push(FooterLink { label, url });
+        }
+    }
+    let templates = match r.string("templates_dir") {
+        Some(dir) => {
+            let dir = r.path_from(dir);
+            read_templates(&mut r, &dir)
+        }
+        None => Vec::new(),
+    };
     r.finish();
     Some(ThemeConfig {
         title,
         logo_url,
         primary_color,
         custom_css,
+        background,
+        font,
+        footer_links,
+        templates,
     })
+}
+
+/// Reads every file of `dir` as a template override; unknown names are errors (a typo would
+/// otherwise silently keep the built-in page).
+fn read_templates(r: &mut SectionReader<'_>, dir: &std::path::Path) -> Vec<(String, String)> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            r.error(
+                "templates_dir",
+                format!("cannot read {}: {e}", dir.display()),
+            );
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if !path.is_file() {
+            continue;
+        }
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !TEMPLATE_NAMES.contains(&name.as_str()) {
+            r.error(
+                "templates_dir",
+                format!(
+                    "{} is not a template profilegate uses; overridable: {}",
+                    path.display(),
+                    TEMPLATE_NAMES.join(", ")
+                ),
+            );
+            continue;
+        }
+        let too_big = entry
+            .metadata()
+            .map_or(true, |m| m.len() > MAX_TEMPLATE_BYTES);
+        match std::fs::read_to_string(&path) {
+            Ok(_) if too_big => r.error(
+                "templates_dir",
+                format!(
+                    "{} is larger than {MAX_TEMPLATE_BYTES} bytes",
+                    path.display()
+                ),
+            ),
+            Ok(text) => out.push((name, text)),
+            Err(e) => r.error(
+                "templates_dir",
+                format!("cannot read {}: {e}", path.display()),
+            ),
+        }
+    }
+    out.sort();
+    out
 }
 
 /// Why `raw` cannot be the logo's address, if it cannot.
