@@ -11,6 +11,9 @@
 //!                                       this login's questions; 302 back (or to profile)
 //!     profile  GET ─────► ShowQuestion  the next pending question (signed in)
 //!     profile  POST ────► SubmitAnswer  CSRF; validate (422) or store durably; 303 on
+//!     api/pending GET ──► ApiPending    JSON: pending questions with their schema
+//!     api/answers POST ─► ApiAnswers    JSON: CSRF header; validate all (422) or store all
+//!     api/profile GET ──► ApiProfile    JSON: the user's own answers
 //!     logout ───────────► Logout        clear session; RP-initiated logout at the OP
 //!     signed-out ───────► SignedOut     "you have signed out" page
 //!     anything else ────► NotFound      404 page
@@ -66,6 +69,9 @@ pub struct Routes {
     pub signed_out: String,
     pub profile: String,
     pub jwks: String,
+    pub api_pending: String,
+    pub api_answers: String,
+    pub api_profile: String,
 }
 
 impl Routes {
@@ -77,6 +83,9 @@ impl Routes {
             signed_out: format!("{prefix}/signed-out"),
             profile: format!("{prefix}/profile"),
             jwks: format!("{prefix}/jwks.json"),
+            api_pending: format!("{prefix}/api/pending"),
+            api_answers: format!("{prefix}/api/answers"),
+            api_profile: format!("{prefix}/api/profile"),
         }
     }
 
@@ -112,6 +121,12 @@ pub enum Decision {
     SubmitAnswer,
     /// The public keys of the profile JWT.
     Jwks,
+    /// JSON API: the pending questions with their schema.
+    ApiPending,
+    /// JSON API: answers (and skips) posted by a single-page app.
+    ApiAnswers,
+    /// JSON API: the user's own answers.
+    ApiProfile,
     /// A reserved path with no route.
     NotFound,
     /// A reserved route called with the wrong method.
@@ -160,6 +175,15 @@ fn reserved(req: &RequestView<'_>, auth: Auth, routes: &Routes) -> Decision {
             Decision::Jwks
         } else {
             Decision::MethodNotAllowed
+        }
+    } else if path == routes.api_pending || path == routes.api_answers || path == routes.api_profile
+    {
+        match auth {
+            Auth::Anonymous => Decision::Unauthenticated,
+            Auth::SignedIn(_) if get && path == routes.api_pending => Decision::ApiPending,
+            Auth::SignedIn(_) if get && path == routes.api_profile => Decision::ApiProfile,
+            Auth::SignedIn(_) if post && path == routes.api_answers => Decision::ApiAnswers,
+            Auth::SignedIn(_) => Decision::MethodNotAllowed,
         }
     } else if path == routes.profile {
         match auth {
@@ -295,6 +319,57 @@ mod tests {
                 MethodNotAllowed,
             ),
             (&get, "/.profilegate/logout", true, REQUIRED, Logout),
+            // The JSON API: signed in only, never a redirect.
+            (
+                &get,
+                "/.profilegate/api/pending",
+                false,
+                REQUIRED,
+                ApiPending,
+            ),
+            (
+                &get,
+                "/.profilegate/api/pending",
+                true,
+                SignedIn,
+                ApiPending,
+            ),
+            (
+                &get,
+                "/.profilegate/api/profile",
+                false,
+                OPTIONAL,
+                ApiProfile,
+            ),
+            (
+                &post,
+                "/.profilegate/api/answers",
+                false,
+                REQUIRED,
+                ApiAnswers,
+            ),
+            (
+                &get,
+                "/.profilegate/api/answers",
+                false,
+                REQUIRED,
+                MethodNotAllowed,
+            ),
+            (
+                &get,
+                "/.profilegate/api/pending",
+                true,
+                Anonymous,
+                Unauthenticated,
+            ),
+            (
+                &post,
+                "/.profilegate/api/answers",
+                false,
+                Anonymous,
+                Unauthenticated,
+            ),
+            (&get, "/.profilegate/api/other", false, SignedIn, NotFound),
         ];
         for (method, path, nav, auth, expected) in table {
             let got = decide(&view(method, path, *nav), *auth, &routes);

@@ -159,3 +159,23 @@ fn a_taken_port_is_reported_clearly() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_broken_template_override_fails_check_not_a_user() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let templates = dir.path().join("templates");
+    std::fs::create_dir(&templates).expect("mkdir");
+    std::fs::write(templates.join("question.html"), "{% if %}broken").expect("write");
+    let config = dir.path().join("config.toml");
+    let base = std::fs::read_to_string(repo().join("config.toml")).expect("config");
+    assert!(
+        base.contains("\n[theme]\n"),
+        "the shipped config has a [theme] table"
+    );
+    let text = base.replace("\n[theme]\n", "\n[theme]\ntemplates_dir = \"templates\"\n");
+    std::fs::write(&config, text).expect("write");
+    let out = check(&config, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("question.html"), "{stderr}");
+}

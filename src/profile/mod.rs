@@ -5,6 +5,7 @@ pub mod answer;
 pub mod date;
 pub mod engine;
 pub mod question;
+pub mod schema;
 
 pub use answer::{header_name, AnswerValue};
 pub use date::{CalendarDate, DateError};

@@ -13,6 +13,7 @@
 //!  logging                  counters and a debug line per request
 //! ```
 
+mod api;
 mod handlers;
 mod questions;
 mod respond;
@@ -180,12 +181,18 @@ impl ProxyHttp for Gate {
             (Decision::ShowQuestion, Some(user)) => Ok(questions::show(self, session, &user)),
             (Decision::SubmitAnswer, Some(user)) => questions::submit(self, session, user).await,
             (Decision::Jwks, _) => Ok(questions::jwks(self)),
+            (Decision::ApiPending, Some(user)) => Ok(api::pending(self, &user)),
+            (Decision::ApiProfile, Some(user)) => api::profile(self, &user).await,
+            (Decision::ApiAnswers, Some(user)) => api::answers(self, session, user).await,
             // Decisions that need a session are only taken with one.
             (
                 Decision::Forward
                 | Decision::QuestionsPending
                 | Decision::ShowQuestion
-                | Decision::SubmitAnswer,
+                | Decision::SubmitAnswer
+                | Decision::ApiPending
+                | Decision::ApiProfile
+                | Decision::ApiAnswers,
                 None,
             )
             | (Decision::Unauthenticated, _) => {
