@@ -69,6 +69,11 @@ impl Enricher {
         &self.store
     }
 
+    /// The proxy's signing key (profile JWTs and custom-UI tokens).
+    pub fn key(&self) -> &SigningKey {
+        &self.key
+    }
+
     pub fn jwks_json(&self) -> &str {
         self.key.jwks_json()
     }

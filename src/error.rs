@@ -22,6 +22,8 @@ pub enum AppError {
     CsrfRejected,
     #[error("request body too large")]
     BodyTooLarge,
+    #[error("custom UI post-back refused: {0}")]
+    ContinueRejected(String),
     #[error("malformed request: {0}")]
     BadRequest(String),
     #[error("profile store: {0}")]
@@ -132,6 +134,13 @@ impl AppError {
                 "Request too large",
                 "The submitted data is too large.",
                 false,
+            ),
+            AppError::ContinueRejected(_) => p(
+                400,
+                "invalid_continue",
+                "This form has expired",
+                "This form has expired or was already sent. Please go back to the application and try again.",
+                true,
             ),
             AppError::BadRequest(_) => p(
                 400,

@@ -18,9 +18,21 @@ pub enum KeyError {
     Generate(String),
 }
 
+/// Why a token presented back to profilegate was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TokenError {
+    #[error("malformed token")]
+    Malformed,
+    #[error("not signed by this proxy's key (algorithm or key id)")]
+    WrongKey,
+    #[error("bad signature")]
+    BadSignature,
+}
+
 /// The proxy's signing key with its key id and public JWK.
 pub struct SigningKey {
     pair: EcdsaKeyPair,
+    public: Vec<u8>,
     rng: SystemRandom,
     kid: String,
     jwks: String,
@@ -78,8 +90,10 @@ impl SigningKey {
             "keys": [{ "kty": "EC", "crv": "P-256", "x": x, "y": y, "use": "sig", "alg": "ES256", "kid": kid }]
         })
         .to_string();
+        let public = point.to_vec();
         Ok(Self {
             pair,
+            public,
             rng,
             kid,
             jwks,
@@ -108,6 +122,38 @@ impl SigningKey {
         token.push('.');
         token.push_str(&URL_SAFE_NO_PAD.encode(sig.as_ref()));
         Ok(token)
+    }
+}
+
+impl SigningKey {
+    /// Verifies a compact JWS signed with this key (ES256, this `kid`) and returns its claims.
+    /// Expiry, audience and the rest are the caller's to check.
+    pub fn verify(&self, token: &str) -> Result<serde_json::Value, TokenError> {
+        use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_FIXED};
+        if token.len() > 64 * 1024 {
+            return Err(TokenError::Malformed);
+        }
+        let mut parts = token.split('.');
+        let (Some(h), Some(p), Some(sig), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(TokenError::Malformed);
+        };
+        let decode = |part: &str| {
+            URL_SAFE_NO_PAD
+                .decode(part)
+                .map_err(|_| TokenError::Malformed)
+        };
+        let header: serde_json::Value =
+            serde_json::from_slice(&decode(h)?).map_err(|_| TokenError::Malformed)?;
+        if header["alg"] != "ES256" || header["kid"] != self.kid.as_str() {
+            return Err(TokenError::WrongKey);
+        }
+        let signed_len = h.len() + 1 + p.len();
+        UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &self.public)
+            .verify(&token.as_bytes()[..signed_len], &decode(sig)?)
+            .map_err(|_| TokenError::BadSignature)?;
+        serde_json::from_slice(&decode(p)?).map_err(|_| TokenError::Malformed)
     }
 }
 
@@ -152,6 +198,25 @@ mod tests {
         assert!(UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &point)
             .verify(&tampered, &sig)
             .is_err());
+    }
+
+    #[test]
+    fn verify_accepts_own_tokens_only() {
+        let key = SigningKey::from_pkcs8(&SigningKey::generate_pkcs8().expect("gen")).expect("key");
+        let other =
+            SigningKey::from_pkcs8(&SigningKey::generate_pkcs8().expect("gen")).expect("key");
+        let token = key
+            .sign(&serde_json::json!({ "state": "s" }))
+            .expect("sign");
+        assert_eq!(key.verify(&token).expect("valid")["state"], "s");
+        assert_eq!(other.verify(&token), Err(TokenError::WrongKey));
+        let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+        parts[1] = URL_SAFE_NO_PAD.encode(r#"{"state":"evil"}"#);
+        assert_eq!(key.verify(&parts.join(".")), Err(TokenError::BadSignature));
+        let none_header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none"}"#);
+        let unsigned = format!("{none_header}.{}.", parts[1]);
+        assert_eq!(key.verify(&unsigned), Err(TokenError::WrongKey));
+        assert_eq!(key.verify("a.b"), Err(TokenError::Malformed));
     }
 
     #[test]

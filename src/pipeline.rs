@@ -14,6 +14,8 @@
 //!     api/pending GET ──► ApiPending    JSON: pending questions with their schema
 //!     api/answers POST ─► ApiAnswers    JSON: CSRF header; validate all (422) or store all
 //!     api/profile GET ──► ApiProfile    JSON: the user's own answers
+//!     continue POST ────► Continue      custom UI post-back: token, state (one use), answers
+//!     continue GET ─────► Continue      back on our origin: session brought up to date
 //!     logout ───────────► Logout        clear session; RP-initiated logout at the OP
 //!     signed-out ───────► SignedOut     "you have signed out" page
 //!     anything else ────► NotFound      404 page
@@ -72,6 +74,7 @@ pub struct Routes {
     pub api_pending: String,
     pub api_answers: String,
     pub api_profile: String,
+    pub continue_: String,
 }
 
 impl Routes {
@@ -86,6 +89,7 @@ impl Routes {
             api_pending: format!("{prefix}/api/pending"),
             api_answers: format!("{prefix}/api/answers"),
             api_profile: format!("{prefix}/api/profile"),
+            continue_: format!("{prefix}/continue"),
         }
     }
 
@@ -127,6 +131,8 @@ pub enum Decision {
     ApiAnswers,
     /// JSON API: the user's own answers.
     ApiProfile,
+    /// The custom UI's post-back (POST, from another site) and the return that follows (GET).
+    Continue,
     /// A reserved path with no route.
     NotFound,
     /// A reserved route called with the wrong method.
@@ -173,6 +179,12 @@ fn reserved(req: &RequestView<'_>, auth: Auth, routes: &Routes) -> Decision {
     } else if path == routes.jwks {
         if get {
             Decision::Jwks
+        } else {
+            Decision::MethodNotAllowed
+        }
+    } else if path == routes.continue_ {
+        if get || post {
+            Decision::Continue
         } else {
             Decision::MethodNotAllowed
         }
@@ -370,6 +382,16 @@ mod tests {
                 Unauthenticated,
             ),
             (&get, "/.profilegate/api/other", false, SignedIn, NotFound),
+            // The custom UI's post-back carries no session cookie (cross-site POST).
+            (&post, "/.profilegate/continue", false, Anonymous, Continue),
+            (&get, "/.profilegate/continue", true, REQUIRED, Continue),
+            (
+                &put,
+                "/.profilegate/continue",
+                false,
+                REQUIRED,
+                MethodNotAllowed,
+            ),
         ];
         for (method, path, nav, auth, expected) in table {
             let got = decide(&view(method, path, *nav), *auth, &routes);

@@ -13,6 +13,23 @@ pub struct ProfilingConfig {
     pub questions_per_login: usize,
     /// `[[profiling.questions]]`: the questions, asked in this order. Default none.
     pub questions: Vec<Question>,
+    /// `profiling.ui`: `"hosted"` (profilegate's own page) or `"redirect"` (the administrator's
+    /// custom UI at `profiling.redirect_url`). Default `"hosted"`.
+    pub ui: QuestionUi,
+}
+
+/// Where pending questions are answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QuestionUi {
+    Hosted,
+    /// A custom UI: the user is sent to `url` with a signed token; its form posts back to
+    /// `/.profilegate/continue`.
+    Redirect {
+        /// `profiling.redirect_url`: the custom form (http or https, no fragment). Required.
+        url: url::Url,
+        /// `profiling.redirect_token_lifetime`: how long the signed token is valid. Default `10m`.
+        token_lifetime: std::time::Duration,
+    },
 }
 
 impl Default for ProfilingConfig {
@@ -20,6 +37,7 @@ impl Default for ProfilingConfig {
         Self {
             questions_per_login: 1,
             questions: Vec::new(),
+            ui: QuestionUi::Hosted,
         }
     }
 }
@@ -32,10 +50,64 @@ const MAX_OPTION_CHARS: usize = 200;
 const TEXTUAL: &str = "text, textarea, email, url and tel";
 const BOUNDED: &str = "number, integer, date and multiselect";
 
+fn read_ui(r: &mut SectionReader<'_>) -> Option<QuestionUi> {
+    let kind = r.string("ui").unwrap_or_else(|| "hosted".into());
+    let url = r.string("redirect_url");
+    let lifetime = r.duration(
+        "redirect_token_lifetime",
+        std::time::Duration::from_secs(30),
+        std::time::Duration::from_secs(3600),
+    );
+    match kind.as_str() {
+        "hosted" => {
+            if url.is_some() {
+                r.error("redirect_url", "applies only with ui = \"redirect\"");
+            }
+            Some(QuestionUi::Hosted)
+        }
+        "redirect" => {
+            let Some(raw) = url else {
+                r.error(
+                    "redirect_url",
+                    "is required with ui = \"redirect\": the custom form's URL",
+                );
+                return None;
+            };
+            match url::Url::parse(raw.trim()) {
+                Ok(u)
+                    if matches!(u.scheme(), "http" | "https")
+                        && u.host_str().is_some()
+                        && u.fragment().is_none() =>
+                {
+                    Some(QuestionUi::Redirect {
+                        url: u,
+                        token_lifetime: lifetime.unwrap_or(std::time::Duration::from_secs(600)),
+                    })
+                }
+                _ => {
+                    r.error(
+                        "redirect_url",
+                        format!("{raw:?} is not an http:// or https:// URL without a fragment"),
+                    );
+                    None
+                }
+            }
+        }
+        other => {
+            r.error(
+                "ui",
+                format!("{other:?} is not a question UI; use \"hosted\" or \"redirect\""),
+            );
+            None
+        }
+    }
+}
+
 pub(super) fn read_profiling(mut r: SectionReader<'_>) -> Option<ProfilingConfig> {
     let questions_per_login = r
         .integer_in("questions_per_login", 1, 20)
         .map_or(1, |n| n as usize);
+    let ui = read_ui(&mut r);
     let tables = r.table_array("questions").unwrap_or_default();
     let mut questions = Vec::with_capacity(tables.len());
     let mut seen: Vec<(String, String)> = Vec::new(); // (id, dotted name of its entry)
@@ -63,6 +135,7 @@ pub(super) fn read_profiling(mut r: SectionReader<'_>) -> Option<ProfilingConfig
     all_valid.then_some(ProfilingConfig {
         questions_per_login,
         questions,
+        ui: ui?,
     })
 }
 

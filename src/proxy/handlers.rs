@@ -159,11 +159,8 @@ async fn verify_callback(gate: &Gate, session: &mut Session) -> Handled {
     let mut set_cookies = gate.sealer.clear_logins(&cookies);
     set_cookies.push(gate.sealer.seal_session(&user));
     let target = ReturnTo::from_path(&login.return_to).unwrap_or_else(ReturnTo::root);
-    let location = if user.pending.is_empty() {
-        target.absolute(&gate.origin)
-    } else {
-        super::questions::profile_url(gate, &target)
-    };
+    let location = super::questions::questions_location(gate, &user, &target)
+        .unwrap_or_else(|| target.absolute(&gate.origin));
     Ok(Answer::redirect(302, location).with_cookies(set_cookies))
 }
 

@@ -14,6 +14,7 @@
 //! ```
 
 mod api;
+mod custom_ui;
 mod handlers;
 mod questions;
 mod respond;
@@ -28,7 +29,7 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorSource, ErrorType, Result};
 
-use crate::config::Config;
+use crate::config::{Config, QuestionUi};
 use crate::enrich::{Enriched, Enricher};
 use crate::error::AppError;
 use crate::metrics::Metrics;
@@ -51,6 +52,7 @@ pub struct Gate {
     pages: Arc<Pages>,
     engine: Arc<Engine>,
     enricher: Arc<Enricher>,
+    ui: QuestionUi,
     trusted: Vec<IpNet>,
     peer: HttpPeer,
     metrics: Arc<Metrics>,
@@ -100,6 +102,7 @@ impl Gate {
             pages,
             engine,
             enricher,
+            ui: config.profiling.ui.clone(),
             trusted: config.server.trusted_proxies.clone(),
             peer,
             metrics,
@@ -176,7 +179,7 @@ impl ProxyHttp for Gate {
                 }
                 Err(e) => Err((AppError::Store(e), Vec::new())),
             },
-            (Decision::AskQuestions, _) => Ok(questions::ask(self, session)),
+            (Decision::AskQuestions, Some(user)) => Ok(questions::ask(self, session, &user)),
             (Decision::QuestionsPending, Some(user)) => Ok(questions::pending_json(self, &user)),
             (Decision::ShowQuestion, Some(user)) => Ok(questions::show(self, session, &user)),
             (Decision::SubmitAnswer, Some(user)) => questions::submit(self, session, user).await,
@@ -184,6 +187,7 @@ impl ProxyHttp for Gate {
             (Decision::ApiPending, Some(user)) => Ok(api::pending(self, &user)),
             (Decision::ApiProfile, Some(user)) => api::profile(self, &user).await,
             (Decision::ApiAnswers, Some(user)) => api::answers(self, session, user).await,
+            (Decision::Continue, user) => custom_ui::handle(self, session, user).await,
             // Decisions that need a session are only taken with one.
             (
                 Decision::Forward
@@ -192,7 +196,8 @@ impl ProxyHttp for Gate {
                 | Decision::SubmitAnswer
                 | Decision::ApiPending
                 | Decision::ApiProfile
-                | Decision::ApiAnswers,
+                | Decision::ApiAnswers
+                | Decision::AskQuestions,
                 None,
             )
             | (Decision::Unauthenticated, _) => {

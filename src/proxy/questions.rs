@@ -9,6 +9,7 @@ use pingora::proxy::Session;
 
 use super::handlers::{fill_all_params, read_body, Handled};
 use super::{Answer, Gate};
+use crate::config::QuestionUi;
 use crate::error::AppError;
 use crate::profile::Question;
 use crate::redirect::ReturnTo;
@@ -29,15 +30,39 @@ pub fn profile_url(gate: &Gate, return_to: &ReturnTo) -> String {
     format!("{}{}?rd={rd}", gate.origin, gate.routes.profile)
 }
 
-/// A browser navigation while questions are pending: to the question page, coming back here.
-pub fn ask(gate: &Gate, session: &Session) -> Answer {
+/// Where a user with pending questions answers them, coming back to `rd`: the hosted page or
+/// the custom UI (with a fresh signed token). `None` when nothing is pending.
+pub fn questions_location(gate: &Gate, user: &UserSession, rd: &ReturnTo) -> Option<String> {
+    next_question(gate, user)?;
+    match &gate.ui {
+        QuestionUi::Hosted => Some(profile_url(gate, rd)),
+        QuestionUi::Redirect {
+            url,
+            token_lifetime,
+        } => super::custom_ui::redirect_url(
+            gate,
+            url,
+            token_lifetime.as_secs(),
+            user,
+            rd,
+            &Default::default(),
+            &Default::default(),
+        )
+        .map_err(|e| tracing::error!(error = %e, "custom UI token"))
+        .ok(),
+    }
+}
+
+/// A browser navigation while questions are pending: to the questions, coming back here.
+pub fn ask(gate: &Gate, session: &Session, user: &UserSession) -> Answer {
     let here = session
         .req_header()
         .uri
         .path_and_query()
         .and_then(|pq| ReturnTo::from_path(pq.as_str()))
         .unwrap_or_else(ReturnTo::root);
-    Answer::redirect(303, profile_url(gate, &here))
+    let to = questions_location(gate, user, &here).unwrap_or_else(|| profile_url(gate, &here));
+    Answer::redirect(303, to)
 }
 
 /// An API request while a required question is pending: 403 JSON naming the questions.
@@ -78,7 +103,7 @@ fn view(q: &Question) -> QuestionView<'_> {
 }
 
 /// The first pending question this configuration still knows.
-fn next_question<'g>(gate: &'g Gate, user: &UserSession) -> Option<&'g Question> {
+pub(super) fn next_question<'g>(gate: &'g Gate, user: &UserSession) -> Option<&'g Question> {
     user.pending.iter().find_map(|id| gate.engine.question(id))
 }
 
@@ -121,9 +146,14 @@ fn render(
 pub fn show(gate: &Gate, session: &Session, user: &UserSession) -> Answer {
     let [rd] = super::handlers::query_params(session, ["rd"]);
     let rd = return_to(gate, rd.as_deref());
-    match next_question(gate, user) {
-        Some(q) => render(gate, 200, user, q, &[], None, &rd),
-        None => Answer::redirect(303, rd.absolute(&gate.origin)),
+    match (next_question(gate, user), &gate.ui) {
+        (Some(q), QuestionUi::Hosted) => render(gate, 200, user, q, &[], None, &rd),
+        (Some(_), QuestionUi::Redirect { .. }) => {
+            let to =
+                questions_location(gate, user, &rd).unwrap_or_else(|| rd.absolute(&gate.origin));
+            Answer::redirect(303, to)
+        }
+        (None, _) => Answer::redirect(303, rd.absolute(&gate.origin)),
     }
 }
 
