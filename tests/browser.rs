@@ -3,8 +3,9 @@
 //! question page (a refused answer, then a valid one) and lands on the app; the echo upstream
 //! says what it received. Screenshots of every step go to `target/test-artifacts/browser/`.
 //!
-//! `PROFILEGATE_UPDATE_DOCS=1 cargo test --test browser` also refreshes the README's theme
-//! screenshots in `docs/`. `PROFILEGATE_CHROMIUM` points at another Chromium binary.
+//! `TEST_UPDATE_DOCS=1 cargo test --test browser` also refreshes the README's theme
+//! screenshots in `docs/`. `TEST_CHROMIUM` points at another Chromium binary. (Not
+//! `PROFILEGATE_*`: profilegate reads those as configuration, and the proxy inherits them.)
 
 mod support;
 
@@ -49,7 +50,7 @@ fn artifacts() -> PathBuf {
 }
 
 fn chromium() -> PathBuf {
-    std::env::var_os("PROFILEGATE_CHROMIUM")
+    std::env::var_os("TEST_CHROMIUM")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"))
 }
@@ -60,7 +61,7 @@ fn require_browser() {
     assert!(
         chromium.exists(),
         "Chromium is not installed at {}: run ./tests/run.sh (it installs Debian's `chromium`), \
-         or `apt-get install chromium`, or set PROFILEGATE_CHROMIUM",
+         or `apt-get install chromium`, or set TEST_CHROMIUM",
         chromium.display()
     );
     assert!(
@@ -80,7 +81,7 @@ fn run_flow(env: &TestEnv, config: Value) -> Value {
     let mut child = Command::new("node")
         .arg(repo().join("tests/browser/flow.mjs"))
         .arg(config.to_string())
-        .env("PROFILEGATE_CHROMIUM", chromium())
+        .env("TEST_CHROMIUM", chromium())
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&stdout_path).expect("stdout file"))
         .stderr(std::fs::File::create(&stderr_path).expect("stderr file"))
@@ -190,23 +191,43 @@ struct Theme {
     name: &'static str,
     toml: String,
     expect: Value,
+    /// The screenshot that becomes `docs/<name>.png`: the fresh page or the refused answer.
+    docs_shot: &'static str,
 }
+
+/// A `data:` URL of an SVG image: a logo that needs no server (the pages' CSP allows `data:`).
+fn svg_data_url(svg: &str) -> String {
+    use base64::Engine as _;
+    format!(
+        "data:image/svg+xml;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(svg)
+    )
+}
+
+const LIGHT_LOGO: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" width="28" height="28" viewBox="0 0 28 28"><rect width="28" height="28" rx="7" fill="#0b7a75"/><path d="M7.5 21 14 6.5 20.5 21h-3.4L14 13.8 10.9 21z" fill="#fff"/></svg>"##;
+
+const DARK_LOGO: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" width="28" height="28" viewBox="0 0 28 28"><circle cx="14" cy="14" r="14" fill="#f59e0b"/><rect x="7.5" y="14" width="3.2" height="7" rx="1" fill="#0f172a"/><rect x="12.4" y="8" width="3.2" height="13" rx="1" fill="#0f172a"/><rect x="17.3" y="11" width="3.2" height="10" rx="1" fill="#0f172a"/></svg>"##;
 
 fn themes() -> Vec<Theme> {
     vec![
         Theme {
             name: "theme-light",
-            toml: r##"
+            toml: format!(
+                r##"
 [theme]
 title = "Acme Workspace"
 primary_color = "#0b7a75"
-"##
-            .to_owned(),
+logo_url = "{}"
+"##,
+                svg_data_url(LIGHT_LOGO)
+            ),
             expect: json!({
                 "title": "Acme Workspace",
                 "primary_color": "rgb(11, 122, 117)",
                 "background": "rgb(244, 245, 247)",
+                "logo": true,
             }),
+            docs_shot: "theme-light.png",
         },
         Theme {
             name: "theme-dark",
@@ -215,14 +236,18 @@ primary_color = "#0b7a75"
 [theme]
 title = "Nightjar Analytics"
 primary_color = "#f59e0b"
+logo_url = "{}"
 custom_css = """{DARK_CSS}"""
-"##
+"##,
+                svg_data_url(DARK_LOGO)
             ),
             expect: json!({
                 "title": "Nightjar Analytics",
                 "primary_color": "rgb(245, 158, 11)",
                 "background": "rgb(15, 23, 42)",
+                "logo": true,
             }),
+            docs_shot: "theme-dark-422.png",
         },
     ]
 }
@@ -239,7 +264,7 @@ input[type=text] { background: #0f172a; }
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hosted_question_page_takes_the_configured_theme_in_chromium() {
     require_browser();
-    let update_docs = std::env::var("PROFILEGATE_UPDATE_DOCS").is_ok_and(|v| v == "1");
+    let update_docs = std::env::var("TEST_UPDATE_DOCS").is_ok_and(|v| v == "1");
     for theme in themes() {
         let env = TestEnv::start_full("", &format!("{QUESTIONS}\n{}", theme.toml), json!({})).await;
         let config = json!({
@@ -256,12 +281,13 @@ async fn hosted_question_page_takes_the_configured_theme_in_chromium() {
         assert_eq!(shots.len(), 2, "{shots:?}");
         assert_eq!(env.upstream.count(), 0, "the app is not reached");
         if update_docs {
-            for shot in &shots {
-                let name = shot.file_name().expect("file name");
-                let to = repo().join("docs").join(name);
-                std::fs::copy(shot, &to).expect("copy to docs/");
-                eprintln!("updated {}", Path::new("docs").join(name).display());
-            }
+            let shot = shots
+                .iter()
+                .find(|s| s.ends_with(theme.docs_shot))
+                .expect("the docs screenshot was taken");
+            let to = Path::new("docs").join(format!("{}.png", theme.name));
+            std::fs::copy(shot, repo().join(&to)).expect("copy to docs/");
+            eprintln!("updated {}", to.display());
         }
     }
 }

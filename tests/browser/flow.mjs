@@ -17,7 +17,7 @@
 //                "background": "rgb(15, 23, 42)" },     // mode "theme": what must show
 //     "artifacts": "target/test-artifacts/browser",      // screenshots go here
 //     "name": "flow",                 // screenshot name prefix
-//     "chromium": "/usr/bin/chromium" // optional; default $PROFILEGATE_CHROMIUM or /usr/bin/chromium
+//     "chromium": "/usr/bin/chromium" // optional; default $TEST_CHROMIUM or /usr/bin/chromium
 //   }
 //
 // Steps of mode "flow", each with a screenshot NN-step.png:
@@ -80,7 +80,7 @@ function config() {
     mode: 'flow',
     login: 'alice',
     name: 'flow',
-    chromium: process.env.PROFILEGATE_CHROMIUM || '/usr/bin/chromium',
+    chromium: process.env.TEST_CHROMIUM || '/usr/bin/chromium',
     ...cfg,
   };
 }
