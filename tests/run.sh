@@ -4,8 +4,11 @@
 #   ./tests/run.sh
 #
 # Installs (when missing): cmake (pingora's build), Node.js + npm (the test OpenID Provider),
-# and the test OP's npm packages pinned by tests/op/package-lock.json. Then: cargo fmt --check,
-# unit, component and end-to-end tests (real OP, echo upstream, profilegate on loopback ports).
+# Debian's chromium (the headless-browser test), and the npm packages pinned by
+# tests/op/package-lock.json (the test OP) and tests/browser/package-lock.json (playwright-core,
+# which drives that chromium and never downloads a browser). Then: cargo fmt --check, unit,
+# component and end-to-end tests (real OP, echo upstream, profilegate on loopback ports, and a
+# real Chromium; its screenshots go to target/test-artifacts/browser/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +18,7 @@ missing=()
 command -v cmake >/dev/null 2>&1 || missing+=(cmake)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if ((${#missing[@]})); then
   step "installing Debian packages: ${missing[*]}"
   SUDO=""
@@ -25,6 +29,9 @@ fi
 
 step "installing the test OpenID Provider (npm ci in tests/op)"
 (cd tests/op && npm ci --no-audit --no-fund --loglevel=error)
+
+step "installing the browser driver (npm ci in tests/browser)"
+(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

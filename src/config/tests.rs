@@ -262,10 +262,12 @@ fn theme_values_are_held_to_shapes_safe_in_html_and_css() {
         let err = load(&text, &[]).expect_err(color);
         assert_eq!(keys(&err), ["theme.primary_color"], "{color}");
     }
+    let big_data_logo = format!("data:image/png;base64,{}", "A".repeat(32 * 1024));
     for logo in [
         "https://cdn.example.com/logo.png",
-        "http://x/l.png",
         "/logo.png",
+        "data:image/png;base64,iVBORw0KGgo=",
+        "data:image/svg+xml;base64,PHN2Zy8+",
     ] {
         let text = format!("{}\n[theme]\nlogo_url = {logo:?}\n", minimal());
         load(&text, &[]).expect(logo);
@@ -274,7 +276,16 @@ fn theme_values_are_held_to_shapes_safe_in_html_and_css() {
         "javascript:alert(1)",
         "//evil.example/x.png",
         "logo.png",
-        "data:image/png;base64,AAAA",
+        // The pages' CSP (img-src 'self' https: data:) would block it.
+        "http://x/l.png",
+        "data:text/html;base64,PHNjcmlwdD4=",
+        "data:image/png,raw",
+        "data:image/png;base64,",
+        "data:image/png;base64,AA==A",
+        "data:image/png;base64,AA\"A",
+        "data:image/svg+xml;base64,PHN2Zy8+)",
+        "data:image/svg+xml;utf8,<svg/>",
+        big_data_logo.as_str(),
         "/a b.png",
         "/x.png\")",
     ] {

@@ -9,8 +9,8 @@ use super::reader::SectionReader;
 pub struct ThemeConfig {
     /// `theme.title`: the pages' title and heading. Default `Sign-in`.
     pub title: String,
-    /// `theme.logo_url`: an `https://` or `http://` URL, or a path starting with `/`.
-    /// Default none (no logo).
+    /// `theme.logo_url`: an `https://` URL, a `data:image/...;base64,` URL, or a path starting
+    /// with `/`. Default none (no logo).
     pub logo_url: Option<String>,
     /// `theme.primary_color`: `#rgb`, `#rrggbb` or a CSS color name. Default `#3451b2`.
     pub primary_color: String,
@@ -62,6 +62,10 @@ impl Default for ThemeConfig {
 
 const MAX_TITLE_CHARS: usize = 100;
 const MAX_LOGO_URL_BYTES: usize = 2048;
+/// A `data:` logo is the image itself, inlined in every page.
+const MAX_LOGO_DATA_URL_BYTES: usize = 32 * 1024;
+/// The image types a `data:` logo may have (an SVG shown by `<img>` runs no script).
+const LOGO_DATA_TYPES: [&str; 5] = ["png", "gif", "jpeg", "webp", "svg+xml"];
 const MAX_CUSTOM_CSS_BYTES: u64 = 64 * 1024;
 
 pub(super) fn read_theme(mut r: SectionReader<'_>) -> Option<ThemeConfig> {
@@ -155,7 +159,7 @@ pub(super) fn read_theme(mut r: SectionReader<'_>) -> Option<ThemeConfig> {
         let mut link = r.nested(format!("theme.footer_links[{i}]"), table);
         let label = link.required_string("label");
         let url = link.required_string("url").map(|u| u.trim().to_owned());
-        if let Some(problem) = url.as_deref().and_then(logo_url_problem) {
+        if let Some(problem) = url.as_deref().and_then(link_url_problem) {
             link.error("url", problem);
         }
         link.finish();
@@ -236,9 +240,13 @@ fn read_templates(r: &mut SectionReader<'_>, dir: &std::path::Path) -> Vec<(Stri
     out
 }
 
-/// Why `raw` cannot be the logo's address, if it cannot.
+/// Why `raw` cannot be the logo's address, if it cannot. What is accepted is what the pages'
+/// Content-Security-Policy (`img-src 'self' https: data:`) lets the browser show.
 fn logo_url_problem(raw: &str) -> Option<String> {
-    let usage = "must be an https:// or http:// URL, or a path starting with /";
+    let usage = "must be an https:// URL, a data:image/...;base64, URL, or a path starting with /";
+    if let Some(data) = raw.strip_prefix("data:") {
+        return logo_data_url_problem(raw, data, usage);
+    }
     if raw.len() > MAX_LOGO_URL_BYTES {
         return Some(format!("must be at most {MAX_LOGO_URL_BYTES} bytes"));
     }
@@ -259,9 +267,48 @@ fn logo_url_problem(raw: &str) -> Option<String> {
             .then(|| format!("{raw:?} {usage}; give //host addresses with https:"));
     }
     match Url::parse(raw) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => None,
+        Ok(u) if u.scheme() == "https" && u.host_str().is_some() => None,
+        Ok(u) if u.scheme() == "http" => Some(format!(
+            "{raw:?} {usage}: the pages' Content-Security-Policy (img-src 'self' https: data:) \
+             keeps browsers from showing http:// images"
+        )),
         Ok(_) | Err(_) => Some(format!("{raw:?} {usage}")),
     }
+}
+
+/// `data:image/<type>;base64,<base64>`: nothing else, so it is as safe in an attribute or a
+/// CSS `url(...)` as a plain URL.
+fn logo_data_url_problem(raw: &str, data: &str, usage: &str) -> Option<String> {
+    if raw.len() > MAX_LOGO_DATA_URL_BYTES {
+        return Some(format!(
+            "a data: logo must be at most {MAX_LOGO_DATA_URL_BYTES} bytes; serve a larger one \
+             from an https:// URL"
+        ));
+    }
+    // The whole value could be 32 KiB: name it by its start.
+    let shown: String = match raw.char_indices().nth(40) {
+        Some((end, _)) => format!("{}...", &raw[..end]),
+        None => raw.to_owned(),
+    };
+    let Some((kind, payload)) = data
+        .strip_prefix("image/")
+        .and_then(|rest| rest.split_once(";base64,"))
+    else {
+        return Some(format!("{shown:?} {usage}"));
+    };
+    if !LOGO_DATA_TYPES.contains(&kind) {
+        return Some(format!(
+            "{shown:?}: a data: logo must be image/png, image/gif, image/jpeg, image/webp \
+             or image/svg+xml"
+        ));
+    }
+    let body = payload.trim_end_matches('=');
+    let base64 = !body.is_empty()
+        && payload.len() - body.len() <= 2
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/');
+    (!base64).then(|| format!("{shown:?}: the data after ;base64, is not base64"))
 }
 
 /// `#rgb`, `#rrggbb`, or a name made of letters only (`teal`, `RebeccaPurple`).
@@ -271,5 +318,20 @@ fn is_css_color(c: &str) -> bool {
             (hex.len() == 3 || hex.len() == 6) && hex.bytes().all(|b| b.is_ascii_hexdigit())
         }
         None => (1..=30).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_alphabetic()),
+    }
+}
+
+/// Why `raw` cannot be a footer link's target, if it cannot: an http(s) URL or a /path.
+fn link_url_problem(raw: &str) -> Option<String> {
+    let usage = "must be an https:// or http:// URL, or a path starting with /";
+    if raw.len() > MAX_LOGO_URL_BYTES || raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Some(format!("{raw:?} {usage}, without spaces"));
+    }
+    if raw.starts_with('/') && !raw.starts_with("//") {
+        return None;
+    }
+    match Url::parse(raw) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => None,
+        Ok(_) | Err(_) => Some(format!("{raw:?} {usage}")),
     }
 }
