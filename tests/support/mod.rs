@@ -243,7 +243,15 @@ impl Proxy {
             .append(true)
             .open(self.dir.path().join("profilegate.log"))
             .expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_profilegate"))
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_profilegate"));
+        // The configuration file is the whole truth: a developer's own PROFILEGATE_* exports
+        // must not reach the proxy under test.
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("PROFILEGATE_") {
+                cmd.env_remove(&name);
+            }
+        }
+        let child = cmd
             .arg("--config")
             .arg(&self.config_path)
             .stdin(Stdio::null())
