@@ -99,6 +99,9 @@ pub struct QuestionPage<'a> {
     pub rd: &'a str,
     pub step: usize,
     pub total: usize,
+    /// The page's language (`<html lang>`), and its own words in it.
+    pub lang: &'a str,
+    pub ui: crate::profile::i18n::UiText,
 }
 
 /// Renders the proxy's own pages.
@@ -179,6 +182,8 @@ impl Pages {
                 rd: "/",
                 step: 1,
                 total: 2,
+                lang: "en",
+                ui: crate::profile::i18n::ui_text("en"),
             };
             self.try_render(
                 "question.html",
@@ -224,7 +229,7 @@ impl Pages {
     pub fn question(&self, page: &QuestionPage<'_>) -> String {
         self.render(
             "question.html",
-            context! { ..self.base(page.question.label), ..minijinja::Value::from(minijinja::value::Serde(page)) },
+            context! { ..context! { lang => page.lang }, ..self.base(page.question.label), ..minijinja::Value::from(minijinja::value::Serde(page)) },
         )
     }
 
@@ -311,6 +316,8 @@ mod tests {
                 rd: HOSTILE,
                 step: 1,
                 total: 2,
+                lang: "en",
+                ui: crate::profile::i18n::ui_text("en"),
             };
             let html = p.question(&page);
             assert_inert(&html);

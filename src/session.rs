@@ -71,6 +71,9 @@ pub struct Session {
     /// The login number (1 for the user's first login) that created this session.
     #[serde(default)]
     pub login: u64,
+    /// Preferred languages known at login: `ui_locales`, then the OP's `locale` claim.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub locales: Vec<String>,
     /// Issued at, seconds since the epoch.
     pub iat: u64,
     /// Expires at, seconds since the epoch.
@@ -115,6 +118,9 @@ pub struct LoginState {
     pub nonce: String,
     pub pkce_verifier: String,
     pub return_to: String,
+    /// `ui_locales` asked for by the navigation that started the login (language tags).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ui_locales: Option<String>,
     pub exp: u64,
 }
 
@@ -179,6 +185,7 @@ impl CookieSealer {
             required: Vec::new(),
             rev: 0,
             login: 0,
+            locales: Vec::new(),
             iat: now,
             exp: now + self.lifetime.as_secs(),
         }
@@ -212,12 +219,14 @@ impl CookieSealer {
         nonce: String,
         pkce_verifier: String,
         return_to: &ReturnTo,
+        ui_locales: Option<String>,
     ) -> (LoginState, Vec<String>) {
         let state = LoginState {
             state: random_token(24),
             nonce,
             pkce_verifier,
             return_to: return_to.path().to_owned(),
+            ui_locales,
             exp: now_secs() + self.login_timeout.as_secs(),
         };
         let mut set_cookies = Vec::new();
@@ -437,7 +446,7 @@ secret = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
         let s = sealer();
         let none = RequestCookies::parse(std::iter::empty());
         let rt = ReturnTo::root();
-        let (login, set) = s.begin_login(&none, "n".into(), "v".into(), &rt);
+        let (login, set) = s.begin_login(&none, "n".into(), "v".into(), &rt, None);
         let (name, value) = value_of(set.last().expect("cookie"));
         let header = format!("{name}={value}");
         let cookies = RequestCookies::parse([header.as_bytes()]);
@@ -453,13 +462,13 @@ secret = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
         let mut header = String::new();
         for _ in 0..5 {
             let cookies = RequestCookies::parse([header.as_bytes()]);
-            let (_, set) = s.begin_login(&cookies, "n".into(), "v".into(), &ReturnTo::root());
+            let (_, set) = s.begin_login(&cookies, "n".into(), "v".into(), &ReturnTo::root(), None);
             let (name, value) = value_of(set.last().expect("cookie"));
             header.push_str(&format!("{name}={value}; "));
             assert!(set.len() <= MAX_LOGINS_IN_PROGRESS, "{set:?}");
         }
         let cookies = RequestCookies::parse([header.as_bytes()]);
-        let (_, set) = s.begin_login(&cookies, "n".into(), "v".into(), &ReturnTo::root());
+        let (_, set) = s.begin_login(&cookies, "n".into(), "v".into(), &ReturnTo::root(), None);
         // 5 present + 1 new, at most 3 kept: 3 deletions and the new cookie.
         assert_eq!(set.len(), 4);
     }

@@ -230,3 +230,78 @@ async fn a_template_override_replaces_one_page() {
         .expect("404");
     assert!(missing.text().await.expect("text").contains("Error 404"));
 }
+
+const MULTILINGUAL: &str = r#"
+[profiling]
+default_language = "en"
+
+[[profiling.questions]]
+id = "company"
+label = { en = "Which company do you work for?", de = "Für welche Firma arbeiten Sie?", fr = "Pour quelle entreprise travaillez-vous ?" }
+type = "text"
+required = true
+"#;
+
+async fn page_in(browser: &Browser, env: &TestEnv, accept_language: Option<&str>) -> String {
+    let mut req = browser
+        .client
+        .get(env.proxy.url("/.profilegate/profile"))
+        .header("accept", "text/html");
+    if let Some(al) = accept_language {
+        req = req.header("accept-language", al);
+    }
+    req.send().await.expect("page").text().await.expect("text")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_speaks_ui_locales_then_the_locale_claim_then_accept_language_then_the_default() {
+    let op = json!({
+        "claims": { "dora": { "locale": "de-DE" } },
+        "extra_scope_claims": { "profile": ["locale"] },
+    });
+    let env = TestEnv::start_full("", MULTILINGUAL, op).await;
+
+    // No hint at all: the default language.
+    let alice = env.browser();
+    alice.login(&env.proxy.url("/"), "alice").await;
+    let page = page_in(&alice, &env, None).await;
+    assert!(
+        page.contains("Which company do you work for?") && page.contains("<html lang=\"en\">"),
+        "{page}"
+    );
+    assert!(page.contains(">Continue<"));
+
+    // Accept-Language.
+    let page = page_in(&alice, &env, Some("de-CH, de;q=0.9, en;q=0.5")).await;
+    assert!(
+        page.contains("Für welche Firma arbeiten Sie?") && page.contains("<html lang=\"de\">"),
+        "{page}"
+    );
+    assert!(page.contains(">Weiter<"));
+    let page = page_in(&alice, &env, Some("ja, pt;q=0.8")).await;
+    assert!(
+        page.contains("Which company"),
+        "unknown languages fall back to the default"
+    );
+
+    // The OP's locale claim beats Accept-Language.
+    let dora = Browser::new();
+    dora.login(&env.proxy.url("/"), "dora").await;
+    let page = page_in(&dora, &env, Some("fr")).await;
+    assert!(
+        page.contains("Für welche Firma"),
+        "locale claim first: {page}"
+    );
+
+    // ui_locales on the first navigation is passed to the OP and beats everything else.
+    let bob = Browser::new();
+    let first = bob.navigate(&env.proxy.url("/app?ui_locales=fr")).await;
+    assert_eq!(query(&location(&first))["ui_locales"], "fr");
+    let callback = bob.sign_in_at_op_from(&location(&first), "bob").await;
+    bob.navigate(&callback).await;
+    let page = page_in(&bob, &env, Some("de")).await;
+    assert!(
+        page.contains("Pour quelle entreprise travaillez-vous ?"),
+        "{page}"
+    );
+}

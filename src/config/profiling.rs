@@ -13,6 +13,9 @@ pub struct ProfilingConfig {
     pub questions_per_login: usize,
     /// `[[profiling.questions]]`: the questions, asked in this order. Default none.
     pub questions: Vec<Question>,
+    /// `profiling.default_language`: the language of plain (single-language) texts and the
+    /// page's fallback. Default `"en"`.
+    pub default_language: String,
     /// `profiling.ui`: `"hosted"` (profilegate's own page) or `"redirect"` (the administrator's
     /// custom UI at `profiling.redirect_url`). Default `"hosted"`.
     pub ui: QuestionUi,
@@ -38,6 +41,7 @@ impl Default for ProfilingConfig {
             questions_per_login: 1,
             questions: Vec::new(),
             ui: QuestionUi::Hosted,
+            default_language: "en".into(),
         }
     }
 }
@@ -49,6 +53,63 @@ const MAX_OPTIONS: usize = 100;
 const MAX_OPTION_CHARS: usize = 200;
 const TEXTUAL: &str = "text, textarea, email, url and tel";
 const BOUNDED: &str = "number, integer, date and multiselect";
+
+use crate::profile::i18n::is_language_tag;
+
+/// A text given as a string (the default language) or as a table of language -> string.
+/// Returns the default-language text; other languages go into `translations`.
+fn localized(
+    r: &mut SectionReader<'_>,
+    key: &str,
+    default_language: &str,
+    translations: &mut std::collections::BTreeMap<String, crate::profile::question::Translation>,
+    set: impl Fn(&mut crate::profile::question::Translation, String),
+) -> Option<String> {
+    match r.value(key)? {
+        toml::Value::String(s) => Some(s),
+        toml::Value::Table(t) => {
+            let mut default = None;
+            for (lang, text) in t {
+                let lang_key = format!("{key}.{lang}");
+                match text {
+                    toml::Value::String(text) if is_language_tag(&lang) => {
+                        let lang = lang.to_ascii_lowercase();
+                        if lang == default_language.to_ascii_lowercase() {
+                            default = Some(text);
+                        } else {
+                            set(translations.entry(lang).or_default(), text);
+                        }
+                    }
+                    toml::Value::String(_) => r.error(
+                        &lang_key,
+                        format!("{lang:?} is not a language tag such as \"en\" or \"pt-BR\""),
+                    ),
+                    other => r.error(
+                        &lang_key,
+                        format!("expected a string, found {}", other.type_str()),
+                    ),
+                }
+            }
+            if default.is_none() {
+                r.error(
+                    key,
+                    format!("needs a {default_language:?} text (profiling.default_language)"),
+                );
+            }
+            default
+        }
+        other => {
+            r.error(
+                key,
+                format!(
+                    "expected a string or a table of languages, found {}",
+                    other.type_str()
+                ),
+            );
+            None
+        }
+    }
+}
 
 fn read_ui(r: &mut SectionReader<'_>) -> Option<QuestionUi> {
     let kind = r.string("ui").unwrap_or_else(|| "hosted".into());
@@ -108,6 +169,13 @@ pub(super) fn read_profiling(mut r: SectionReader<'_>) -> Option<ProfilingConfig
         .integer_in("questions_per_login", 1, 20)
         .map_or(1, |n| n as usize);
     let ui = read_ui(&mut r);
+    let default_language = r.string("default_language").unwrap_or_else(|| "en".into());
+    if !is_language_tag(&default_language) {
+        r.error(
+            "default_language",
+            format!("{default_language:?} is not a language tag such as \"en\" or \"pt-BR\""),
+        );
+    }
     let tables = r.table_array("questions").unwrap_or_default();
     let mut questions = Vec::with_capacity(tables.len());
     let mut seen: Vec<(String, String)> = Vec::new(); // (id, dotted name of its entry)
@@ -115,7 +183,7 @@ pub(super) fn read_profiling(mut r: SectionReader<'_>) -> Option<ProfilingConfig
     for (i, table) in tables.into_iter().enumerate() {
         let entry = format!("{}[{i}]", r.key("questions"));
         let mut q = r.nested(entry.clone(), table);
-        let (id, question) = read_question(&mut q);
+        let (id, question) = read_question(&mut q, &default_language);
         if let Some(id) = id {
             // With the id rules below, distinct ids give distinct header names, so a duplicate
             // id is the only way two questions could share a header.
@@ -133,6 +201,7 @@ pub(super) fn read_profiling(mut r: SectionReader<'_>) -> Option<ProfilingConfig
     }
     r.finish();
     all_valid.then_some(ProfilingConfig {
+        default_language: default_language.to_ascii_lowercase(),
         questions_per_login,
         questions,
         ui: ui?,
@@ -163,7 +232,10 @@ fn id_problem(id: &str) -> Option<String> {
 
 /// Reads one `[[profiling.questions]]` entry: its id (when it is valid, for the duplicate
 /// check) and the question (when the whole entry is valid).
-fn read_question(r: &mut SectionReader<'_>) -> (Option<String>, Option<Question>) {
+fn read_question(
+    r: &mut SectionReader<'_>,
+    default_language: &str,
+) -> (Option<String>, Option<Question>) {
     let errors_before = r.error_count();
     let id = r
         .required_string("id")
@@ -174,9 +246,26 @@ fn read_question(r: &mut SectionReader<'_>) -> (Option<String>, Option<Question>
             }
             None => Some(id),
         });
-    let label = r.required_string("label");
-    let help = r.string("help").filter(|h| !h.trim().is_empty());
-    let placeholder = r.string("placeholder");
+    let mut translations = std::collections::BTreeMap::new();
+    let label = localized(r, "label", default_language, &mut translations, |t, v| {
+        t.label = Some(v)
+    });
+    match label.as_deref() {
+        None if !r.has_error_for("label") => r.error("label", "is required"),
+        Some(l) if l.trim().is_empty() => r.error("label", "must not be empty"),
+        _ => {}
+    }
+    let help = localized(r, "help", default_language, &mut translations, |t, v| {
+        t.help = Some(v)
+    })
+    .filter(|h| !h.trim().is_empty());
+    let placeholder = localized(
+        r,
+        "placeholder",
+        default_language,
+        &mut translations,
+        |t, v| t.placeholder = Some(v),
+    );
     if !r.has("type") {
         r.error(
             "type",
@@ -197,7 +286,13 @@ fn read_question(r: &mut SectionReader<'_>) -> (Option<String>, Option<Question>
     let min_length = r.integer("min_length");
     let max_length = r.integer("max_length");
     let pattern = r.string("pattern");
-    let pattern_message = r.string("pattern_message");
+    let pattern_message = localized(
+        r,
+        "pattern_message",
+        default_language,
+        &mut translations,
+        |t, v| t.pattern_message = Some(v),
+    );
     let options = r.string_list("options");
     let min = r.value("min");
     let max = r.value("max");
@@ -213,6 +308,7 @@ fn read_question(r: &mut SectionReader<'_>) -> (Option<String>, Option<Question>
         kind,
     );
     question.help = help;
+    question.translations = translations;
     question.required = required;
     question.version = version;
     if placeholder.is_some() && !kind.has_placeholder() {

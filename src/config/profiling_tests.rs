@@ -326,3 +326,32 @@ fn every_question_error_is_reported_at_once() {
         ]
     );
 }
+
+#[test]
+fn texts_may_be_given_per_language() {
+    let text = with(
+        "default_language = \"en\"\n[[profiling.questions]]\nid = \"company\"\nlabel = { en = \"Company?\", de = \"Firma?\" }\nhelp = { en = \"Where you work.\", fr = \"Où vous travaillez.\" }\ntype = \"text\"\n",
+    );
+    let c = load(&text, &[]).expect("valid");
+    let q = &c.profiling.questions[0];
+    assert_eq!(q.label, "Company?");
+    assert_eq!(q.texts("de").0, "Firma?");
+    assert_eq!(
+        q.texts("de").1,
+        Some("Where you work."),
+        "falls back per text"
+    );
+    assert_eq!(q.texts("fr").1, Some("Où vous travaillez."));
+    assert_eq!(q.texts("ja").0, "Company?");
+
+    let bad = with(
+        "[[profiling.questions]]\nid = \"company\"\nlabel = { de = \"Firma?\", \"not a tag!\" = \"x\" }\ntype = \"text\"\n",
+    );
+    let err = load(&bad, &[]).expect_err("invalid");
+    let k = keys(&err);
+    assert!(
+        k.contains(&"profiling.questions[0].label"),
+        "needs an en text: {k:?}"
+    );
+    assert!(k.iter().any(|k| k.contains("not a tag!")), "{k:?}");
+}

@@ -74,6 +74,12 @@ impl<'a> SectionReader<'a> {
         self.table.remove(key)
     }
 
+    /// True when an error about `key` of this section was already reported.
+    pub(super) fn has_error_for(&self, key: &str) -> bool {
+        let shown = self.shown(key);
+        self.errors.iter().any(|e| e.key == shown)
+    }
+
     pub(super) fn has(&self, key: &str) -> bool {
         self.table.contains_key(key)
     }

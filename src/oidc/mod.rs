@@ -217,11 +217,12 @@ impl Provider {
         state: &str,
         nonce: &str,
         challenge: PkceCodeChallenge,
+        ui_locales: Option<&str>,
     ) -> Result<Url, OidcError> {
         let d = self.discovered().await?;
         let state = state.to_owned();
         let nonce = nonce.to_owned();
-        let (url, _, _) = d
+        let mut request = d
             .client
             .authorize_url(
                 CoreAuthenticationFlow::AuthorizationCode,
@@ -234,8 +235,11 @@ impl Provider {
                     .filter(|s| s.as_str() != "openid")
                     .cloned(),
             )
-            .set_pkce_challenge(challenge)
-            .url();
+            .set_pkce_challenge(challenge);
+        if let Some(locales) = ui_locales {
+            request = request.add_extra_param("ui_locales", locales.to_owned());
+        }
+        let (url, _, _) = request.url();
         Ok(url)
     }
 

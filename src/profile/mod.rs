@@ -4,6 +4,7 @@
 pub mod answer;
 pub mod date;
 pub mod engine;
+pub mod i18n;
 pub mod question;
 pub mod schema;
 

@@ -85,9 +85,48 @@ pub struct Question {
     /// `version`: raising it makes the question be asked again of users who answered an
     /// older version. Default `1`.
     pub version: u32,
+    /// Texts in other languages, from `label = { en = "...", de = "..." }` (and the same for
+    /// `help`, `placeholder`, `pattern_message`). The plain fields hold the default language.
+    pub translations: std::collections::BTreeMap<String, Translation>,
+}
+
+/// A question's texts in one language; missing ones fall back to the default language.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Translation {
+    pub label: Option<String>,
+    pub help: Option<String>,
+    pub placeholder: Option<String>,
+    pub pattern_message: Option<String>,
 }
 
 impl Question {
+    /// The label, help and placeholder in `lang` (falling back to the default language).
+    pub fn texts(&self, lang: &str) -> (&str, Option<&str>, Option<&str>) {
+        let t = self.translations.get(lang);
+        (
+            t.and_then(|t| t.label.as_deref()).unwrap_or(&self.label),
+            t.and_then(|t| t.help.as_deref()).or(self.help.as_deref()),
+            t.and_then(|t| t.placeholder.as_deref())
+                .or(self.placeholder.as_deref()),
+        )
+    }
+
+    /// [`Question::validate`], with the configured `pattern_message` in `lang`.
+    pub fn validate_in(&self, raw: &[String], lang: &str) -> Result<AnswerValue, ValidationError> {
+        self.validate(raw).map_err(|mut e| {
+            let localized = self
+                .translations
+                .get(lang)
+                .and_then(|t| t.pattern_message.as_ref());
+            if let (Some(default), Some(local)) = (&self.pattern_message, localized) {
+                if &e.message == default {
+                    e.message = local.clone();
+                }
+            }
+            e
+        })
+    }
+
     /// An optional question of version 1 with no other constraint than its type's defaults.
     pub fn new(id: impl Into<String>, label: impl Into<String>, kind: QuestionType) -> Self {
         Self {
@@ -108,6 +147,7 @@ impl Question {
             options: Vec::new(),
             min_choices: None,
             max_choices: None,
+            translations: std::collections::BTreeMap::new(),
             version: 1,
         }
     }

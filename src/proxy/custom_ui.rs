@@ -206,6 +206,7 @@ fn token_user(gate: &Gate, claims: &Value, ids: &[String]) -> UserSession {
             .collect(),
         rev: 0,
         login: claims["login"].as_u64().unwrap_or(0),
+        locales: Vec::new(),
         iat: now,
         exp: now,
     }

@@ -70,13 +70,28 @@ pub async fn start_login(gate: &Gate, session: &mut Session) -> Handled {
         .unwrap_or_else(ReturnTo::root);
     let headers = cookie_headers(session);
     let cookies = RequestCookies::parse(headers.iter().map(Vec::as_slice));
+    // `?ui_locales=de fr` on the first navigation: passed to the OP and kept for our pages.
+    let [ui_locales] = query_params(session, ["ui_locales"]);
+    let ui_locales = ui_locales.and_then(|raw| {
+        let tags: Vec<&str> = raw
+            .split(' ')
+            .filter(|t| crate::profile::i18n::is_language_tag(t))
+            .take(5)
+            .collect();
+        (!tags.is_empty()).then(|| tags.join(" "))
+    });
     let (nonce, verifier, challenge) = Provider::login_secrets();
     let (login, set_cookies) = gate
         .sealer
-        .begin_login(&cookies, nonce, verifier, &return_to);
+        .begin_login(&cookies, nonce, verifier, &return_to, ui_locales);
     let url = gate
         .provider
-        .authorization_url(&login.state, &login.nonce, challenge)
+        .authorization_url(
+            &login.state,
+            &login.nonce,
+            challenge,
+            login.ui_locales.as_deref(),
+        )
         .await
         .map_err(|e| (AppError::from(e), Vec::new()))?;
     Metrics::inc(&gate.metrics.logins_started);
@@ -152,6 +167,20 @@ async fn verify_callback(gate: &Gate, session: &mut Session) -> Handled {
     user.required = picked.required;
     user.rev = record.revision;
     user.login = record.logins;
+    user.locales = login
+        .ui_locales
+        .iter()
+        .flat_map(|l| l.split(' '))
+        .map(str::to_owned)
+        .chain(
+            identity
+                .claims
+                .get("locale")
+                .and_then(|l| l.as_str())
+                .filter(|l| crate::profile::i18n::is_language_tag(&l.replace('_', "-")))
+                .map(|l| l.replace('_', "-")),
+        )
+        .collect();
     tracing::info!(sub = %user.sub, login = user.login, pending = ?user.pending, "login completed");
     gate.enricher.update(&user.sub, Arc::new(record));
     Metrics::inc(&gate.metrics.logins_completed);

@@ -53,6 +53,8 @@ pub struct Gate {
     engine: Arc<Engine>,
     enricher: Arc<Enricher>,
     ui: QuestionUi,
+    languages: std::collections::BTreeSet<String>,
+    default_language: String,
     trusted: Vec<IpNet>,
     peer: HttpPeer,
     metrics: Arc<Metrics>,
@@ -103,10 +105,31 @@ impl Gate {
             engine,
             enricher,
             ui: config.profiling.ui.clone(),
+            languages: crate::profile::i18n::available(
+                &config.profiling.default_language,
+                &config.profiling.questions,
+            ),
+            default_language: config.profiling.default_language.clone(),
             trusted: config.server.trusted_proxies.clone(),
             peer,
             metrics,
         }
+    }
+
+    /// The language of a page for `user`: `ui_locales` and the `locale` claim (kept in the
+    /// session), then `Accept-Language`, then the configured default.
+    fn language(&self, req: &RequestHeader, user: &UserSession) -> String {
+        let accept = req
+            .headers
+            .get("accept-language")
+            .and_then(|v| v.to_str().ok())
+            .map(crate::profile::i18n::accept_language)
+            .unwrap_or_default();
+        crate::profile::i18n::choose(
+            user.locales.iter().chain(accept.iter()).map(String::as_str),
+            &self.languages,
+            &self.default_language,
+        )
     }
 
     fn retry_url(&self) -> String {

@@ -88,12 +88,13 @@ pub fn jwks(gate: &Gate) -> Answer {
     Answer::json_text(200, gate.enricher.jwks_json().to_owned())
 }
 
-fn view(q: &Question) -> QuestionView<'_> {
+fn view<'q>(q: &'q Question, lang: &str) -> QuestionView<'q> {
+    let (label, help, placeholder) = q.texts(lang);
     QuestionView {
         id: &q.id,
-        label: &q.label,
-        help: q.help.as_deref(),
-        placeholder: q.placeholder.as_deref(),
+        label,
+        help,
+        placeholder,
         kind: q.kind.as_str(),
         input_type: q.input_type(),
         required: q.required,
@@ -120,8 +121,10 @@ fn return_to(gate: &Gate, rd: Option<&str>) -> ReturnTo {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn render(
     gate: &Gate,
+    lang: &str,
     status: u16,
     user: &UserSession,
     q: &Question,
@@ -130,7 +133,7 @@ fn render(
     rd: &ReturnTo,
 ) -> Answer {
     let page = QuestionPage {
-        question: view(q),
+        question: view(q, lang),
         values,
         error,
         csrf_token: &user.csrf,
@@ -138,6 +141,8 @@ fn render(
         rd: rd.path(),
         step: 1,
         total: user.pending.len(),
+        lang,
+        ui: crate::profile::i18n::ui_text(lang),
     };
     Answer::html(status, gate.pages.question(&page))
 }
@@ -147,7 +152,10 @@ pub fn show(gate: &Gate, session: &Session, user: &UserSession) -> Answer {
     let [rd] = super::handlers::query_params(session, ["rd"]);
     let rd = return_to(gate, rd.as_deref());
     match (next_question(gate, user), &gate.ui) {
-        (Some(q), QuestionUi::Hosted) => render(gate, 200, user, q, &[], None, &rd),
+        (Some(q), QuestionUi::Hosted) => {
+            let lang = gate.language(session.req_header(), user);
+            render(gate, &lang, 200, user, q, &[], None, &rd)
+        }
         (Some(_), QuestionUi::Redirect { .. }) => {
             let to =
                 questions_location(gate, user, &rd).unwrap_or_else(|| rd.absolute(&gate.origin));
@@ -181,10 +189,11 @@ pub async fn submit(gate: &Gate, session: &mut Session, mut user: UserSession) -
     };
     let key = gate.enricher.user_key(&user.sub);
     let store = gate.enricher.store();
+    let lang = gate.language(session.req_header(), &user);
     let record = if field("_action") == Some("skip") {
         if q.required {
             let msg = "This question must be answered.";
-            return Ok(render(gate, 422, &user, q, &[], Some(msg), &rd));
+            return Ok(render(gate, &lang, 422, &user, q, &[], Some(msg), &rd));
         }
         let skip = Skip {
             at: now_secs(),
@@ -201,9 +210,20 @@ pub async fn submit(gate: &Gate, session: &mut Session, mut user: UserSession) -
             .take(MAX_VALUES)
             .map(|(_, v)| v.clone())
             .collect();
-        let value = match q.validate(&values) {
+        let value = match q.validate_in(&values, &lang) {
             Ok(v) => v,
-            Err(e) => return Ok(render(gate, 422, &user, q, &values, Some(&e.message), &rd)),
+            Err(e) => {
+                return Ok(render(
+                    gate,
+                    &lang,
+                    422,
+                    &user,
+                    q,
+                    &values,
+                    Some(&e.message),
+                    &rd,
+                ));
+            }
         };
         let answer = StoredAnswer {
             value,

@@ -394,7 +394,13 @@ impl Browser {
             StatusCode::FOUND,
             "navigation should redirect to the OP"
         );
-        let mut next = location(&first);
+        self.sign_in_at_op_from(&location(&first), login).await
+    }
+
+    /// Signs in as `login` at the OP, starting from its authorization URL `auth_url`.
+    /// Returns the callback URL the OP redirected to (not yet visited).
+    pub async fn sign_in_at_op_from(&self, auth_url: &str, login: &str) -> String {
+        let mut next = auth_url.to_owned();
         for _ in 0..20 {
             if next.contains("/.profilegate/callback") {
                 return next;
