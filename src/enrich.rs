@@ -3,18 +3,23 @@
 //! revision and kept in memory, so the hot path neither waits on the store nor signs anything
 //! while nothing changes.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 
 use http::header::{HeaderName, HeaderValue};
 
 use crate::jwt::SigningKey;
 use crate::profile::header_name;
 use crate::session::{now_secs, Session};
-use crate::store::{ProfileRecord, ProfileStore, StoreError, UserKey};
+use crate::store::{ProfileCache, ProfileRecord, ProfileStore, Revisioned, StoreError, UserKey};
 
 /// Most users kept in memory; beyond it an arbitrary eighth is dropped (they reload on demand).
 const MAX_CACHED_USERS: usize = 100_000;
+
+impl Revisioned for Enriched {
+    fn revision(&self) -> u64 {
+        self.revision
+    }
+}
 
 /// One user's upstream additions at one profile revision.
 pub struct Enriched {
@@ -33,7 +38,8 @@ pub struct Enricher {
     token_issuer: String,
     audience: String,
     lifetime: u64,
-    cache: RwLock<HashMap<String, Arc<Enriched>>>,
+    /// Keyed by subject: one proxy serves one issuer.
+    cache: ProfileCache<String, Enriched>,
 }
 
 impl Enricher {
@@ -54,7 +60,7 @@ impl Enricher {
             token_issuer,
             audience,
             lifetime: lifetime_secs,
-            cache: RwLock::new(HashMap::new()),
+            cache: ProfileCache::new(MAX_CACHED_USERS),
         }
     }
 
@@ -93,11 +99,7 @@ impl Enricher {
     }
 
     fn cached(&self, subject: &str, min_revision: u64) -> Option<Arc<Enriched>> {
-        let cache = self.cache.read().ok()?;
-        cache
-            .get(subject)
-            .filter(|e| e.revision >= min_revision)
-            .cloned()
+        self.cache.get(subject, min_revision)
     }
 
     /// Replaces the user's view with one built from `record` (after a write).
@@ -117,19 +119,7 @@ impl Enricher {
             headers,
             jwt: Mutex::new(None),
         });
-        if let Ok(mut cache) = self.cache.write() {
-            if let Some(newer) = cache.get(subject).filter(|e| e.revision > fresh.revision) {
-                return newer.clone();
-            }
-            if cache.len() >= MAX_CACHED_USERS && !cache.contains_key(subject) {
-                let drop: Vec<String> = cache.keys().take(MAX_CACHED_USERS / 8).cloned().collect();
-                for k in drop {
-                    cache.remove(&k);
-                }
-            }
-            cache.insert(subject.to_owned(), fresh.clone());
-        }
-        fresh
+        self.cache.put(subject.to_owned(), fresh)
     }
 
     /// The profile JWT for this session: reused while more than half its lifetime remains.

@@ -6,24 +6,36 @@
 //! Bounded: a full shard drops an eighth of its entries, chosen arbitrarily. Cheap, and a
 //! dropped entry only costs one store read.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use super::{ProfileRecord, UserKey};
 
 const MAX_SHARDS: usize = 16;
 
-type Shard = RwLock<HashMap<UserKey, Arc<ProfileRecord>>>;
+/// A cached value that knows which profile revision it reflects.
+pub trait Revisioned {
+    fn revision(&self) -> u64;
+}
 
-/// A bounded, sharded map from user to their latest known record.
-pub struct ProfileCache {
-    shards: Box<[Shard]>,
+impl Revisioned for ProfileRecord {
+    fn revision(&self) -> u64 {
+        self.revision
+    }
+}
+
+type Shard<K, V> = RwLock<HashMap<K, Arc<V>>>;
+
+/// A bounded, sharded map from user to their latest known record (or a view derived from it).
+pub struct ProfileCache<K = UserKey, V = ProfileRecord> {
+    shards: Box<[Shard<K, V>]>,
     per_shard: usize,
     hasher: RandomState,
 }
 
-impl ProfileCache {
+impl<K: Hash + Eq, V: Revisioned> ProfileCache<K, V> {
     /// A cache of at most `capacity` records (0 disables it: every lookup misses).
     pub fn new(capacity: usize) -> Self {
         let shards = capacity.clamp(1, MAX_SHARDS);
@@ -34,32 +46,37 @@ impl ProfileCache {
         }
     }
 
-    /// The user's cached record if its revision is at least `min_revision`.
-    pub fn get(&self, user: &UserKey, min_revision: u64) -> Option<Arc<ProfileRecord>> {
+    /// The user's cached value if its revision is at least `min_revision`.
+    pub fn get<Q>(&self, user: &Q, min_revision: u64) -> Option<Arc<V>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let shard = self
             .shard(user)
             .read()
             .unwrap_or_else(PoisonError::into_inner);
         shard
             .get(user)
-            .filter(|record| record.revision >= min_revision)
+            .filter(|record| record.revision() >= min_revision)
             .cloned()
     }
 
-    /// Caches `record` for `user`, unless a newer revision is already cached.
-    pub fn put(&self, user: UserKey, record: Arc<ProfileRecord>) {
+    /// Caches `record` for `user`, unless a newer revision is already cached; returns the
+    /// value the cache holds for the user afterwards.
+    pub fn put(&self, user: K, record: Arc<V>) -> Arc<V> {
         if self.per_shard == 0 {
-            return;
+            return record;
         }
         let mut shard = self
             .shard(&user)
             .write()
             .unwrap_or_else(PoisonError::into_inner);
         if let Some(cached) = shard.get_mut(&user) {
-            if record.revision >= cached.revision {
+            if record.revision() >= cached.revision() {
                 *cached = record;
             }
-            return;
+            return cached.clone();
         }
         if shard.len() >= self.per_shard {
             let mut evict = (self.per_shard / 8).max(1);
@@ -71,11 +88,16 @@ impl ProfileCache {
                 false
             });
         }
-        shard.insert(user, record);
+        shard.insert(user, record.clone());
+        record
     }
 
     /// Forgets the user's record.
-    pub fn remove(&self, user: &UserKey) {
+    pub fn remove<Q>(&self, user: &Q)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         self.shard(user)
             .write()
             .unwrap_or_else(PoisonError::into_inner)
@@ -99,7 +121,7 @@ impl ProfileCache {
         self.per_shard * self.shards.len()
     }
 
-    fn shard(&self, user: &UserKey) -> &Shard {
+    fn shard<Q: Hash + ?Sized>(&self, user: &Q) -> &Shard<K, V> {
         // Truncation is fine: the hash only spreads users over shards.
         let index = self.hasher.hash_one(user) as usize % self.shards.len();
         &self.shards[index]

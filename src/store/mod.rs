@@ -21,7 +21,7 @@ use async_trait::async_trait;
 
 use crate::config::StoreConfig;
 
-pub use cache::ProfileCache;
+pub use cache::{ProfileCache, Revisioned};
 pub use record::{AnswerSource, ProfileRecord, Skip, StoredAnswer, RECORD_FORMAT};
 pub use sled_store::{SledOptions, SledStore};
 
