@@ -4,6 +4,8 @@
 #![allow(dead_code)]
 
 #[allow(dead_code)]
+pub mod raw;
+#[allow(dead_code)]
 pub mod upstream;
 
 use std::io::{BufRead, BufReader, Write};
@@ -386,7 +388,14 @@ impl Browser {
             StatusCode::FOUND,
             "navigation should redirect to the OP"
         );
-        let mut next = location(&first);
+        self.sign_in_from(location(&first), login).await
+    }
+
+    /// Signs in as `login` at the OP, starting from its authorization URL `op_url` (the
+    /// proxy's login cookie must already be in this browser's jar). Returns the callback URL
+    /// the OP redirected to (not yet visited).
+    pub async fn sign_in_from(&self, op_url: String, login: &str) -> String {
+        let mut next = op_url;
         for _ in 0..20 {
             if next.contains("/.profilegate/callback") {
                 return next;
