@@ -1,7 +1,8 @@
 //! CSRF and session invariants, end to end against the real OP: the state-changing endpoints
 //! (`POST /.profilegate/profile`, `POST /.profilegate/logout`) refuse a missing, wrong or
 //! foreign token; login state is one-shot; every login gets a new session id and CSRF token,
-//! and a session cookie planted before a login is replaced.
+//! and a session cookie planted before a login is replaced; form bodies, headers and cookies
+//! are bounded.
 
 mod support;
 
@@ -11,6 +12,7 @@ use profilegate::config::Config;
 use profilegate::session::{CookieSealer, RequestCookies, Session};
 use reqwest::StatusCode;
 use serde_json::json;
+use support::raw;
 use support::*;
 
 const QUESTION: &str = r#"
@@ -317,4 +319,90 @@ async fn every_login_makes_a_new_session_and_replaces_a_planted_cookie() {
     assert_ne!(seen[0].sid, seen[1].sid);
     assert_ne!(seen[0].csrf, seen[1].csrf);
     assert!(seen.iter().all(|s| s.sid.len() >= 24 && s.csrf.len() >= 32));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn form_bodies_headers_and_cookies_are_bounded() {
+    let env = TestEnv::start_full("", &format!("[profiling]\n{QUESTION}"), json!({})).await;
+    let alice = env.browser();
+    alice.login(&env.proxy.url("/app"), "alice").await;
+    let csrf = open(&alice.cookies_for(&env.proxy.url("/")))
+        .expect("session")
+        .csrf;
+
+    // The proxy's own forms: logout 16 KiB, answers 64 KiB.
+    for (path, field, limit) in [
+        ("/.profilegate/logout", "csrf_token", 16 * 1024),
+        ("/.profilegate/profile", "_csrf", 64 * 1024),
+    ] {
+        let body = format!(
+            "{field}={csrf}&_question=company&company=Acme&pad={}",
+            "x".repeat(limit)
+        );
+        let resp = alice
+            .client
+            .post(env.proxy.url(path))
+            .header("accept", "text/html")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE, "{path}");
+        assert!(set_cookies(&resp).is_empty(), "{path}: nothing changed");
+    }
+    // An answer beyond its question's length: 422, not stored.
+    let long = alice
+        .client
+        .post(env.proxy.url("/.profilegate/profile"))
+        .form(&[
+            ("_csrf", csrf.as_str()),
+            ("_question", "company"),
+            ("company", &"a".repeat(201)),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(long.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(env.upstream.count(), 0, "still pending, nothing forwarded");
+
+    // A request head over pingora's 1 MiB limit is refused, never forwarded.
+    let session = alice.cookies_for(&env.proxy.url("/"));
+    let huge = raw::request(
+        env.proxy.port,
+        "GET",
+        "/app",
+        &[
+            ("Cookie".into(), session.clone()),
+            ("X-Padding".into(), "p".repeat(1024 * 1024 + 16)),
+        ],
+    )
+    .await;
+    assert!(
+        huge.status == 0 || (400..500).contains(&huge.status),
+        "status {}",
+        huge.status
+    );
+    assert_eq!(env.upstream.count(), 0);
+
+    // An oversized or overlong cookie reads as no session (a new login), never an error.
+    for cookie in [
+        format!("profilegate_session={}", "A".repeat(5000)),
+        (0..200).map(|i| format!("c{i}=v; ")).collect::<String>() + &session,
+    ] {
+        let resp = raw::request(
+            env.proxy.port,
+            "GET",
+            "/app",
+            &[
+                ("Accept".into(), "text/html".into()),
+                ("Cookie".into(), cookie),
+            ],
+        )
+        .await;
+        assert_eq!(resp.status, 302, "a new login");
+        assert!(resp
+            .header("location")
+            .is_some_and(|l| l.starts_with(&env.op.issuer)));
+    }
 }
