@@ -20,19 +20,23 @@ struct MockEnv {
     op: MockOp,
     upstream: EchoUpstream,
     proxy: Proxy,
-    started: Instant,
+    /// Before the proxy started: its discovery (and JWKS fetch) came later.
+    starting: Instant,
+    /// Once the proxy was ready: its discovery came earlier.
+    ready: Instant,
 }
 
 async fn mock_env() -> MockEnv {
     let op = MockOp::start().await;
     let upstream = EchoUpstream::start().await;
-    let started = Instant::now();
+    let starting = Instant::now();
     let proxy = start_proxy(free_port(), &op.issuer, &upstream.url(), "", true).await;
     MockEnv {
         op,
         upstream,
         proxy,
-        started,
+        starting,
+        ready: Instant::now(),
     }
 }
 
@@ -502,7 +506,7 @@ async fn forged_expired_and_misaddressed_id_tokens_are_refused() {
     }
     // Within 10 s of start-up the JWKS is not fetched again (rate limit); the dedicated test
     // below covers the re-fetch.
-    if env.started.elapsed() < Duration::from_secs(10) {
+    if env.starting.elapsed() < Duration::from_secs(10) {
         assert_eq!(env.op.jwks_requests(), 1, "only discovery fetched the JWKS");
     }
     eprintln!(
@@ -604,7 +608,7 @@ async fn a_replayed_state_is_refused_before_the_code_is_exchanged() {
 
 /// Waits until the proxy's JWKS rate limit (10 s since discovery) has passed.
 async fn after_jwks_rate_limit(env: &MockEnv) {
-    let wait = Duration::from_millis(10_500).saturating_sub(env.started.elapsed());
+    let wait = Duration::from_millis(10_500).saturating_sub(env.ready.elapsed());
     tokio::time::sleep(wait).await;
 }
 
