@@ -2,10 +2,44 @@
 //! [`ReturnTo::parse`], which keeps only a same-origin path. The proxy then writes `Location`
 //! as its own origin followed by that path, so no target can name another host.
 
+use std::borrow::Cow;
 use std::fmt;
+
+use percent_encoding::percent_decode_str;
+use url::{Position, Url};
 
 /// Longest path + query kept as a return target.
 const MAX_RETURN_TO: usize = 2048;
+/// How many rounds of percent-decoding a target must survive (applications decode once,
+/// some twice; the third is margin).
+const MAX_DECODINGS: usize = 3;
+
+/// True when `path` is `/` alone or `/` followed by something that is neither another slash
+/// (`//host` and `/\host` are scheme-relative to browsers), nor whitespace or a control (which
+/// browsers drop), nor the percent-encoding of one of those.
+fn starts_safely(path: &str) -> bool {
+    let bytes = path.as_bytes();
+    if bytes.first() != Some(&b'/') {
+        return false;
+    }
+    if let Some(&b) = bytes.get(1) {
+        if b == b'/' || b == b'\\' || b <= b' ' || b == 0x7f {
+            return false;
+        }
+    }
+    let lower = path.get(..4).unwrap_or(path).to_ascii_lowercase();
+    !["/%2f", "/%5c", "/%09", "/%0a", "/%0d", "/%00", "/%25"]
+        .iter()
+        .any(|p| lower.starts_with(p))
+}
+
+/// The path, query and fragment a browser requests for `path` on our origin (WHATWG parsing:
+/// dot segments, `%2e` included, resolved), or `None` if it would leave the origin.
+fn landed(path: &str) -> Option<String> {
+    let base = Url::parse("http://return-to.invalid/").ok()?;
+    let url = base.join(path).ok()?;
+    (url.origin() == base.origin()).then(|| url[Position::BeforePath..].to_owned())
+}
 
 /// A same-origin path (with its query), starting with exactly one `/`.
 #[derive(Clone, PartialEq, Eq)]
@@ -41,23 +75,24 @@ impl ReturnTo {
         if path.len() > MAX_RETURN_TO || !path.starts_with('/') {
             return None;
         }
-        let bytes = path.as_bytes();
-        // `//host` and `/\host` are scheme-relative to browsers.
-        if bytes.len() > 1 && (bytes[1] == b'/' || bytes[1] == b'\\') {
-            return None;
-        }
         // Backslashes, controls, spaces and non-ASCII never occur in a well-formed target and
         // are what browser normalisation quirks are made of.
-        if bytes.iter().any(|&b| b == b'\\' || b <= b' ' || b >= 0x7f) {
+        if path.bytes().any(|b| b == b'\\' || b <= b' ' || b >= 0x7f) {
             return None;
         }
-        // Percent-encoded slashes, backslashes and controls at the start smuggle the same tricks.
-        let lower = path.to_ascii_lowercase();
-        if ["/%2f", "/%5c", "/%09", "/%0a", "/%0d", "/%00", "/%25"]
-            .iter()
-            .any(|p| lower.starts_with(p))
-        {
-            return None;
+        // The target must start safely as written, where the browser lands (dot segments
+        // resolved: `/.//evil.com` lands on `//evil.com`), and once an application
+        // percent-decodes it (`/%2f%2fevil.com`, `/%%32%66/evil.com`), several times over.
+        let mut form = Cow::Borrowed(path);
+        for _ in 0..=MAX_DECODINGS {
+            if !starts_safely(&form) || !landed(&form).is_some_and(|l| starts_safely(&l)) {
+                return None;
+            }
+            let decoded = percent_decode_str(&form).decode_utf8_lossy();
+            if decoded == form {
+                break;
+            }
+            form = Cow::Owned(decoded.into_owned());
         }
         Some(Self(path.to_owned()))
     }
@@ -122,6 +157,16 @@ mod tests {
             "/%5cevil.com",
             "/\tevil",
             "/x\r\nSet-Cookie: a=b",
+            // Dot segments that land on `//evil.com`, and encodings that decode to it.
+            "/.//evil.com",
+            "/..//evil.com",
+            "/x/../..//evil.com",
+            "/x/%2e%2e//evil.com",
+            "https://app.example.com/.//evil.com",
+            "/x/../%2f%2fevil.com",
+            "/%2e/%5cevil.com",
+            "/%%32%66/evil.com",
+            "/x/..%5c..%5c/evil.com",
             "/ünïcode",
             "",
         ] {

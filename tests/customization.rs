@@ -297,7 +297,7 @@ async fn the_page_speaks_ui_locales_then_the_locale_claim_then_accept_language_t
     let bob = Browser::new();
     let first = bob.navigate(&env.proxy.url("/app?ui_locales=fr")).await;
     assert_eq!(query(&location(&first))["ui_locales"], "fr");
-    let callback = bob.sign_in_at_op_from(&location(&first), "bob").await;
+    let callback = bob.sign_in_from(location(&first), "bob").await;
     bob.navigate(&callback).await;
     let page = page_in(&bob, &env, Some("de")).await;
     assert!(

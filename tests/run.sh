@@ -8,7 +8,8 @@
 # tests/op/package-lock.json (the test OP) and tests/browser/package-lock.json (playwright-core,
 # which drives that chromium and never downloads a browser). Then: cargo fmt --check, unit,
 # component and end-to-end tests (real OP, echo upstream, profilegate on loopback ports, and a
-# real Chromium; its screenshots go to target/test-artifacts/browser/).
+# real Chromium; its screenshots go to target/test-artifacts/browser/), then a short smoke run of
+# every cargo-fuzz target (tests/fuzz; installs cargo-fuzz when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,3 +39,6 @@ cargo fmt --all -- --check
 
 step "cargo test"
 cargo test --locked --all-targets
+
+step "fuzz smoke (cargo fuzz, ${FUZZ_SECONDS:-10} s per target; SECURITY.md says how to run longer)"
+FUZZ_SECONDS="${FUZZ_SECONDS:-10}" tests/fuzz/smoke.sh

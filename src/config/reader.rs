@@ -2,6 +2,7 @@
 //! stopping at the first (serde's `deny_unknown_fields` would report only one).
 
 use std::collections::BTreeSet;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -324,7 +325,21 @@ impl<'a> SectionReader<'a> {
                 return None;
             }
         }
-        match std::fs::read_to_string(&path) {
+        // Bounded again while reading: devices and pseudo-files (/dev/zero, /proc) report a
+        // size of 0 and never end.
+        let read = std::fs::File::open(&path).and_then(|file| {
+            let mut content = String::new();
+            file.take(max_bytes + 1).read_to_string(&mut content)?;
+            Ok(content)
+        });
+        match read {
+            Ok(content) if content.len() as u64 > max_bytes => {
+                self.error(
+                    &file_key,
+                    format!("file {} is larger than {max_bytes} bytes", path.display()),
+                );
+                None
+            }
             Ok(content) => {
                 let trimmed = content.trim_end_matches(['\r', '\n']).to_owned();
                 if trimmed.is_empty() {

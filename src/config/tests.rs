@@ -134,6 +134,20 @@ fn environment_overrides_any_key_and_is_named_in_errors() {
 }
 
 #[test]
+fn a_secret_file_that_never_ends_is_refused() {
+    // /dev/zero reports a size of 0 and never ends: the read itself must be bounded.
+    if !Path::new("/dev/zero").exists() {
+        return;
+    }
+    let text = minimal().replace(
+        "client_secret = \"change-me\"",
+        "client_secret_file = \"/dev/zero\"",
+    );
+    let err = load(&text, &[]).expect_err("refused");
+    assert_eq!(keys(&err), ["oidc.client_secret_file"]);
+}
+
+#[test]
 fn secrets_can_come_from_files_and_not_from_both() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("client_secret");

@@ -293,6 +293,16 @@ impl Provider {
                     }
                 });
             let claims = id_token.claims(&verifier, &nonce)?;
+            // OpenID Connect Core 3.1.3.7, step 5: an `azp`, when present, must name this
+            // client (the crate leaves it to us; extra audiences it already refuses).
+            if claims
+                .authorized_party()
+                .is_some_and(|azp| azp.as_str() != self.client_id)
+            {
+                return Err(ClaimsVerificationError::InvalidAudience(
+                    "the authorized party (azp) is another client".into(),
+                ));
+            }
             Ok(Identity {
                 subject: claims.subject().as_str().to_owned(),
                 email: claims.email().map(|e| e.as_str().to_owned()),

@@ -4,6 +4,8 @@
 #![allow(dead_code)]
 
 #[allow(dead_code)]
+pub mod raw;
+#[allow(dead_code)]
 pub mod upstream;
 
 use std::io::{BufRead, BufReader, Write};
@@ -394,13 +396,14 @@ impl Browser {
             StatusCode::FOUND,
             "navigation should redirect to the OP"
         );
-        self.sign_in_at_op_from(&location(&first), login).await
+        self.sign_in_from(location(&first), login).await
     }
 
-    /// Signs in as `login` at the OP, starting from its authorization URL `auth_url`.
-    /// Returns the callback URL the OP redirected to (not yet visited).
-    pub async fn sign_in_at_op_from(&self, auth_url: &str, login: &str) -> String {
-        let mut next = auth_url.to_owned();
+    /// Signs in as `login` at the OP, starting from its authorization URL `op_url` (the
+    /// proxy's login cookie must already be in this browser's jar). Returns the callback URL
+    /// the OP redirected to (not yet visited).
+    pub async fn sign_in_from(&self, op_url: String, login: &str) -> String {
+        let mut next = op_url;
         for _ in 0..20 {
             if next.contains("/.profilegate/callback") {
                 return next;
