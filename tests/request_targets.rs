@@ -1,0 +1,107 @@
+//! Malformed request targets: absolute form, `%00`, invalid UTF-8, overlong. Each is refused
+//! or normalised before any decision, and the path the decision sees is the path the upstream
+//! gets.
+
+mod support;
+
+use support::raw::request;
+use support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn signed_in_cookie(env: &TestEnv) -> String {
+    let browser = env.browser();
+    browser.login(&env.proxy.url("/"), "alice").await;
+    browser.cookies_for(&env.proxy.url("/"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn odd_request_targets_are_refused_or_forwarded_exactly_as_decided() {
+    let env = TestEnv::start().await;
+    let cookie = signed_in_cookie(&env).await;
+    let headers = vec![("Cookie".to_owned(), cookie.clone())];
+    let port = env.proxy.port;
+
+    // Absolute form (a forward-proxy request) is refused: the upstream never sees a foreign
+    // authority, and a reserved route cannot be reached around the decision.
+    let before = env.upstream.count();
+    for target in [
+        "http://evil.example/abs?q=1",
+        "http://evil.example/.profilegate/nope",
+    ] {
+        let resp = request(port, "GET", target, &headers).await;
+        assert_eq!(resp.status, 400, "{target}");
+    }
+    assert_eq!(env.upstream.count(), before);
+
+    // Percent-encoded NUL and dot segments: the upstream gets byte for byte what was decided on.
+    for target in ["/a%00b", "/x/%2e%2e/y", "/x/../y", "/%C3%A9t%C3%A9"] {
+        let resp = request(port, "GET", target, &headers).await;
+        assert_eq!(resp.status, 200, "{target}");
+        assert_eq!(env.upstream.last().target, target);
+    }
+    // A reserved route reached through dot segments is still the proxy's, never forwarded.
+    let n = env.upstream.count();
+    let resp = request(port, "GET", "/.profilegate/../.profilegate/nope", &headers).await;
+    assert_eq!(resp.status, 404);
+    assert_eq!(env.upstream.count(), n);
+
+    // Raw NUL and raw invalid UTF-8 are percent-encoded before the decision; the upstream gets
+    // exactly that form (never a raw byte).
+    for (raw, normalised) in [
+        (&b"GET /a\x00b HTTP/1.1\r\n"[..], "/a%00b"),
+        (&b"GET /caf\xe9 HTTP/1.1\r\n"[..], "/caf%E9"),
+        (&b"GET /\xff\xfe?x=\x01 HTTP/1.1\r\n"[..], "/%FF%FE?x=%01"),
+    ] {
+        let n = env.upstream.count();
+        let status = send_raw(port, raw, &cookie).await;
+        if status == 200 {
+            assert_eq!(env.upstream.count(), n + 1);
+            assert_eq!(env.upstream.last().target, normalised);
+        } else {
+            assert!((400..500).contains(&status) || status == 0, "{status}");
+            assert_eq!(env.upstream.count(), n, "refused, never forwarded");
+        }
+    }
+    // The same bytes inside the reserved prefix are still the proxy's route, never forwarded.
+    let n = env.upstream.count();
+    let status = send_raw(port, b"GET /.profilegate/no\x00pe HTTP/1.1\r\n", &cookie).await;
+    assert!(status == 404 || status == 400 || status == 0, "{status}");
+    assert_eq!(env.upstream.count(), n);
+
+    // An overlong target is refused and never forwarded.
+    let status = send_raw(
+        port,
+        format!("GET /{} HTTP/1.1\r\n", "a".repeat(2 * 1024 * 1024)).as_bytes(),
+        &cookie,
+    )
+    .await;
+    assert!(status == 0 || (400..500).contains(&status), "{status}");
+    assert_eq!(env.upstream.count(), n);
+}
+
+/// Writes a request line made of raw bytes plus the usual headers; returns the status (0 when
+/// the proxy closed the connection without an answer).
+async fn send_raw(port: u16, request_line: &[u8], cookie: &str) -> u16 {
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let mut req = request_line.to_vec();
+    req.extend_from_slice(
+        format!("Host: 127.0.0.1:{port}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    );
+    if stream.write_all(&req).await.is_err() {
+        return 0;
+    }
+    let mut raw = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        stream.read_to_end(&mut raw),
+    )
+    .await;
+    String::from_utf8_lossy(&raw)
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
