@@ -124,6 +124,36 @@ async fn a_single_page_app_answers_through_the_json_api() {
         .await
         .expect("post");
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    // Bounded: a body over 64 KiB gets 413, a deeply nested one 400, never a crash.
+    let huge = format!(
+        "{{\"answers\":{{\"company\":\"{}\"}}}}",
+        "x".repeat(70 * 1024)
+    );
+    let resp = browser
+        .client
+        .post(api("answers"))
+        .header("X-Profilegate-Csrf", &csrf)
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let deep = format!(
+        "{{\"answers\":{{\"company\":{}1{}}}}}",
+        "[".repeat(5000),
+        "]".repeat(5000)
+    );
+    let resp = browser
+        .client
+        .post(api("answers"))
+        .header("X-Profilegate-Csrf", &csrf)
+        .header("content-type", "application/json")
+        .body(deep)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     let profile: serde_json::Value = browser
         .client
         .get(api("profile"))
