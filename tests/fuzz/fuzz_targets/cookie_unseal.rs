@@ -54,7 +54,7 @@ fn fixture() -> &'static Fixture {
             .map(|(_, v)| v.as_bytes().to_vec())
             .expect("sealed value");
         let none = RequestCookies::parse(std::iter::empty());
-        let (login, set) = sealer.begin_login(&none, "n".into(), "v".into(), &ReturnTo::root());
+        let (login, set) = sealer.begin_login(&none, "n".into(), "v".into(), &ReturnTo::root(), None);
         let login_pair = pair(set.last().expect("login cookie"));
         Fixture {
             sealer,
