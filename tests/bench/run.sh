@@ -27,12 +27,18 @@
 # lost session gives fast redirects or 401s), any connection failed or timed out, or more than
 # 1 request in 1000 met a connection the server had closed.
 #
+# Login cost: LOGINS new users sign in through each proxy (navigation, the OP's forms, the
+# callback: code exchange, ID token and userinfo, the new session and, for profilegate, the
+# question choice) up to the redirect the callback answers with; the proxy's CPU over all of
+# them, divided by LOGINS. The OP's own CPU is not counted.
+#
 # Environment (all optional):
 #   DURATION=10        seconds per wrk run
 #   ROUNDS=3           rounds over all targets (the table shows the median over valid rounds)
 #   CONNECTIONS=32     wrk connections (-c)
 #   WRK_THREADS=1      wrk threads (-t)
 #   WARMUP=2           seconds of unmeasured load per target before the first round (0: none)
+#   LOGINS=50          complete logins of new users per proxy for the login cost (0: none)
 #   SKIP_APACHE=1      leave Apache + mod_auth_openidc out
 #   PROFILEGATE_BIN    use this profilegate binary instead of `cargo build --release`
 #   BENCH_OUT=FILE     also write the final table (markdown) to FILE
@@ -51,6 +57,7 @@ ROUNDS=${ROUNDS:-3}
 CONNECTIONS=${CONNECTIONS:-32}
 WRK_THREADS=${WRK_THREADS:-1}
 WARMUP=${WARMUP:-2}
+LOGINS=${LOGINS:-50}
 SKIP_APACHE=${SKIP_APACHE:-0}
 BENCH_USER=bench
 BENCH_COMPANY="Bench Corp"
@@ -62,7 +69,7 @@ die() {
   exit 1
 }
 
-for v in DURATION ROUNDS CONNECTIONS WRK_THREADS WARMUP; do
+for v in DURATION ROUNDS CONNECTIONS WRK_THREADS WARMUP LOGINS; do
   [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a whole number (got '${!v}')"
 done
 ((DURATION >= 1 && ROUNDS >= 1 && CONNECTIONS >= 1 && WRK_THREADS >= 1)) ||
@@ -524,10 +531,13 @@ fi
 
 # ------------------------------------------------------------------ real logins
 
-# browse JAR URL: walks like a browser from URL (redirects by hand, the OP's login and consent
-# forms, profilegate's question page) until a 200 answer that is not a form; prints its body.
+# browse JAR URL [LOGIN [STOP]]: walks like a browser from URL (redirects by hand, the OP's
+# login and consent forms as LOGIN, profilegate's question page) until a 200 answer that is not
+# a form; prints its body. With STOP (a piece of a URL) it stops as soon as a URL containing STOP
+# answers with a redirect, and prints where to.
 browse() {
-  local jar=$1 next=$2 page="$TMP/page.html" out code loc action fields origin _
+  local jar=$1 next=$2 login=${3:-$BENCH_USER} stop=${4:-} page="$TMP/page.html"
+  local out code loc action fields origin _
   for _ in $(seq 1 25); do
     out=$(curl -sS -b "$jar" -c "$jar" -o "$page" -w '%{http_code} %{redirect_url}' \
       -H 'Accept: text/html,application/xhtml+xml,*/*;q=0.8' "$next") || return 1
@@ -535,6 +545,10 @@ browse() {
     loc=${out#* }
     case "$code" in
       301 | 302 | 303 | 307)
+        if [[ -n "$stop" && "$next" == *"$stop"* ]]; then
+          echo "$loc"
+          return 0
+        fi
         next=$loc
         continue
         ;;
@@ -546,7 +560,7 @@ browse() {
         ;;
     esac
     if grep -q 'name="password"' "$page"; then
-      fields=(--data-urlencode prompt=login --data-urlencode "login=$BENCH_USER" --data-urlencode password=any)
+      fields=(--data-urlencode prompt=login --data-urlencode "login=$login" --data-urlencode password=any)
     elif grep -q 'value="consent"' "$page"; then
       fields=(--data-urlencode prompt=consent)
     elif grep -q 'name="_csrf"' "$page"; then
@@ -696,7 +710,8 @@ machine() {
   printf '%s CPUs (nproc), %s, Linux %s' "$(nproc)" "${model:-unknown CPU}" "$(uname -r)"
 }
 
-say "machine: $(machine); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+say "machine: $(machine); load average $LOAD_START"
 say "wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s, $ROUNDS round(s), targets: ${TARGETS[*]}"
 
 if ((WARMUP > 0)); then
@@ -766,6 +781,35 @@ for ((round = 1; round <= ROUNDS; round++)); do
     }' "$RESULTS" >&2
 done
 
+# ------------------------------------------------------------------ logins
+
+# login_cost NAME PID URL STOP WANT: LOGINS logins of new users from URL up to the redirect that
+# the OIDC callback (a URL containing STOP) answers with, which must contain WANT; prints the
+# CPU milliseconds the proxy (PID and its children) used per login. The OP's CPU is not counted.
+login_cost() {
+  local name=$1 pid=$2 url=$3 stop=$4 want=$5 before after i out
+  before=$(cpu_ticks "$pid")
+  for ((i = 1; i <= LOGINS; i++)); do
+    rm -f "$TMP/login.jar"
+    out=$(browse "$TMP/login.jar" "$url" "login-$i" "$stop") || die "login $i through $name failed"
+    [[ "$out" == *"$want"* ]] || die "login $i through $name: the callback redirected to '$out'"
+  done
+  after=$(cpu_ticks "$pid")
+  awk -v d=$((after - before)) -v n="$LOGINS" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", d * 1000 / hz / n }'
+}
+
+LOGIN_LINES=""
+if ((LOGINS > 0)); then
+  say "$LOGINS logins of new users through profilegate (start, OP forms, callback: session and question choice)"
+  ms=$(login_cost profilegate "$PG_PID" "$PG_URL/" /.profilegate/callback /.profilegate/profile)
+  LOGIN_LINES+="| profilegate | $ms ms | $(awk -v m="$ms" 'BEGIN { print (m < 2 ? "met" : "MISSED") }') (target < 2 ms) |"$'\n'
+  if ((WITH_APACHE)); then
+    say "$LOGINS logins of new users through Apache + mod_auth_openidc"
+    ms=$(login_cost Apache "$AP_PID" "$AP_URL/" /redirect_uri "$AP_URL/")
+    LOGIN_LINES+="| Apache + mod_auth_openidc | $ms ms | — |"$'\n'
+  fi
+fi
+
 # ------------------------------------------------------------------ the table
 
 labels=""
@@ -832,12 +876,18 @@ TABLE=$(awk -F'\t' -v targets="${TARGETS[*]}" -v labels="$labels" -v rounds="$RO
     else printf "- p99 ≤ 1.2× the nginx proxy'"'"'s: %.2f× → %s\n", p, (p <= 1.2 ? "met" : "MISSED")
   }' "$RESULTS")
 
+VERSIONS="$("$NGINX" -v 2>&1 | sed 's/^nginx version: //'), $({ wrk -v 2>&1 || true; } | head -n1 | cut -d' ' -f1-2)"
+if ((WITH_APACHE)); then
+  VERSIONS+=", $("$APACHE" -v | sed -n 's/^Server version: //p'), mod_auth_openidc $(dpkg-query -W -f='${Version}' libapache2-mod-auth-openidc 2>/dev/null || echo '?')"
+fi
 HEADER="profilegate benchmark: wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s, $ROUNDS round(s), median over valid rounds
-machine: $(machine)
-versions: $("$NGINX" -v 2>&1 | sed 's/^nginx version: //'), $(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2)$(
-  ((WITH_APACHE)) && printf ', %s, mod_auth_openidc %s' "$("$APACHE" -v | sed -n 's/^Server version: //p')" \
-    "$(dpkg-query -W -f='${Version}' libapache2-mod-auth-openidc 2>/dev/null || echo '?')"
-)"
+machine: $(machine); load average at the start: $LOAD_START
+versions: $VERSIONS"
+
+if [[ -n "$LOGIN_LINES" ]]; then
+  TABLE+=$'\n\n'"Proxy CPU per complete login ($LOGINS new users each; the OP's own CPU not counted):"$'\n\n'
+  TABLE+="| proxy | CPU per login | issue-6 target |"$'\n'"| --- | ---: | --- |"$'\n'"${LOGIN_LINES%$'\n'}"
+fi
 
 printf '\n%s\n\n%s\n\n' "$HEADER" "$TABLE"
 if [[ -n "${BENCH_OUT:-}" ]]; then
