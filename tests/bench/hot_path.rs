@@ -1,0 +1,291 @@
+//! Criterion micro-benchmarks of the signed-in hot path, piece by piece, in the order a request
+//! meets them: cookie parsing and session unseal, the decision, the cached profile view, the
+//! profile JWT (cached, and signed when the cache cannot serve), then header stripping and
+//! injection on a pingora `RequestHeader`.
+//!
+//!   cargo bench --bench hot_path
+//!
+//! Not a test: `cargo test --all-targets` runs each benchmark once, only to prove it still works.
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::path::Path;
+use std::sync::Arc;
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use http::Method;
+use pingora::http::RequestHeader;
+
+use profilegate::config::Config;
+use profilegate::enrich::{Enriched, Enricher};
+use profilegate::jwt::SigningKey;
+use profilegate::pipeline::{decide, is_navigation, Auth, Pending, RequestView, Routes};
+use profilegate::profile::AnswerValue;
+use profilegate::session::{CookieSealer, RequestCookies, Session};
+use profilegate::store::{
+    AnswerSource, ProfileRecord, ProfileStore, SledOptions, SledStore, StoredAnswer,
+};
+use profilegate::upstream::{prepare_upstream_request, Peer};
+
+const CONFIG: &str = r#"
+[server]
+listen = "127.0.0.1:8080"
+public_url = "http://127.0.0.1:8080"
+
+[upstream]
+url = "http://127.0.0.1:3000"
+
+[oidc]
+issuer = "http://localhost:9000"
+client_id = "profilegate"
+client_secret = "bench-secret"
+
+[session]
+secret = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+
+[[profiling.questions]]
+id = "company"
+label = "Which company do you work for?"
+type = "text"
+required = true
+"#;
+
+/// What a signed-in browser request looks like: a session, the app's own cookie, the usual
+/// browser headers.
+struct Fixture {
+    sealer: CookieSealer,
+    session: Session,
+    cookie_header: String,
+    request: RequestHeader,
+    enricher: Enricher,
+    enriched: Arc<Enriched>,
+    routes: Routes,
+    _dir: tempfile::TempDir,
+}
+
+fn fixture() -> Fixture {
+    let env: &[(&str, &str)] = &[];
+    let config = Config::from_toml(CONFIG, env, Path::new(".")).expect("bench config");
+    let sealer = CookieSealer::new(&config);
+    let mut session = sealer.new_session(
+        "248289761001".into(),
+        Some("jane@example.com".into()),
+        Some("jane".into()),
+        Some("Jane Doe".into()),
+    );
+    session.rev = 2;
+    session.login = 1;
+    let set_cookie = sealer.seal_session(&session);
+    let sealed = cookie::Cookie::parse(set_cookie).expect("session cookie");
+    let cookie_header = format!(
+        "app_pref=dark; {}={}; _ga=GA1.1.123456789.1700000000",
+        sealed.name(),
+        sealed.value()
+    );
+
+    let mut request = RequestHeader::build("GET", b"/app/dashboard?tab=1", None).expect("request");
+    for (name, value) in [
+        ("Host", "app.example.com"),
+        (
+            "User-Agent",
+            "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+        ),
+        (
+            "Accept",
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+        ),
+        ("Accept-Language", "en-GB,en;q=0.5"),
+        ("Accept-Encoding", "gzip, deflate, br, zstd"),
+        ("Cookie", cookie_header.as_str()),
+        ("Sec-Fetch-Mode", "navigate"),
+        ("Connection", "keep-alive"),
+    ] {
+        request
+            .append_header(name.to_owned(), value)
+            .expect("header");
+    }
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let store: Arc<dyn ProfileStore> = Arc::new(
+        rt.block_on(SledStore::open(
+            &dir.path().join("data"),
+            SledOptions::default(),
+        ))
+        .expect("store"),
+    );
+    let der = SigningKey::generate_pkcs8().expect("key");
+    let key = SigningKey::from_pkcs8(&der).expect("key");
+    let enricher = Enricher::new(
+        store,
+        Arc::new(key),
+        "http://localhost:9000".into(),
+        "http://127.0.0.1:8080".into(),
+        "http://127.0.0.1:3000".into(),
+        300,
+    );
+    let answers = BTreeMap::from([(
+        "company".to_owned(),
+        StoredAnswer {
+            value: AnswerValue::Text("Acme Corp".into()),
+            answered_at: 1_764_115_200,
+            question_version: 1,
+            source: AnswerSource::User,
+        },
+    )]);
+    let record = ProfileRecord {
+        answers,
+        logins: 1,
+        first_login_at: 1_764_115_200,
+        last_login_at: 1_764_115_200,
+        revision: 2,
+        ..ProfileRecord::default()
+    };
+    let enriched = enricher.update(&session.sub, Arc::new(record));
+
+    Fixture {
+        sealer,
+        session,
+        cookie_header,
+        request,
+        enricher,
+        enriched,
+        routes: Routes::new("/.profilegate"),
+        _dir: dir,
+    }
+}
+
+fn session_unseal(c: &mut Criterion, f: &Fixture) {
+    let mut group = c.benchmark_group("session");
+    group.bench_function("parse_cookies", |b| {
+        b.iter(|| {
+            RequestCookies::parse([black_box(f.cookie_header.as_bytes())])
+                .iter()
+                .count()
+        })
+    });
+    group.bench_function("open_session (parse + unseal + JSON)", |b| {
+        b.iter(|| {
+            let cookies = RequestCookies::parse([black_box(f.cookie_header.as_bytes())]);
+            f.sealer.open_session(&cookies).expect("session")
+        })
+    });
+    group.finish();
+}
+
+fn pipeline_decide(c: &mut Criterion, f: &Fixture) {
+    let mut group = c.benchmark_group("pipeline");
+    let method = Method::GET;
+    group.bench_function("decide (signed in, forward)", |b| {
+        b.iter(|| {
+            let view = RequestView {
+                method: &method,
+                path: black_box("/app/dashboard"),
+                is_navigation: true,
+            };
+            decide(&view, Auth::SignedIn(Pending::Nothing), &f.routes)
+        })
+    });
+    group.bench_function("decide (reserved route)", |b| {
+        b.iter(|| {
+            let view = RequestView {
+                method: &method,
+                path: black_box("/.profilegate/api/pending"),
+                is_navigation: false,
+            };
+            decide(&view, Auth::SignedIn(Pending::Nothing), &f.routes)
+        })
+    });
+    group.bench_function("is_navigation + pending + decide", |b| {
+        let req = &f.request;
+        b.iter(|| {
+            let h = |name: &str| req.headers.get(name).map(|v| v.as_bytes());
+            let view = RequestView {
+                method: &req.method,
+                path: req.uri.path(),
+                is_navigation: is_navigation(
+                    &req.method,
+                    h("accept"),
+                    h("x-requested-with"),
+                    h("sec-fetch-mode"),
+                ),
+            };
+            let pending = f.session.pending(|id| id == "company");
+            decide(&view, Auth::SignedIn(pending), &f.routes)
+        })
+    });
+    group.finish();
+}
+
+fn profile_jwt(c: &mut Criterion, f: &Fixture) {
+    let mut group = c.benchmark_group("enrich");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    group.bench_function("for_session (cache hit)", |b| {
+        b.to_async(&rt)
+            .iter(|| async { f.enricher.for_session(&f.session).await.expect("cached") })
+    });
+    // Warm the JWT slot: from then on the same session gets the cached token.
+    f.enricher.jwt(&f.enriched, &f.session).expect("jwt");
+    group.bench_function("jwt (cached)", |b| {
+        b.iter(|| f.enricher.jwt(black_box(&f.enriched), &f.session))
+    });
+    // Two sessions of one user in turn: the slot keeps one token, so every call signs.
+    let mut other = f.session.clone();
+    other.sid.push('x');
+    let sessions = [f.session.clone(), other];
+    let mut turn = 0;
+    group.bench_function("jwt (signed: cache miss)", |b| {
+        b.iter(|| {
+            turn ^= 1;
+            f.enricher.jwt(&f.enriched, &sessions[turn])
+        })
+    });
+    group.finish();
+}
+
+fn headers(c: &mut Criterion, f: &Fixture) {
+    let mut group = c.benchmark_group("upstream");
+    let peer = Peer {
+        ip: Some("203.0.113.7".parse().expect("ip")),
+        trusted: false,
+    };
+    let jwt = f.enricher.jwt(&f.enriched, &f.session);
+    group.bench_function("clone RequestHeader (baseline, not in the others)", |b| {
+        b.iter(|| black_box(&f.request).clone())
+    });
+    group.bench_function("prepare_upstream_request (strip + inject)", |b| {
+        b.iter_batched(
+            || f.request.clone(),
+            |mut req| {
+                prepare_upstream_request(
+                    &mut req,
+                    peer,
+                    Some(&f.session),
+                    Some((&f.enriched, jwt.clone())),
+                    &f.sealer,
+                    "http",
+                );
+                req
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
+fn hot_path(c: &mut Criterion) {
+    let f = fixture();
+    session_unseal(c, &f);
+    pipeline_decide(c, &f);
+    profile_jwt(c, &f);
+    headers(c, &f);
+}
+
+criterion_group!(benches, hot_path);
+criterion_main!(benches);

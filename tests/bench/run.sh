@@ -1,0 +1,899 @@
+#!/usr/bin/env bash
+# profilegate's side-by-side benchmark (issue 6): one command, everything on loopback.
+#
+#   tests/bench/run.sh                          # the full run: 3 rounds of 10 s per target
+#   DURATION=2 ROUNDS=1 tests/bench/run.sh      # a short smoke run
+#
+# It installs what it needs when missing (apt-get: nginx, wrk, curl, cmake, apache2,
+# libapache2-mod-auth-openidc; `npm ci` in tests/op), builds profilegate in release mode, and
+# starts on free loopback ports, each with its own configuration in one temporary directory:
+#
+#   upstream     nginx answering every request with a fixed `200 ok\n`
+#   nginx proxy  a plain nginx `proxy_pass` to the upstream, upstream keepalive
+#   test OP      node tests/op/server.js (oidc-provider), clients for profilegate and Apache
+#   profilegate  the release binary in front of the upstream, one required profile question
+#   Apache       apache2 + mod_auth_openidc + mod_proxy in front of the upstream (when installable)
+#
+# Sessions come from real logins at the test OP with curl cookie jars (login and consent forms;
+# for profilegate the profile question is answered too, so its requests carry X-Profile-* and
+# X-Profile-Jwt). Before measuring, the upstream is asked through each proxy what identity it
+# received. Then `wrk` measures every target in turn, ROUNDS times, the order rotating each
+# round; each figure is also printed as a ratio to the direct upstream of the same round.
+#
+# Proxy CPU per request: utime + stime from /proc/<pid>/stat of the proxy's processes (the
+# nginx master and workers, every Apache process, the profilegate process; reaped children
+# through the parent's cutime + cstime), after the wrk run minus before, divided by the requests
+# wrk completed. A run is marked INVALID and never counted when any response is not a 200 (a
+# lost session gives fast redirects or 401s), any connection failed or timed out, or more than
+# 1 request in 1000 met a connection the server had closed.
+#
+# Login cost: LOGINS new users sign in through each proxy (navigation, the OP's forms, the
+# callback: code exchange, ID token and userinfo, the new session and, for profilegate, the
+# question choice) up to the redirect the callback answers with; the proxy's CPU over all of
+# them, divided by LOGINS. The OP's own CPU is not counted.
+#
+# Environment (all optional):
+#   DURATION=10        seconds per wrk run
+#   ROUNDS=3           rounds over all targets (the table shows the median over valid rounds)
+#   CONNECTIONS=32     wrk connections (-c)
+#   WRK_THREADS=1      wrk threads (-t)
+#   WARMUP=2           seconds of unmeasured load per target before the first round (0: none)
+#   LOGINS=50          complete logins of new users per proxy for the login cost (0: none)
+#   SKIP_APACHE=1      leave Apache + mod_auth_openidc out
+#   PROFILEGATE_BIN    use this profilegate binary instead of `cargo build --release`
+#   BENCH_OUT=FILE     also write the final table (markdown) to FILE
+#   BENCH_KEEP_TMP=1   keep the temporary directory (configurations, logs, wrk outputs)
+#
+# On a machine with systemd, installing nginx or apache2 also starts their packaged services on
+# port 80; this benchmark does not use them (`systemctl disable --now nginx apache2`).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BENCH_DIR="$ROOT/tests/bench"
+OP_DIR="$ROOT/tests/op"
+
+DURATION=${DURATION:-10}
+ROUNDS=${ROUNDS:-3}
+CONNECTIONS=${CONNECTIONS:-32}
+WRK_THREADS=${WRK_THREADS:-1}
+WARMUP=${WARMUP:-2}
+LOGINS=${LOGINS:-50}
+SKIP_APACHE=${SKIP_APACHE:-0}
+BENCH_USER=bench
+BENCH_COMPANY="Bench Corp"
+
+say() { printf '==> %s\n' "$*" >&2; }
+warn() { printf 'bench: warning: %s\n' "$*" >&2; }
+die() {
+  printf 'bench: error: %s\n' "$*" >&2
+  exit 1
+}
+
+for v in DURATION ROUNDS CONNECTIONS WRK_THREADS WARMUP LOGINS; do
+  [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a whole number (got '${!v}')"
+done
+((DURATION >= 1 && ROUNDS >= 1 && CONNECTIONS >= 1 && WRK_THREADS >= 1)) ||
+  die "DURATION, ROUNDS, CONNECTIONS and WRK_THREADS must be at least 1"
+((CONNECTIONS >= WRK_THREADS)) || die "CONNECTIONS must be at least WRK_THREADS"
+
+# ------------------------------------------------------------------ dependencies
+
+SUDO=""
+[[ "$(id -u)" -eq 0 ]] || SUDO="sudo"
+
+apt_install() { # packages... -> 0 when installed
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >/dev/null 2>&1 && return 0
+  $SUDO apt-get update -qq >/dev/null 2>&1 || true
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >/dev/null
+}
+
+have() { command -v "$1" >/dev/null 2>&1 || [[ -x "/usr/sbin/$1" ]]; }
+
+NGINX=/usr/sbin/nginx
+APACHE=/usr/sbin/apache2
+APACHE_MODULES=/usr/lib/apache2/modules
+
+missing=()
+have nginx || missing+=(nginx)
+have wrk || missing+=(wrk)
+have curl || missing+=(curl)
+have node || missing+=(nodejs)
+have npm || missing+=(npm)
+if [[ -z "${PROFILEGATE_BIN:-}" ]]; then have cmake || missing+=(cmake); fi
+if ((${#missing[@]})); then
+  say "installing Debian packages: ${missing[*]}"
+  apt_install "${missing[@]}" || die "apt-get install ${missing[*]} failed"
+fi
+[[ -x "$NGINX" ]] || NGINX=$(command -v nginx)
+
+WITH_APACHE=1
+if [[ "$SKIP_APACHE" == 1 ]]; then
+  WITH_APACHE=0
+else
+  missing=()
+  [[ -x "$APACHE" ]] || missing+=(apache2)
+  [[ -f "$APACHE_MODULES/mod_auth_openidc.so" ]] || missing+=(libapache2-mod-auth-openidc)
+  if ((${#missing[@]})); then
+    say "installing Debian packages: ${missing[*]}"
+    if ! apt_install "${missing[@]}"; then
+      warn "could not install ${missing[*]}: Apache + mod_auth_openidc is left out"
+      WITH_APACHE=0
+    fi
+  fi
+  if ((WITH_APACHE)) && [[ ! -x "$APACHE" || ! -f "$APACHE_MODULES/mod_auth_openidc.so" ]]; then
+    warn "apache2 or mod_auth_openidc not found after installing: Apache is left out"
+    WITH_APACHE=0
+  fi
+fi
+
+if [[ ! -d "$OP_DIR/node_modules/oidc-provider" ]]; then
+  say "installing the test OP's dependencies (npm ci in tests/op)"
+  (cd "$OP_DIR" && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci failed in $OP_DIR"
+fi
+
+if [[ -n "${PROFILEGATE_BIN:-}" ]]; then
+  BIN=$PROFILEGATE_BIN
+  [[ -x "$BIN" ]] || die "PROFILEGATE_BIN=$BIN is not an executable file"
+  say "using $BIN (PROFILEGATE_BIN set: not building)"
+else
+  say "building profilegate in release mode (a clean build takes several minutes)"
+  (cd "$ROOT" && cargo build --release --locked --bin profilegate) || die "cargo build --release failed"
+  BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/profilegate"
+  [[ "$BIN" == /* ]] || BIN="$ROOT/$BIN"
+  [[ -x "$BIN" ]] || die "cargo build finished but $BIN is missing"
+fi
+
+# ------------------------------------------------------------------ state and cleanup
+
+TMP=""
+WATCHDOG_PID=""
+WRK_PID=""
+PIDS=()
+NAMES=()
+
+stop_children() {
+  local i deadline alive
+  for i in "${!PIDS[@]}"; do
+    if [[ "${NAMES[$i]}" == profilegate ]]; then
+      kill -INT "${PIDS[$i]}" 2>/dev/null # pingora: SIGINT is the fast shutdown
+    else
+      kill -TERM "${PIDS[$i]}" 2>/dev/null
+    fi
+  done
+  deadline=$((SECONDS + 5))
+  while :; do
+    alive=0
+    for i in "${!PIDS[@]}"; do
+      kill -0 "${PIDS[$i]}" 2>/dev/null && alive=1
+    done
+    if ((alive == 0 || SECONDS >= deadline)); then break; fi
+    sleep 0.2
+  done
+  for i in "${!PIDS[@]}"; do
+    # Each child leads its own process group (setsid): workers go with their master.
+    if kill -0 "${PIDS[$i]}" 2>/dev/null; then
+      say "${NAMES[$i]} (pid ${PIDS[$i]}) did not stop in 5 s: killing it"
+    fi
+    kill -KILL -- "-${PIDS[$i]}" 2>/dev/null || kill -KILL "${PIDS[$i]}" 2>/dev/null
+    wait "${PIDS[$i]}" 2>/dev/null
+  done
+}
+
+cleanup() {
+  local rc=$?
+  set +e
+  trap - EXIT
+  trap '' INT TERM # a second Ctrl-C must not cut the cleanup short
+  if [[ -n "$WATCHDOG_PID" ]]; then
+    kill -TERM "$WATCHDOG_PID" 2>/dev/null
+    wait "$WATCHDOG_PID" 2>/dev/null
+  fi
+  [[ -n "$WRK_PID" ]] && kill -TERM "$WRK_PID" 2>/dev/null
+  exec 9>&- # close the lifeline
+  if ((${#PIDS[@]})); then
+    say "stopping ${NAMES[*]}"
+    exec 8>&2 2>/dev/null # keep bash's "Killed" notices off the terminal
+    stop_children 2>&8
+    exec 2>&8 8>&-
+  fi
+  if [[ -n "$TMP" && -d "$TMP" ]]; then
+    if [[ "${BENCH_KEEP_TMP:-0}" == 1 ]]; then
+      say "kept $TMP"
+    else
+      rm -rf "$TMP"
+    fi
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/profilegate-bench.XXXXXX")
+# nginx workers and Apache children drop root: they must reach their own directories.
+chmod 711 "$TMP"
+mkfifo "$TMP/lifeline"
+exec 9<>"$TMP/lifeline"
+
+# Watchdog: if this script dies without its cleanup (kill -9), the lifeline closes and the
+# watchdog stops every process group the script started (their leaders are in $TMP/pids).
+(
+  set +e
+  trap '' INT # Ctrl-C reaches the whole process group: it is for the script, not for us
+  exec 9>&-
+  cat <"$TMP/lifeline" >/dev/null 2>&1 || true
+  [[ -f "$TMP/wrk.pid" ]] && kill -TERM "$(<"$TMP/wrk.pid")" 2>/dev/null
+  if [[ -f "$TMP/pids" ]]; then
+    while read -r pid; do kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null; done <"$TMP/pids"
+    sleep 3
+    while read -r pid; do kill -KILL -- "-$pid" 2>/dev/null; done <"$TMP/pids"
+    sleep 0.5
+  fi
+  rm -rf "$TMP" || { sleep 1 && rm -rf "$TMP"; }
+) </dev/null >/dev/null 2>&1 &
+WATCHDOG_PID=$!
+
+if command -v setsid >/dev/null 2>&1; then DETACH=(setsid); else DETACH=(); fi
+
+# start NAME LOG COMMAND... : starts a long-running child in its own session, stdin on the
+# lifeline (the test OP stops when it closes); sets STARTED_PID.
+start() {
+  local name=$1 log=$2
+  shift 2
+  ${DETACH[@]+"${DETACH[@]}"} "$@" <"$TMP/lifeline" >"$log" 2>&1 9>&- &
+  STARTED_PID=$!
+  PIDS+=("$STARTED_PID")
+  NAMES+=("$name")
+  echo "$STARTED_PID" >>"$TMP/pids"
+}
+
+log_tail() { # name file
+  if [[ -s "$2" ]]; then
+    printf -- '---- last lines of %s (%s) ----\n' "$1" "$2" >&2
+    tail -n 30 "$2" >&2
+    printf -- '----\n' >&2
+  fi
+}
+
+# wait_http NAME PID URL TIMEOUT_S [WANT]: until URL answers (WANT: a status, default any).
+wait_http() {
+  local name=$1 pid=$2 url=$3 deadline=$((SECONDS + $4)) want=${5:-any} code
+  while :; do
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url" 2>/dev/null || true)
+    if [[ "$want" == any && -n "$code" && "$code" != 000 ]] || [[ "$code" == "$want" ]]; then
+      return 0
+    fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      die "$name exited before it was ready (see its log above)"
+    fi
+    ((SECONDS < deadline)) || die "$name did not answer $url within $4 s (last status: ${code:-none})"
+    sleep 0.2
+  done
+}
+
+rand() { node -p "require('crypto').randomBytes($1).toString('$2')"; }
+
+# ------------------------------------------------------------------ ports and secrets
+
+read -r UP_PORT NGX_PORT PG_PORT PG_ADMIN_PORT OP_PORT AP_PORT < <(node -e '
+  const net = require("net");
+  const held = [];
+  const grab = () => new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => { held.push(s); resolve(s.address().port); });
+  });
+  (async () => {
+    const out = [];
+    for (let i = 0; i < 6; i++) out.push(await grab());
+    held.forEach((s) => s.close());
+    console.log(out.join(" "));
+  })().catch((e) => { console.error(e.message); process.exit(1); });
+') || true
+[[ -n "${AP_PORT:-}" ]] || die "could not pick free ports"
+
+UP_URL="http://127.0.0.1:$UP_PORT"
+NGX_URL="http://127.0.0.1:$NGX_PORT"
+PG_URL="http://127.0.0.1:$PG_PORT"
+AP_URL="http://127.0.0.1:$AP_PORT"
+PG_SECRET=$(rand 24 base64url)
+AP_SECRET=$(rand 24 base64url)
+SESSION_SECRET=$(rand 32 base64)
+AP_PASSPHRASE=$(rand 24 base64url)
+
+# ------------------------------------------------------------------ upstream and nginx proxy
+
+# Settings shared by both nginx instances. Keep-alive without a request limit on every listener
+# (Apache and profilegate get the same), no access log anywhere.
+nginx_main() { # dir
+  mkdir -p "$1/tmp"
+  chmod 755 "$1" "$1/tmp"
+  cat <<EOF
+daemon off;
+master_process on;
+worker_processes auto;
+pid $1/nginx.pid;
+error_log $1/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $1/tmp/body;
+  proxy_temp_path $1/tmp/proxy;
+  fastcgi_temp_path $1/tmp/fastcgi;
+  uwsgi_temp_path $1/tmp/uwsgi;
+  scgi_temp_path $1/tmp/scgi;
+  keepalive_requests 1000000;
+  keepalive_timeout 75s;
+EOF
+}
+
+mkdir -p "$TMP/upstream" "$TMP/nginx-proxy"
+{
+  nginx_main "$TMP/upstream"
+  cat <<EOF
+  server {
+    listen 127.0.0.1:$UP_PORT;
+    # mod_auth_openidc passes claims as OIDC_CLAIM_<name> headers.
+    underscores_in_headers on;
+    default_type text/plain;
+    # What the upstream was told about the user (checked once before measuring).
+    location = /_bench/identity {
+      return 200 "user=\$http_x_forwarded_user company=\$http_x_profile_company jwt=\$http_x_profile_jwt oidc_sub=\$http_oidc_claim_sub\n";
+    }
+    location / { return 200 "ok\n"; }
+  }
+}
+EOF
+} >"$TMP/upstream/nginx.conf"
+
+{
+  nginx_main "$TMP/nginx-proxy"
+  cat <<EOF
+  upstream app {
+    server 127.0.0.1:$UP_PORT;
+    keepalive 64;
+  }
+  server {
+    listen 127.0.0.1:$NGX_PORT;
+    location / {
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+EOF
+} >"$TMP/nginx-proxy/nginx.conf"
+
+say "starting the upstream (nginx, fixed 200) and the plain nginx proxy"
+start upstream "$TMP/upstream/stdout.log" "$NGINX" -p "$TMP/upstream" -c "$TMP/upstream/nginx.conf"
+UP_PID=$STARTED_PID
+start nginx-proxy "$TMP/nginx-proxy/stdout.log" "$NGINX" -p "$TMP/nginx-proxy" -c "$TMP/nginx-proxy/nginx.conf"
+NGX_PID=$STARTED_PID
+wait_http "the upstream nginx" "$UP_PID" "$UP_URL/" 10 200 || true
+wait_http "the nginx proxy" "$NGX_PID" "$NGX_URL/" 10 200
+
+# ------------------------------------------------------------------ test OP
+
+OP_CONFIG=$(PG_URL="$PG_URL" AP_URL="$AP_URL" PG_SECRET="$PG_SECRET" AP_SECRET="$AP_SECRET" OP_PORT="$OP_PORT" node -e '
+  const e = process.env;
+  console.log(JSON.stringify({
+    host: "localhost",
+    port: Number(e.OP_PORT),
+    clients: [
+      { client_id: "profilegate", client_secret: e.PG_SECRET,
+        redirect_uris: [e.PG_URL + "/.profilegate/callback"] },
+      { client_id: "apache", client_secret: e.AP_SECRET,
+        redirect_uris: [e.AP_URL + "/redirect_uri"] },
+    ],
+  }));')
+
+say "starting the test OpenID Provider"
+# Given in the environment, not on the command line: ps shows arguments to every user.
+start op "$TMP/op.out" env TEST_OP_CONFIG="$OP_CONFIG" node "$OP_DIR/server.js"
+OP_PID=$STARTED_PID
+deadline=$((SECONDS + 20))
+until [[ -s "$TMP/op.out" ]] && grep -q '"issuer"' "$TMP/op.out"; do
+  kill -0 "$OP_PID" 2>/dev/null || { log_tail "the test OP" "$TMP/op.out"; die "the test OP exited"; }
+  ((SECONDS < deadline)) || { log_tail "the test OP" "$TMP/op.out"; die "the test OP was not ready in 20 s"; }
+  sleep 0.1
+done
+ISSUER=$(grep -m1 '"issuer"' "$TMP/op.out" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).issuer))')
+
+# ------------------------------------------------------------------ profilegate
+
+mkdir -p "$TMP/profilegate"
+(
+  umask 077
+  cat >"$TMP/profilegate/profilegate.toml" <<EOF
+# Written by tests/bench/run.sh. Defaults everywhere else (threads = CPUs, log level info).
+[server]
+listen = "127.0.0.1:$PG_PORT"
+public_url = "$PG_URL"
+admin_listen = "127.0.0.1:$PG_ADMIN_PORT"
+
+[upstream]
+url = "$UP_URL"
+
+[oidc]
+issuer = "$ISSUER"
+client_id = "profilegate"
+client_secret = "$PG_SECRET"
+
+[session]
+secret = "$SESSION_SECRET"
+
+[store]
+path = "$TMP/profilegate/data"
+
+[profiling]
+questions_per_login = 1
+
+[[profiling.questions]]
+id = "company"
+label = "Which company do you work for?"
+type = "text"
+required = true
+min_length = 2
+max_length = 100
+EOF
+)
+
+say "starting profilegate ($BIN)"
+# profilegate reads PROFILEGATE_<SECTION>_<KEY> overrides (and refuses other PROFILEGATE_*
+# names, PROFILEGATE_BIN included): it gets none, only the configuration file.
+unset_pg=()
+while read -r name; do unset_pg+=(-u "$name"); done < <(compgen -e | grep '^PROFILEGATE_' || true)
+start profilegate "$TMP/profilegate/profilegate.log" env ${unset_pg[@]+"${unset_pg[@]}"} "$BIN" --config "$TMP/profilegate/profilegate.toml"
+PG_PID=$STARTED_PID
+if ! (wait_http profilegate "$PG_PID" "http://127.0.0.1:$PG_ADMIN_PORT/readyz" 30 200); then
+  log_tail profilegate "$TMP/profilegate/profilegate.log"
+  exit 1
+fi
+
+# ------------------------------------------------------------------ Apache + mod_auth_openidc
+
+if ((WITH_APACHE)); then
+  AP_DIR="$TMP/apache"
+  mkdir -p "$AP_DIR"
+  chmod 755 "$AP_DIR"
+  user_lines=""
+  if [[ "$(id -u)" -eq 0 ]]; then
+    if id www-data >/dev/null 2>&1; then
+      user_lines=$'User www-data\nGroup www-data'
+    else
+      user_lines=$'User nobody\nGroup nogroup'
+    fi
+  fi
+  (
+    umask 077
+    cat >"$AP_DIR/httpd.conf" <<EOF
+# Written by tests/bench/run.sh: Apache + mod_auth_openidc in front of the same upstream.
+ServerRoot "$AP_DIR"
+ServerName 127.0.0.1
+Listen 127.0.0.1:$AP_PORT
+PidFile "$AP_DIR/httpd.pid"
+DefaultRuntimeDir "$AP_DIR"
+Mutex file:$AP_DIR default
+ErrorLog "$AP_DIR/error.log"
+LogLevel warn
+$user_lines
+
+LoadModule mpm_event_module $APACHE_MODULES/mod_mpm_event.so
+LoadModule authn_core_module $APACHE_MODULES/mod_authn_core.so
+LoadModule authz_core_module $APACHE_MODULES/mod_authz_core.so
+LoadModule authz_user_module $APACHE_MODULES/mod_authz_user.so
+LoadModule proxy_module $APACHE_MODULES/mod_proxy.so
+LoadModule proxy_http_module $APACHE_MODULES/mod_proxy_http.so
+LoadModule auth_openidc_module $APACHE_MODULES/mod_auth_openidc.so
+
+# Debian's mpm_event defaults, except that idle threads are never reaped: a child stopped
+# mid-run would close its keep-alive connections under wrk.
+StartServers 2
+MinSpareThreads 25
+MaxSpareThreads 150
+ThreadLimit 64
+ThreadsPerChild 25
+MaxRequestWorkers 150
+MaxConnectionsPerChild 0
+
+KeepAlive On
+MaxKeepAliveRequests 0
+KeepAliveTimeout 75
+
+OIDCProviderMetadataURL $ISSUER/.well-known/openid-configuration
+OIDCClientID apache
+OIDCClientSecret $AP_SECRET
+OIDCRedirectURI $AP_URL/redirect_uri
+OIDCCryptoPassphrase $AP_PASSPHRASE
+OIDCScope "openid email profile"
+OIDCPKCEMethod S256
+OIDCSSLValidateServer Off
+
+<Location />
+  AuthType openid-connect
+  Require valid-user
+</Location>
+
+ProxyPass / $UP_URL/
+ProxyPassReverse / $UP_URL/
+EOF
+  )
+  say "starting Apache + mod_auth_openidc"
+  start apache "$AP_DIR/stdout.log" "$APACHE" -d "$AP_DIR" -f "$AP_DIR/httpd.conf" -DFOREGROUND
+  AP_PID=$STARTED_PID
+  if ! (wait_http Apache "$AP_PID" "$AP_URL/" 15); then
+    log_tail Apache "$AP_DIR/error.log"
+    log_tail Apache "$AP_DIR/stdout.log"
+    exit 1
+  fi
+fi
+
+# ------------------------------------------------------------------ real logins
+
+# browse JAR URL [LOGIN [STOP]]: walks like a browser from URL (redirects by hand, the OP's
+# login and consent forms as LOGIN, profilegate's question page) until a 200 answer that is not
+# a form; prints its body. With STOP (a piece of a URL) it stops as soon as a URL containing STOP
+# answers with a redirect, and prints where to.
+browse() {
+  local jar=$1 next=$2 login=${3:-$BENCH_USER} stop=${4:-} page="$TMP/page.html"
+  local out code loc action fields origin _
+  for _ in $(seq 1 25); do
+    out=$(curl -sS -b "$jar" -c "$jar" -o "$page" -w '%{http_code} %{redirect_url}' \
+      -H 'Accept: text/html,application/xhtml+xml,*/*;q=0.8' "$next") || return 1
+    code=${out%% *}
+    loc=${out#* }
+    case "$code" in
+      301 | 302 | 303 | 307)
+        if [[ -n "$stop" && "$next" == *"$stop"* ]]; then
+          echo "$loc"
+          return 0
+        fi
+        next=$loc
+        continue
+        ;;
+      200) ;;
+      *)
+        printf 'bench: %s answered %s during the login\n' "$next" "$code" >&2
+        head -c 2000 "$page" >&2
+        return 1
+        ;;
+    esac
+    if grep -q 'name="password"' "$page"; then
+      fields=(--data-urlencode prompt=login --data-urlencode "login=$login" --data-urlencode password=any)
+    elif grep -q 'value="consent"' "$page"; then
+      fields=(--data-urlencode prompt=consent)
+    elif grep -q 'name="_csrf"' "$page"; then
+      # profilegate's question page: answer the pending question.
+      local csrf question rd
+      csrf=$(sed -n 's/.*name="_csrf" value="\([^"]*\)".*/\1/p' "$page" | head -n1)
+      question=$(sed -n 's/.*name="_question" value="\([^"]*\)".*/\1/p' "$page" | head -n1)
+      rd=$(sed -n 's/.*name="_rd" value="\([^"]*\)".*/\1/p' "$page" | head -n1 | sed 's/&#x2f;/\//g; s/&#47;/\//g; s/&amp;/\&/g')
+      [[ "$question" == company ]] || {
+        printf 'bench: unexpected profile question "%s"\n' "$question" >&2
+        return 1
+      }
+      fields=(--data-urlencode "company=$BENCH_COMPANY" --data-urlencode "_csrf=$csrf"
+        --data-urlencode "_question=$question" --data-urlencode "_rd=$rd" --data-urlencode _action=answer)
+    else
+      cat "$page"
+      return 0
+    fi
+    action=$(sed -n 's/.*<form[^>]*action="\([^"]*\)".*/\1/p' "$page" | head -n1)
+    if [[ -n "$action" ]]; then
+      case "$action" in
+        http://* | https://*) next=$action ;;
+        /*)
+          origin=${next#*://}
+          next="${next%%://*}://${origin%%/*}$action"
+          ;;
+      esac
+    fi
+    out=$(curl -sS -b "$jar" -c "$jar" -o "$page" -w '%{http_code} %{redirect_url}' \
+      -H 'Accept: text/html' "${fields[@]}" "$next") || return 1
+    code=${out%% *}
+    loc=${out#* }
+    if [[ "$code" != 30? || -z "$loc" ]]; then
+      printf 'bench: the form at %s answered %s\n' "$next" "$code" >&2
+      head -c 2000 "$page" >&2
+      return 1
+    fi
+    next=$loc
+  done
+  printf 'bench: the login did not finish in 25 steps\n' >&2
+  return 1
+}
+
+# cookie_header JAR HOST: the cookies a browser would send to HOST, as one Cookie value.
+cookie_header() {
+  awk -F'\t' -v host="$2" '
+    NF >= 7 { d = $1; sub(/^#HttpOnly_/, "", d); if (d == host && $7 != "") printf "%s%s=%s", (n++ ? "; " : ""), $6, $7 }
+  ' "$1"
+}
+
+say "signing in at the test OP through profilegate (login, consent, profile question)"
+body=$(browse "$TMP/pg.jar" "$PG_URL/") || die "the login through profilegate failed"
+[[ "$body" == ok ]] || die "after the login profilegate showed: $body"
+PG_COOKIE=$(cookie_header "$TMP/pg.jar" 127.0.0.1)
+[[ -n "$PG_COOKIE" ]] || die "no profilegate session cookie in the jar"
+seen=$(curl -sS -H "Cookie: $PG_COOKIE" "$PG_URL/_bench/identity")
+[[ "$seen" == *"user=$BENCH_USER company=$BENCH_COMPANY jwt=ey"* ]] ||
+  die "the upstream did not receive the identity and profile through profilegate: $seen"
+say "profilegate forwards X-Forwarded-User, X-Profile-Company and X-Profile-Jwt"
+
+if ((WITH_APACHE)); then
+  say "signing in at the test OP through Apache + mod_auth_openidc"
+  if ! body=$(browse "$TMP/ap.jar" "$AP_URL/"); then
+    log_tail Apache "$AP_DIR/error.log"
+    die "the login through Apache failed"
+  fi
+  [[ "$body" == ok ]] || die "after the login Apache showed: $body"
+  AP_COOKIE=$(cookie_header "$TMP/ap.jar" 127.0.0.1)
+  [[ -n "$AP_COOKIE" ]] || die "no mod_auth_openidc session cookie in the jar"
+  seen=$(curl -sS -H "Cookie: $AP_COOKIE" "$AP_URL/_bench/identity")
+  [[ "$seen" == *"oidc_sub=$BENCH_USER"* ]] ||
+    die "the upstream did not receive the identity through Apache: $seen"
+  say "Apache forwards OIDC_CLAIM_sub"
+fi
+
+# ------------------------------------------------------------------ measuring
+
+CLK_TCK=$(getconf CLK_TCK)
+
+# cpu_ticks PID...: CPU ticks (user + system) used so far by each PID, its live children and
+# the children it has reaped.
+cpu_ticks() {
+  local roots=" $* " total=0 stat rest f
+  for stat in /proc/[0-9]*/stat; do
+    rest=$(<"$stat") 2>/dev/null || continue
+    local pid=${stat#/proc/}
+    pid=${pid%/stat}
+    rest=${rest##*) }
+    read -ra f <<<"$rest"
+    # f[1] ppid, f[11] utime, f[12] stime, f[13] cutime, f[14] cstime
+    if [[ "$roots" == *" $pid "* ]]; then
+      total=$((total + f[11] + f[12] + f[13] + f[14]))
+    elif [[ "$roots" == *" ${f[1]} "* ]]; then
+      total=$((total + f[11] + f[12]))
+    fi
+  done 2>/dev/null
+  echo "$total"
+}
+
+TARGETS=(direct nginx profilegate)
+declare -A URL=([direct]="$UP_URL/" [nginx]="$NGX_URL/" [profilegate]="$PG_URL/")
+declare -A COOKIE=([direct]="" [nginx]="" [profilegate]="$PG_COOKIE")
+declare -A PROXY_PID=([direct]="" [nginx]="$NGX_PID" [profilegate]="$PG_PID")
+declare -A LABEL=([direct]="upstream direct (nginx)" [nginx]="nginx proxy_pass" [profilegate]="profilegate (signed in)")
+if ((WITH_APACHE)); then
+  TARGETS+=(apache)
+  URL[apache]="$AP_URL/"
+  COOKIE[apache]="$AP_COOKIE"
+  PROXY_PID[apache]="$AP_PID"
+  LABEL[apache]="Apache + mod_auth_openidc"
+fi
+
+# run_wrk TARGET SECONDS OUTFILE: one wrk run, its output in OUTFILE.
+run_wrk() {
+  local t=$1 secs=$2 out=$3 args=()
+  [[ -n "${COOKIE[$t]}" ]] && args=(-H "Cookie: ${COOKIE[$t]}")
+  # In the background, so that a signal to this script is handled at once (bash runs traps
+  # only between commands); the cleanup stops it.
+  wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${secs}s" --latency -s "$BENCH_DIR/status.lua" \
+    ${args[@]+"${args[@]}"} "${URL[$t]}" >"$out" 2>&1 9>&- &
+  WRK_PID=$!
+  echo "$WRK_PID" >"$TMP/wrk.pid"
+  wait "$WRK_PID" || true
+  WRK_PID=""
+  rm -f "$TMP/wrk.pid"
+}
+
+# wrk_result OUTFILE: prints "requests non200 connect+timeout_errors read+write_errors p50_us
+# p99_us req/s".
+wrk_result() {
+  local line
+  line=$(grep -m1 '^RESULT ' "$1" || true)
+  if [[ -z "$line" ]]; then
+    echo "0 0 1 0 0 0 0"
+    return
+  fi
+  awk '{
+    for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+    printf "%d %d %d %d %d %d %.0f\n", v["requests"], v["non200"], v["connect"] + v["timeout"], v["read"] + v["write"], v["p50_us"], v["p99_us"],
+      (v["duration_us"] > 0 ? v["requests"] * 1e6 / v["duration_us"] : 0)
+  }' <<<"$line"
+}
+
+machine() {
+  local model
+  model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
+  printf '%s CPUs (nproc), %s, Linux %s' "$(nproc)" "${model:-unknown CPU}" "$(uname -r)"
+}
+
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+say "machine: $(machine); load average $LOAD_START"
+say "wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s, $ROUNDS round(s), targets: ${TARGETS[*]}"
+
+if ((WARMUP > 0)); then
+  for t in "${TARGETS[@]}"; do
+    run_wrk "$t" "$WARMUP" "$TMP/wrk-warmup-$t.txt"
+    read -r requests non200 hard soft _ _ _ < <(wrk_result "$TMP/wrk-warmup-$t.txt")
+    if ((requests == 0 || non200 > 0)); then
+      warn "warm-up of $t: $requests requests, $non200 not 200, $((hard + soft)) socket errors (see below)"
+      sed -n '1,40p' "$TMP/wrk-warmup-$t.txt" >&2
+    fi
+  done
+fi
+
+RESULTS="$TMP/results.tsv"
+: >"$RESULTS"
+n=${#TARGETS[@]}
+for ((round = 1; round <= ROUNDS; round++)); do
+  say "round $round of $ROUNDS"
+  order=()
+  for ((i = 0; i < n; i++)); do order+=("${TARGETS[$(((i + round - 1) % n))]}"); done
+  for t in "${order[@]}"; do
+    before_proxy=0
+    [[ -n "${PROXY_PID[$t]}" ]] && before_proxy=$(cpu_ticks "${PROXY_PID[$t]}")
+    before_up=$(cpu_ticks "$UP_PID")
+    run_wrk "$t" "$DURATION" "$TMP/wrk-$round-$t.txt"
+    read -r requests non200 hard soft p50 p99 rps < <(wrk_result "$TMP/wrk-$round-$t.txt")
+    after_proxy=0
+    [[ -n "${PROXY_PID[$t]}" ]] && after_proxy=$(cpu_ticks "${PROXY_PID[$t]}")
+    after_up=$(cpu_ticks "$UP_PID")
+    valid=1
+    why=""
+    if ((requests == 0)); then
+      valid=0 why="no requests completed"
+    elif ((non200 > 0)); then
+      valid=0 why="$non200 responses were not 200"
+    elif ((hard > 0)); then
+      valid=0 why="$hard connect errors or timeouts"
+    elif ((soft * 1000 > requests)); then
+      # A server closing a keep-alive connection shows as a read error; wrk reconnects and
+      # sends the request again. A few are tolerated (and shown), more than 1 in 1000 are not.
+      valid=0 why="$soft read/write socket errors"
+    fi
+    cpu_us=$(awk -v d=$((after_proxy - before_proxy)) -v r="$requests" -v hz="$CLK_TCK" -v p="${PROXY_PID[$t]}" \
+      'BEGIN { if (p == "" || r == 0) print "-"; else printf "%.1f", d * 1e6 / hz / r }')
+    up_us=$(awk -v d=$((after_up - before_up)) -v r="$requests" -v hz="$CLK_TCK" \
+      'BEGIN { if (r == 0) print "-"; else printf "%.1f", d * 1e6 / hz / r }')
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$t" "$valid" "$rps" "$p50" "$p99" "$cpu_us" "$up_us" "$requests" >>"$RESULTS"
+    if ((valid)); then
+      printf '    %-26s %8s req/s  p50 %6s µs  p99 %6s µs  proxy CPU %6s µs/req  upstream CPU %5s µs/req%s\n' \
+        "${LABEL[$t]}" "$rps" "$p50" "$p99" "$cpu_us" "$up_us" "$( ((soft)) && printf '  (%s socket read/write errors)' "$soft")" >&2
+    else
+      printf '    %-26s INVALID (%s): not counted; wrk output: %s\n' "${LABEL[$t]}" "$why" "$TMP/wrk-$round-$t.txt" >&2
+      sed -n '1,20p' "$TMP/wrk-$round-$t.txt" >&2
+    fi
+  done
+  # The same round's ratios to the direct upstream.
+  awk -F'\t' -v round="$round" '
+    $1 == round && $2 == "direct" && $3 == 1 { drps = $4; dp50 = $5; dp99 = $6 }
+    $1 == round { rows[++k] = $0 }
+    END {
+      for (i = 1; i <= k; i++) {
+        split(rows[i], f, "\t")
+        if (f[2] == "direct" || f[3] != 1) continue
+        if (drps == "") { printf "    %-12s no valid direct run in this round: no ratios\n", f[2]; continue }
+        printf "    %-12s vs direct (round %s): req/s %.2fx  p50 %.2fx  p99 %.2fx\n", f[2], round, f[4] / drps, f[5] / dp50, f[6] / dp99
+      }
+    }' "$RESULTS" >&2
+done
+
+# ------------------------------------------------------------------ logins
+
+# login_cost NAME PID URL STOP WANT: LOGINS logins of new users from URL up to the redirect that
+# the OIDC callback (a URL containing STOP) answers with, which must contain WANT; prints the
+# CPU milliseconds the proxy (PID and its children) used per login. The OP's CPU is not counted.
+login_cost() {
+  local name=$1 pid=$2 url=$3 stop=$4 want=$5 before after i out
+  before=$(cpu_ticks "$pid")
+  for ((i = 1; i <= LOGINS; i++)); do
+    rm -f "$TMP/login.jar"
+    out=$(browse "$TMP/login.jar" "$url" "login-$i" "$stop") || die "login $i through $name failed"
+    [[ "$out" == *"$want"* ]] || die "login $i through $name: the callback redirected to '$out'"
+  done
+  after=$(cpu_ticks "$pid")
+  awk -v d=$((after - before)) -v n="$LOGINS" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", d * 1000 / hz / n }'
+}
+
+LOGIN_LINES=""
+if ((LOGINS > 0)); then
+  say "$LOGINS logins of new users through profilegate (start, OP forms, callback: session and question choice)"
+  ms=$(login_cost profilegate "$PG_PID" "$PG_URL/" /.profilegate/callback /.profilegate/profile)
+  LOGIN_LINES+="| profilegate | $ms ms | $(awk -v m="$ms" 'BEGIN { print (m < 2 ? "met" : "MISSED") }') (target < 2 ms) |"$'\n'
+  if ((WITH_APACHE)); then
+    say "$LOGINS logins of new users through Apache + mod_auth_openidc"
+    ms=$(login_cost Apache "$AP_PID" "$AP_URL/" /redirect_uri "$AP_URL/")
+    LOGIN_LINES+="| Apache + mod_auth_openidc | $ms ms | — |"$'\n'
+  fi
+fi
+
+# ------------------------------------------------------------------ the table
+
+labels=""
+for t in "${TARGETS[@]}"; do labels+="$t=${LABEL[$t]};"; done
+
+TABLE=$(awk -F'\t' -v targets="${TARGETS[*]}" -v labels="$labels" -v rounds="$ROUNDS" '
+  function median(list,    a, n, i, j, t) {
+    n = split(list, a, " ")
+    if (n == 0) return ""
+    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
+    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+  }
+  function add(key, v) { vals[key] = vals[key] (vals[key] == "" ? "" : " ") v }
+  function fmt(v, spec) { return v == "" ? "n/a" : sprintf(spec, v) }
+  function ms(v) { return v == "" ? "n/a" : sprintf("%.2f ms", v / 1000) }
+  {
+    r = $1; t = $2
+    if ($3 != 1) { invalid[t]++; next }
+    valid[t]++
+    rps[r, t] = $4; p50[r, t] = $5; p99[r, t] = $6
+    add(t SUBSEP "rps", $4); add(t SUBSEP "p50", $5); add(t SUBSEP "p99", $6)
+    if ($7 != "-") add(t SUBSEP "cpu", $7)
+    add(t SUBSEP "up", $8)
+  }
+  END {
+    split(labels, lp, ";")
+    for (i in lp) { if (lp[i] == "") continue; split(lp[i], kv, "="); label[kv[1]] = kv[2] }
+    nt = split(targets, ts, " ")
+    # per-round ratios to direct, and profilegate / nginx
+    for (r = 1; r <= rounds; r++) {
+      for (i = 1; i <= nt; i++) {
+        t = ts[i]
+        if (((r, t) in rps) && ((r, "direct") in rps)) {
+          add(t SUBSEP "xrps", rps[r, t] / rps[r, "direct"])
+          add(t SUBSEP "xp50", p50[r, t] / p50[r, "direct"])
+          add(t SUBSEP "xp99", p99[r, t] / p99[r, "direct"])
+        }
+      }
+      if (((r, "profilegate") in rps) && ((r, "nginx") in rps)) {
+        add("pgng" SUBSEP "rps", rps[r, "profilegate"] / rps[r, "nginx"])
+        add("pgng" SUBSEP "p99", p99[r, "profilegate"] / p99[r, "nginx"])
+      }
+    }
+    print "| target | req/s | × direct | p50 | × direct | p99 | × direct | proxy CPU/req | upstream CPU/req | valid runs |"
+    print "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    for (i = 1; i <= nt; i++) {
+      t = ts[i]
+      cpu = median(vals[t, "cpu"])
+      printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %d of %d |\n", label[t],
+        fmt(median(vals[t, "rps"]), "%.0f"), fmt(median(vals[t, "xrps"]), "%.2f"),
+        ms(median(vals[t, "p50"])), fmt(median(vals[t, "xp50"]), "%.2f"),
+        ms(median(vals[t, "p99"])), fmt(median(vals[t, "xp99"]), "%.2f"),
+        (t == "direct" ? "—" : fmt(cpu, "%.1f µs")), fmt(median(vals[t, "up"]), "%.1f µs"),
+        valid[t] + 0, valid[t] + invalid[t]
+    }
+    x = median(vals["pgng", "rps"]); p = median(vals["pgng", "p99"]); c = median(vals["profilegate", "cpu"])
+    print ""
+    print "Issue 6 targets (profilegate signed in, medians of same-round ratios):"
+    if (x == "") print "- req/s ≥ 0.8× the nginx proxy: n/a (no round with valid profilegate and nginx runs)"
+    else printf "- req/s ≥ 0.8× the nginx proxy: %.2f× → %s\n", x, (x >= 0.8 ? "met" : "MISSED")
+    if (c == "") print "- proxy CPU ≤ 40 µs per request: n/a"
+    else printf "- proxy CPU ≤ 40 µs per request: %.1f µs → %s\n", c, (c <= 40 ? "met" : "MISSED")
+    if (p == "") print "- p99 ≤ 1.2× the nginx proxy'"'"'s: n/a"
+    else printf "- p99 ≤ 1.2× the nginx proxy'"'"'s: %.2f× → %s\n", p, (p <= 1.2 ? "met" : "MISSED")
+  }' "$RESULTS")
+
+VERSIONS="$("$NGINX" -v 2>&1 | sed 's/^nginx version: //'), $({ wrk -v 2>&1 || true; } | head -n1 | cut -d' ' -f1-2)"
+if ((WITH_APACHE)); then
+  VERSIONS+=", $("$APACHE" -v | sed -n 's/^Server version: //p'), mod_auth_openidc $(dpkg-query -W -f='${Version}' libapache2-mod-auth-openidc 2>/dev/null || echo '?')"
+fi
+HEADER="profilegate benchmark: wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s, $ROUNDS round(s), median over valid rounds
+machine: $(machine); load average at the start: $LOAD_START
+versions: $VERSIONS"
+
+if [[ -n "$LOGIN_LINES" ]]; then
+  TABLE+=$'\n\n'"Proxy CPU per complete login ($LOGINS new users each; the OP's own CPU not counted):"$'\n\n'
+  TABLE+="| proxy | CPU per login | issue-6 target |"$'\n'"| --- | ---: | --- |"$'\n'"${LOGIN_LINES%$'\n'}"
+fi
+
+printf '\n%s\n\n%s\n\n' "$HEADER" "$TABLE"
+if [[ -n "${BENCH_OUT:-}" ]]; then
+  printf '%s\n\n%s\n' "$HEADER" "$TABLE" >"$BENCH_OUT"
+  say "table written to $BENCH_OUT"
+fi
+if awk -F'\t' '$3 != 1 { bad = 1 } END { exit !bad }' "$RESULTS"; then
+  warn "some runs were INVALID (see above) and are not in the table"
+fi
