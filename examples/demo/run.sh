@@ -14,7 +14,7 @@
 #   DEMO_UPSTREAM_PORT   the demo upstream app's port        (default: a free port)
 #   DEMO_READY_TIMEOUT   seconds to wait for profilegate's /readyz (default: 30)
 #   DEMO_KEEP_TMP=1      keep the temporary directory (config, logs, data) on exit
-#   PROFILEGATE_BIN      use this profilegate binary and skip `cargo build`
+#   DEMO_BIN      use this profilegate binary and skip `cargo build`
 #   RUST_LOG             passed through to profilegate
 set -euo pipefail
 
@@ -31,8 +31,8 @@ need() {
 
 need node "Install Node.js 20 or later (it runs the test OpenID Provider and the demo app)."
 need npm "Install npm (it comes with Node.js) to fetch the test OP's dependencies."
-if [[ -z "${PROFILEGATE_BIN:-}" ]]; then
-  need cargo "Install Rust (https://rustup.rs) to build profilegate, or set PROFILEGATE_BIN to a built binary."
+if [[ -z "${DEMO_BIN:-}" ]]; then
+  need cargo "Install Rust (https://rustup.rs) to build profilegate, or set DEMO_BIN to a built binary."
 fi
 
 node_major=$(node -p 'process.versions.node.split(".")[0]')
@@ -162,10 +162,10 @@ if [[ ! -d "$OP_DIR/node_modules/oidc-provider" ]]; then
   (cd "$OP_DIR" && npm ci --silent) || die "npm ci failed in $OP_DIR"
 fi
 
-if [[ -n "${PROFILEGATE_BIN:-}" ]]; then
-  BIN=$PROFILEGATE_BIN
-  [[ -x "$BIN" ]] || die "PROFILEGATE_BIN=$BIN is not an executable file"
-  say "using $BIN (PROFILEGATE_BIN set: not building)"
+if [[ -n "${DEMO_BIN:-}" ]]; then
+  BIN=$DEMO_BIN
+  [[ -x "$BIN" ]] || die "DEMO_BIN=$BIN is not an executable file"
+  say "using $BIN (DEMO_BIN set: not building)"
 else
   say "building profilegate (cargo build; the first build takes a few minutes)"
   (cd "$ROOT" && cargo build --bin profilegate) || die "cargo build failed"
