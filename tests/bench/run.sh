@@ -37,6 +37,7 @@
 #   ROUNDS=3           rounds over all targets (the table shows the median over valid rounds)
 #   CONNECTIONS=32     wrk connections (-c)
 #   WRK_THREADS=1      wrk threads (-t)
+#   BENCH_PG_SERVER="threads = 1"   extra lines for profilegate's [server] table
 #   WARMUP=2           seconds of unmeasured load per target before the first round (0: none)
 #   LOGINS=50          complete logins of new users per proxy for the login cost (0: none)
 #   SKIP_APACHE=1      leave Apache + mod_auth_openidc out
@@ -411,6 +412,7 @@ mkdir -p "$TMP/profilegate"
 listen = "127.0.0.1:$PG_PORT"
 public_url = "$PG_URL"
 admin_listen = "127.0.0.1:$PG_ADMIN_PORT"
+${BENCH_PG_SERVER:-}
 
 [upstream]
 url = "$UP_URL"
