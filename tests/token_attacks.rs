@@ -647,3 +647,31 @@ async fn a_rotated_signing_key_is_fetched_and_accepted() {
     assert_eq!(a.status, StatusCode::FOUND, "{}", a.body);
     assert!(gives_session(&a.set_cookies));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_issuer_with_a_path_is_discovered_and_signs_in() {
+    let op = MockOp::start_at("/realms/acme").await;
+    assert!(op.issuer.ends_with("/realms/acme"));
+    let upstream = EchoUpstream::start().await;
+    let starting = Instant::now();
+    let proxy = start_proxy(free_port(), &op.issuer, &upstream.url(), "", true).await;
+    let env = MockEnv {
+        op,
+        upstream,
+        proxy,
+        starting,
+        ready: Instant::now(),
+    };
+    let a = attempt(
+        &env,
+        forge(|ctx, keys| keys.main().es256(&ctx.claims("alice"))),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::FOUND, "{}", a.body);
+    assert!(gives_session(&a.set_cookies), "{:?}", a.set_cookies);
+    a.browser.navigate(&env.proxy.url("/app")).await;
+    assert_eq!(
+        env.upstream.last().header("x-forwarded-user"),
+        Some("alice")
+    );
+}

@@ -181,13 +181,20 @@ pub struct MockOp {
 
 impl MockOp {
     pub async fn start() -> MockOp {
+        Self::start_at("").await
+    }
+
+    /// A mock OP whose issuer has a path (`/realms/acme`, as Keycloak's do); every endpoint
+    /// lives under it.
+    pub async fn start_at(path: &str) -> MockOp {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind mock OP");
         let issuer = format!(
-            "http://127.0.0.1:{}",
+            "http://127.0.0.1:{}{path}",
             listener.local_addr().expect("addr").port()
         );
+        let prefix = path.to_owned();
         let keys = OpKeys {
             published: vec![SigningKey::generate("main-key")],
             unpublished: vec![
@@ -216,8 +223,9 @@ impl MockOp {
                     continue;
                 };
                 let state = shared.clone();
+                let prefix = prefix.clone();
                 tokio::spawn(async move {
-                    let service = service_fn(move |req| handle(req, state.clone()));
+                    let service = service_fn(move |req| handle(req, state.clone(), prefix.clone()));
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
                         .await;
@@ -303,8 +311,15 @@ fn params(raw: &[u8]) -> HashMap<String, String> {
 async fn handle(
     req: Request<Incoming>,
     state: Arc<Mutex<OpState>>,
+    prefix: String,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    let path = req.uri().path().to_owned();
+    let full = req.uri().path().to_owned();
+    // Endpoints live under the issuer's path; anything else falls through to 404.
+    let path = full
+        .strip_prefix(prefix.as_str())
+        .filter(|rest| rest.starts_with('/'))
+        .unwrap_or("/not-under-the-issuer")
+        .to_owned();
     let query = params(req.uri().query().unwrap_or("").as_bytes());
     let authorization = req
         .headers()
