@@ -95,6 +95,7 @@ pub async fn apply(
     user: &mut UserSession,
     answers: &[(String, Vec<String>)],
     skips: &[String],
+    lang: &str,
 ) -> Result<Result<ProfileRecord, FieldErrors>, AppError> {
     let mut errors = FieldErrors::new();
     let mut valid = Vec::new();
@@ -104,7 +105,7 @@ pub async fn apply(
             errors.insert(id.clone(), "This question is not pending.".into());
             continue;
         };
-        match q.validate(raw) {
+        match q.validate_in(raw, lang) {
             Ok(value) => valid.push((
                 id.clone(),
                 StoredAnswer {
@@ -204,7 +205,8 @@ pub async fn answers(gate: &Gate, session: &mut Session, mut user: UserSession) 
         }
     }
     let outcome = if errors.is_empty() {
-        apply(gate, &mut user, &raw, &request.skip)
+        let lang = gate.language(session.req_header(), &user);
+        apply(gate, &mut user, &raw, &request.skip, &lang)
             .await
             .map_err(|e| (e, Vec::new()))?
     } else {

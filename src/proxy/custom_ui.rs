@@ -158,7 +158,7 @@ async fn post_back(gate: &Gate, session: &mut Session) -> Handled {
         .filter(|id| !skips.contains(id))
         .map(|id| (id.clone(), values.get(id).cloned().unwrap_or_default()))
         .collect();
-    match apply(gate, &mut user, &answers, &skips)
+    match apply(gate, &mut user, &answers, &skips, &gate.default_language)
         .await
         .map_err(|e| (e, Vec::new()))?
     {

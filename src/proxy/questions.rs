@@ -2,11 +2,10 @@
 //! or a skip, store it durably, and send the user on; plus the redirects and 403s that point
 //! users with pending questions there, and the JWKS of the profile JWT.
 
-use std::sync::Arc;
-
 use http::Method;
 use pingora::proxy::Session;
 
+use super::api::apply;
 use super::handlers::{fill_all_params, read_body, Handled};
 use super::{Answer, Gate};
 use crate::config::QuestionUi;
@@ -14,8 +13,7 @@ use crate::error::AppError;
 use crate::profile::Question;
 use crate::redirect::ReturnTo;
 use crate::render::{QuestionPage, QuestionView};
-use crate::session::{now_secs, tokens_equal, Session as UserSession};
-use crate::store::{AnswerSource, Skip, StoredAnswer};
+use crate::session::{tokens_equal, Session as UserSession};
 
 // The page's own controls start with `_`, which no question id can (ids are `[a-z][a-z0-9_]*`).
 
@@ -187,60 +185,35 @@ pub async fn submit(gate: &Gate, session: &mut Session, mut user: UserSession) -
         // A stale form (already answered, or from an older login): show what is pending now.
         return Ok(Answer::redirect(303, profile_url(gate, &rd)));
     };
-    let key = gate.enricher.user_key(&user.sub);
-    let store = gate.enricher.store();
     let lang = gate.language(session.req_header(), &user);
-    let record = if field("_action") == Some("skip") {
-        if q.required {
-            let msg = "This question must be answered.";
-            return Ok(render(gate, &lang, 422, &user, q, &[], Some(msg), &rd));
-        }
-        let skip = Skip {
-            at: now_secs(),
-            login: user.login,
-        };
-        store
-            .record_skip(&key, &q.id, skip)
-            .await
-            .map_err(|e| (AppError::Store(e), Vec::new()))?
+    let skip = field("_action") == Some("skip");
+    let values: Vec<String> = if skip {
+        Vec::new()
     } else {
-        let values: Vec<String> = fields
+        fields
             .iter()
             .filter(|(k, _)| *k == q.id)
             .take(MAX_VALUES)
             .map(|(_, v)| v.clone())
-            .collect();
-        let value = match q.validate_in(&values, &lang) {
-            Ok(v) => v,
-            Err(e) => {
-                return Ok(render(
-                    gate,
-                    &lang,
-                    422,
-                    &user,
-                    q,
-                    &values,
-                    Some(&e.message),
-                    &rd,
-                ));
-            }
-        };
-        let answer = StoredAnswer {
-            value,
-            answered_at: now_secs(),
-            question_version: q.version,
-            source: AnswerSource::User,
-        };
-        // Acknowledged only once the store says the answer is durable.
-        store
-            .save_answers(&key, vec![(q.id.clone(), answer)])
-            .await
-            .map_err(|e| (AppError::Store(e), Vec::new()))?
+            .collect()
+    };
+    let (answers, skips) = if skip {
+        (Vec::new(), vec![q.id.clone()])
+    } else {
+        (vec![(q.id.clone(), values.clone())], Vec::new())
+    };
+    // The same rules and the same durable write as the JSON API and the custom UI.
+    let record = match apply(gate, &mut user, &answers, &skips, &lang)
+        .await
+        .map_err(|e| (e, Vec::new()))?
+    {
+        Ok(record) => record,
+        Err(errors) => {
+            let message = errors.get(&q.id).map(String::as_str);
+            return Ok(render(gate, &lang, 422, &user, q, &values, message, &rd));
+        }
     };
     tracing::info!(sub = %user.sub, question = %q.id, revision = record.revision, "profile updated");
-    user.settle(&q.id);
-    user.rev = record.revision;
-    gate.enricher.update(&user.sub, Arc::new(record));
     let next = if next_question(gate, &user).is_some() {
         profile_url(gate, &rd)
     } else {
