@@ -7,6 +7,7 @@ use std::sync::Arc;
 use pingora::proxy::http_proxy_service_with_name;
 use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs, Server};
+use pingora::listeners::TcpSocketOptions;
 use pingora::services::listening::Service;
 
 use crate::admin::Admin;
@@ -128,10 +129,8 @@ pub fn run(config: Config) -> Result<(), StartError> {
     drop(rt);
 
     let conf = ServerConf {
-        threads: config.server.threads,
-        // One single-threaded runtime per worker thread: fewer cross-thread wake-ups than a
-        // work-stealing pool (measured with tests/bench/run.sh: ~9% more requests/s and ~9% less
-        // CPU per request on 2 cores).
+        threads: 1,
+        // Each proxy worker is its own service with one single-threaded runtime (below).
         work_stealing: false,
         // No grace period: SIGTERM stops accepting at once, then in-flight requests get
         // `server.shutdown_timeout` to finish (pingora's 300 s default would hold the store lock).
@@ -154,18 +153,32 @@ pub fn run(config: Config) -> Result<(), StartError> {
         config.upstream.url.origin().ascii_serialization(),
         config.upstream.jwt_lifetime.as_secs(),
     ));
-    let gate = Gate::new(
-        &config,
-        GateParts {
-            provider: provider.clone(),
-            pages,
-            engine,
-            enricher,
-            metrics: metrics.clone(),
-        },
-    );
-    let mut proxy = http_proxy_service_with_name(&server.configuration, gate, "profilegate proxy");
-    proxy.add_tcp(&config.server.listen.to_string());
+    let parts = GateParts {
+        provider: provider.clone(),
+        pages,
+        engine,
+        enricher,
+        metrics: metrics.clone(),
+    };
+    // One single-threaded pingora service per worker, each with its own listening socket on
+    // the same address (SO_REUSEPORT: the kernel spreads connections over them) and its own
+    // upstream connection pool. Nothing of a request then crosses threads: pingora's shared
+    // pool hands connections between its threads through cross-thread wake-ups and sometimes
+    // loses one ("failed to acquire reusable stream"). README "Performance" has the figures.
+    let mut reuse_port = TcpSocketOptions::default();
+    reuse_port.so_reuseport = Some(true);
+    let listen = config.server.listen.to_string();
+    for worker in 0..config.server.threads {
+        let gate = Gate::new(&config, parts.clone());
+        let mut proxy = http_proxy_service_with_name(
+            &server.configuration,
+            gate,
+            &format!("profilegate proxy {worker}"),
+        );
+        proxy.add_tcp_with_settings(&listen, reuse_port.clone());
+        proxy.threads = Some(1);
+        server.add_service(proxy);
+    }
 
     let mut admin = Service::new(
         "profilegate admin".to_owned(),
@@ -178,7 +191,6 @@ pub fn run(config: Config) -> Result<(), StartError> {
     admin.add_tcp(&config.server.admin_listen.to_string());
     admin.threads = Some(1);
 
-    server.add_service(proxy);
     server.add_service(admin);
     tracing::info!(
         listen = %config.server.listen,

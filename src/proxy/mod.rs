@@ -68,7 +68,8 @@ pub struct RequestCtx {
     wants_html: bool,
 }
 
-/// What `Gate` is built from.
+/// What `Gate` is built from (shared by every worker).
+#[derive(Clone)]
 pub struct GateParts {
     pub provider: Arc<Provider>,
     pub pages: Arc<Pages>,

@@ -44,6 +44,7 @@
 #   PROFILEGATE_BIN    use this profilegate binary instead of `cargo build --release`
 #   BENCH_OUT=FILE     also write the final table (markdown) to FILE
 #   BENCH_KEEP_TMP=1   keep the temporary directory (configurations, logs, wrk outputs)
+#   BENCH_PERF=FILE    after the rounds, `perf record -g` profilegate under one more wrk run
 #
 # On a machine with systemd, installing nginx or apache2 also starts their packaged services on
 # port 80; this benchmark does not use them (`systemctl disable --now nginx apache2`).
@@ -782,6 +783,17 @@ for ((round = 1; round <= ROUNDS; round++)); do
       }
     }' "$RESULTS" >&2
 done
+
+# ------------------------------------------------------------------ profile (optional)
+
+if [[ -n "${BENCH_PERF:-}" ]]; then
+  have perf || apt_install linux-perf || die "perf is needed for BENCH_PERF (Debian package linux-perf)"
+  say "perf record of profilegate under wrk for ${DURATION}s -> $BENCH_PERF (perf report -i $BENCH_PERF)"
+  perf record -q -g -F 999 -o "$BENCH_PERF" -p "$PG_PID" -- sleep "$DURATION" >/dev/null 2>&1 &
+  PERF_PID=$!
+  run_wrk profilegate "$DURATION" "$TMP/wrk-perf.txt"
+  wait "$PERF_PID" || warn "perf record failed (see perf_event_paranoid)"
+fi
 
 # ------------------------------------------------------------------ logins
 
