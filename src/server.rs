@@ -4,10 +4,10 @@
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
+use pingora::listeners::TcpSocketOptions;
 use pingora::proxy::http_proxy_service_with_name;
 use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs, Server};
-use pingora::listeners::TcpSocketOptions;
 use pingora::services::listening::Service;
 
 use crate::admin::Admin;
@@ -30,11 +30,11 @@ const JWT_KEY_NAME: &str = "profile-jwt-es256-pkcs8";
 pub enum StartError {
     #[error(transparent)]
     Templates(#[from] RenderError),
-    #[error("cannot listen on {addr} ({key}): {source}")]
+    #[error("cannot listen on {addr} ({key}): {reason}")]
     Listen {
         key: &'static str,
         addr: SocketAddr,
-        source: std::io::Error,
+        reason: std::io::Error,
     },
     #[error("profile store: {0}")]
     Store(#[from] StoreError),
@@ -98,7 +98,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
         ("server.listen", config.server.listen),
         ("server.admin_listen", config.server.admin_listen),
     ] {
-        TcpListener::bind(addr).map_err(|source| StartError::Listen { key, addr, source })?;
+        TcpListener::bind(addr).map_err(|reason| StartError::Listen { key, addr, reason })?;
     }
 
     // Store, key and discovery before serving, on a runtime dropped afterwards: its pooled

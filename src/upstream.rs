@@ -4,6 +4,7 @@
 
 use std::net::IpAddr;
 
+use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, COOKIE};
 use ipnet::IpNet;
 use pingora::http::RequestHeader;
@@ -33,9 +34,9 @@ const IDENTITY_HEADERS: &[&str] = &[
 const IDENTITY_PREFIXES: &[&str] = &["x-profile-"];
 /// Forwarding headers, believed only from trusted proxies.
 const FORWARDING_HEADERS: &[&str] = &[
-    "x-forwarded-for",
-    "x-forwarded-proto",
-    "x-forwarded-host",
+    X_FORWARDED_FOR,
+    X_FORWARDED_PROTO,
+    X_FORWARDED_HOST,
     "x-forwarded-port",
     "x-forwarded-prefix",
     "x-real-ip",
@@ -134,16 +135,42 @@ impl Peer {
     }
 }
 
+/// The identity headers of one session, encoded once (the proxy keeps them with the opened
+/// session, so the hot path only clones reference-counted values).
+#[derive(Debug, Clone)]
+pub struct Identity {
+    user: Option<HeaderValue>,
+    email: Option<HeaderValue>,
+    preferred_username: Option<HeaderValue>,
+}
+
+impl Identity {
+    pub fn of(session: &Session) -> Self {
+        let value = |v: &str| HeaderValue::from_str(&encode_header_value(v)).ok();
+        Self {
+            user: value(&session.sub),
+            email: session.email.as_deref().and_then(value),
+            preferred_username: session.preferred_username.as_deref().and_then(value),
+        }
+    }
+
+    /// The `X-Forwarded-User` value.
+    pub fn user_value(&self) -> Option<&[u8]> {
+        self.user.as_ref().map(HeaderValue::as_bytes)
+    }
+}
+
 /// Rewrites the request to the upstream: strip first, then inject.
 pub fn prepare_upstream_request(
     req: &mut RequestHeader,
     peer: Peer,
-    user: Option<&Session>,
+    identity: Option<&Identity>,
     profile: Option<(&Enriched, Option<HeaderValue>)>,
     sealer: &CookieSealer,
-    public_scheme: &str,
+    public_scheme: &'static str,
 ) {
     // 1. Strip identity headers in every spelling, and forwarding headers not to be believed.
+    //    (No allocation when there is nothing to strip, the usual case.)
     let doomed: Vec<HeaderName> = req
         .headers
         .keys()
@@ -162,53 +189,70 @@ pub fn prepare_upstream_request(
     // 2. Forwarding headers: appended to a trusted chain, otherwise set from the connection.
     let host = req.headers.get(http::header::HOST).cloned();
     if let Some(ip) = peer.ip {
-        let xff = match req
+        let chain = req
             .headers
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok())
-        {
-            Some(chain) if peer.trusted && !chain.trim().is_empty() => format!("{chain}, {ip}"),
-            _ => ip.to_string(),
+            .filter(|chain| peer.trusted && !chain.trim().is_empty());
+        let value = match chain {
+            Some(chain) => HeaderValue::from_str(&format!("{chain}, {ip}")).ok(),
+            None => ip_header_value(ip),
         };
-        set(req, "x-forwarded-for", &xff);
+        if let Some(value) = value {
+            let _ = req.insert_header(name(X_FORWARDED_FOR), value);
+        }
     }
-    if !req.headers.contains_key("x-forwarded-proto") {
-        set(req, "x-forwarded-proto", public_scheme);
+    if !req.headers.contains_key(X_FORWARDED_PROTO) {
+        let _ = req.insert_header(
+            name(X_FORWARDED_PROTO),
+            HeaderValue::from_static(public_scheme),
+        );
     }
-    if !req.headers.contains_key("x-forwarded-host") {
+    if !req.headers.contains_key(X_FORWARDED_HOST) {
         if let Some(host) = host {
-            let _ = req.insert_header("x-forwarded-host", host);
+            let _ = req.insert_header(name(X_FORWARDED_HOST), host);
         }
     }
 
     // 3. Inject the identity.
-    if let Some(user) = user {
-        set(req, X_FORWARDED_USER, &encode_header_value(&user.sub));
-        if let Some(email) = &user.email {
-            set(req, X_FORWARDED_EMAIL, &encode_header_value(email));
-        }
-        if let Some(name) = &user.preferred_username {
-            set(
-                req,
-                X_FORWARDED_PREFERRED_USERNAME,
-                &encode_header_value(name),
-            );
+    if let Some(identity) = identity {
+        for (header, value) in [
+            (X_FORWARDED_USER, &identity.user),
+            (X_FORWARDED_EMAIL, &identity.email),
+            (X_FORWARDED_PREFERRED_USERNAME, &identity.preferred_username),
+        ] {
+            if let Some(value) = value {
+                let _ = req.insert_header(name(header), value.clone());
+            }
         }
     }
     if let Some((enriched, jwt)) = profile {
-        for (name, value) in &enriched.headers {
-            let _ = req.insert_header(name.clone(), value.clone());
+        for (header, value) in &enriched.headers {
+            let _ = req.insert_header(header.clone(), value.clone());
         }
         if let Some(token) = jwt {
-            let _ = req.insert_header(X_PROFILE_JWT, token);
+            let _ = req.insert_header(name(X_PROFILE_JWT), token);
         }
     }
 }
 
-fn set(req: &mut RequestHeader, name: &'static str, value: &str) {
-    if let Ok(v) = HeaderValue::from_str(value) {
-        let _ = req.insert_header(name, v);
-    }
+const X_FORWARDED_FOR: &str = "x-forwarded-for";
+const X_FORWARDED_PROTO: &str = "x-forwarded-proto";
+const X_FORWARDED_HOST: &str = "x-forwarded-host";
+
+/// A header name as pingora's case-preserving map takes it without copying (sent lower case).
+fn name(header: &'static str) -> Bytes {
+    Bytes::from_static(header.as_bytes())
+}
+
+/// The client address as a header value, formatted without a temporary `String`.
+fn ip_header_value(ip: IpAddr) -> Option<HeaderValue> {
+    use std::io::Write;
+    let mut buf = [0u8; 48]; // the longest IPv6 text is 45 bytes
+    let mut cursor = std::io::Cursor::new(&mut buf[..]);
+    write!(cursor, "{ip}").ok()?;
+    let len = usize::try_from(cursor.position()).ok()?;
+    HeaderValue::from_bytes(&buf[..len]).ok()
 }
 
 /// Removes the proxy's own cookies from every `Cookie` header, keeping the application's.

@@ -18,6 +18,7 @@ mod custom_ui;
 mod handlers;
 mod questions;
 mod respond;
+mod sessions;
 
 use std::sync::Arc;
 
@@ -37,10 +38,11 @@ use crate::oidc::Provider;
 use crate::pipeline::{decide, is_navigation, Auth, Decision, RequestView, Routes};
 use crate::profile::Engine;
 use crate::render::Pages;
-use crate::session::{CookieSealer, RequestCookies, Session as UserSession};
+use crate::session::{now_secs, CookieSealer, RequestCookies, Session as UserSession};
 use crate::upstream::{prepare_upstream_request, Peer};
 
 pub use respond::Answer;
+pub use sessions::{Sessions, SignedIn};
 
 /// The proxy service: everything a request may need, built once at start-up.
 pub struct Gate {
@@ -58,11 +60,13 @@ pub struct Gate {
     trusted: Vec<IpNet>,
     peer: HttpPeer,
     metrics: Arc<Metrics>,
+    /// Session cookies already opened (the hot path's unsealing cache).
+    sessions: Sessions,
 }
 
 /// Per-request state shared by the phases.
 pub struct RequestCtx {
-    user: Option<UserSession>,
+    user: Option<Arc<SignedIn>>,
     profile: Option<Arc<Enriched>>,
     peer: Peer,
     wants_html: bool,
@@ -114,6 +118,7 @@ impl Gate {
             trusted: config.server.trusted_proxies.clone(),
             peer,
             metrics,
+            sessions: Sessions::new(),
         }
     }
 
@@ -140,6 +145,15 @@ impl Gate {
 
 fn header<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a [u8]> {
     req.headers.get(name).map(|v| v.as_bytes())
+}
+
+/// True for errors that only mean the client closed its connection.
+fn client_went_away(e: &Error) -> bool {
+    e.esource() == &ErrorSource::Downstream
+        && matches!(
+            e.etype(),
+            ErrorType::ConnectionClosed | ErrorType::ReadError | ErrorType::WriteError
+        )
 }
 
 /// True when the client would rather read a page than JSON.
@@ -169,7 +183,7 @@ impl ProxyHttp for Gate {
             let req = session.req_header();
             let cookies =
                 RequestCookies::parse(req.headers.get_all(COOKIE).iter().map(|v| v.as_bytes()));
-            let user = self.sealer.open_session(&cookies);
+            let user = self.sessions.open(&self.sealer, &cookies, now_secs());
             let view = RequestView {
                 method: &req.method,
                 path: req.uri.path(),
@@ -181,7 +195,9 @@ impl ProxyHttp for Gate {
                 ),
             };
             let auth = match &user {
-                Some(u) => Auth::SignedIn(u.pending(|id| self.engine.question(id).is_some())),
+                Some(u) => {
+                    Auth::SignedIn(u.session.pending(|id| self.engine.question(id).is_some()))
+                }
                 None => Auth::Anonymous,
             };
             ctx.wants_html = accepts_html(req);
@@ -194,7 +210,8 @@ impl ProxyHttp for Gate {
         ctx.peer = Peer::new(ip, &self.trusted);
 
         let answer = match (decision, user) {
-            (Decision::Forward, Some(user)) => match self.enricher.for_session(&user).await {
+            (Decision::Forward, Some(user)) => match self.enricher.for_session(&user.session).await
+            {
                 Ok(profile) => {
                     Metrics::inc(&self.metrics.forwarded);
                     ctx.profile = Some(profile);
@@ -203,15 +220,27 @@ impl ProxyHttp for Gate {
                 }
                 Err(e) => Err((AppError::Store(e), Vec::new())),
             },
-            (Decision::AskQuestions, Some(user)) => Ok(questions::ask(self, session, &user)),
-            (Decision::QuestionsPending, Some(user)) => Ok(questions::pending_json(self, &user)),
-            (Decision::ShowQuestion, Some(user)) => Ok(questions::show(self, session, &user)),
-            (Decision::SubmitAnswer, Some(user)) => questions::submit(self, session, user).await,
+            (Decision::AskQuestions, Some(user)) => {
+                Ok(questions::ask(self, session, &user.session))
+            }
+            (Decision::QuestionsPending, Some(user)) => {
+                Ok(questions::pending_json(self, &user.session))
+            }
+            (Decision::ShowQuestion, Some(user)) => {
+                Ok(questions::show(self, session, &user.session))
+            }
+            (Decision::SubmitAnswer, Some(user)) => {
+                questions::submit(self, session, user.into_session()).await
+            }
             (Decision::Jwks, _) => Ok(questions::jwks(self)),
-            (Decision::ApiPending, Some(user)) => Ok(api::pending(self, &user)),
-            (Decision::ApiProfile, Some(user)) => api::profile(self, &user).await,
-            (Decision::ApiAnswers, Some(user)) => api::answers(self, session, user).await,
-            (Decision::Continue, user) => custom_ui::handle(self, session, user).await,
+            (Decision::ApiPending, Some(user)) => Ok(api::pending(self, &user.session)),
+            (Decision::ApiProfile, Some(user)) => api::profile(self, &user.session).await,
+            (Decision::ApiAnswers, Some(user)) => {
+                api::answers(self, session, user.into_session()).await
+            }
+            (Decision::Continue, user) => {
+                custom_ui::handle(self, session, user.map(SignedIn::into_session)).await
+            }
             // Decisions that need a session are only taken with one.
             (
                 Decision::Forward
@@ -236,7 +265,9 @@ impl ProxyHttp for Gate {
             }
             (Decision::StartLogin, _) => handlers::start_login(self, session).await,
             (Decision::FinishLogin, _) => handlers::finish_login(self, session).await,
-            (Decision::Logout, user) => handlers::logout(self, session, user).await,
+            (Decision::Logout, user) => {
+                handlers::logout(self, session, user.map(SignedIn::into_session)).await
+            }
             (Decision::SignedOut, _) => Ok(handlers::signed_out(self, session)),
             (Decision::NotFound, _) => Err((AppError::NotFound, Vec::new())),
             (Decision::MethodNotAllowed, _) => Err((AppError::MethodNotAllowed, Vec::new())),
@@ -264,13 +295,13 @@ impl ProxyHttp for Gate {
         ctx: &mut Self::CTX,
     ) -> Result<()> {
         let profile = match (&ctx.profile, &ctx.user) {
-            (Some(p), Some(u)) => Some((p.as_ref(), self.enricher.jwt(p, u))),
+            (Some(p), Some(u)) => Some((p.as_ref(), self.enricher.jwt(p, &u.session))),
             _ => None,
         };
         prepare_upstream_request(
             upstream_request,
             ctx.peer,
-            ctx.user.as_ref(),
+            ctx.user.as_deref().map(|u| &u.identity),
             profile,
             &self.sealer,
             self.public_scheme,
@@ -288,10 +319,8 @@ impl ProxyHttp for Gate {
             ErrorType::HTTPStatus(code) => *code,
             _ => match e.esource() {
                 ErrorSource::Upstream => 502,
-                ErrorSource::Downstream => match e.etype() {
-                    ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => 0,
-                    _ => 400,
-                },
+                ErrorSource::Downstream if client_went_away(e) => 0,
+                ErrorSource::Downstream => 400,
                 ErrorSource::Internal | ErrorSource::Unset => 500,
             },
         };
@@ -312,6 +341,12 @@ impl ProxyHttp for Gate {
             error_code: code,
             can_reuse_downstream: false,
         }
+    }
+
+    /// A client that hangs up mid-request is routine (a closed tab, a load generator stopping):
+    /// it is logged at debug level by `logging`, not at error level by pingora.
+    fn suppress_error_log(&self, _session: &Session, _ctx: &Self::CTX, e: &Error) -> bool {
+        client_went_away(e)
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, _ctx: &mut Self::CTX) {

@@ -8,7 +8,9 @@
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, RandomState};
+use std::hash::Hash;
+
+use ahash::RandomState;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use super::{ProfileRecord, UserKey};
@@ -26,7 +28,8 @@ impl Revisioned for ProfileRecord {
     }
 }
 
-type Shard<K, V> = RwLock<HashMap<K, Arc<V>>>;
+/// aHash with random keys: fast on long keys (session cookies) and not floodable.
+type Shard<K, V> = RwLock<HashMap<K, Arc<V>, RandomState>>;
 
 /// A bounded, sharded map from user to their latest known record (or a view derived from it).
 pub struct ProfileCache<K = UserKey, V = ProfileRecord> {
@@ -40,7 +43,9 @@ impl<K: Hash + Eq, V: Revisioned> ProfileCache<K, V> {
     pub fn new(capacity: usize) -> Self {
         let shards = capacity.clamp(1, MAX_SHARDS);
         ProfileCache {
-            shards: (0..shards).map(|_| RwLock::default()).collect(),
+            shards: (0..shards)
+                .map(|_| RwLock::new(HashMap::with_hasher(RandomState::new())))
+                .collect(),
             per_shard: capacity / shards,
             hasher: RandomState::new(),
         }

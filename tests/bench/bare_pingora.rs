@@ -1,7 +1,8 @@
 //! A bare pingora reverse proxy: the floor under profilegate's hot path (issue 6).
 //!
 //! `tests/bench/run.sh` runs it beside profilegate with the same pingora settings (one
-//! single-threaded service per worker on a SO_REUSEPORT listener, pooled upstream keep-alive),
+//! single-threaded service per worker on a SO_REUSEPORT listener, pooled upstream keep-alive,
+//! mimalloc),
 //! so the table shows how much of profilegate's cost per request is pingora's own.
 //!
 //!     bare-pingora LISTEN UPSTREAM [THREADS]      e.g. bare-pingora 127.0.0.1:8081 127.0.0.1:8080 2
@@ -12,6 +13,10 @@ use pingora::prelude::*;
 use pingora::proxy::http_proxy_service_with_name;
 use pingora::server::configuration::ServerConf;
 use pingora::upstreams::peer::HttpPeer;
+
+/// The same allocator as profilegate, so the difference between the two is profilegate's code.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 struct Bare {
     peer: HttpPeer,

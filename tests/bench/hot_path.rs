@@ -1,5 +1,6 @@
 //! Criterion micro-benchmarks of the signed-in hot path, piece by piece, in the order a request
-//! meets them: cookie parsing and session unseal, the decision, the cached profile view, the
+//! meets them: cookie parsing and session unseal (and the opened-session cache that spares it),
+//! the decision, the cached profile view, the
 //! profile JWT (cached, and signed when the cache cannot serve), then header stripping and
 //! injection on a pingora `RequestHeader`.
 //!
@@ -21,11 +22,12 @@ use profilegate::enrich::{Enriched, Enricher};
 use profilegate::jwt::SigningKey;
 use profilegate::pipeline::{decide, is_navigation, Auth, Pending, RequestView, Routes};
 use profilegate::profile::AnswerValue;
-use profilegate::session::{CookieSealer, RequestCookies, Session};
+use profilegate::proxy::Sessions;
+use profilegate::session::{now_secs, CookieSealer, RequestCookies, Session};
 use profilegate::store::{
     AnswerSource, ProfileRecord, ProfileStore, SledOptions, SledStore, StoredAnswer,
 };
-use profilegate::upstream::{prepare_upstream_request, Peer};
+use profilegate::upstream::{prepare_upstream_request, Identity, Peer};
 
 const CONFIG: &str = r#"
 [server]
@@ -167,10 +169,20 @@ fn session_unseal(c: &mut Criterion, f: &Fixture) {
                 .count()
         })
     });
-    group.bench_function("open_session (parse + unseal + JSON)", |b| {
+    group.bench_function("open_session (parse + unseal + JSON: a cache miss)", |b| {
         b.iter(|| {
             let cookies = RequestCookies::parse([black_box(f.cookie_header.as_bytes())]);
             f.sealer.open_session(&cookies).expect("session")
+        })
+    });
+    // What the proxy does per request: the opened-session cache, hit.
+    let sessions = Sessions::new();
+    group.bench_function("Sessions::open (parse + cache hit: the hot path)", |b| {
+        b.iter(|| {
+            let cookies = RequestCookies::parse([black_box(f.cookie_header.as_bytes())]);
+            sessions
+                .open(&f.sealer, &cookies, now_secs())
+                .expect("session")
         })
     });
     group.finish();
@@ -256,6 +268,7 @@ fn headers(c: &mut Criterion, f: &Fixture) {
         trusted: false,
     };
     let jwt = f.enricher.jwt(&f.enriched, &f.session);
+    let identity = Identity::of(&f.session);
     group.bench_function("clone RequestHeader (baseline, not in the others)", |b| {
         b.iter(|| black_box(&f.request).clone())
     });
@@ -266,7 +279,7 @@ fn headers(c: &mut Criterion, f: &Fixture) {
                 prepare_upstream_request(
                     &mut req,
                     peer,
-                    Some(&f.session),
+                    Some(&identity),
                     Some((&f.enriched, jwt.clone())),
                     &f.sealer,
                     "http",

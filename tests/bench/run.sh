@@ -12,6 +12,9 @@
 #   nginx proxy  a plain nginx `proxy_pass` to the upstream, upstream keepalive
 #   test OP      node tests/op/server.js (oidc-provider), clients for profilegate and Apache
 #   profilegate  the release binary in front of the upstream, one required profile question
+#   bare pingora a pingora proxy with no code of its own (tests/bench/bare_pingora.rs, built
+#                as the cargo example `bare-pingora`), the same pingora settings and allocator
+#                as profilegate: the floor under profilegate's cost, pingora's own share
 #   Apache       apache2 + mod_auth_openidc + mod_proxy in front of the upstream (when installable)
 #
 # Sessions come from real logins at the test OP with curl cookie jars (login and consent forms;
@@ -42,6 +45,8 @@
 #   LOGINS=50          complete logins of new users per proxy for the login cost (0: none)
 #   SKIP_APACHE=1      leave Apache + mod_auth_openidc out
 #   PROFILEGATE_BIN    use this profilegate binary instead of `cargo build --release`
+#   BARE_PINGORA_BIN   the bare pingora proxy binary (default: built beside profilegate, or
+#                      examples/bare-pingora next to PROFILEGATE_BIN; none found: left out)
 #   BENCH_OUT=FILE     also write the final table (markdown) to FILE
 #   BENCH_KEEP_TMP=1   keep the temporary directory (configurations, logs, wrk outputs)
 #   BENCH_PERF=FILE    after the rounds, `perf record -g` profilegate under one more wrk run
@@ -139,10 +144,17 @@ if [[ -n "${PROFILEGATE_BIN:-}" ]]; then
   say "using $BIN (PROFILEGATE_BIN set: not building)"
 else
   say "building profilegate in release mode (a clean build takes several minutes)"
-  (cd "$ROOT" && cargo build --release --locked --bin profilegate) || die "cargo build --release failed"
+  (cd "$ROOT" && cargo build --release --locked --bin profilegate --example bare-pingora) ||
+    die "cargo build --release failed"
   BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/profilegate"
   [[ "$BIN" == /* ]] || BIN="$ROOT/$BIN"
   [[ -x "$BIN" ]] || die "cargo build finished but $BIN is missing"
+fi
+BARE_BIN=${BARE_PINGORA_BIN:-$(dirname "$BIN")/examples/bare-pingora}
+if [[ ! -x "$BARE_BIN" ]]; then
+  [[ -n "${BARE_PINGORA_BIN:-}" ]] && die "BARE_PINGORA_BIN=$BARE_BIN is not an executable file"
+  warn "no bare pingora proxy at $BARE_BIN: left out (cargo build --release --example bare-pingora)"
+  BARE_BIN=""
 fi
 
 # ------------------------------------------------------------------ state and cleanup
@@ -277,7 +289,7 @@ rand() { node -p "require('crypto').randomBytes($1).toString('$2')"; }
 
 # ------------------------------------------------------------------ ports and secrets
 
-read -r UP_PORT NGX_PORT PG_PORT PG_ADMIN_PORT OP_PORT AP_PORT < <(node -e '
+read -r UP_PORT NGX_PORT PG_PORT PG_ADMIN_PORT OP_PORT AP_PORT BARE_PORT < <(node -e '
   const net = require("net");
   const held = [];
   const grab = () => new Promise((resolve, reject) => {
@@ -287,17 +299,18 @@ read -r UP_PORT NGX_PORT PG_PORT PG_ADMIN_PORT OP_PORT AP_PORT < <(node -e '
   });
   (async () => {
     const out = [];
-    for (let i = 0; i < 6; i++) out.push(await grab());
+    for (let i = 0; i < 7; i++) out.push(await grab());
     held.forEach((s) => s.close());
     console.log(out.join(" "));
   })().catch((e) => { console.error(e.message); process.exit(1); });
 ') || true
-[[ -n "${AP_PORT:-}" ]] || die "could not pick free ports"
+[[ -n "${BARE_PORT:-}" ]] || die "could not pick free ports"
 
 UP_URL="http://127.0.0.1:$UP_PORT"
 NGX_URL="http://127.0.0.1:$NGX_PORT"
 PG_URL="http://127.0.0.1:$PG_PORT"
 AP_URL="http://127.0.0.1:$AP_PORT"
+BARE_URL="http://127.0.0.1:$BARE_PORT"
 PG_SECRET=$(rand 24 base64url)
 AP_SECRET=$(rand 24 base64url)
 SESSION_SECRET=$(rand 32 base64)
@@ -374,6 +387,15 @@ start nginx-proxy "$TMP/nginx-proxy/stdout.log" "$NGINX" -p "$TMP/nginx-proxy" -
 NGX_PID=$STARTED_PID
 wait_http "the upstream nginx" "$UP_PID" "$UP_URL/" 10 200 || true
 wait_http "the nginx proxy" "$NGX_PID" "$NGX_URL/" 10 200
+BARE_PID=""
+if [[ -n "$BARE_BIN" ]]; then
+  # As many workers as profilegate: `threads` from BENCH_PG_SERVER, else the CPU count.
+  bare_threads=$(sed -n 's/^[[:space:]]*threads[[:space:]]*=[[:space:]]*\([0-9][0-9]*\).*/\1/p' <<<"${BENCH_PG_SERVER:-}" | tail -n1)
+  mkdir -p "$TMP/bare"
+  start bare-pingora "$TMP/bare/stdout.log" "$BARE_BIN" "127.0.0.1:$BARE_PORT" "127.0.0.1:$UP_PORT" "${bare_threads:-$(nproc)}"
+  BARE_PID=$STARTED_PID
+  wait_http "the bare pingora proxy" "$BARE_PID" "$BARE_URL/" 10 200
+fi
 
 # ------------------------------------------------------------------ test OP
 
@@ -668,6 +690,13 @@ declare -A URL=([direct]="$UP_URL/" [nginx]="$NGX_URL/" [profilegate]="$PG_URL/"
 declare -A COOKIE=([direct]="" [nginx]="" [profilegate]="$PG_COOKIE")
 declare -A PROXY_PID=([direct]="" [nginx]="$NGX_PID" [profilegate]="$PG_PID")
 declare -A LABEL=([direct]="upstream direct (nginx)" [nginx]="nginx proxy_pass" [profilegate]="profilegate (signed in)")
+if [[ -n "$BARE_PID" ]]; then
+  TARGETS+=(bare)
+  URL[bare]="$BARE_URL/"
+  COOKIE[bare]=""
+  PROXY_PID[bare]="$BARE_PID"
+  LABEL[bare]="bare pingora proxy (floor)"
+fi
 if ((WITH_APACHE)); then
   TARGETS+=(apache)
   URL[apache]="$AP_URL/"
@@ -866,6 +895,13 @@ TABLE=$(awk -F'\t' -v targets="${TARGETS[*]}" -v labels="$labels" -v rounds="$RO
         add("pgng" SUBSEP "rps", rps[r, "profilegate"] / rps[r, "nginx"])
         add("pgng" SUBSEP "p99", p99[r, "profilegate"] / p99[r, "nginx"])
       }
+      if (((r, "bare") in rps) && ((r, "nginx") in rps)) {
+        add("bare" SUBSEP "ngrps", rps[r, "bare"] / rps[r, "nginx"])
+        add("bare" SUBSEP "ngp99", p99[r, "bare"] / p99[r, "nginx"])
+      }
+      if (((r, "profilegate") in rps) && ((r, "bare") in rps)) {
+        add("pgbare" SUBSEP "rps", rps[r, "profilegate"] / rps[r, "bare"])
+      }
     }
     print "| target | req/s | × direct | p50 | × direct | p99 | × direct | proxy CPU/req | upstream CPU/req | valid runs |"
     print "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
@@ -888,6 +924,14 @@ TABLE=$(awk -F'\t' -v targets="${TARGETS[*]}" -v labels="$labels" -v rounds="$RO
     else printf "- proxy CPU ≤ 40 µs per request: %.1f µs → %s\n", c, (c <= 40 ? "met" : "MISSED")
     if (p == "") print "- p99 ≤ 1.2× the nginx proxy'"'"'s: n/a"
     else printf "- p99 ≤ 1.2× the nginx proxy'"'"'s: %.2f× → %s\n", p, (p <= 1.2 ? "met" : "MISSED")
+    bx = median(vals["bare", "ngrps"]); bp = median(vals["bare", "ngp99"]); bc = median(vals["bare", "cpu"])
+    px = median(vals["pgbare", "rps"])
+    if (bx != "") {
+      print ""
+      print "The floor: a bare pingora proxy (no code of its own, same pingora settings):"
+      printf "- bare pingora: %.2f× the nginx proxy'"'"'s req/s, p99 %.2f× nginx'"'"'s, %s proxy CPU per request\n", bx, bp, fmt(bc, "%.1f µs")
+      if (px != "" && bc != "" && c != "") printf "- profilegate: %.2f× the bare pingora proxy'"'"'s req/s, %+.1f µs CPU per request over it\n", px, c - bc
+    }
   }' "$RESULTS")
 
 VERSIONS="$("$NGINX" -v 2>&1 | sed 's/^nginx version: //'), $({ wrk -v 2>&1 || true; } | head -n1 | cut -d' ' -f1-2)"

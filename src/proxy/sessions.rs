@@ -1,0 +1,178 @@
+//! Opened session cookies, kept so that the signed-in hot path does not unseal (base64,
+//! AES-GCM, JSON) the same cookie at every request, nor re-encode its identity headers.
+//!
+//! Keyed by the cookie's exact value: only a value that opened with this proxy's key is ever
+//! stored, and the same bytes always open to the same session, so a hit proves what a fresh
+//! unsealing would. The expiry is still checked at every request. Bounded like the profile
+//! cache (a full shard drops an eighth); a miss costs one unsealing.
+
+use std::sync::Arc;
+
+use crate::session::{CookieSealer, RequestCookies, Session};
+use crate::store::{ProfileCache, Revisioned};
+use crate::upstream::Identity;
+
+/// Opened session cookies kept per proxy worker.
+const CAPACITY: usize = 4096;
+
+/// A signed-in user's session with its identity headers, built once per session cookie.
+pub struct SignedIn {
+    pub session: Session,
+    pub identity: Identity,
+}
+
+impl SignedIn {
+    fn new(session: Session) -> Self {
+        let identity = Identity::of(&session);
+        Self { session, identity }
+    }
+
+    /// The session, for handlers that change it (a copy: the cached one stays as it was).
+    pub fn into_session(self: Arc<Self>) -> Session {
+        Arc::try_unwrap(self).map_or_else(|shared| shared.session.clone(), |s| s.session)
+    }
+}
+
+impl Revisioned for SignedIn {
+    fn revision(&self) -> u64 {
+        self.session.rev
+    }
+}
+
+pub struct Sessions {
+    opened: ProfileCache<Box<str>, SignedIn>,
+}
+
+impl Default for Sessions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Sessions {
+    pub fn new() -> Self {
+        Self {
+            opened: ProfileCache::new(CAPACITY),
+        }
+    }
+
+    /// The request's session if its cookie opens and has not expired at `now` (seconds).
+    pub fn open(
+        &self,
+        sealer: &CookieSealer,
+        cookies: &RequestCookies<'_>,
+        now: u64,
+    ) -> Option<Arc<SignedIn>> {
+        let value = cookies.get(sealer.session_cookie_name())?;
+        if let Some(hit) = self.opened.get(value, 0) {
+            return (hit.session.exp > now).then_some(hit);
+        }
+        let session = sealer.open_session(cookies)?;
+        if session.exp <= now {
+            return None;
+        }
+        Some(
+            self.opened
+                .put(value.into(), Arc::new(SignedIn::new(session))),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::session::now_secs;
+    use std::path::Path;
+
+    fn sealer(secret: &str) -> CookieSealer {
+        let text = format!(
+            r#"
+[upstream]
+url = "http://127.0.0.1:3000"
+[oidc]
+issuer = "http://127.0.0.1:1"
+client_id = "c"
+client_secret = "s"
+[session]
+secret = "{secret}"
+"#
+        );
+        let env: &[(&str, &str)] = &[];
+        CookieSealer::new(&Config::from_toml(&text, env, Path::new(".")).expect("config"))
+    }
+
+    const SECRET: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+    const OTHER_SECRET: &str = "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=";
+
+    /// `name=value` of the session cookie `sealer` issues for `sub`.
+    fn cookie_for(sealer: &CookieSealer, sub: &str) -> String {
+        let session =
+            sealer.new_session(sub.into(), Some(format!("{sub}@example.com")), None, None);
+        let set = sealer.seal_session(&session);
+        set.split(';').next().expect("name=value").to_owned()
+    }
+
+    fn open(sessions: &Sessions, sealer: &CookieSealer, cookie: &str, now: u64) -> Option<String> {
+        let cookies = RequestCookies::parse([cookie.as_bytes()]);
+        sessions
+            .open(sealer, &cookies, now)
+            .map(|s| s.session.sub.clone())
+    }
+
+    #[test]
+    fn a_cached_session_is_the_same_session_and_expires_on_time() {
+        let sealer = sealer(SECRET);
+        let sessions = Sessions::new();
+        let cookie = cookie_for(&sealer, "alice");
+        let now = now_secs();
+        assert_eq!(
+            open(&sessions, &sealer, &cookie, now).as_deref(),
+            Some("alice")
+        );
+        // The second time comes from the cache, with the same identity.
+        let cookies = RequestCookies::parse([cookie.as_bytes()]);
+        let first = sessions.open(&sealer, &cookies, now).expect("cached");
+        let again = sessions.open(&sealer, &cookies, now).expect("cached");
+        assert!(Arc::ptr_eq(&first, &again));
+        // Past its expiry the cached session no longer counts.
+        let exp = first.session.exp;
+        assert_eq!(open(&sessions, &sealer, &cookie, exp), None);
+        assert_eq!(open(&sessions, &sealer, &cookie, exp + 3600), None);
+    }
+
+    #[test]
+    fn tampered_or_foreign_cookies_never_open_even_after_a_valid_one() {
+        let sealer = sealer(SECRET);
+        let sessions = Sessions::new();
+        let cookie = cookie_for(&sealer, "alice");
+        let now = now_secs();
+        assert!(open(&sessions, &sealer, &cookie, now).is_some());
+        let (name, value) = cookie.split_once('=').expect("pair");
+        let mut bytes = value.as_bytes().to_vec();
+        let last = bytes.len() - 2;
+        bytes[last] = if bytes[last] == b'A' { b'B' } else { b'A' };
+        let tampered = format!("{name}={}", String::from_utf8(bytes).expect("ascii"));
+        assert_eq!(open(&sessions, &sealer, &tampered, now), None);
+        // A cookie sealed with another key does not open here, cached or not.
+        let foreign = cookie_for(&sealer_other(), "mallory");
+        assert_eq!(open(&sessions, &sealer, &foreign, now), None);
+        // And a session cached by one proxy is unknown to another with another key.
+        let other = sealer_other();
+        assert_eq!(open(&Sessions::new(), &other, &cookie, now), None);
+    }
+
+    fn sealer_other() -> CookieSealer {
+        sealer(OTHER_SECRET)
+    }
+
+    #[test]
+    fn identity_headers_are_built_from_the_session() {
+        let sealer = sealer(SECRET);
+        let sessions = Sessions::new();
+        let cookie = cookie_for(&sealer, "zoë");
+        let cookies = RequestCookies::parse([cookie.as_bytes()]);
+        let opened = sessions.open(&sealer, &cookies, now_secs()).expect("opens");
+        assert_eq!(opened.identity.user_value(), Some(&b"zo%C3%AB"[..]));
+    }
+}
