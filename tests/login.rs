@@ -687,3 +687,58 @@ async fn unknown_reserved_routes_get_404_and_never_reach_the_upstream() {
     assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(env.upstream.count(), 0);
 }
+
+/// The proxy's workers share their port (SO_REUSEPORT): a second instance started by mistake
+/// must be refused instead of silently taking half of the connections.
+#[tokio::test]
+async fn a_second_instance_cannot_take_the_port_of_a_running_one() {
+    let env = TestEnv::start().await;
+    let store = tempfile::tempdir().expect("tempdir");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_profilegate"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("PROFILEGATE_") {
+            cmd.env_remove(&name);
+        }
+    }
+    let mut child = cmd
+        .arg("--config")
+        .arg(&env.proxy.config_path)
+        .env(
+            "PROFILEGATE_SERVER_ADMIN_LISTEN",
+            format!("127.0.0.1:{}", free_port()),
+        )
+        .env("PROFILEGATE_STORE_PATH", store.path().join("data"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("profilegate runs");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("a second instance started on the port of a running one");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(!status.success());
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+        .expect("stderr read");
+    assert!(
+        stderr.contains("cannot listen on") && stderr.contains("server.listen"),
+        "{stderr}"
+    );
+    // Every new connection still reaches the first instance.
+    for _ in 0..20 {
+        let client = reqwest::Client::new();
+        let r = client
+            .get(format!("{}/.profilegate/jwks.json", env.proxy.origin))
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+}
