@@ -9,7 +9,9 @@ use clap::{Parser, Subcommand};
 use profilegate::config::{Config, LogFormat, ProcessEnv};
 
 /// mimalloc instead of glibc's malloc: the proxy allocates and frees many small buffers per
-/// request from one thread per worker (README "Performance" has the measurement).
+/// request from one thread per worker (README "Performance" has the measurement). Built with
+/// `no_thp`: with transparent huge pages each thread's heap would pin 2 MiB pages (RSS 61 MB
+/// at start instead of 20 MB, measured).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
