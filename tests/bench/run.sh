@@ -50,6 +50,10 @@
 #   BENCH_OUT=FILE     also write the final table (markdown) to FILE
 #   BENCH_KEEP_TMP=1   keep the temporary directory (configurations, logs, wrk outputs)
 #   BENCH_PERF=FILE    after the rounds, `perf record -g` profilegate under one more wrk run
+#   BENCH_CALLGRIND=1  after the rounds, count the instructions per signed-in request of
+#                      profilegate and of the bare pingora proxy under valgrind's callgrind
+#                      (repeatable whatever else the machine does), with profilegate's top
+#                      functions; the callgrind files are kept in the temporary directory
 #
 # On a machine with systemd, installing nginx or apache2 also starts their packaged services on
 # port 80; this benchmark does not use them (`systemctl disable --now nginx apache2`).
@@ -824,6 +828,63 @@ if [[ -n "${BENCH_PERF:-}" ]]; then
   wait "$PERF_PID" || warn "perf record failed (see perf_event_paranoid)"
 fi
 
+# ------------------------------------------------------------------ instructions (optional)
+
+# callgrind_run NAME READY_URL URL COOKIE COMMAND...: starts COMMAND under callgrind, waits for
+# READY_URL to answer 200, warms it up, counts the instructions of a wrk run on URL and prints
+# "instructions requests" for it.
+callgrind_run() {
+  local name=$1 ready=$2 url=$3 cookie=$4 out="$TMP/callgrind.$1.out" pid args=() requests total
+  shift 4
+  [[ -n "$cookie" ]] && args=(-H "Cookie: $cookie")
+  # env outside valgrind: valgrind does not follow an exec (profilegate gets no PROFILEGATE_*).
+  start "$name-callgrind" "$TMP/callgrind.$name.log" env ${unset_pg[@]+"${unset_pg[@]}"} \
+    valgrind --tool=callgrind --callgrind-out-file="$out" "$@"
+  pid=$STARTED_PID
+  wait_http "$name under callgrind" "$pid" "$ready" 120 200 >&2
+  wrk -t1 -c8 -d3s ${args[@]+"${args[@]}"} "$url" >/dev/null 2>&1 9>&- # warm-up: pools, caches
+  callgrind_control -z "$pid" >/dev/null 2>&1 || die "callgrind_control -z failed"
+  requests=$(wrk -t1 -c8 -d"${DURATION}s" -s "$BENCH_DIR/status.lua" ${args[@]+"${args[@]}"} "$url" 9>&- |
+    sed -n 's/^RESULT .*requests=\([0-9]*\).*non200=0 .*/\1/p')
+  [[ -n "$requests" ]] || die "the wrk run of $name under callgrind had failures"
+  callgrind_control -d "$pid" >/dev/null 2>&1 || die "callgrind_control -d failed"
+  sleep 1
+  total=$(callgrind_annotate "$(ls -t "$out".* | head -n1)" 2>/dev/null |
+    awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1; exit }')
+  kill -INT "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null || true
+  echo "${total:-0} $requests"
+}
+
+CALLGRIND_LINES=""
+if [[ "${BENCH_CALLGRIND:-0}" == 1 ]]; then
+  have valgrind || apt_install valgrind || die "valgrind is needed for BENCH_CALLGRIND"
+  say "instructions per request under callgrind (profilegate restarted under valgrind, same store)"
+  kill -INT "$PG_PID" 2>/dev/null
+  for _ in $(seq 100); do kill -0 "$PG_PID" 2>/dev/null || break; sleep 0.1; done
+  read -r pg_ir pg_req < <(callgrind_run profilegate "http://127.0.0.1:$PG_ADMIN_PORT/readyz" "$PG_URL/" "$PG_COOKIE" \
+    "$BIN" --config "$TMP/profilegate/profilegate.toml")
+  CALLGRIND_LINES+="| profilegate (signed in) | $((pg_ir / pg_req)) | $pg_req |"$'\n'
+  if [[ -n "$BARE_PID" ]]; then
+    kill -INT "$BARE_PID" 2>/dev/null
+    for _ in $(seq 100); do kill -0 "$BARE_PID" 2>/dev/null || break; sleep 0.1; done
+    read -r bare_ir bare_req < <(callgrind_run bare "$BARE_URL/" "$BARE_URL/" "" \
+      "$BARE_BIN" "127.0.0.1:$BARE_PORT" "127.0.0.1:$UP_PORT" "${bare_threads:-$(nproc)}")
+    CALLGRIND_LINES+="| bare pingora proxy (floor) | $((bare_ir / bare_req)) | $bare_req |"$'\n'
+  fi
+  say "profilegate's top functions (self instructions per request):"
+  callgrind_annotate --threshold=100 --auto=no "$(ls -t "$TMP/callgrind.profilegate.out".* | head -n1)" 2>/dev/null |
+    awk -v n="$pg_req" '/^ *[0-9,]+ \( *[0-9.]+%\)  [^*]/ && !/PROGRAM TOTALS|start_thread|clone.S|thread_start|call_once|block_on|enter_runtime|__rust_begin/ {
+      v = $1; gsub(",", "", v); sub(/^ *[0-9,]+ \( *[0-9.]+%\)  /, ""); sub(/ \[.*$/, "")
+      sub(/^.*\/(registry\/src\/[^\/]+|rustc\/[0-9a-f]+)\//, "")
+      if (++k <= 15) printf "    %7.0f  %s\n", v / n, substr($0, 1, 140)
+    }' >&2
+  # The proxies are restarted normally for what follows.
+  start profilegate "$TMP/profilegate/profilegate.log" env ${unset_pg[@]+"${unset_pg[@]}"} "$BIN" --config "$TMP/profilegate/profilegate.toml"
+  PG_PID=$STARTED_PID
+  wait_http profilegate "$PG_PID" "http://127.0.0.1:$PG_ADMIN_PORT/readyz" 30 200
+fi
+
 # ------------------------------------------------------------------ logins
 
 # login_cost NAME PID URL STOP WANT: LOGINS logins of new users from URL up to the redirect that
@@ -942,6 +1003,10 @@ HEADER="profilegate benchmark: wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s,
 machine: $(machine); load average at the start: $LOAD_START
 versions: $VERSIONS"
 
+if [[ -n "$CALLGRIND_LINES" ]]; then
+  TABLE+=$'\n\n'"Instructions per signed-in request under callgrind (wrk -c8, ${DURATION}s, after a warm-up):"$'\n\n'
+  TABLE+="| proxy | instructions per request | requests counted |"$'\n'"| --- | ---: | ---: |"$'\n'"${CALLGRIND_LINES%$'\n'}"
+fi
 if [[ -n "$LOGIN_LINES" ]]; then
   TABLE+=$'\n\n'"Proxy CPU per complete login ($LOGINS new users each; the OP's own CPU not counted):"$'\n\n'
   TABLE+="| proxy | CPU per login | issue-6 target |"$'\n'"| --- | ---: | --- |"$'\n'"${LOGIN_LINES%$'\n'}"
