@@ -136,6 +136,11 @@ pub fn run(config: Config) -> Result<(), StartError> {
         // `server.shutdown_timeout` to finish (pingora's 300 s default would hold the store lock).
         grace_period_seconds: Some(0),
         graceful_shutdown_timeout_seconds: Some(config.server.shutdown_timeout.as_secs()),
+        // Timeouts of a second or more on tokio's timers (per runtime, woken only when one is
+        // due) rather than pingora's "fast" timers, whose clock thread, once started, wakes
+        // every 10 ms for good: about 2 ms of CPU per second even when idle, which a sidecar
+        // mostly is. README "Performance" (login cost) has the figures.
+        fast_timeout_to_tokio_threshold_seconds: Some(0),
         ..ServerConf::default()
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);

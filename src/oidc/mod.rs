@@ -3,19 +3,25 @@
 //! Only logins and logouts come here; the signed-in hot path never calls the OP.
 
 mod backchannel;
+mod jwk;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreJsonWebKeySet, CoreJwsSigningAlgorithm,
+    CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreClaimName, CoreClaimType,
+    CoreClientAuthMethod, CoreErrorResponseType, CoreGenderClaim, CoreGrantType,
+    CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm, CoreJwsSigningAlgorithm,
+    CoreResponseMode, CoreResponseType, CoreRevocableToken, CoreRevocationErrorResponse,
+    CoreSubjectIdentifierType, CoreTokenIntrospectionResponse, CoreTokenResponse,
 };
 use openidconnect::{
-    AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken,
-    EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse,
-    PkceCodeChallenge, PkceCodeVerifier, ProviderMetadataWithLogout, RedirectUrl, Scope,
-    SignatureVerificationError, TokenResponse,
+    AuthorizationCode, ClaimsVerificationError, Client, ClientId, ClientSecret, CsrfToken,
+    EmptyAdditionalClaims, EmptyAdditionalProviderMetadata, EndpointMaybeSet, EndpointNotSet,
+    EndpointSet, IssuerUrl, JsonWebKeySet, LogoutProviderMetadata, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata, RedirectUrl, Scope,
+    SignatureVerificationError, StandardErrorResponse, TokenResponse,
 };
 use url::Url;
 
@@ -24,14 +30,44 @@ pub use backchannel::{BackChannel, BackChannelError};
 use crate::config::Config;
 use crate::session::{now_secs, LoginState};
 
-/// The client built from discovery, with its typestate spelled out once.
-type OidcClient = CoreClient<
+use jwk::RingJsonWebKey;
+
+/// The client built from discovery, with its typestate spelled out once: openidconnect's
+/// `CoreClient` with the OP's keys as [`RingJsonWebKey`] (signatures checked by ring).
+type OidcClient = Client<
+    EmptyAdditionalClaims,
+    CoreAuthDisplay,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    RingJsonWebKey,
+    CoreAuthPrompt,
+    StandardErrorResponse<CoreErrorResponseType>,
+    CoreTokenResponse,
+    CoreTokenIntrospectionResponse,
+    CoreRevocableToken,
+    CoreRevocationErrorResponse,
     EndpointSet,
     EndpointNotSet,
     EndpointNotSet,
     EndpointNotSet,
     EndpointMaybeSet,
     EndpointMaybeSet,
+>;
+
+/// openidconnect's `ProviderMetadataWithLogout` with the OP's keys as [`RingJsonWebKey`].
+type ProviderMetadataWithLogout = ProviderMetadata<
+    LogoutProviderMetadata<EmptyAdditionalProviderMetadata>,
+    CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    RingJsonWebKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
 >;
 
 /// Shortest wait between two JWKS re-fetches triggered by unknown key ids.
@@ -169,7 +205,7 @@ impl Provider {
         metadata: ProviderMetadataWithLogout,
         end_session: Option<Url>,
     ) -> Discovered {
-        let client = CoreClient::from_provider_metadata(
+        let client = OidcClient::from_provider_metadata(
             metadata.clone(),
             ClientId::new(self.client_id.clone()),
             Some(ClientSecret::new(self.client_secret.clone())),
@@ -364,9 +400,10 @@ impl Provider {
         {
             return Ok(current);
         }
-        let jwks = CoreJsonWebKeySet::fetch_async(current.metadata.jwks_uri(), &self.http)
-            .await
-            .map_err(|e| OidcError::Unreachable(format!("JWKS: {}", chain(&e))))?;
+        let jwks =
+            JsonWebKeySet::<RingJsonWebKey>::fetch_async(current.metadata.jwks_uri(), &self.http)
+                .await
+                .map_err(|e| OidcError::Unreachable(format!("JWKS: {}", chain(&e))))?;
         let metadata = current.metadata.clone().set_jwks(jwks);
         let fresh = Arc::new(self.discovered_from(metadata, current.end_session.clone()));
         if let Ok(mut slot) = self.discovered.write() {

@@ -151,11 +151,12 @@ async fn verify_callback(gate: &Gate, session: &mut Session) -> Handled {
     let store = gate.enricher.store();
     let now = now_secs();
     let store_failed = |e| fail(AppError::Store(e));
-    let before = store.load(&key).await.map_err(store_failed)?;
+    // The record after counting the login holds the same answers as before it: what the OP
+    // claims is compared with those, with no separate read of the record.
+    let mut record = store.record_login(&key, now).await.map_err(store_failed)?;
     let claimed = gate
         .engine
-        .claimed_answers(before.as_ref(), &identity.claims, now);
-    let mut record = store.record_login(&key, now).await.map_err(store_failed)?;
+        .claimed_answers(Some(&record), &identity.claims, now);
     if !claimed.is_empty() {
         record = store
             .save_answers(&key, claimed)

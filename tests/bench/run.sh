@@ -37,7 +37,8 @@
 #
 # Environment (all optional):
 #   DURATION=10        seconds per wrk run
-#   ROUNDS=3           rounds over all targets (the table shows the median over valid rounds)
+#   ROUNDS=3           rounds over all targets (the table shows the median over valid rounds);
+#                      0: no wrk runs at all, only the login cost
 #   CONNECTIONS=32     wrk connections (-c)
 #   WRK_THREADS=1      wrk threads (-t)
 #   BENCH_PG_SERVER="threads = 1"   extra lines for profilegate's [server] table
@@ -54,6 +55,8 @@
 #                      profilegate and of the bare pingora proxy under valgrind's callgrind
 #                      (repeatable whatever else the machine does), with profilegate's top
 #                      functions; the callgrind files are kept in the temporary directory
+#   BENCH_LOGIN_PERF=FILE  `perf record` profilegate during its logins (BENCH_LOGIN_PERF_ARGS,
+#                      default "-g -F 4999", are perf's options)
 #
 # On a machine with systemd, installing nginx or apache2 also starts their packaged services on
 # port 80; this benchmark does not use them (`systemctl disable --now nginx apache2`).
@@ -83,8 +86,9 @@ die() {
 for v in DURATION ROUNDS CONNECTIONS WRK_THREADS WARMUP LOGINS; do
   [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a whole number (got '${!v}')"
 done
-((DURATION >= 1 && ROUNDS >= 1 && CONNECTIONS >= 1 && WRK_THREADS >= 1)) ||
-  die "DURATION, ROUNDS, CONNECTIONS and WRK_THREADS must be at least 1"
+((DURATION >= 1 && CONNECTIONS >= 1 && WRK_THREADS >= 1)) ||
+  die "DURATION, CONNECTIONS and WRK_THREADS must be at least 1"
+((ROUNDS > 0)) || WARMUP=0 # ROUNDS=0: the login cost only
 ((CONNECTIONS >= WRK_THREADS)) || die "CONNECTIONS must be at least WRK_THREADS"
 
 # ------------------------------------------------------------------ dependencies
@@ -560,6 +564,12 @@ fi
 
 # ------------------------------------------------------------------ real logins
 
+# cpu_ns PID: nanoseconds on CPU of PID's live threads so far (schedstat: precise, unlike the
+# ticks of /proc/PID/stat, enough to time one request).
+cpu_ns() {
+  cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%d", s }'
+}
+
 # browse JAR URL [LOGIN [STOP]]: walks like a browser from URL (redirects by hand, the OP's
 # login and consent forms as LOGIN, profilegate's question page) until a 200 answer that is not
 # a form; prints its body. With STOP (a piece of a URL) it stops as soon as a URL containing STOP
@@ -568,8 +578,13 @@ browse() {
   local jar=$1 next=$2 login=${3:-$BENCH_USER} stop=${4:-} page="$TMP/page.html"
   local out code loc action fields origin _
   for _ in $(seq 1 25); do
+    # With SPLIT_PID (login_cost), the CPU that process spends on the STOP request is added up
+    # in $TMP/stop.ns.
+    local t0=""
+    [[ -n "$stop" && -n "${SPLIT_PID:-}" && "$next" == *"$stop"* ]] && t0=$(cpu_ns "$SPLIT_PID")
     out=$(curl -sS -b "$jar" -c "$jar" -o "$page" -w '%{http_code} %{redirect_url}' \
       -H 'Accept: text/html,application/xhtml+xml,*/*;q=0.8' "$next") || return 1
+    [[ -n "$t0" ]] && echo $(($(cpu_ns "$SPLIT_PID") - t0)) >>"$TMP/stop.ns"
     code=${out%% *}
     loc=${out#* }
     case "$code" in
@@ -890,27 +905,71 @@ fi
 # login_cost NAME PID URL STOP WANT: LOGINS logins of new users from URL up to the redirect that
 # the OIDC callback (a URL containing STOP) answers with, which must contain WANT; prints the
 # CPU milliseconds the proxy (PID and its children) used per login. The OP's CPU is not counted.
+# For profilegate it then prints, per login, from its threads' run times (schedstat): the CPU
+# milliseconds of the start redirect, of the callback, and of the rest (what the process did
+# between them, while the browser was at the OP: timers, sled's background threads); "- - -"
+# for Apache, whose work is spread over child processes.
 login_cost() {
-  local name=$1 pid=$2 url=$3 stop=$4 want=$5 before after i out
+  local name=$1 pid=$2 url=$3 stop=$4 want=$5 before after i out ns0 ns1 s0 start_ns=0 loc
+  local split=1
+  [[ "$name" == profilegate ]] || split=0
+  if [[ -n "${BENCH_LOGIN_PERF:-}" ]]; then
+    have perf || apt_install linux-perf || die "perf is needed for BENCH_LOGIN_PERF (Debian package linux-perf)"
+    # shellcheck disable=SC2086 # options, split on purpose
+    perf record -q ${BENCH_LOGIN_PERF_ARGS:--g -F 4999} -o "$BENCH_LOGIN_PERF" -p "$pid" >/dev/null 2>&1 &
+    PERF_PID=$!
+    sleep 1
+  fi
+  : >"$TMP/stop.ns"
   before=$(cpu_ticks "$pid")
+  ns0=$(cpu_ns "$pid")
   for ((i = 1; i <= LOGINS; i++)); do
     rm -f "$TMP/login.jar"
-    out=$(browse "$TMP/login.jar" "$url" "login-$i" "$stop") || die "login $i through $name failed"
+    loc=$url
+    if ((split)); then
+      # The start redirect by itself, timed; browse() goes on from where it points.
+      s0=$(cpu_ns "$pid")
+      out=$(curl -sS -b "$TMP/login.jar" -c "$TMP/login.jar" -o /dev/null -w '%{http_code} %{redirect_url}' \
+        -H 'Accept: text/html,application/xhtml+xml,*/*;q=0.8' "$url") || die "login $i through $name failed"
+      start_ns=$((start_ns + $(cpu_ns "$pid") - s0))
+      [[ "$out" == 30?" "?* ]] || die "login $i through $name: the start answered '$out'"
+      loc=${out#* }
+    fi
+    out=$( ((split)) && export SPLIT_PID=$pid
+      browse "$TMP/login.jar" "$loc" "login-$i" "$stop") || die "login $i through $name failed"
     [[ "$out" == *"$want"* ]] || die "login $i through $name: the callback redirected to '$out'"
   done
   after=$(cpu_ticks "$pid")
-  awk -v d=$((after - before)) -v n="$LOGINS" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", d * 1000 / hz / n }'
+  ns1=$(cpu_ns "$pid")
+  if [[ -n "${BENCH_LOGIN_PERF:-}" ]]; then
+    kill -INT "$PERF_PID" 2>/dev/null
+    wait "$PERF_PID" 2>/dev/null || true # perf exits non-zero on SIGINT
+    [[ -s "$BENCH_LOGIN_PERF" ]] || warn "perf record failed (see perf_event_paranoid)"
+    PERF_PID=""
+    say "perf profile of the logins in $BENCH_LOGIN_PERF (perf report -i $BENCH_LOGIN_PERF)"
+  fi
+  awk -v d=$((after - before)) -v n="$LOGINS" -v hz="$CLK_TCK" -v sp="$split" \
+    -v start=$start_ns -v all=$((ns1 - ns0)) '
+    { stop += $1 }
+    END {
+      printf "%.2f ", d * 1000 / hz / n
+      if (sp) printf "%.2f %.2f %.2f", start / 1e6 / n, stop / 1e6 / n, (all - start - stop) / 1e6 / n
+      else printf "- - -"
+      print ""
+    }' "$TMP/stop.ns"
 }
 
 LOGIN_LINES=""
 if ((LOGINS > 0)); then
   say "$LOGINS logins of new users through profilegate (start, OP forms, callback: session and question choice)"
-  ms=$(login_cost profilegate "$PG_PID" "$PG_URL/" /.profilegate/callback /.profilegate/profile)
-  LOGIN_LINES+="| profilegate | $ms ms | $(awk -v m="$ms" 'BEGIN { print (m < 2 ? "met" : "MISSED") }') (target < 2 ms) |"$'\n'
+  read -r ms start_ms callback_ms rest_ms < <(login_cost profilegate "$PG_PID" "$PG_URL/" /.profilegate/callback /.profilegate/profile) || true
+  [[ -n "$ms" ]] || die "the login cost through profilegate was not measured"
+  LOGIN_LINES+="| profilegate | $ms ms | $start_ms ms | $callback_ms ms | $rest_ms ms | $(awk -v m="$ms" 'BEGIN { print (m < 2 ? "met" : "MISSED") }') (target < 2 ms) |"$'\n'
   if ((WITH_APACHE)); then
     say "$LOGINS logins of new users through Apache + mod_auth_openidc"
-    ms=$(login_cost Apache "$AP_PID" "$AP_URL/" /redirect_uri "$AP_URL/")
-    LOGIN_LINES+="| Apache + mod_auth_openidc | $ms ms | — |"$'\n'
+    read -r ms _ _ _ < <(login_cost Apache "$AP_PID" "$AP_URL/" /redirect_uri "$AP_URL/") || true
+    [[ -n "$ms" ]] || die "the login cost through Apache was not measured"
+    LOGIN_LINES+="| Apache + mod_auth_openidc | $ms ms | — | — | — | — |"$'\n'
   fi
 fi
 
@@ -995,6 +1054,7 @@ TABLE=$(awk -F'\t' -v targets="${TARGETS[*]}" -v labels="$labels" -v rounds="$RO
     }
   }' "$RESULTS")
 
+((ROUNDS > 0)) || TABLE="No wrk rounds (ROUNDS=0)."
 VERSIONS="$("$NGINX" -v 2>&1 | sed 's/^nginx version: //'), $({ wrk -v 2>&1 || true; } | head -n1 | cut -d' ' -f1-2)"
 if ((WITH_APACHE)); then
   VERSIONS+=", $("$APACHE" -v | sed -n 's/^Server version: //p'), mod_auth_openidc $(dpkg-query -W -f='${Version}' libapache2-mod-auth-openidc 2>/dev/null || echo '?')"
@@ -1008,8 +1068,10 @@ if [[ -n "$CALLGRIND_LINES" ]]; then
   TABLE+="| proxy | instructions per request | requests counted |"$'\n'"| --- | ---: | ---: |"$'\n'"${CALLGRIND_LINES%$'\n'}"
 fi
 if [[ -n "$LOGIN_LINES" ]]; then
-  TABLE+=$'\n\n'"Proxy CPU per complete login ($LOGINS new users each; the OP's own CPU not counted):"$'\n\n'
-  TABLE+="| proxy | CPU per login | issue-6 target |"$'\n'"| --- | ---: | --- |"$'\n'"${LOGIN_LINES%$'\n'}"
+  TABLE+=$'\n\n'"Proxy CPU per complete login ($LOGINS new users each; the OP's own CPU not counted;"
+  TABLE+=" the split from the proxy's thread run times; rest: while the browser is at the OP):"$'\n\n'
+  TABLE+="| proxy | CPU per login | start redirect | callback | rest | issue-6 target |"$'\n'
+  TABLE+="| --- | ---: | ---: | ---: | ---: | --- |"$'\n'"${LOGIN_LINES%$'\n'}"
 fi
 
 printf '\n%s\n\n%s\n\n' "$HEADER" "$TABLE"
