@@ -4,10 +4,10 @@
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
+use pingora::listeners::TcpSocketOptions;
 use pingora::proxy::http_proxy_service_with_name;
 use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs, Server};
-use pingora::listeners::TcpSocketOptions;
 use pingora::services::listening::Service;
 
 use crate::admin::Admin;
@@ -152,6 +152,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
         config.server.public_url.origin().to_owned(),
         config.upstream.url.origin().ascii_serialization(),
         config.upstream.jwt_lifetime.as_secs(),
+        config.store.profile_cache_users,
     ));
     let parts = GateParts {
         provider: provider.clone(),
