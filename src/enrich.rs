@@ -13,9 +13,6 @@ use crate::profile::header_name;
 use crate::session::{now_secs, Session};
 use crate::store::{ProfileCache, ProfileRecord, ProfileStore, Revisioned, StoreError, UserKey};
 
-/// Most users kept in memory; beyond it an arbitrary eighth is dropped (they reload on demand).
-const MAX_CACHED_USERS: usize = 100_000;
-
 impl Revisioned for Enriched {
     fn revision(&self) -> u64 {
         self.revision
@@ -47,6 +44,8 @@ pub struct Enricher {
 impl Enricher {
     /// `issuer` is the OP's (part of the store key); `token_issuer` is the proxy's public
     /// origin (the JWT's `iss`); `audience` the upstream's origin (the JWT's `aud`).
+    /// `cached_users` bounds the in-memory views (`store.profile_cache_users`); beyond it an
+    /// arbitrary eighth is dropped (they reload on demand).
     pub fn new(
         store: Arc<dyn ProfileStore>,
         key: Arc<SigningKey>,
@@ -54,6 +53,7 @@ impl Enricher {
         token_issuer: String,
         audience: String,
         lifetime_secs: u64,
+        cached_users: usize,
     ) -> Self {
         Self {
             store,
@@ -62,7 +62,7 @@ impl Enricher {
             token_issuer,
             audience,
             lifetime: lifetime_secs,
-            cache: ProfileCache::new(MAX_CACHED_USERS),
+            cache: ProfileCache::new(cached_users),
         }
     }
 

@@ -157,6 +157,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
         config.server.public_url.origin().to_owned(),
         config.upstream.url.origin().ascii_serialization(),
         config.upstream.jwt_lifetime.as_secs(),
+        config.store.profile_cache_users,
     ));
     let parts = GateParts {
         provider: provider.clone(),

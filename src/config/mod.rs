@@ -257,9 +257,25 @@ impl fmt::Debug for SessionConfig {
 }
 
 #[derive(Debug, Clone)]
-pub enum StoreConfig {
-    /// `store.backend = "sled"` (default) with `store.path` (default `data/profilegate`).
-    Sled { path: PathBuf },
+pub struct StoreConfig {
+    /// `store.backend` and what it needs.
+    pub backend: StoreBackend,
+    /// `store.profile_cache_users`: how many users' profiles (with their `X-Profile-*` headers
+    /// and last JWT, under 1 KiB each) the signed-in hot path keeps in memory; a miss reads the
+    /// store. 0 turns the cache off. Default 10,000.
+    pub profile_cache_users: usize,
+}
+
+/// The default of `store.profile_cache_users`.
+pub const DEFAULT_PROFILE_CACHE_USERS: usize = 10_000;
+/// The default of `store.cache_size`: sled's page cache.
+pub const DEFAULT_STORE_CACHE_SIZE: u64 = 16 * 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub enum StoreBackend {
+    /// `store.backend = "sled"` (default) with `store.path` (default `data/profilegate`) and
+    /// `store.cache_size` (sled's page cache in bytes, 1 MiB to 64 GiB; default 16 MiB).
+    Sled { path: PathBuf, cache_size: u64 },
     /// `store.backend = "postgres"` with `store.url` (or `store.url_file`).
     Postgres { url: Secret },
 }
@@ -794,23 +810,32 @@ fn read_session(mut r: SectionReader<'_>) -> Option<SessionConfig> {
 
 fn read_store(mut r: SectionReader<'_>) -> Option<StoreConfig> {
     let backend = r.string("backend").unwrap_or_else(|| "sled".into());
+    let profile_cache_users = r
+        .integer_in("profile_cache_users", 0, 10_000_000)
+        .map_or(DEFAULT_PROFILE_CACHE_USERS, |n| n as usize);
     let store = match backend.as_str() {
         "sled" => {
             let path = r
                 .string("path")
                 .unwrap_or_else(|| "data/profilegate".into());
+            let cache_size = r
+                .byte_size("cache_size", 1 << 20, 64 << 30)
+                .unwrap_or(DEFAULT_STORE_CACHE_SIZE);
             if r.has_secret("url") {
                 r.error("url", "is for backend = \"postgres\"; sled uses store.path");
                 r.secret("url");
             }
-            Some(StoreConfig::Sled {
+            Some(StoreBackend::Sled {
                 path: r.path_from(path),
+                cache_size,
             })
         }
         "postgres" => {
-            if r.has("path") {
-                r.error("path", "is for backend = \"sled\"; postgres uses store.url");
-                r.string("path");
+            for key in ["path", "cache_size"] {
+                if r.has(key) {
+                    r.error(key, "is for backend = \"sled\"; postgres uses store.url");
+                    r.value(key);
+                }
             }
             let has_url = r.has_secret("url");
             let url = r.secret("url");
@@ -825,7 +850,7 @@ fn read_store(mut r: SectionReader<'_>) -> Option<StoreConfig> {
                     if u.expose().starts_with("postgres://")
                         || u.expose().starts_with("postgresql://") =>
                 {
-                    Some(StoreConfig::Postgres { url: u })
+                    Some(StoreBackend::Postgres { url: u })
                 }
                 Some(_) => {
                     r.error("url", "must start with postgres:// or postgresql://");
@@ -840,12 +865,16 @@ fn read_store(mut r: SectionReader<'_>) -> Option<StoreConfig> {
                 format!("{other:?} is not a store; use \"sled\" or \"postgres\""),
             );
             r.string("path");
+            r.value("cache_size");
             r.secret("url");
             None
         }
     };
     r.finish();
-    store
+    Some(StoreConfig {
+        backend: store?,
+        profile_cache_users,
+    })
 }
 
 fn read_log(mut r: SectionReader<'_>) -> Option<LogConfig> {

@@ -154,6 +154,38 @@ impl<'a> SectionReader<'a> {
         Some(value)
     }
 
+    /// A size in bytes within `min..=max`: an integer (bytes) or a string with a binary unit,
+    /// such as `"16MiB"`, `"512 KiB"`, `"1GiB"` or `"4096"`.
+    pub(super) fn byte_size(&mut self, key: &str, min: u64, max: u64) -> Option<u64> {
+        let parsed = match self.take(key)? {
+            Value::Integer(i) => u64::try_from(i).map_err(|_| format!("{i} is negative")),
+            Value::String(s) => parse_byte_size(&s),
+            other => Err(format!(
+                "expected a size such as \"16MiB\", found {}",
+                other.type_str()
+            )),
+        };
+        match parsed {
+            Ok(bytes) if (min..=max).contains(&bytes) => Some(bytes),
+            Ok(bytes) => {
+                self.error(
+                    key,
+                    format!(
+                        "must be between {} and {}, found {}",
+                        show_bytes(min),
+                        show_bytes(max),
+                        show_bytes(bytes)
+                    ),
+                );
+                None
+            }
+            Err(message) => {
+                self.error(key, message);
+                None
+            }
+        }
+    }
+
     /// `true` or `false`. From the environment, the strings `true` or `false`.
     pub(super) fn boolean(&mut self, key: &str) -> Option<bool> {
         let env = self.env_keys.contains(&self.key(key));
@@ -390,4 +422,42 @@ pub(super) fn env_var_name(dotted: &str) -> String {
         "PROFILEGATE_{}",
         dotted.replace('.', "_").to_ascii_uppercase()
     )
+}
+
+/// `"16MiB"` -> 16777216. Binary units only (`B`, `KiB`, `MiB`, `GiB`), a space allowed before
+/// the unit; a bare number is bytes.
+fn parse_byte_size(raw: &str) -> Result<u64, String> {
+    let text = raw.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let multiplier: u64 = match unit.trim_start() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => {
+            return Err(format!(
+                "{raw:?} is not a size; write a number of bytes or a number with KiB, MiB or GiB, such as \"16MiB\""
+            ))
+        }
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(multiplier))
+        .ok_or_else(|| {
+            format!("{raw:?} is not a size; write a number of bytes or a number with KiB, MiB or GiB, such as \"16MiB\"")
+        })
+}
+
+/// A size for messages: `16 MiB`, `1536 KiB`, `100 bytes`.
+fn show_bytes(bytes: u64) -> String {
+    for (unit, size) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
+        if bytes >= size && bytes % size == 0 {
+            return format!("{} {unit}", bytes / size);
+        }
+    }
+    format!("{bytes} bytes")
 }

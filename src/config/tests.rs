@@ -38,12 +38,14 @@ fn minimal_config_gets_documented_defaults() {
     assert_eq!(c.oidc.scopes, ["openid", "email", "profile"]);
     assert_eq!(c.session.lifetime, Duration::from_secs(8 * 3600));
     assert_eq!(c.session.secret.len(), 32);
-    match c.store {
-        StoreConfig::Sled { path } => {
-            assert_eq!(path, Path::new("/etc/profilegate/data/profilegate"))
+    match c.store.backend {
+        StoreBackend::Sled { path, cache_size } => {
+            assert_eq!(path, Path::new("/etc/profilegate/data/profilegate"));
+            assert_eq!(cache_size, 16 * 1024 * 1024);
         }
         other => panic!("expected sled, got {other:?}"),
     }
+    assert_eq!(c.store.profile_cache_users, 10_000);
     assert_eq!(c.upstream.port, 3000);
     assert!(!c.upstream.tls);
 }
@@ -241,6 +243,66 @@ fn postgres_store_needs_a_url() {
     );
     let c = load(&text, &[]).expect("valid");
     assert!(!format!("{c:?}").contains("u:p@"));
+}
+
+#[test]
+fn store_cache_sizes_take_units_and_are_bounded() {
+    let with = |lines: &str| format!("{}\n[store]\n{lines}\n", minimal());
+    let sled_cache = |c: &Config| match c.store.backend {
+        StoreBackend::Sled { cache_size, .. } => cache_size,
+        ref other => panic!("expected sled, got {other:?}"),
+    };
+    for (raw, bytes) in [
+        ("\"16MiB\"", 16 << 20),
+        ("\"1536 KiB\"", 1536 << 10),
+        ("\"2GiB\"", 2 << 30),
+        ("\"3145728\"", 3 << 20),
+        ("1048576", 1 << 20),
+    ] {
+        let c = load(&with(&format!("cache_size = {raw}")), &[]).expect(raw);
+        assert_eq!(sled_cache(&c), bytes, "{raw}");
+    }
+    let c = load(&with("profile_cache_users = 0"), &[]).expect("cache off");
+    assert_eq!(c.store.profile_cache_users, 0);
+
+    let env = [
+        ("PROFILEGATE_STORE_CACHE_SIZE", "8MiB"),
+        ("PROFILEGATE_STORE_PROFILE_CACHE_USERS", "2500"),
+    ];
+    let c = load(&minimal(), &env).expect("from the environment");
+    assert_eq!(sled_cache(&c), 8 << 20);
+    assert_eq!(c.store.profile_cache_users, 2500);
+
+    for (line, key) in [
+        ("cache_size = \"16MB\"", "store.cache_size"),
+        ("cache_size = \"lots\"", "store.cache_size"),
+        ("cache_size = \"512KiB\"", "store.cache_size"),
+        ("cache_size = -1", "store.cache_size"),
+        ("cache_size = \"99999999999999999999\"", "store.cache_size"),
+        ("cache_size = true", "store.cache_size"),
+        ("profile_cache_users = -1", "store.profile_cache_users"),
+        (
+            "profile_cache_users = \"many\"",
+            "store.profile_cache_users",
+        ),
+    ] {
+        let err = load(&with(line), &[]).expect_err(line);
+        assert_eq!(keys(&err), [key], "{line}");
+    }
+    let err = load(&with("cache_size = \"512KiB\""), &[]).expect_err("too small");
+    assert!(
+        err.to_string().contains("between 1 MiB and 64 GiB"),
+        "{err}"
+    );
+
+    let err = load(
+        &with(
+            "backend = \"postgres\"\nurl = \"postgres://u:p@127.0.0.1/db\"\ncache_size = \"8MiB\"",
+        ),
+        &[],
+    )
+    .expect_err("sled only");
+    assert_eq!(keys(&err), ["store.cache_size"]);
 }
 
 #[test]

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::config::StoreConfig;
+use crate::config::{StoreBackend, StoreConfig};
 
 pub use cache::{ProfileCache, Revisioned};
 pub use record::{AnswerSource, ProfileRecord, Skip, StoredAnswer, RECORD_FORMAT};
@@ -159,12 +159,16 @@ pub trait ProfileStore: Send + Sync {
 
 /// Opens the configured store.
 pub async fn open(config: &StoreConfig) -> Result<Arc<dyn ProfileStore>, StoreError> {
-    match config {
-        StoreConfig::Sled { path } => {
-            let store = SledStore::open(path, SledOptions::default()).await?;
+    match &config.backend {
+        StoreBackend::Sled { path, cache_size } => {
+            let options = SledOptions {
+                cache_capacity: *cache_size,
+                ..SledOptions::default()
+            };
+            let store = SledStore::open(path, options).await?;
             Ok(Arc::new(store))
         }
-        StoreConfig::Postgres { .. } => Err(StoreError::NotSupported(
+        StoreBackend::Postgres { .. } => Err(StoreError::NotSupported(
             "the PostgreSQL store (store.backend = \"postgres\") is not available yet in this \
              version of profilegate; use store.backend = \"sled\""
                 .to_string(),

@@ -128,6 +128,7 @@ fn fixture() -> Fixture {
         "http://127.0.0.1:8080".into(),
         "http://127.0.0.1:3000".into(),
         300,
+        profilegate::config::DEFAULT_PROFILE_CACHE_USERS,
     );
     let answers = BTreeMap::from([(
         "company".to_owned(),

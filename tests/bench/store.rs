@@ -1,52 +1,114 @@
-//! Criterion micro-benchmark of the sled store's lookup (`SledStore::load`, what a login or a
-//! profile-cache miss waits on) with 1,000 and with 1,000,000 users stored, plus the latency
-//! percentiles of single lookups at random users (the issue-6 target is p99 < 50 µs, flat from
-//! 1,000 to 1,000,000 users).
+//! Micro-benchmark of the sled store's lookup (`SledStore::load`, what a login or a
+//! profile-cache miss waits on) with 1,000, 100,000 and 1,000,000 users stored, beside the
+//! signed-in hot path's pending check (session cookie + profile cache), which never reads the
+//! store. The issue-6 target: the pending check stays flat from 1,000 to 1,000,000 users and a
+//! store lookup has p99 < 50 µs.
 //!
-//!   cargo bench --bench store                       # 1,000 and 1,000,000 users
+//!   cargo bench --bench store                         # 1,000, 100,000 and 1,000,000 users
 //!   BENCH_STORE_USERS=1000,100000 cargo bench --bench store
+//!   BENCH_STORE_CACHE_MB=64 cargo bench --bench store # another sled page cache (store.cache_size)
+//!   BENCH_STORE_DIR=/tmp/pg-store cargo bench --bench store  # keep the filled stores for reruns
+//!
+//! For each size it prints the percentiles of single lookups of random users, timed one by one:
+//! all of them, then again leaving out the lookups during which the thread waited for a CPU held
+//! by another thread or process (the kernel's scheduler statistics; on a shared machine such a
+//! wait lasts milliseconds and says nothing about the store). The lookups are
+//!
+//! - "cold": the first lookups after opening;
+//! - "again": the same users once more (their pages are now cached);
+//! - "steady": a long run of lookups of random users among all of them, after as many
+//!   unmeasured ones: what a busy proxy whose profile cache misses waits on.
+//!
+//! Then come the hot path's pending check at that size and criterion's mean of `load`.
 //!
 //! The users' records are written once through the store's own API (one user), then copied
 //! byte for byte under the other users' keys with sled batches: a million durable writes one by
-//! one would take far longer than the measurement. The store directory is temporary.
+//! one would take far longer than the measurement. The store directory is temporary unless
+//! BENCH_STORE_DIR is set.
 //!
 //! Not a test: `cargo test --all-targets` runs it once with 1,000 users, only to prove it works.
 
 use std::hint::black_box;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 
+use profilegate::config::Config;
+use profilegate::pipeline::Pending;
 use profilegate::profile::AnswerValue;
+use profilegate::session::{CookieSealer, RequestCookies};
 use profilegate::store::{
-    AnswerSource, ProfileStore, SledOptions, SledStore, StoredAnswer, UserKey,
+    AnswerSource, ProfileCache, ProfileRecord, ProfileStore, SledOptions, SledStore, StoredAnswer,
+    UserKey,
 };
 
 const ISSUER: &str = "http://localhost:9000";
-/// Random users looked up per size (their keys are built before measuring).
+/// Random users looked up cold and again per size (their keys are built before measuring).
 const SAMPLE: usize = 4096;
+/// Lookups of random users in the steady run: as many unmeasured, then as many measured.
+const STEADY: usize = 100_000;
+/// The hot path's profile cache holds at most this many users in the benchmark.
+const PROFILE_CACHE: usize = profilegate::config::DEFAULT_PROFILE_CACHE_USERS;
+
+const CONFIG: &str = r#"
+[upstream]
+url = "http://127.0.0.1:3000"
+[oidc]
+issuer = "http://localhost:9000"
+client_id = "profilegate"
+client_secret = "bench-secret"
+[session]
+secret = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+[[profiling.questions]]
+id = "company"
+label = "Which company do you work for?"
+type = "text"
+required = true
+"#;
 
 fn subject(i: usize) -> String {
     format!("user-{i:08}")
 }
 
-/// A small deterministic generator (no dependency needed): the users looked up.
-fn sample_keys(users: usize) -> Vec<UserKey> {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    (0..SAMPLE)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let i = usize::try_from(x % users as u64).unwrap_or(0);
-            UserKey::new(ISSUER, subject(i))
-        })
+/// A small deterministic generator (no dependency needed).
+struct XorShift(u64);
+
+impl XorShift {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        usize::try_from(self.0 % n as u64).unwrap_or(0)
+    }
+}
+
+fn sample_keys(users: usize, seed: u64, count: usize) -> Vec<UserKey> {
+    let mut rng = XorShift(seed);
+    (0..count)
+        .map(|_| UserKey::new(ISSUER, subject(rng.below(users))))
         .collect()
 }
 
-/// A store in `dir` holding `users` users, each with one answer and one login.
-fn populate(rt: &tokio::runtime::Runtime, dir: &Path, users: usize) -> SledStore {
+fn options() -> SledOptions {
+    let mut options = SledOptions::default();
+    if let Some(mb) = std::env::var("BENCH_STORE_CACHE_MB")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        options.cache_capacity = mb * 1024 * 1024;
+    }
+    options
+}
+
+/// Fills the store in `dir` with `users` users, each with one answer and one login, unless a
+/// kept store with that many users is already there.
+fn populate(rt: &tokio::runtime::Runtime, dir: &Path, users: usize) {
+    let done = dir.join("bench-users");
+    if std::fs::read_to_string(&done).ok().as_deref() == Some(&users.to_string()) {
+        return;
+    }
     let first = UserKey::new(ISSUER, subject(0));
     rt.block_on(async {
         let store = SledStore::open(dir, SledOptions::default())
@@ -68,34 +130,166 @@ fn populate(rt: &tokio::runtime::Runtime, dir: &Path, users: usize) -> SledStore
             .expect("answer");
     });
     // The store is closed now; copy its record under every other user's key.
-    {
-        let db = sled::open(dir).expect("sled");
-        let tree = db.open_tree("users").expect("users tree");
-        let bytes = tree
-            .get(first.storage_key())
-            .expect("read")
-            .expect("the first user's record");
-        let mut i = 1;
-        while i < users {
-            let mut batch = sled::Batch::default();
-            for j in i..(i + 10_000).min(users) {
-                batch.insert(
-                    UserKey::new(ISSUER, subject(j)).storage_key(),
-                    bytes.clone(),
-                );
-            }
-            tree.apply_batch(batch).expect("batch");
-            i += 10_000;
+    let db = sled::open(dir).expect("sled");
+    let tree = db.open_tree("users").expect("users tree");
+    let bytes = tree
+        .get(first.storage_key())
+        .expect("read")
+        .expect("the first user's record");
+    let mut i = 1;
+    while i < users {
+        let mut batch = sled::Batch::default();
+        for j in i..(i + 10_000).min(users) {
+            batch.insert(
+                UserKey::new(ISSUER, subject(j)).storage_key(),
+                bytes.clone(),
+            );
         }
-        db.flush().expect("flush");
+        tree.apply_batch(batch).expect("batch");
+        i += 10_000;
     }
-    rt.block_on(SledStore::open(dir, SledOptions::default()))
-        .expect("store reopened")
+    db.flush().expect("flush");
+    drop(tree);
+    drop(db);
+    std::fs::write(done, users.to_string()).expect("marker");
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
+fn percentile<T: Copy>(sorted: &[T], p: f64) -> T {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
+}
+
+/// One timed operation: its wall time, and how long this thread waited meanwhile for a CPU that
+/// another thread or process held (the kernel's scheduler statistics).
+#[derive(Clone, Copy)]
+struct Timing {
+    wall: Duration,
+    waited: Duration,
+}
+
+/// Nanoseconds this thread has spent waiting on a run queue (`/proc/thread-self/schedstat`).
+fn run_delay() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|text| text.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn timed(op: impl FnOnce()) -> Timing {
+    let before = run_delay();
+    let t = Instant::now();
+    op();
+    let wall = t.elapsed();
+    Timing {
+        wall,
+        waited: Duration::from_nanos(run_delay().saturating_sub(before)),
+    }
+}
+
+fn report(what: &str, timings: Vec<Timing>) {
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    let line = |mut times: Vec<Duration>| {
+        times.sort_unstable();
+        format!(
+            "p50 {:.1} µs, p90 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, max {:.1} µs",
+            us(percentile(&times, 0.50)),
+            us(percentile(&times, 0.90)),
+            us(percentile(&times, 0.99)),
+            us(percentile(&times, 0.999)),
+            us(times[times.len() - 1]),
+        )
+    };
+    let undisturbed: Vec<Duration> = timings
+        .iter()
+        .filter(|t| t.waited.is_zero())
+        .map(|t| t.wall)
+        .collect();
+    let waited = timings.len() - undisturbed.len();
+    eprintln!(
+        "store: {what}: n {}\n    all:              {}\n    never descheduled: {} ({} of {} waited for a CPU, {:.2} %)",
+        timings.len(),
+        line(timings.iter().map(|t| t.wall).collect()),
+        if undisturbed.is_empty() {
+            "none".to_owned()
+        } else {
+            line(undisturbed)
+        },
+        waited,
+        timings.len(),
+        waited as f64 * 100.0 / timings.len() as f64,
+    );
+}
+
+fn timed_loads(rt: &tokio::runtime::Runtime, store: &SledStore, keys: &[UserKey]) -> Vec<Timing> {
+    keys.iter()
+        .map(|k| {
+            timed(|| {
+                let found = rt.block_on(store.load(k)).expect("load");
+                assert!(found.is_some());
+            })
+        })
+        .collect()
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The signed-in pending check of the hot path with `users` users signed in: unseal the session
+/// cookie, check its pending questions, find the user's profile in the profile cache (holding
+/// as many of them as it can). No store access.
+fn pending_check(users: usize) {
+    let env: &[(&str, &str)] = &[];
+    let config = Config::from_toml(CONFIG, env, Path::new(".")).expect("bench config");
+    let sealer = CookieSealer::new(&config);
+    let cache: ProfileCache<String, ProfileRecord> = ProfileCache::new(PROFILE_CACHE);
+    let record = Arc::new(ProfileRecord {
+        revision: 2,
+        ..ProfileRecord::default()
+    });
+    // Fill it as a busy proxy would: a full shard drops an eighth of its entries.
+    for i in 0..users.min(2 * cache.capacity()) {
+        cache.put(subject(i), record.clone());
+    }
+    let cached = cache.len();
+    // Sessions of users the cache holds: sealed once, outside the measurement.
+    let mut rng = XorShift(0xD1B5_4A32_D192_ED03);
+    let mut cookies = Vec::with_capacity(SAMPLE);
+    while cookies.len() < SAMPLE {
+        let sub = subject(rng.below(users.min(2 * cache.capacity())));
+        if cache.get(sub.as_str(), 2).is_none() {
+            continue;
+        }
+        let mut session = sealer.new_session(sub, None, None, None);
+        session.rev = 2;
+        let sealed = cookie::Cookie::parse(sealer.seal_session(&session)).expect("cookie");
+        cookies.push(format!("{}={}", sealed.name(), sealed.value()));
+    }
+    let mut times = Vec::with_capacity(cookies.len() * 4);
+    for _ in 0..4 {
+        for header in &cookies {
+            let mut ok = false;
+            times.push(timed(|| {
+                let cookies = RequestCookies::parse([header.as_bytes()]);
+                let session = sealer.open_session(&cookies).expect("session");
+                let pending = session.pending(|_| true);
+                let hit = cache.get(session.sub.as_str(), session.rev);
+                ok = matches!(pending, Pending::Nothing) && hit.is_some();
+            }));
+            assert!(ok);
+        }
+    }
+    report(
+        &format!("hot-path pending check (cookie, session, profile cache holding {cached} users), {users} users stored"),
+        times,
+    );
 }
 
 fn sizes(bench_mode: bool) -> Vec<usize> {
@@ -110,7 +304,7 @@ fn sizes(bench_mode: bool) -> Vec<usize> {
                 .collect()
         })
         .filter(|v: &Vec<usize>| !v.is_empty())
-        .unwrap_or_else(|| vec![1_000, 1_000_000])
+        .unwrap_or_else(|| vec![1_000, 100_000, 1_000_000])
 }
 
 fn store_load(c: &mut Criterion) {
@@ -120,39 +314,51 @@ fn store_load(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("runtime");
+    let kept = std::env::var_os("BENCH_STORE_DIR").filter(|_| bench_mode);
+    let options = options();
     let mut group = c.benchmark_group("store");
     for users in sizes(bench_mode) {
-        let dir = tempfile::tempdir().expect("tempdir");
+        let temp = tempfile::tempdir().expect("tempdir");
+        let dir = match &kept {
+            Some(root) => Path::new(root).join(format!("users-{users}")),
+            None => temp.path().join("data"),
+        };
         let started = Instant::now();
-        let store = populate(&rt, &dir.path().join("data"), users);
-        let keys = sample_keys(users);
+        populate(&rt, &dir, users);
+        let keys = sample_keys(users, 0x9E37_79B9_7F4A_7C15, SAMPLE);
         if bench_mode {
             eprintln!(
-                "store: {users} users written in {:.1} s",
-                started.elapsed().as_secs_f64()
+                "store: {users} users ready in {:.1} s; sled cache {} MiB",
+                started.elapsed().as_secs_f64(),
+                options.cache_capacity / (1024 * 1024)
             );
-            // Single lookups at random users, timed one by one (two passes: the second is
-            // what a warm store does).
-            for pass in ["first pass", "second pass"] {
-                let mut times: Vec<Duration> = keys
-                    .iter()
-                    .map(|k| {
-                        let t = Instant::now();
-                        let found = rt.block_on(store.load(k)).expect("load");
-                        let elapsed = t.elapsed();
-                        assert!(found.is_some());
-                        elapsed
-                    })
-                    .collect();
-                times.sort_unstable();
-                eprintln!(
-                    "store: load with {users} users, {} random users, {pass}: p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs",
-                    times.len(),
-                    percentile(&times, 0.50).as_secs_f64() * 1e6,
-                    percentile(&times, 0.99).as_secs_f64() * 1e6,
-                    times[times.len() - 1].as_secs_f64() * 1e6,
-                );
-            }
+            // Cold: the first lookups after opening.
+            let store = rt
+                .block_on(SledStore::open(&dir, options.clone()))
+                .expect("store");
+            let cold_keys = sample_keys(users, 0x2545_F491_4F6C_DD1D, SAMPLE);
+            report(
+                &format!("{users} users, cold: first lookups after opening"),
+                timed_loads(&rt, &store, &cold_keys),
+            );
+            report(
+                &format!("{users} users, again: the same users once more"),
+                timed_loads(&rt, &store, &cold_keys),
+            );
+            drop(store);
+        }
+        let store = rt
+            .block_on(SledStore::open(&dir, options.clone()))
+            .expect("store");
+        if bench_mode {
+            let steady = sample_keys(users, 0xB5AD_4ECE_DA1C_E2A9, 2 * STEADY);
+            let _ = timed_loads(&rt, &store, &steady[..STEADY]);
+            report(
+                &format!("{users} users, steady (random users, after {STEADY} lookups)"),
+                timed_loads(&rt, &store, &steady[STEADY..]),
+            );
+            eprintln!("store: process RSS {} MiB", rss_kib() / 1024);
+            pending_check(users);
         }
         let mut next = 0;
         group.bench_with_input(BenchmarkId::new("load", users), &users, |b, _| {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use rand::Rng;
 
 use super::*;
-use crate::config::{Secret, StoreConfig};
+use crate::config::{Secret, StoreBackend, StoreConfig};
 use crate::profile::AnswerValue;
 
 const ISSUER: &str = "https://op.example/realms/acme";
@@ -441,14 +441,21 @@ fn opening_creates_missing_parents_and_reports_an_unusable_path() {
 fn the_config_opens_sled_and_refuses_postgres_clearly() {
     let dir = tempfile::tempdir().expect("tempdir");
     run(async {
-        let store = open(&StoreConfig::Sled {
-            path: dir.path().join("store"),
+        let store = open(&StoreConfig {
+            backend: StoreBackend::Sled {
+                path: dir.path().join("store"),
+                cache_size: 1 << 20,
+            },
+            profile_cache_users: 10,
         })
         .await
         .expect("sled");
         assert!(store.ready().await);
-        let err = open(&StoreConfig::Postgres {
-            url: Secret::new("postgres://u:p@127.0.0.1/db".to_string()),
+        let err = open(&StoreConfig {
+            backend: StoreBackend::Postgres {
+                url: Secret::new("postgres://u:p@127.0.0.1/db".to_string()),
+            },
+            profile_cache_users: 10,
         })
         .await
         .err()

@@ -1,0 +1,499 @@
+#!/usr/bin/env bash
+# profilegate's memory benchmark (issue 6: RSS < 64 MB with 1,000,000 users stored, flat over a
+# 5-minute soak under load). One command, everything on loopback:
+#
+#   tests/bench/memory.sh                                 # 1,000,000 users, 5-minute soak
+#   USERS=10000 COOKIES=2000 SOAK=20 SAMPLE_EVERY=2 WARMUP=5 tests/bench/memory.sh   # smoke run
+#
+# It installs what it needs when missing (apt-get: nginx, wrk, curl, cmake), builds profilegate
+# and its helper example `bench-memory-fill` in release mode (or takes PROFILEGATE_BIN and
+# FILL_BIN), and in one temporary directory:
+#
+#   1. fills a sled store with USERS users (each with one login and the answer to the one
+#      required question), through the library's store API for the first user and copies of its
+#      record for the others (tests/bench/memory_fill.rs, with progress), and seals session
+#      cookies of COOKIES different users spread over the store with the configuration's secret,
+#      exactly as the proxy seals them at login (nothing pending, the record's revision);
+#   2. starts an upstream (nginx answering every request with `200 ok`) and the real profilegate
+#      release binary in front of it on that store, default settings except what the benchmark
+#      needs (ports, one required question, an OP issuer nobody answers: signed-in requests never
+#      call the OP; the failed discovery at start-up is only a warning);
+#   3. checks once that a request with one of the cookies reaches the upstream with the user's
+#      X-Profile-Company, then drives load with wrk for SOAK seconds, every request carrying the
+#      cookie of a user picked at random (tests/bench/memory.lua): the profile cache and, for the
+#      users it does not hold, the store are exercised, not one hot user;
+#   4. samples profilegate's VmRSS, RssAnon and VmHWM (/proc/PID/status) before the load and
+#      every SAMPLE_EVERY seconds during it, then prints the table, the first and last samples,
+#      the maximum and the verdict.
+#
+# Verdict: "RSS < 64 MB" holds when every sample's VmRSS (and the high-water mark VmHWM) stays
+# below RSS_LIMIT_MIB MiB. "Flat" holds when the average VmRSS of the last minute of the soak is
+# at most FLAT_PCT % above the average of the first minute after WARMUP seconds of warm-up
+# (growth is what a leak or an unbounded cache shows; shrinking is fine). A run in which any
+# response was not a 200 (a lost session answers with redirects or 401s), or any connection
+# failed or timed out, is INVALID: the script says so and exits with status 1. A valid run that
+# misses a target exits with status 2.
+#
+# Environment (all optional):
+#   USERS=1000000      users stored
+#   COOKIES=20000      different signed-in users in the load (their sessions are sealed once)
+#   SOAK=300           seconds of load
+#   SAMPLE_EVERY=10    seconds between RSS samples
+#   WARMUP=60          seconds of the soak before the "first minute" of the flatness check
+#   CONNECTIONS=32     wrk connections (-c)
+#   WRK_THREADS=1      wrk threads (-t)
+#   RSS_LIMIT_MIB=64   the RSS target, MiB
+#   FLAT_PCT=5         allowed growth from the first to the last minute, percent
+#   BENCH_PG_SERVER="threads = 1"      extra lines for profilegate's [server] table
+#   BENCH_PG_STORE='cache_size = "8MiB"'  extra lines for profilegate's [store] table
+#   BENCH_PG_ENV="MALLOC_ARENA_MAX=2"  environment given to profilegate (space-separated)
+#   STORE_DIR=DIR      keep the filled store in DIR and reuse it next time (default: temporary)
+#   PROFILEGATE_BIN    use this profilegate binary instead of `cargo build --release`
+#   FILL_BIN           use this bench-memory-fill binary instead of building the example
+#   BENCH_OUT=FILE     also write the RSS table and summary (markdown) to FILE
+#   BENCH_KEEP_TMP=1   keep the temporary directory (configuration, logs, wrk output)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BENCH_DIR="$ROOT/tests/bench"
+
+USERS=${USERS:-1000000}
+COOKIES=${COOKIES:-20000}
+SOAK=${SOAK:-300}
+SAMPLE_EVERY=${SAMPLE_EVERY:-10}
+WARMUP=${WARMUP:-60}
+CONNECTIONS=${CONNECTIONS:-32}
+WRK_THREADS=${WRK_THREADS:-1}
+RSS_LIMIT_MIB=${RSS_LIMIT_MIB:-64}
+FLAT_PCT=${FLAT_PCT:-5}
+
+say() { printf '==> %s\n' "$*" >&2; }
+die() {
+  printf 'memory bench: error: %s\n' "$*" >&2
+  exit 1
+}
+
+for v in USERS COOKIES SOAK SAMPLE_EVERY WARMUP CONNECTIONS WRK_THREADS RSS_LIMIT_MIB FLAT_PCT; do
+  [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a whole number (got '${!v}')"
+done
+((USERS >= 1 && COOKIES >= 1 && SOAK >= 1 && SAMPLE_EVERY >= 1 && CONNECTIONS >= 1 && WRK_THREADS >= 1)) ||
+  die "USERS, COOKIES, SOAK, SAMPLE_EVERY, CONNECTIONS and WRK_THREADS must be at least 1"
+((CONNECTIONS >= WRK_THREADS)) || die "CONNECTIONS must be at least WRK_THREADS"
+((COOKIES <= USERS)) || die "COOKIES ($COOKIES) cannot exceed USERS ($USERS)"
+
+# ------------------------------------------------------------------ dependencies
+
+SUDO=""
+[[ "$(id -u)" -eq 0 ]] || SUDO="sudo"
+
+apt_install() { # packages... -> 0 when installed
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >/dev/null 2>&1 && return 0
+  $SUDO apt-get update -qq >/dev/null 2>&1 || true
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >/dev/null
+}
+
+have() { command -v "$1" >/dev/null 2>&1 || [[ -x "/usr/sbin/$1" ]]; }
+
+missing=()
+have nginx || missing+=(nginx)
+have wrk || missing+=(wrk)
+have curl || missing+=(curl)
+if [[ -z "${PROFILEGATE_BIN:-}" || -z "${FILL_BIN:-}" ]]; then have cmake || missing+=(cmake); fi
+if ((${#missing[@]})); then
+  say "installing Debian packages: ${missing[*]}"
+  apt_install "${missing[@]}" || die "apt-get install ${missing[*]} failed"
+fi
+NGINX=/usr/sbin/nginx
+[[ -x "$NGINX" ]] || NGINX=$(command -v nginx)
+
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+[[ "$TARGET_DIR" == /* ]] || TARGET_DIR="$ROOT/$TARGET_DIR"
+build=()
+[[ -n "${PROFILEGATE_BIN:-}" ]] || build+=(--bin profilegate)
+[[ -n "${FILL_BIN:-}" ]] || build+=(--example bench-memory-fill)
+if ((${#build[@]})); then
+  say "building ${build[*]} in release mode (a clean build takes several minutes)"
+  (cd "$ROOT" && cargo build --release --locked "${build[@]}") || die "cargo build --release failed"
+fi
+BIN=${PROFILEGATE_BIN:-$TARGET_DIR/release/profilegate}
+FILL=${FILL_BIN:-$TARGET_DIR/release/examples/bench-memory-fill}
+[[ -x "$BIN" ]] || die "$BIN is not an executable file"
+[[ -x "$FILL" ]] || die "$FILL is not an executable file"
+
+# ------------------------------------------------------------------ state and cleanup
+
+TMP=""
+WATCHDOG_PID=""
+WRK_PID=""
+PIDS=()
+NAMES=()
+
+stop_children() {
+  local i deadline alive
+  for i in "${!PIDS[@]}"; do
+    if [[ "${NAMES[$i]}" == profilegate ]]; then
+      kill -INT "${PIDS[$i]}" 2>/dev/null # pingora: SIGINT is the fast shutdown
+    else
+      kill -TERM "${PIDS[$i]}" 2>/dev/null
+    fi
+  done
+  deadline=$((SECONDS + 5))
+  while :; do
+    alive=0
+    for i in "${!PIDS[@]}"; do
+      kill -0 "${PIDS[$i]}" 2>/dev/null && alive=1
+    done
+    if ((alive == 0 || SECONDS >= deadline)); then break; fi
+    sleep 0.2
+  done
+  for i in "${!PIDS[@]}"; do
+    # Each child leads its own process group (setsid): workers go with their master.
+    if kill -0 "${PIDS[$i]}" 2>/dev/null; then
+      say "${NAMES[$i]} (pid ${PIDS[$i]}) did not stop in 5 s: killing it"
+    fi
+    kill -KILL -- "-${PIDS[$i]}" 2>/dev/null || kill -KILL "${PIDS[$i]}" 2>/dev/null
+    wait "${PIDS[$i]}" 2>/dev/null
+  done
+}
+
+cleanup() {
+  local rc=$?
+  set +e
+  trap - EXIT
+  trap '' INT TERM # a second Ctrl-C must not cut the cleanup short
+  if [[ -n "$WATCHDOG_PID" ]]; then
+    kill -TERM "$WATCHDOG_PID" 2>/dev/null
+    wait "$WATCHDOG_PID" 2>/dev/null
+  fi
+  if [[ -n "$WRK_PID" ]]; then
+    kill -TERM "$WRK_PID" 2>/dev/null
+    wait "$WRK_PID" 2>/dev/null
+  fi
+  exec 9>&- # close the lifeline
+  if ((${#PIDS[@]})); then
+    say "stopping ${NAMES[*]}"
+    exec 8>&2 2>/dev/null # keep bash's "Killed" notices off the terminal
+    stop_children 2>&8
+    exec 2>&8 8>&-
+  fi
+  if [[ -n "$TMP" && -d "$TMP" ]]; then
+    if [[ "${BENCH_KEEP_TMP:-0}" == 1 ]]; then
+      say "kept $TMP"
+    else
+      rm -rf "$TMP"
+    fi
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/profilegate-memory.XXXXXX")
+# nginx workers drop root: they must reach their own directory.
+chmod 711 "$TMP"
+mkfifo "$TMP/lifeline"
+exec 9<>"$TMP/lifeline"
+
+# Watchdog: if this script dies without its cleanup (kill -9), the lifeline closes and the
+# watchdog stops every process group the script started (their leaders are in $TMP/pids).
+(
+  set +e
+  trap '' INT # Ctrl-C reaches the whole process group: it is for the script, not for us
+  exec 9>&-
+  cat <"$TMP/lifeline" >/dev/null 2>&1 || true
+  [[ -f "$TMP/wrk.pid" ]] && kill -TERM "$(<"$TMP/wrk.pid")" 2>/dev/null
+  [[ -f "$TMP/fill.pid" ]] && kill -TERM "$(<"$TMP/fill.pid")" 2>/dev/null
+  if [[ -f "$TMP/pids" ]]; then
+    while read -r pid; do kill -INT -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null; done <"$TMP/pids"
+    sleep 3
+    while read -r pid; do kill -KILL -- "-$pid" 2>/dev/null; done <"$TMP/pids"
+    sleep 0.5
+  fi
+  rm -rf "$TMP" || { sleep 1 && rm -rf "$TMP"; }
+) </dev/null >/dev/null 2>&1 &
+WATCHDOG_PID=$!
+
+if command -v setsid >/dev/null 2>&1; then DETACH=(setsid); else DETACH=(); fi
+
+# start NAME LOG COMMAND... : starts a long-running child in its own session; sets STARTED_PID.
+start() {
+  local name=$1 log=$2
+  shift 2
+  ${DETACH[@]+"${DETACH[@]}"} "$@" <"$TMP/lifeline" >"$log" 2>&1 9>&- &
+  STARTED_PID=$!
+  PIDS+=("$STARTED_PID")
+  NAMES+=("$name")
+  echo "$STARTED_PID" >>"$TMP/pids"
+}
+
+log_tail() { # name file
+  if [[ -s "$2" ]]; then
+    printf -- '---- last lines of %s (%s) ----\n' "$1" "$2" >&2
+    tail -n 30 "$2" >&2
+    printf -- '----\n' >&2
+  fi
+}
+
+# wait_http NAME PID URL TIMEOUT_S: until URL answers 200.
+wait_http() {
+  local name=$1 pid=$2 url=$3 deadline=$((SECONDS + $4)) code
+  while :; do
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url" 2>/dev/null || true)
+    [[ "$code" == 200 ]] && return 0
+    kill -0 "$pid" 2>/dev/null || die "$name exited before it was ready"
+    ((SECONDS < deadline)) || die "$name did not answer $url within $4 s (last status: ${code:-none})"
+    sleep 0.2
+  done
+}
+
+# Free loopback ports: bound to port 0 by the kernel, released just before use.
+free_ports() { # count
+  python3 -c '
+import socket, sys
+held = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); held.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in held))
+' "$1" 2>/dev/null || node -e '
+const net = require("net"); const held = [];
+const grab = () => new Promise((ok, ko) => { const s = net.createServer(); s.once("error", ko);
+  s.listen(0, "127.0.0.1", () => { held.push(s); ok(s.address().port); }); });
+(async () => { const out = []; for (let i = 0; i < Number(process.argv[1]); i++) out.push(await grab());
+  held.forEach((s) => s.close()); console.log(out.join(" ")); })();' "$1"
+}
+
+read -r UP_PORT PG_PORT PG_ADMIN_PORT OP_PORT < <(free_ports 4) || true
+[[ -n "${OP_PORT:-}" ]] || die "could not pick free ports (python3 or node is needed)"
+UP_URL="http://127.0.0.1:$UP_PORT"
+PG_URL="http://127.0.0.1:$PG_PORT"
+SESSION_SECRET=$(head -c 32 /dev/urandom | base64)
+
+# ------------------------------------------------------------------ upstream
+
+mkdir -p "$TMP/upstream/tmp"
+chmod 755 "$TMP/upstream" "$TMP/upstream/tmp"
+cat >"$TMP/upstream/nginx.conf" <<EOF
+daemon off;
+master_process on;
+worker_processes 1;
+pid $TMP/upstream/nginx.pid;
+error_log $TMP/upstream/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $TMP/upstream/tmp/body;
+  proxy_temp_path $TMP/upstream/tmp/proxy;
+  fastcgi_temp_path $TMP/upstream/tmp/fastcgi;
+  uwsgi_temp_path $TMP/upstream/tmp/uwsgi;
+  scgi_temp_path $TMP/upstream/tmp/scgi;
+  keepalive_requests 1000000;
+  keepalive_timeout 75s;
+  server {
+    listen 127.0.0.1:$UP_PORT;
+    default_type text/plain;
+    location = /_bench/identity {
+      return 200 "user=\$http_x_forwarded_user company=\$http_x_profile_company\n";
+    }
+    location / { return 200 "ok\n"; }
+  }
+}
+EOF
+say "starting the upstream (nginx, fixed 200)"
+start upstream "$TMP/upstream/stdout.log" "$NGINX" -p "$TMP/upstream" -c "$TMP/upstream/nginx.conf"
+UP_PID=$STARTED_PID
+wait_http "the upstream nginx" "$UP_PID" "$UP_URL/" 10
+
+# ------------------------------------------------------------------ store and cookies
+
+STORE=${STORE_DIR:-$TMP/store}
+mkdir -p "$TMP/profilegate"
+(
+  umask 077
+  cat >"$TMP/profilegate/profilegate.toml" <<EOF
+# Written by tests/bench/memory.sh. Defaults everywhere else (threads = CPUs, caches).
+[server]
+listen = "127.0.0.1:$PG_PORT"
+public_url = "$PG_URL"
+admin_listen = "127.0.0.1:$PG_ADMIN_PORT"
+${BENCH_PG_SERVER:-}
+
+[upstream]
+url = "$UP_URL"
+
+[oidc]
+# Nobody listens here: signed-in requests never call the OP (discovery fails with a warning).
+issuer = "http://127.0.0.1:$OP_PORT"
+client_id = "profilegate"
+client_secret = "memory-bench"
+
+[session]
+secret = "$SESSION_SECRET"
+
+[store]
+path = "$STORE"
+${BENCH_PG_STORE:-}
+
+[log]
+format = "text"
+
+[[profiling.questions]]
+id = "company"
+label = "Which company do you work for?"
+type = "text"
+required = true
+EOF
+)
+CONFIG="$TMP/profilegate/profilegate.toml"
+"$BIN" check --config "$CONFIG" >"$TMP/check.log" 2>&1 || {
+  log_tail "profilegate check" "$TMP/check.log"
+  die "the benchmark's configuration does not pass profilegate check"
+}
+
+say "filling the store with $USERS users and sealing $COOKIES sessions (the first fill of a million takes a while)"
+"$FILL" "$CONFIG" "$USERS" "$COOKIES" "$TMP/cookies.txt" 9>&- &
+echo $! >"$TMP/fill.pid"
+wait "$(<"$TMP/fill.pid")" || die "filling the store failed"
+rm -f "$TMP/fill.pid"
+STORE_BYTES=$(du -sb "$STORE" | cut -f1)
+
+# ------------------------------------------------------------------ profilegate
+
+say "starting profilegate on the store ($((STORE_BYTES / 1024 / 1024)) MiB on disk)"
+env_args=()
+# shellcheck disable=SC2206 # BENCH_PG_ENV is a space-separated list of NAME=VALUE
+[[ -n "${BENCH_PG_ENV:-}" ]] && env_args=(${BENCH_PG_ENV})
+start profilegate "$TMP/profilegate/profilegate.log" env ${env_args[@]+"${env_args[@]}"} "$BIN" --config "$CONFIG"
+PG_PID=$STARTED_PID
+if ! wait_http profilegate "$PG_PID" "http://127.0.0.1:$PG_ADMIN_PORT/healthz" 60; then
+  log_tail profilegate "$TMP/profilegate/profilegate.log"
+  exit 1
+fi
+# With env(1) and setsid exec'ing, PG_PID is profilegate itself; check that it is.
+[[ "$(readlink "/proc/$PG_PID/exe" 2>/dev/null)" == "$(readlink -f "$BIN")" ]] ||
+  die "pid $PG_PID is not the profilegate binary; cannot sample its memory"
+
+first_cookie=$(head -n1 "$TMP/cookies.txt")
+identity=$(curl -s --max-time 5 -H "Cookie: $first_cookie" "$PG_URL/_bench/identity" || true)
+[[ "$identity" == "user=user-00000000 company=Bench Corp" ]] || {
+  log_tail profilegate "$TMP/profilegate/profilegate.log"
+  die "the upstream did not see the signed-in user through profilegate (got: ${identity:-nothing})"
+}
+say "the upstream sees: $identity"
+
+# ------------------------------------------------------------------ soak
+
+rss_sample() { # -> "VmRSS_kB RssAnon_kB VmHWM_kB"
+  awk '/^VmRSS:/ { r = $2 } /^RssAnon:/ { a = $2 } /^VmHWM:/ { h = $2 } END { printf "%d %d %d\n", r, a, h }' \
+    "/proc/$PG_PID/status" 2>/dev/null || echo "0 0 0"
+}
+
+SAMPLES="$TMP/samples.tsv"
+sleep 1
+read -r rss anon hwm < <(rss_sample)
+printf '%s\t%s\t%s\t%s\n' 0 "$rss" "$anon" "$hwm" >"$SAMPLES"
+IDLE_RSS=$rss
+
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+say "soak: wrk -t$WRK_THREADS -c$CONNECTIONS -d${SOAK}s over $COOKIES users' sessions; RSS every ${SAMPLE_EVERY}s (load average $LOAD_START)"
+wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${SOAK}s" --latency -s "$BENCH_DIR/memory.lua" \
+  "$PG_URL/" -- "$TMP/cookies.txt" >"$TMP/wrk.txt" 2>&1 9>&- &
+WRK_PID=$!
+echo "$WRK_PID" >"$TMP/wrk.pid"
+started=$SECONDS
+next=$SAMPLE_EVERY
+while kill -0 "$WRK_PID" 2>/dev/null; do
+  if ((SECONDS - started >= next)); then
+    kill -0 "$PG_PID" 2>/dev/null || {
+      log_tail profilegate "$TMP/profilegate/profilegate.log"
+      die "profilegate exited during the soak"
+    }
+    read -r rss anon hwm < <(rss_sample)
+    printf '%s\t%s\t%s\t%s\n' "$((SECONDS - started))" "$rss" "$anon" "$hwm" >>"$SAMPLES"
+    printf '    %4ss  VmRSS %6.1f MiB  RssAnon %6.1f MiB  VmHWM %6.1f MiB\n' "$((SECONDS - started))" \
+      "$(awk -v k="$rss" 'BEGIN{print k/1024}')" "$(awk -v k="$anon" 'BEGIN{print k/1024}')" \
+      "$(awk -v k="$hwm" 'BEGIN{print k/1024}')" >&2
+    next=$((next + SAMPLE_EVERY))
+  fi
+  sleep 0.2
+done
+wait "$WRK_PID" || true
+WRK_PID=""
+rm -f "$TMP/wrk.pid"
+if ((SECONDS - started > next - SAMPLE_EVERY)); then # a last sample, unless one was just taken
+  read -r rss anon hwm < <(rss_sample)
+  printf '%s\t%s\t%s\t%s\n' "$((SECONDS - started))" "$rss" "$anon" "$hwm" >>"$SAMPLES"
+fi
+
+# ------------------------------------------------------------------ verdict
+
+line=$(grep -m1 '^RESULT ' "$TMP/wrk.txt" || true)
+[[ -n "$line" ]] || {
+  sed -n '1,40p' "$TMP/wrk.txt" >&2
+  die "wrk printed no result"
+}
+read -r requests non200 hard soft p50 p99 rps < <(awk '{
+    for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+    printf "%d %d %d %d %d %d %.0f\n", v["requests"], v["non200"], v["connect"] + v["timeout"], v["read"] + v["write"], v["p50_us"], v["p99_us"],
+      (v["duration_us"] > 0 ? v["requests"] * 1e6 / v["duration_us"] : 0)
+  }' <<<"$line")
+valid=1 why=""
+if ((requests == 0)); then
+  valid=0 why="no requests completed"
+elif ((non200 > 0)); then
+  valid=0 why="$non200 responses were not 200"
+elif ((hard > 0)); then
+  valid=0 why="$hard connect errors or timeouts"
+elif ((soft * 1000 > requests)); then
+  valid=0 why="$soft read/write socket errors"
+fi
+
+machine="$(nproc) CPUs (nproc), $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1), Linux $(uname -r)"
+
+REPORT="$TMP/report.md"
+awk -F'\t' -v limit="$RSS_LIMIT_MIB" -v flat="$FLAT_PCT" -v warm="$WARMUP" -v soak="$SOAK" \
+  -v users="$USERS" -v cookies="$COOKIES" -v store_mib="$((STORE_BYTES / 1024 / 1024))" \
+  -v idle="$IDLE_RSS" -v reqs="$requests" -v rps="$rps" -v p50="$p50" -v p99="$p99" \
+  -v valid="$valid" -v why="$why" -v machine="$machine" -v load="$LOAD_START" '
+  function mib(k) { return sprintf("%.1f", k / 1024) }
+  { t[NR] = $1; r[NR] = $2; a[NR] = $3; h[NR] = $4; n = NR }
+  END {
+    printf "profilegate memory benchmark: %d users stored (%s MiB on disk), %d signed-in users in the load, %d s soak\n", users, store_mib, cookies, soak
+    printf "machine: %s; load average at the start %s\n\n", machine, load
+    print "| t (s) | VmRSS (MiB) | RssAnon (MiB) | VmHWM (MiB) |"
+    print "| ---: | ---: | ---: | ---: |"
+    max = 0; maxh = 0
+    for (i = 1; i <= n; i++) {
+      printf "| %d | %s | %s | %s |\n", t[i], mib(r[i]), mib(a[i]), mib(h[i])
+      if (r[i] > max) max = r[i]
+      if (h[i] > maxh) maxh = h[i]
+    }
+    # First minute after the warm-up, and the last minute of the soak.
+    fs = 0; fc = 0; ls = 0; lc = 0
+    for (i = 2; i <= n; i++) {
+      if (t[i] > warm && t[i] <= warm + 60) { fs += r[i]; fc++ }
+      if (t[i] > soak - 60) { ls += r[i]; lc++ }
+    }
+    printf "\nwrk: %d requests (%d req/s), p50 %.2f ms, p99 %.2f ms; %s\n", reqs, rps, p50 / 1000, p99 / 1000, (valid ? "every response a 200" : "INVALID: " why)
+    printf "RSS idle after start %s MiB; first sample under load %s MiB (t=%d s); last %s MiB (t=%d s); max VmRSS %s MiB; VmHWM %s MiB\n", mib(idle), mib(r[2]), t[2], mib(r[n]), t[n], mib(max), mib(maxh)
+    below = (maxh < limit * 1024)
+    printf "verdict RSS < %d MiB: %s (max VmRSS %s MiB = %.1f MB, VmHWM %s MiB)\n", limit, (below ? "met" : "MISSED"), mib(max), max * 1024 / 1e6, mib(maxh)
+    if (fc == 0 || lc == 0 || warm + 60 > soak - 60) {
+      printf "verdict flat: not judged (the soak needs WARMUP + 120 s: first and last minutes must not overlap)\n"
+      flatok = -1
+    } else {
+      f = fs / fc; l = ls / lc; g = (l - f) * 100 / f
+      flatok = (g <= flat)
+      printf "verdict flat: %s (last-minute average %s MiB vs first-minute average %s MiB after %d s warm-up: %+.1f %%, limit +%d %%)\n", (flatok ? "met" : "MISSED"), mib(l), mib(f), warm, g, flat
+    }
+    exit (valid ? ((below && flatok != 0) ? 0 : 2) : 1)
+  }' "$SAMPLES" >"$REPORT" && verdict=0 || verdict=$?
+
+echo
+cat "$REPORT"
+[[ -n "${BENCH_OUT:-}" ]] && cp "$REPORT" "$BENCH_OUT"
+if ((valid == 0)); then
+  sed -n '1,20p' "$TMP/wrk.txt" >&2
+  die "the run is INVALID ($why): its figures do not count"
+fi
+exit "$verdict"

@@ -1,0 +1,131 @@
+//! Helper of the memory benchmark (tests/bench/memory.sh): fills the sled store of a profilegate
+//! configuration with many signed-in users and prints session cookies for some of them.
+//!
+//!   cargo run --release --example bench-memory-fill -- CONFIG USERS COOKIES COOKIE_FILE
+//!
+//! User `user-00000000` is written through the store's own API (a login, then an answer to
+//! every configured question that is a plain text field, `Bench Corp`); its record is then copied
+//! byte for byte under `user-00000001` .. `user-<USERS-1>` with sled batches (a million durable
+//! writes one by one would take far too long). A store that already holds USERS users from an
+//! earlier run is kept as is.
+//!
+//! COOKIE_FILE gets one `Cookie` header value per line (`<name>=<sealed session>`) for COOKIES
+//! different users spread over the whole store: sessions sealed with the configuration's
+//! `session.secret`, exactly as the proxy seals them at login, with nothing pending and the
+//! profile revision of the stored record, so the proxy forwards their requests.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use profilegate::config::{Config, ProcessEnv, StoreBackend};
+use profilegate::profile::{AnswerValue, QuestionType};
+use profilegate::session::CookieSealer;
+use profilegate::store::{
+    AnswerSource, ProfileStore, SledOptions, SledStore, StoredAnswer, UserKey,
+};
+
+const BATCH: usize = 10_000;
+
+fn subject(i: usize) -> String {
+    format!("user-{i:08}")
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [config, users, cookies, out] = args.as_slice() else {
+        anyhow::bail!("usage: bench-memory-fill CONFIG USERS COOKIES COOKIE_FILE");
+    };
+    let users: usize = users.parse()?;
+    let cookies: usize = cookies.parse()?;
+    anyhow::ensure!(users >= 1, "USERS must be at least 1");
+    let config = Config::load(&PathBuf::from(config), &ProcessEnv)?;
+    let StoreBackend::Sled { path, .. } = &config.store.backend else {
+        anyhow::bail!("the memory benchmark needs store.backend = \"sled\"");
+    };
+    // The store key's issuer is the configured one without a trailing slash, as the proxy's.
+    let issuer = config.oidc.issuer.as_str().trim_end_matches('/').to_owned();
+    let user = |i: usize| UserKey::new(issuer.clone(), subject(i));
+
+    let marker = path.join("bench-users");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let store = rt.block_on(SledStore::open(path, SledOptions::default()))?;
+    let record = rt.block_on(async {
+        let first = user(0);
+        let mut record = store.load(&first).await?;
+        if record.is_none() {
+            store.record_login(&first, 1_764_115_200).await?;
+            let answers: Vec<(String, StoredAnswer)> = config
+                .profiling
+                .questions
+                .iter()
+                .filter(|q| q.kind == QuestionType::Text)
+                .map(|q| {
+                    let answer = StoredAnswer {
+                        value: AnswerValue::Text("Bench Corp".into()),
+                        answered_at: 1_764_115_200,
+                        question_version: q.version,
+                        source: AnswerSource::User,
+                    };
+                    (q.id.clone(), answer)
+                })
+                .collect();
+            record = Some(store.save_answers(&first, answers).await?);
+        }
+        anyhow::Ok(record.unwrap_or_default())
+    })?;
+    drop(store);
+
+    if std::fs::read_to_string(&marker).ok().as_deref() == Some(users.to_string().as_str()) {
+        eprintln!("fill: {} already holds {users} users", path.display());
+    } else {
+        let started = Instant::now();
+        let db = sled::open(path)?;
+        let tree = db.open_tree("users")?;
+        let bytes = tree
+            .get(user(0).storage_key())?
+            .ok_or_else(|| anyhow::anyhow!("the first user's record is missing"))?;
+        let mut i = 1;
+        while i < users {
+            let mut batch = sled::Batch::default();
+            for j in i..(i + BATCH).min(users) {
+                batch.insert(user(j).storage_key(), bytes.clone());
+            }
+            tree.apply_batch(batch)?;
+            i += BATCH;
+            if i % 100_000 < BATCH || i >= users {
+                eprintln!(
+                    "fill: {} of {users} users written ({:.0} s)",
+                    i.min(users),
+                    started.elapsed().as_secs_f64()
+                );
+            }
+        }
+        db.flush()?;
+        drop(tree);
+        drop(db);
+        std::fs::write(&marker, users.to_string())?;
+        eprintln!(
+            "fill: {users} users in {} ({:.0} s)",
+            path.display(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+
+    // Sessions of COOKIES users spread evenly over the store.
+    let sealer = CookieSealer::new(&config);
+    let mut file = std::io::BufWriter::new(std::fs::File::create(out)?);
+    let step = (users / cookies.max(1)).max(1);
+    for n in 0..cookies.min(users) {
+        let mut session = sealer.new_session(subject(n * step), None, None, None);
+        session.rev = record.revision;
+        session.login = record.logins;
+        let sealed = cookie::Cookie::parse(sealer.seal_session(&session))?;
+        writeln!(file, "{}={}", sealed.name(), sealed.value())?;
+    }
+    file.flush()?;
+    eprintln!("fill: {} session cookies in {out}", cookies.min(users));
+    Ok(())
+}
