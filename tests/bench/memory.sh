@@ -345,13 +345,17 @@ required = true
 EOF
 )
 CONFIG="$TMP/profilegate/profilegate.toml"
-"$BIN" check --config "$CONFIG" >"$TMP/check.log" 2>&1 || {
+# profilegate reads PROFILEGATE_<SECTION>_<KEY> overrides and refuses other PROFILEGATE_* names
+# (PROFILEGATE_BIN included): it gets none, only the configuration file.
+unset_pg=()
+while read -r name; do unset_pg+=(-u "$name"); done < <(compgen -e | grep '^PROFILEGATE_' || true)
+env ${unset_pg[@]+"${unset_pg[@]}"} "$BIN" check --config "$CONFIG" >"$TMP/check.log" 2>&1 || {
   log_tail "profilegate check" "$TMP/check.log"
   die "the benchmark's configuration does not pass profilegate check"
 }
 
 say "filling the store with $USERS users and sealing $COOKIES sessions (the first fill of a million takes a while)"
-"$FILL" "$CONFIG" "$USERS" "$COOKIES" "$TMP/cookies.txt" 9>&- &
+env ${unset_pg[@]+"${unset_pg[@]}"} "$FILL" "$CONFIG" "$USERS" "$COOKIES" "$TMP/cookies.txt" 9>&- &
 echo $! >"$TMP/fill.pid"
 wait "$(<"$TMP/fill.pid")" || die "filling the store failed"
 rm -f "$TMP/fill.pid"
@@ -363,7 +367,7 @@ say "starting profilegate on the store ($((STORE_BYTES / 1024 / 1024)) MiB on di
 env_args=()
 # shellcheck disable=SC2206 # BENCH_PG_ENV is a space-separated list of NAME=VALUE
 [[ -n "${BENCH_PG_ENV:-}" ]] && env_args=(${BENCH_PG_ENV})
-start profilegate "$TMP/profilegate/profilegate.log" env ${env_args[@]+"${env_args[@]}"} "$BIN" --config "$CONFIG"
+start profilegate "$TMP/profilegate/profilegate.log" env ${unset_pg[@]+"${unset_pg[@]}"} ${env_args[@]+"${env_args[@]}"} "$BIN" --config "$CONFIG"
 PG_PID=$STARTED_PID
 if ! wait_http profilegate "$PG_PID" "http://127.0.0.1:$PG_ADMIN_PORT/healthz" 60; then
   log_tail profilegate "$TMP/profilegate/profilegate.log"
