@@ -12,6 +12,7 @@ use profilegate::config::{Config, LogFormat, ProcessEnv};
 /// request from one thread per worker (README "Performance" has the measurement). Built with
 /// `no_thp`: with transparent huge pages each thread's heap would pin 2 MiB pages (RSS 61 MB
 /// at start instead of 20 MB, measured).
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

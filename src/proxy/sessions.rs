@@ -13,8 +13,8 @@ use crate::store::{ProfileCache, Revisioned};
 use crate::upstream::Identity;
 
 /// Opened session cookies kept per proxy worker: about 1 KiB each (cookie, session, headers),
-/// so at most ~2 MiB per worker.
-const CAPACITY: usize = 2048;
+/// so at most ~0.5 MiB per worker.
+const CAPACITY: usize = 512;
 
 /// A signed-in user's session with its identity headers, built once per session cookie.
 pub struct SignedIn {
