@@ -567,7 +567,7 @@ fi
 # cpu_ns PID: nanoseconds on CPU of PID's live threads so far (schedstat: precise, unlike the
 # ticks of /proc/PID/stat, enough to time one request).
 cpu_ns() {
-  cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%d", s }'
+  cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }'
 }
 
 # browse JAR URL [LOGIN [STOP]]: walks like a browser from URL (redirects by hand, the OP's
