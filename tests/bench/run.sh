@@ -846,8 +846,9 @@ fi
 # ------------------------------------------------------------------ instructions (optional)
 
 # callgrind_run NAME READY_URL URL COOKIE COMMAND...: starts COMMAND under callgrind, waits for
-# READY_URL to answer 200, warms it up, counts the instructions of a wrk run on URL and prints
-# "instructions requests" for it.
+# READY_URL to answer 200, warms it up, counts the instructions of a wrk run on URL and sets
+# CG_IR and CG_REQ (instructions, requests). Not run in a subshell: what it starts is in PIDS,
+# so the cleanup stops it whatever happens.
 callgrind_run() {
   local name=$1 ready=$2 url=$3 cookie=$4 out="$TMP/callgrind.$1.out" pid args=() requests total
   shift 4
@@ -868,7 +869,8 @@ callgrind_run() {
     awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1; exit }')
   kill -INT "$pid" 2>/dev/null
   wait "$pid" 2>/dev/null || true
-  echo "${total:-0} $requests"
+  [[ -n "$total" ]] || die "no instruction count from callgrind for $name"
+  CG_IR=$total CG_REQ=$requests
 }
 
 CALLGRIND_LINES=""
@@ -877,14 +879,16 @@ if [[ "${BENCH_CALLGRIND:-0}" == 1 ]]; then
   say "instructions per request under callgrind (profilegate restarted under valgrind, same store)"
   kill -INT "$PG_PID" 2>/dev/null
   for _ in $(seq 100); do kill -0 "$PG_PID" 2>/dev/null || break; sleep 0.1; done
-  read -r pg_ir pg_req < <(callgrind_run profilegate "http://127.0.0.1:$PG_ADMIN_PORT/readyz" "$PG_URL/" "$PG_COOKIE" \
-    "$BIN" --config "$TMP/profilegate/profilegate.toml")
+  callgrind_run profilegate "http://127.0.0.1:$PG_ADMIN_PORT/readyz" "$PG_URL/" "$PG_COOKIE" \
+    "$BIN" --config "$TMP/profilegate/profilegate.toml"
+  pg_ir=$CG_IR pg_req=$CG_REQ
   CALLGRIND_LINES+="| profilegate (signed in) | $((pg_ir / pg_req)) | $pg_req |"$'\n'
   if [[ -n "$BARE_PID" ]]; then
     kill -INT "$BARE_PID" 2>/dev/null
     for _ in $(seq 100); do kill -0 "$BARE_PID" 2>/dev/null || break; sleep 0.1; done
-    read -r bare_ir bare_req < <(callgrind_run bare "$BARE_URL/" "$BARE_URL/" "" \
-      "$BARE_BIN" "127.0.0.1:$BARE_PORT" "127.0.0.1:$UP_PORT" "${bare_threads:-$(nproc)}")
+    callgrind_run bare "$BARE_URL/" "$BARE_URL/" "" \
+      "$BARE_BIN" "127.0.0.1:$BARE_PORT" "127.0.0.1:$UP_PORT" "${bare_threads:-$(nproc)}"
+    bare_ir=$CG_IR bare_req=$CG_REQ
     CALLGRIND_LINES+="| bare pingora proxy (floor) | $((bare_ir / bare_req)) | $bare_req |"$'\n'
   fi
   say "profilegate's top functions (self instructions per request):"
