@@ -200,10 +200,14 @@ impl CookieSealer {
 
     /// The session carried by the request's cookies, if any is valid and unexpired.
     pub fn open_session(&self, cookies: &RequestCookies<'_>) -> Option<Session> {
-        let value = cookies.get(&self.session_name)?;
+        self.open_session_value(cookies.get(&self.session_name)?, now_secs())
+    }
+
+    /// The session sealed in a session cookie's `value`, if it opens and is unexpired at `now`.
+    pub fn open_session_value(&self, value: &str, now: u64) -> Option<Session> {
         let plain = self.open(&self.session_name, value)?;
         let session: Session = serde_json::from_str(&plain).ok()?;
-        (session.exp > now_secs()).then_some(session)
+        (session.exp > now).then_some(session)
     }
 
     /// A `Set-Cookie` value that deletes the session cookie.
@@ -365,13 +369,11 @@ impl<'a> RequestCookies<'a> {
     }
 }
 
+/// A sealer for unit tests, from a minimal configuration with this session secret.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::path::Path;
-
-    fn sealer() -> CookieSealer {
-        let text = r#"
+pub(crate) fn test_sealer(secret: &str) -> CookieSealer {
+    let text = format!(
+        r#"
 [upstream]
 url = "http://127.0.0.1:3000"
 [oidc]
@@ -379,11 +381,20 @@ issuer = "http://127.0.0.1:1"
 client_id = "c"
 client_secret = "s"
 [session]
-secret = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
-"#;
-        let env: &[(&str, &str)] = &[];
-        let config = Config::from_toml(text, env, Path::new(".")).expect("config");
-        CookieSealer::new(&config)
+secret = "{secret}"
+"#
+    );
+    let env: &[(&str, &str)] = &[];
+    let config = Config::from_toml(&text, env, std::path::Path::new(".")).expect("config");
+    CookieSealer::new(&config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sealer() -> CookieSealer {
+        test_sealer("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
     }
 
     fn value_of(set_cookie: &str) -> (String, String) {

@@ -68,10 +68,7 @@ impl Sessions {
         if let Some(hit) = self.opened.get(value, 0) {
             return (hit.session.exp > now).then_some(hit);
         }
-        let session = sealer.open_session(cookies)?;
-        if session.exp <= now {
-            return None;
-        }
+        let session = sealer.open_session_value(value, now)?;
         Some(
             self.opened
                 .put(value.into(), Arc::new(SignedIn::new(session))),
@@ -82,25 +79,10 @@ impl Sessions {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
     use crate::session::now_secs;
-    use std::path::Path;
 
     fn sealer(secret: &str) -> CookieSealer {
-        let text = format!(
-            r#"
-[upstream]
-url = "http://127.0.0.1:3000"
-[oidc]
-issuer = "http://127.0.0.1:1"
-client_id = "c"
-client_secret = "s"
-[session]
-secret = "{secret}"
-"#
-        );
-        let env: &[(&str, &str)] = &[];
-        CookieSealer::new(&Config::from_toml(&text, env, Path::new(".")).expect("config"))
+        crate::session::test_sealer(secret)
     }
 
     const SECRET: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
