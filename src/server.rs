@@ -7,7 +7,7 @@ use std::sync::Arc;
 use pingora::listeners::TcpSocketOptions;
 use pingora::proxy::http_proxy_service_with_name;
 use pingora::server::configuration::ServerConf;
-use pingora::server::{RunArgs, Server};
+use pingora::server::{ListenFds, RunArgs, RuntimeOpts, Server, ShutdownWatch};
 use pingora::services::listening::Service;
 
 use crate::admin::Admin;
@@ -167,10 +167,11 @@ pub fn run(config: Config) -> Result<(), StartError> {
         metrics: metrics.clone(),
     };
     // One single-threaded pingora service per worker, each with its own listening socket on
-    // the same address (SO_REUSEPORT: the kernel spreads connections over them) and its own
-    // upstream connection pool. Nothing of a request then crosses threads: pingora's shared
-    // pool hands connections between its threads through cross-thread wake-ups and sometimes
-    // loses one ("failed to acquire reusable stream"). README "Performance" has the figures.
+    // the same address (SO_REUSEPORT: the kernel spreads connections over them; see `OwnSocket`)
+    // and its own upstream connection pool. Nothing of a request then crosses threads:
+    // pingora's shared pool hands connections between its threads through cross-thread
+    // wake-ups and sometimes loses one ("failed to acquire reusable stream"). README
+    // "Performance" has the figures.
     let mut reuse_port = TcpSocketOptions::default();
     reuse_port.so_reuseport = Some(true);
     let listen = config.server.listen.to_string();
@@ -183,7 +184,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
         );
         proxy.add_tcp_with_settings(&listen, reuse_port.clone());
         proxy.threads = Some(1);
-        server.add_service(proxy);
+        server.add_service(OwnSocket(proxy));
     }
 
     let mut admin = Service::new(
@@ -209,4 +210,40 @@ pub fn run(config: Config) -> Result<(), StartError> {
     server.run(RunArgs::default());
     tracing::info!("profilegate stopped");
     Ok(())
+}
+
+/// A pingora service that binds its own listening socket.
+///
+/// pingora keeps one table of listening sockets per process, keyed by address (it hands them
+/// to a new process in a graceful upgrade, which profilegate does not use), and a second
+/// service on an address already in the table takes the same socket instead of binding its
+/// own. All workers then wait on one socket, and the first to wake accepts every connection
+/// queued at that moment: a client opening 32 connections at once often had them all on one
+/// worker while the other stayed idle. Without the table each worker binds its own
+/// SO_REUSEPORT socket and the kernel spreads new connections over them. Also used by the
+/// benchmark's bare pingora proxy (tests/bench/bare_pingora.rs), so both listen alike.
+pub struct OwnSocket<S>(pub S);
+
+#[async_trait::async_trait]
+impl<S: pingora::services::Service> pingora::services::Service for OwnSocket<S> {
+    async fn start_service(
+        &mut self,
+        _fds: Option<ListenFds>,
+        shutdown: ShutdownWatch,
+        listeners_per_fd: usize,
+    ) {
+        self.0.start_service(None, shutdown, listeners_per_fd).await
+    }
+
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    fn threads(&self) -> Option<usize> {
+        self.0.threads()
+    }
+
+    fn runtime_opts_override(&self, global: &RuntimeOpts) -> Option<RuntimeOpts> {
+        self.0.runtime_opts_override(global)
+    }
 }

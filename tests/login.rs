@@ -688,6 +688,32 @@ async fn unknown_reserved_routes_get_404_and_never_reach_the_upstream() {
     assert_eq!(env.upstream.count(), 0);
 }
 
+/// Every proxy worker (`server.threads`, 2 in the tests) accepts on its own listening socket
+/// (SO_REUSEPORT), so the kernel spreads new connections over the workers. With one shared
+/// socket the first worker to wake took every connection queued at that moment, and a client
+/// opening its connections at once could keep one worker busy and the other idle.
+#[tokio::test]
+async fn every_worker_listens_on_its_own_socket() {
+    let env = TestEnv::start().await;
+    let port = format!(":{:04X} ", env.proxy.port);
+    let listening = || {
+        let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+        table
+            .lines()
+            .skip(1)
+            .filter(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                fields.len() > 3 && format!("{} ", fields[1]).ends_with(&port) && fields[3] == "0A"
+            })
+            .count()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while listening() < 2 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(listening(), 2, "listening sockets on the proxy's port");
+}
+
 /// The proxy's workers share their port (SO_REUSEPORT): a second instance started by mistake
 /// must be refused instead of silently taking half of the connections.
 #[tokio::test]

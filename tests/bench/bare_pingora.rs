@@ -1,9 +1,9 @@
 //! A bare pingora reverse proxy: the floor under profilegate's hot path (issue 6).
 //!
 //! `tests/bench/run.sh` runs it beside profilegate with the same pingora settings (one
-//! single-threaded service per worker on a SO_REUSEPORT listener, pooled upstream keep-alive,
-//! mimalloc),
-//! so the table shows how much of profilegate's cost per request is pingora's own.
+//! single-threaded service per worker, each on its own SO_REUSEPORT socket through profilegate's
+//! `OwnSocket`, pooled upstream keep-alive, mimalloc), so the table shows how much of
+//! profilegate's cost per request is pingora's own.
 //!
 //!     bare-pingora LISTEN UPSTREAM [THREADS]      e.g. bare-pingora 127.0.0.1:8081 127.0.0.1:8080 2
 
@@ -74,7 +74,7 @@ fn main() {
         );
         proxy.add_tcp_with_settings(listen, reuse_port.clone());
         proxy.threads = Some(1);
-        server.add_service(proxy);
+        server.add_service(profilegate::server::OwnSocket(proxy));
     }
     server.run(pingora::server::RunArgs::default());
 }
