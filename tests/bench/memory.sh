@@ -67,11 +67,9 @@ WRK_THREADS=${WRK_THREADS:-1}
 RSS_LIMIT_MIB=${RSS_LIMIT_MIB:-64}
 FLAT_PCT=${FLAT_PCT:-5}
 
-say() { printf '==> %s\n' "$*" >&2; }
-die() {
-  printf 'memory bench: error: %s\n' "$*" >&2
-  exit 1
-}
+BENCH_NAME="memory bench"
+# shellcheck source=tests/bench/lib.sh
+source "$BENCH_DIR/lib.sh"
 
 for v in USERS COOKIES SOAK SAMPLE_EVERY WARMUP CONNECTIONS WRK_THREADS RSS_LIMIT_MIB FLAT_PCT; do
   [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a whole number (got '${!v}')"
@@ -82,17 +80,6 @@ done
 ((COOKIES <= USERS)) || die "COOKIES ($COOKIES) cannot exceed USERS ($USERS)"
 
 # ------------------------------------------------------------------ dependencies
-
-SUDO=""
-[[ "$(id -u)" -eq 0 ]] || SUDO="sudo"
-
-apt_install() { # packages... -> 0 when installed
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >/dev/null 2>&1 && return 0
-  $SUDO apt-get update -qq >/dev/null 2>&1 || true
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >/dev/null
-}
-
-have() { command -v "$1" >/dev/null 2>&1 || [[ -x "/usr/sbin/$1" ]]; }
 
 missing=()
 have nginx || missing+=(nginx)
@@ -120,132 +107,9 @@ FILL=${FILL_BIN:-$TARGET_DIR/release/examples/bench-memory-fill}
 [[ -x "$BIN" ]] || die "$BIN is not an executable file"
 [[ -x "$FILL" ]] || die "$FILL is not an executable file"
 
-# ------------------------------------------------------------------ state and cleanup
+# ------------------------------------------------------------------ processes
 
-TMP=""
-WATCHDOG_PID=""
-WRK_PID=""
-PIDS=()
-NAMES=()
-
-stop_children() {
-  local i deadline alive
-  for i in "${!PIDS[@]}"; do
-    if [[ "${NAMES[$i]}" == profilegate ]]; then
-      kill -INT "${PIDS[$i]}" 2>/dev/null # pingora: SIGINT is the fast shutdown
-    else
-      kill -TERM "${PIDS[$i]}" 2>/dev/null
-    fi
-  done
-  deadline=$((SECONDS + 5))
-  while :; do
-    alive=0
-    for i in "${!PIDS[@]}"; do
-      kill -0 "${PIDS[$i]}" 2>/dev/null && alive=1
-    done
-    if ((alive == 0 || SECONDS >= deadline)); then break; fi
-    sleep 0.2
-  done
-  for i in "${!PIDS[@]}"; do
-    # Each child leads its own process group (setsid): workers go with their master.
-    if kill -0 "${PIDS[$i]}" 2>/dev/null; then
-      say "${NAMES[$i]} (pid ${PIDS[$i]}) did not stop in 5 s: killing it"
-    fi
-    kill -KILL -- "-${PIDS[$i]}" 2>/dev/null || kill -KILL "${PIDS[$i]}" 2>/dev/null
-    wait "${PIDS[$i]}" 2>/dev/null
-  done
-}
-
-cleanup() {
-  local rc=$?
-  set +e
-  trap - EXIT
-  trap '' INT TERM # a second Ctrl-C must not cut the cleanup short
-  if [[ -n "$WATCHDOG_PID" ]]; then
-    kill -TERM "$WATCHDOG_PID" 2>/dev/null
-    wait "$WATCHDOG_PID" 2>/dev/null
-  fi
-  if [[ -n "$WRK_PID" ]]; then
-    kill -TERM "$WRK_PID" 2>/dev/null
-    wait "$WRK_PID" 2>/dev/null
-  fi
-  exec 9>&- # close the lifeline
-  if ((${#PIDS[@]})); then
-    say "stopping ${NAMES[*]}"
-    exec 8>&2 2>/dev/null # keep bash's "Killed" notices off the terminal
-    stop_children 2>&8
-    exec 2>&8 8>&-
-  fi
-  if [[ -n "$TMP" && -d "$TMP" ]]; then
-    if [[ "${BENCH_KEEP_TMP:-0}" == 1 ]]; then
-      say "kept $TMP"
-    else
-      rm -rf "$TMP"
-    fi
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/profilegate-memory.XXXXXX")
-# nginx workers drop root: they must reach their own directory.
-chmod 711 "$TMP"
-mkfifo "$TMP/lifeline"
-exec 9<>"$TMP/lifeline"
-
-# Watchdog: if this script dies without its cleanup (kill -9), the lifeline closes and the
-# watchdog stops every process group the script started (their leaders are in $TMP/pids).
-(
-  set +e
-  trap '' INT # Ctrl-C reaches the whole process group: it is for the script, not for us
-  exec 9>&-
-  cat <"$TMP/lifeline" >/dev/null 2>&1 || true
-  [[ -f "$TMP/wrk.pid" ]] && kill -TERM "$(<"$TMP/wrk.pid")" 2>/dev/null
-  [[ -f "$TMP/fill.pid" ]] && kill -TERM "$(<"$TMP/fill.pid")" 2>/dev/null
-  if [[ -f "$TMP/pids" ]]; then
-    while read -r pid; do kill -INT -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null; done <"$TMP/pids"
-    sleep 3
-    while read -r pid; do kill -KILL -- "-$pid" 2>/dev/null; done <"$TMP/pids"
-    sleep 0.5
-  fi
-  rm -rf "$TMP" || { sleep 1 && rm -rf "$TMP"; }
-) </dev/null >/dev/null 2>&1 &
-WATCHDOG_PID=$!
-
-if command -v setsid >/dev/null 2>&1; then DETACH=(setsid); else DETACH=(); fi
-
-# start NAME LOG COMMAND... : starts a long-running child in its own session; sets STARTED_PID.
-start() {
-  local name=$1 log=$2
-  shift 2
-  ${DETACH[@]+"${DETACH[@]}"} "$@" <"$TMP/lifeline" >"$log" 2>&1 9>&- &
-  STARTED_PID=$!
-  PIDS+=("$STARTED_PID")
-  NAMES+=("$name")
-  echo "$STARTED_PID" >>"$TMP/pids"
-}
-
-log_tail() { # name file
-  if [[ -s "$2" ]]; then
-    printf -- '---- last lines of %s (%s) ----\n' "$1" "$2" >&2
-    tail -n 30 "$2" >&2
-    printf -- '----\n' >&2
-  fi
-}
-
-# wait_http NAME PID URL TIMEOUT_S: until URL answers 200.
-wait_http() {
-  local name=$1 pid=$2 url=$3 deadline=$((SECONDS + $4)) code
-  while :; do
-    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url" 2>/dev/null || true)
-    [[ "$code" == 200 ]] && return 0
-    kill -0 "$pid" 2>/dev/null || die "$name exited before it was ready"
-    ((SECONDS < deadline)) || die "$name did not answer $url within $4 s (last status: ${code:-none})"
-    sleep 0.2
-  done
-}
+bench_tmp profilegate-memory
 
 # Free loopback ports: bound to port 0 by the kernel, released just before use.
 free_ports() { # count
@@ -302,7 +166,7 @@ EOF
 say "starting the upstream (nginx, fixed 200)"
 start upstream "$TMP/upstream/stdout.log" "$NGINX" -p "$TMP/upstream" -c "$TMP/upstream/nginx.conf"
 UP_PID=$STARTED_PID
-wait_http "the upstream nginx" "$UP_PID" "$UP_URL/" 10
+wait_http "the upstream nginx" "$UP_PID" "$UP_URL/" 10 200
 
 # ------------------------------------------------------------------ store and cookies
 
@@ -369,7 +233,7 @@ env_args=()
 [[ -n "${BENCH_PG_ENV:-}" ]] && env_args=(${BENCH_PG_ENV})
 start profilegate "$TMP/profilegate/profilegate.log" env ${unset_pg[@]+"${unset_pg[@]}"} ${env_args[@]+"${env_args[@]}"} "$BIN" --config "$CONFIG"
 PG_PID=$STARTED_PID
-if ! wait_http profilegate "$PG_PID" "http://127.0.0.1:$PG_ADMIN_PORT/healthz" 60; then
+if ! (wait_http profilegate "$PG_PID" "http://127.0.0.1:$PG_ADMIN_PORT/healthz" 60 200); then
   log_tail profilegate "$TMP/profilegate/profilegate.log"
   exit 1
 fi

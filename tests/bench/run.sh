@@ -76,12 +76,9 @@ SKIP_APACHE=${SKIP_APACHE:-0}
 BENCH_USER=bench
 BENCH_COMPANY="Bench Corp"
 
-say() { printf '==> %s\n' "$*" >&2; }
-warn() { printf 'bench: warning: %s\n' "$*" >&2; }
-die() {
-  printf 'bench: error: %s\n' "$*" >&2
-  exit 1
-}
+BENCH_NAME=bench
+# shellcheck source=tests/bench/lib.sh
+source "$BENCH_DIR/lib.sh"
 
 for v in DURATION ROUNDS CONNECTIONS WRK_THREADS WARMUP LOGINS; do
   [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a whole number (got '${!v}')"
@@ -92,17 +89,6 @@ done
 ((CONNECTIONS >= WRK_THREADS)) || die "CONNECTIONS must be at least WRK_THREADS"
 
 # ------------------------------------------------------------------ dependencies
-
-SUDO=""
-[[ "$(id -u)" -eq 0 ]] || SUDO="sudo"
-
-apt_install() { # packages... -> 0 when installed
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >/dev/null 2>&1 && return 0
-  $SUDO apt-get update -qq >/dev/null 2>&1 || true
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >/dev/null
-}
-
-have() { command -v "$1" >/dev/null 2>&1 || [[ -x "/usr/sbin/$1" ]]; }
 
 NGINX=/usr/sbin/nginx
 APACHE=/usr/sbin/apache2
@@ -165,133 +151,9 @@ if [[ ! -x "$BARE_BIN" ]]; then
   BARE_BIN=""
 fi
 
-# ------------------------------------------------------------------ state and cleanup
+# ------------------------------------------------------------------ processes
 
-TMP=""
-WATCHDOG_PID=""
-WRK_PID=""
-PIDS=()
-NAMES=()
-
-stop_children() {
-  local i deadline alive
-  for i in "${!PIDS[@]}"; do
-    if [[ "${NAMES[$i]}" == profilegate ]]; then
-      kill -INT "${PIDS[$i]}" 2>/dev/null # pingora: SIGINT is the fast shutdown
-    else
-      kill -TERM "${PIDS[$i]}" 2>/dev/null
-    fi
-  done
-  deadline=$((SECONDS + 5))
-  while :; do
-    alive=0
-    for i in "${!PIDS[@]}"; do
-      kill -0 "${PIDS[$i]}" 2>/dev/null && alive=1
-    done
-    if ((alive == 0 || SECONDS >= deadline)); then break; fi
-    sleep 0.2
-  done
-  for i in "${!PIDS[@]}"; do
-    # Each child leads its own process group (setsid): workers go with their master.
-    if kill -0 "${PIDS[$i]}" 2>/dev/null; then
-      say "${NAMES[$i]} (pid ${PIDS[$i]}) did not stop in 5 s: killing it"
-    fi
-    kill -KILL -- "-${PIDS[$i]}" 2>/dev/null || kill -KILL "${PIDS[$i]}" 2>/dev/null
-    wait "${PIDS[$i]}" 2>/dev/null
-  done
-}
-
-cleanup() {
-  local rc=$?
-  set +e
-  trap - EXIT
-  trap '' INT TERM # a second Ctrl-C must not cut the cleanup short
-  if [[ -n "$WATCHDOG_PID" ]]; then
-    kill -TERM "$WATCHDOG_PID" 2>/dev/null
-    wait "$WATCHDOG_PID" 2>/dev/null
-  fi
-  [[ -n "$WRK_PID" ]] && kill -TERM "$WRK_PID" 2>/dev/null
-  exec 9>&- # close the lifeline
-  if ((${#PIDS[@]})); then
-    say "stopping ${NAMES[*]}"
-    exec 8>&2 2>/dev/null # keep bash's "Killed" notices off the terminal
-    stop_children 2>&8
-    exec 2>&8 8>&-
-  fi
-  if [[ -n "$TMP" && -d "$TMP" ]]; then
-    if [[ "${BENCH_KEEP_TMP:-0}" == 1 ]]; then
-      say "kept $TMP"
-    else
-      rm -rf "$TMP"
-    fi
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/profilegate-bench.XXXXXX")
-# nginx workers and Apache children drop root: they must reach their own directories.
-chmod 711 "$TMP"
-mkfifo "$TMP/lifeline"
-exec 9<>"$TMP/lifeline"
-
-# Watchdog: if this script dies without its cleanup (kill -9), the lifeline closes and the
-# watchdog stops every process group the script started (their leaders are in $TMP/pids).
-(
-  set +e
-  trap '' INT # Ctrl-C reaches the whole process group: it is for the script, not for us
-  exec 9>&-
-  cat <"$TMP/lifeline" >/dev/null 2>&1 || true
-  [[ -f "$TMP/wrk.pid" ]] && kill -TERM "$(<"$TMP/wrk.pid")" 2>/dev/null
-  if [[ -f "$TMP/pids" ]]; then
-    while read -r pid; do kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null; done <"$TMP/pids"
-    sleep 3
-    while read -r pid; do kill -KILL -- "-$pid" 2>/dev/null; done <"$TMP/pids"
-    sleep 0.5
-  fi
-  rm -rf "$TMP" || { sleep 1 && rm -rf "$TMP"; }
-) </dev/null >/dev/null 2>&1 &
-WATCHDOG_PID=$!
-
-if command -v setsid >/dev/null 2>&1; then DETACH=(setsid); else DETACH=(); fi
-
-# start NAME LOG COMMAND... : starts a long-running child in its own session, stdin on the
-# lifeline (the test OP stops when it closes); sets STARTED_PID.
-start() {
-  local name=$1 log=$2
-  shift 2
-  ${DETACH[@]+"${DETACH[@]}"} "$@" <"$TMP/lifeline" >"$log" 2>&1 9>&- &
-  STARTED_PID=$!
-  PIDS+=("$STARTED_PID")
-  NAMES+=("$name")
-  echo "$STARTED_PID" >>"$TMP/pids"
-}
-
-log_tail() { # name file
-  if [[ -s "$2" ]]; then
-    printf -- '---- last lines of %s (%s) ----\n' "$1" "$2" >&2
-    tail -n 30 "$2" >&2
-    printf -- '----\n' >&2
-  fi
-}
-
-# wait_http NAME PID URL TIMEOUT_S [WANT]: until URL answers (WANT: a status, default any).
-wait_http() {
-  local name=$1 pid=$2 url=$3 deadline=$((SECONDS + $4)) want=${5:-any} code
-  while :; do
-    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url" 2>/dev/null || true)
-    if [[ "$want" == any && -n "$code" && "$code" != 000 ]] || [[ "$code" == "$want" ]]; then
-      return 0
-    fi
-    if ! kill -0 "$pid" 2>/dev/null; then
-      die "$name exited before it was ready (see its log above)"
-    fi
-    ((SECONDS < deadline)) || die "$name did not answer $url within $4 s (last status: ${code:-none})"
-    sleep 0.2
-  done
-}
+bench_tmp profilegate-bench
 
 rand() { node -p "require('crypto').randomBytes($1).toString('$2')"; }
 
