@@ -19,7 +19,10 @@
 //! - "steady": a long run of lookups of random users among all of them, after as many
 //!   unmeasured ones: what a busy proxy whose profile cache misses waits on.
 //!
-//! Then come the hot path's pending check at that size and criterion's mean of `load`.
+//! Then come the cost of `record_login` for 4,000 random existing users (a read-modify-write and
+//! a flush, as at every login: wall time of each, and the whole process's CPU per login, sled's
+//! and tokio's threads included), the hot path's pending check at that size and criterion's mean
+//! of `load`.
 //!
 //! The users' records are written once through the store's own API (one user), then copied
 //! byte for byte under the other users' keys with sled batches: a million durable writes one by
@@ -49,6 +52,8 @@ const ISSUER: &str = "http://localhost:9000";
 const SAMPLE: usize = 4096;
 /// Lookups of random users in the steady run: as many unmeasured, then as many measured.
 const STEADY: usize = 100_000;
+/// Logins measured per size (each one a durable write).
+const LOGINS: usize = 4000;
 /// The hot path's profile cache holds at most this many users in the benchmark.
 const PROFILE_CACHE: usize = profilegate::config::DEFAULT_PROFILE_CACHE_USERS;
 
@@ -242,6 +247,53 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU seconds (user + system) of this whole process so far: sled's own threads and tokio's
+/// blocking pool (where the flush runs) included. `/proc/self/stat` counts in clock ticks.
+fn process_cpu_secs() -> f64 {
+    let ticks = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            // The fields after the command name, which is in parentheses and may hold spaces.
+            let rest = s.get(s.rfind(')')? + 2..)?.to_owned();
+            let f: Vec<u64> = rest
+                .split_whitespace()
+                .map(|v| v.parse().unwrap_or(0))
+                .collect();
+            Some(f.get(11)? + f.get(12)?)
+        })
+        .unwrap_or(0);
+    ticks as f64 / 100.0
+}
+
+/// `record_login` of existing users (a read-modify-write and a flush, as at every login): the
+/// wall time of each, and the process's CPU per login over all of them.
+fn login_cost(rt: &tokio::runtime::Runtime, store: &SledStore, users: usize) {
+    let keys = sample_keys(users, 0x6A09_E667_F3BC_C908, LOGINS);
+    let cpu = process_cpu_secs();
+    let started = Instant::now();
+    let timings: Vec<Timing> = keys
+        .iter()
+        .map(|k| {
+            timed(|| {
+                rt.block_on(store.record_login(k, 1_764_200_000))
+                    .expect("login");
+            })
+        })
+        .collect();
+    let wall = started.elapsed().as_secs_f64();
+    let cpu = process_cpu_secs() - cpu;
+    report(
+        &format!("{users} users, record_login of existing users (write + flush)"),
+        timings,
+    );
+    eprintln!(
+        "store: record_login: {:.0} µs of process CPU per login ({LOGINS} logins, {:.2} s CPU in {:.2} s)",
+        cpu * 1e6 / LOGINS as f64,
+        cpu,
+        wall
+    );
+}
+
 /// The signed-in pending check of the hot path with `users` users signed in: unseal the session
 /// cookie, check its pending questions, find the user's profile in the profile cache (holding
 /// as many of them as it can). No store access.
@@ -358,6 +410,7 @@ fn store_load(c: &mut Criterion) {
                 timed_loads(&rt, &store, &steady[STEADY..]),
             );
             eprintln!("store: process RSS {} MiB", rss_kib() / 1024);
+            login_cost(&rt, &store, users);
             pending_check(users);
         }
         let mut next = 0;
