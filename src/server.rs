@@ -191,7 +191,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
         "profilegate admin".to_owned(),
         Admin {
             provider,
-            store,
+            store: store.clone(),
             metrics,
         },
     );
@@ -208,6 +208,16 @@ pub fn run(config: Config) -> Result<(), StartError> {
         "profilegate starting"
     );
     server.run(RunArgs::default());
+    // Logins are written without waiting for the disk (answers are flushed when they are
+    // stored): make the last ones durable before the process ends.
+    let synced = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(StartError::Runtime)?
+        .block_on(store.sync());
+    if let Err(e) = synced {
+        tracing::error!(error = %e, "the store could not be written to disk at shutdown");
+    }
     tracing::info!("profilegate stopped");
     Ok(())
 }

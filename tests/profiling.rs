@@ -4,6 +4,7 @@
 mod support;
 
 use std::process::Command;
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::json;
@@ -390,6 +391,36 @@ async fn answers_survive_a_proxy_restart() {
         !page.contains("Which company"),
         "answered before the restart"
     );
+}
+
+/// A login is written without waiting for the disk (sled's background flush takes it there);
+/// a proxy stopped right after it still leaves it in the store: the store is synced at shutdown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_is_in_the_store_after_the_proxy_stops_right_after_it() {
+    let mut env = env().await;
+    let browser = env.browser();
+    browser.login(&env.proxy.url("/"), "alice").await;
+    assert!(
+        env.proxy
+            .signal_and_wait("INT", Duration::from_secs(10))
+            .is_some(),
+        "profilegate did not stop:\n{}",
+        env.proxy.log()
+    );
+    let store = profilegate::store::SledStore::open(
+        &env.proxy.dir.path().join("data"),
+        profilegate::store::SledOptions::default(),
+    )
+    .await
+    .expect("the store opens once the proxy is gone");
+    let record = profilegate::store::ProfileStore::load(
+        &store,
+        &profilegate::store::UserKey::new(env.op.issuer.trim_end_matches('/'), "alice"),
+    )
+    .await
+    .expect("load")
+    .expect("the user's record");
+    assert_eq!(record.logins, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

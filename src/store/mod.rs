@@ -115,8 +115,10 @@ pub enum StoreError {
     Invalid(String),
 }
 
-/// The storage contract. Every write returns only once the change is durable, and applies to the
-/// latest version of the record: concurrent writers of one user never lose each other's changes.
+/// The storage contract. Every write applies to the latest version of the record: concurrent
+/// writers of one user never lose each other's changes. Answers, skips and secrets are durable
+/// when the call returns; a login's bookkeeping reaches the disk shortly after (see
+/// [`ProfileStore::record_login`]).
 #[async_trait]
 pub trait ProfileStore: Send + Sync {
     /// The user's record, or `None` before their first login.
@@ -124,7 +126,11 @@ pub trait ProfileStore: Send + Sync {
 
     /// Counts a login at `at` (seconds since the epoch): creates the record at the first one,
     /// adds one to `logins`, sets `first_login_at` (first time only) and `last_login_at`
-    /// (never moved backwards by a replica with a late clock).
+    /// (never moved backwards by a replica with a late clock). The revision does not change (the
+    /// upstream sees nothing of a login), and the call does not wait for the disk: the change is
+    /// written at once and made durable by the store's next flush (sled: within 500 ms, or with
+    /// the next answer or skip of anyone). A crash in between loses the count of that login,
+    /// never an answer; it spares every login a synchronous flush.
     async fn record_login(&self, user: &UserKey, at: u64) -> Result<ProfileRecord, StoreError>;
 
     /// Stores answers (replacing earlier answers to the same ids) and clears skips of those ids.
@@ -155,6 +161,10 @@ pub trait ProfileStore: Send + Sync {
 
     /// Whether the store can serve requests (for `/readyz`).
     async fn ready(&self) -> bool;
+
+    /// Returns once every write made before the call is durable (logins included): called when
+    /// profilegate stops.
+    async fn sync(&self) -> Result<(), StoreError>;
 }
 
 /// Opens the configured store.

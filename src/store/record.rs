@@ -28,8 +28,10 @@ pub struct ProfileRecord {
     pub first_login_at: u64,
     /// Time of the latest login.
     pub last_login_at: u64,
-    /// Goes up by one at every change of the record; 0 means "never stored". Caches and sessions
-    /// compare it to notice that what they hold is stale.
+    /// Goes up by one at every change of what the upstream sees (answers) or the questions
+    /// depend on (skips); 0 means "never changed that way". A login (the counters and times
+    /// above) leaves it as it is. Caches and sessions compare it to notice that what they hold
+    /// is stale.
     pub revision: u64,
 }
 
@@ -89,7 +91,8 @@ pub struct Skip {
 }
 
 // ---- pure changes: `None` means "nothing to change" --------------------------------------------
-// The caller sets the new revision (old + 1) on a change, so every backend counts alike.
+// The caller sets the new revision (old + 1 for answers and skips, unchanged for a login), so
+// every backend counts alike.
 
 pub(super) fn with_login(current: Option<&ProfileRecord>, at: u64) -> Option<ProfileRecord> {
     let mut next = current.cloned().unwrap_or_default();

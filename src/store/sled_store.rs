@@ -3,7 +3,8 @@
 //! Layout: tree `users` maps [`UserKey::storage_key`] to the record's versioned JSON; tree
 //! `meta` holds `format` (the layout version, `1`) and `secret/<name>` (raw bytes).
 //! Writes are compare-and-swap loops over the record (so concurrent writers of one user both
-//! land) followed by a flush (so nothing is acknowledged before it is on disk).
+//! land) followed by a flush (so no answer is acknowledged before it is on disk). A login's
+//! bookkeeping is the exception: sled's background flush (every 500 ms) takes it to disk.
 //!
 //! Flushing is a group commit: one blocking `Db::flush` at a time, on tokio's blocking pool,
 //! covers every write finished before it started; writers that finish meanwhile share the next
@@ -25,6 +26,16 @@ const META_TREE: &str = "meta";
 const FORMAT_KEY: &[u8] = b"format";
 const FORMAT_VALUE: &[u8] = b"1";
 const SECRET_PREFIX: &[u8] = b"secret/";
+
+/// How a write reaches the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Commit {
+    /// Answers and skips: a new revision, flushed before the caller hears of it.
+    Durable,
+    /// A login's counters and times: same revision, flushed by sled's background flush
+    /// (`flush_every_ms` below) or by the next durable write, whichever comes first.
+    Background,
+}
 
 /// Tuning of the sled store. The defaults suit production.
 #[derive(Debug, Clone)]
@@ -79,11 +90,13 @@ impl SledStore {
         &self.path
     }
 
-    /// Applies `change` to the latest version of the user's record, atomically, then makes it
-    /// durable. `change` may run several times when writers race; `None` means "no change".
+    /// Applies `change` to the latest version of the user's record, atomically; a
+    /// [`Commit::Durable`] change gets a new revision and is on disk when this returns.
+    /// `change` may run several times when writers race; `None` means "no change".
     async fn update(
         &self,
         user: &UserKey,
+        commit: Commit,
         change: impl Fn(Option<&ProfileRecord>) -> Option<ProfileRecord> + Send,
     ) -> Result<ProfileRecord, StoreError> {
         let key = user.storage_key();
@@ -96,7 +109,8 @@ impl SledStore {
             let Some(mut next) = change(current.as_ref()) else {
                 return Ok(current.unwrap_or_default());
             };
-            next.revision = current.as_ref().map_or(0, |r| r.revision) + 1;
+            next.revision =
+                current.as_ref().map_or(0, |r| r.revision) + u64::from(commit == Commit::Durable);
             let bytes = record::encode(&next)?;
             match self.users.compare_and_swap(&key, old, Some(bytes)) {
                 Ok(Ok(())) => break next,
@@ -105,7 +119,9 @@ impl SledStore {
                 Err(e) => return Err(self.sled_error(e)),
             }
         };
-        self.flush().await?;
+        if commit == Commit::Durable {
+            self.flush().await?;
+        }
         Ok(updated)
     }
 
@@ -175,8 +191,8 @@ fn open_blocking(path: PathBuf, options: &SledOptions) -> Result<SledStore, Stor
     let config = sled::Config::new()
         .path(&path)
         .cache_capacity(options.cache_capacity)
-        // sled's background flush stays on (its default), though every write also flushes
-        // itself: it bounds what an unflushed internal write (ids, tree roots) can lose.
+        // sled's background flush: it takes logins (written without a flush of their own) and
+        // sled's internal writes (ids, tree roots) to disk within half a second.
         .flush_every_ms(Some(500));
 
     // sled takes an exclusive flock on `<path>/db`. A handle that was just dropped may keep it
@@ -276,8 +292,10 @@ impl ProfileStore for SledStore {
     }
 
     async fn record_login(&self, user: &UserKey, at: u64) -> Result<ProfileRecord, StoreError> {
-        self.update(user, |current| record::with_login(current, at))
-            .await
+        self.update(user, Commit::Background, |current| {
+            record::with_login(current, at)
+        })
+        .await
     }
 
     async fn save_answers(
@@ -286,8 +304,10 @@ impl ProfileStore for SledStore {
         answers: Vec<(String, StoredAnswer)>,
     ) -> Result<ProfileRecord, StoreError> {
         record::check_storable(&answers)?;
-        self.update(user, |current| record::with_answers(current, &answers))
-            .await
+        self.update(user, Commit::Durable, |current| {
+            record::with_answers(current, &answers)
+        })
+        .await
     }
 
     async fn record_skip(
@@ -296,8 +316,10 @@ impl ProfileStore for SledStore {
         id: &str,
         skip: Skip,
     ) -> Result<ProfileRecord, StoreError> {
-        self.update(user, |current| record::with_skip(current, id, skip))
-            .await
+        self.update(user, Commit::Durable, |current| {
+            record::with_skip(current, id, skip)
+        })
+        .await
     }
 
     async fn get_or_create_secret(
@@ -334,6 +356,10 @@ impl ProfileStore for SledStore {
         // out must survive a crash (a signing key that changes invalidates what it signed).
         self.flush().await?;
         Ok(secret)
+    }
+
+    async fn sync(&self) -> Result<(), StoreError> {
+        self.flush().await
     }
 
     async fn ready(&self) -> bool {

@@ -19,9 +19,9 @@
 //! - "steady": a long run of lookups of random users among all of them, after as many
 //!   unmeasured ones: what a busy proxy whose profile cache misses waits on.
 //!
-//! Then come the cost of `record_login` for 4,000 random existing users (a read-modify-write and
-//! a flush, as at every login: wall time of each, and the whole process's CPU per login, sled's
-//! and tokio's threads included), the hot path's pending check at that size and criterion's mean
+//! Then come the cost of `record_login` for 4,000 random existing users (a read-modify-write, as
+//! at every login; sled's background flush takes it to disk: wall time of each, and the whole
+//! process's CPU per login, sled's and tokio's threads included), the hot path's pending check at that size and criterion's mean
 //! of `load`.
 //!
 //! The users' records are written once through the store's own API (one user), then copied
@@ -265,8 +265,8 @@ fn process_cpu_secs() -> f64 {
     ticks as f64 / 100.0
 }
 
-/// `record_login` of existing users (a read-modify-write and a flush, as at every login): the
-/// wall time of each, and the process's CPU per login over all of them.
+/// `record_login` of existing users (a read-modify-write, as at every login): the wall time of
+/// each, and the process's CPU per login over all of them (sled's background flush included).
 fn login_cost(rt: &tokio::runtime::Runtime, store: &SledStore, users: usize) {
     let keys = sample_keys(users, 0x6A09_E667_F3BC_C908, LOGINS);
     let cpu = process_cpu_secs();
@@ -283,7 +283,7 @@ fn login_cost(rt: &tokio::runtime::Runtime, store: &SledStore, users: usize) {
     let wall = started.elapsed().as_secs_f64();
     let cpu = process_cpu_secs() - cpu;
     report(
-        &format!("{users} users, record_login of existing users (write + flush)"),
+        &format!("{users} users, record_login of existing users"),
         timings,
     );
     eprintln!(

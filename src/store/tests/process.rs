@@ -1,5 +1,5 @@
-//! Tests that need a second process: an acknowledged write survives the writer's crash, and a
-//! store held by another process is reported readably. The second process is this test binary
+//! Tests that need a second process: an acknowledged write survives the writer's crash, a login
+//! reaches the disk shortly after, and a store held by another process is reported readably. The second process is this test binary
 //! again, running [`child_process`] in a role chosen by environment variables.
 
 use std::io::{BufRead, BufReader, Write};
@@ -43,6 +43,16 @@ fn child_process() {
                     .expect("secret");
                 say("ACKNOWLEDGED");
                 // No destructors, no sled shutdown: as if killed.
+                std::process::abort();
+            }
+            "crash-after-logins" => {
+                for at in [100, 200] {
+                    store.record_login(&user("login"), at).await.expect("login");
+                }
+                say("LOGGED");
+                // Logins are not flushed one by one: sled's background flush (every 500 ms)
+                // takes them to disk. Three times that, then die without any shutdown.
+                std::thread::sleep(Duration::from_millis(1500));
                 std::process::abort();
             }
             "hold-lock" => {
@@ -143,6 +153,28 @@ fn an_acknowledged_answer_survives_a_crash() {
             .await
             .expect("secret");
         assert_eq!(key, b"child");
+    });
+}
+
+/// A login does not wait for the disk, but it reaches it within sled's flush interval.
+#[test]
+fn logins_reach_the_disk_shortly_after_even_when_the_process_then_crashes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = spawn_child("crash-after-logins", dir.path());
+    child.wait_for("LOGGED");
+    let status = wait_for_exit(&mut child.child);
+    assert!(!status.success(), "the child aborts: {status}");
+    run(async {
+        let store = open_at(dir.path()).await;
+        let record = store
+            .load(&user("login"))
+            .await
+            .expect("load")
+            .expect("kept");
+        assert_eq!(
+            (record.logins, record.first_login_at, record.last_login_at),
+            (2, 100, 200)
+        );
     });
 }
 
