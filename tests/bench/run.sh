@@ -429,7 +429,9 @@ fi
 # cpu_ns PID: nanoseconds on CPU of PID's live threads so far (schedstat: precise, unlike the
 # ticks of /proc/PID/stat, enough to time one request).
 cpu_ns() {
-  cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }'
+  # A thread may end between the glob and the read (tokio's idle blocking threads do): cat then
+  # fails, which must not end the script (set -e, pipefail); the others are still summed.
+  { cat /proc/"$1"/task/*/schedstat 2>/dev/null || true; } | awk '{ s += $1 } END { printf "%.0f", s }'
 }
 
 # browse JAR URL [LOGIN [STOP]]: walks like a browser from URL (redirects by hand, the OP's
