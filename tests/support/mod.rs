@@ -32,12 +32,39 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A port free right now on 127.0.0.1 (the listener is closed before returning).
+/// A port free right now on 127.0.0.1, for a server another process binds later (the check's
+/// listener is closed before returning). It comes from below the kernel's ephemeral range: the
+/// tests' many outgoing connections take ephemeral ports, and one of them could otherwise take a
+/// port between this check and the proxy's bind ("Address already in use"). Each port is handed
+/// out at most once per test binary.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 10_000;
+    // The first ephemeral port (Linux default 32768); outgoing connections stay at or above it.
+    let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u32>().ok())
+        .filter(|&low| low > FIRST + 1_000)
+        .unwrap_or(32_768);
+    let span = ephemeral - FIRST;
+    // Each test binary starts somewhere else in the range, then walks it in order.
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        std::process::id().wrapping_mul(7_919) % span,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..span {
+        let offset = NEXT.fetch_add(1, Ordering::SeqCst) % span;
+        let Ok(port) = u16::try_from(FIRST + offset) else {
+            continue;
+        };
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port on 127.0.0.1 between {FIRST} and {ephemeral}");
 }
 
 /// The test OP, stopped when dropped (its stdin closes, and it is killed too).
