@@ -162,3 +162,56 @@ wait_http() {
     sleep 0.2
   done
 }
+
+# free_ports COUNT: COUNT different loopback ports free right now, on one line. They come from
+# below the kernel's ephemeral range, so no outgoing connection takes one before the server that
+# is given it binds it. python3, or node when python3 is missing.
+free_ports() {
+  python3 - "$1" 2>/dev/null <<'PY' || node - "$1" <<'JS'
+import random, socket, sys
+try:
+    low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+except (OSError, ValueError, IndexError):
+    low = 32768
+candidates = list(range(10000, max(low, 11000)))
+random.shuffle(candidates)
+ports = []
+for port in candidates:
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    ports.append(port)
+    if len(ports) == int(sys.argv[1]):
+        break
+print(" ".join(map(str, ports)))
+PY
+const net = require("net");
+const fs = require("fs");
+let low = 32768;
+try { low = Number(fs.readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").split(/\s+/)[0]) || low; } catch (e) {}
+const candidates = [];
+for (let p = 10000; p < Math.max(low, 11000); p++) candidates.push(p);
+for (let i = candidates.length - 1; i > 0; i--) {
+  const j = Math.floor(Math.random() * (i + 1));
+  [candidates[i], candidates[j]] = [candidates[j], candidates[i]];
+}
+const free = (port) => new Promise((resolve) => {
+  const s = net.createServer();
+  s.once("error", () => resolve(false));
+  s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
+});
+(async () => {
+  const want = Number(process.argv[2]);
+  const out = [];
+  for (const p of candidates) {
+    if (out.length === want) break;
+    if (await free(p)) out.push(p);
+  }
+  console.log(out.join(" "));
+})();
+JS
+}

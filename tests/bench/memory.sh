@@ -111,22 +111,6 @@ FILL=${FILL_BIN:-$TARGET_DIR/release/examples/bench-memory-fill}
 
 bench_tmp profilegate-memory
 
-# Free loopback ports: bound to port 0 by the kernel, released just before use.
-free_ports() { # count
-  python3 -c '
-import socket, sys
-held = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); held.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in held))
-' "$1" 2>/dev/null || node -e '
-const net = require("net"); const held = [];
-const grab = () => new Promise((ok, ko) => { const s = net.createServer(); s.once("error", ko);
-  s.listen(0, "127.0.0.1", () => { held.push(s); ok(s.address().port); }); });
-(async () => { const out = []; for (let i = 0; i < Number(process.argv[1]); i++) out.push(await grab());
-  held.forEach((s) => s.close()); console.log(out.join(" ")); })();' "$1"
-}
-
 read -r UP_PORT PG_PORT PG_ADMIN_PORT OP_PORT < <(free_ports 4) || true
 [[ -n "${OP_PORT:-}" ]] || die "could not pick free ports (python3 or node is needed)"
 UP_URL="http://127.0.0.1:$UP_PORT"

@@ -159,21 +159,7 @@ rand() { node -p "require('crypto').randomBytes($1).toString('$2')"; }
 
 # ------------------------------------------------------------------ ports and secrets
 
-read -r UP_PORT NGX_PORT PG_PORT PG_ADMIN_PORT OP_PORT AP_PORT BARE_PORT < <(node -e '
-  const net = require("net");
-  const held = [];
-  const grab = () => new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => { held.push(s); resolve(s.address().port); });
-  });
-  (async () => {
-    const out = [];
-    for (let i = 0; i < 7; i++) out.push(await grab());
-    held.forEach((s) => s.close());
-    console.log(out.join(" "));
-  })().catch((e) => { console.error(e.message); process.exit(1); });
-') || true
+read -r UP_PORT NGX_PORT PG_PORT PG_ADMIN_PORT OP_PORT AP_PORT BARE_PORT < <(free_ports 7) || true
 [[ -n "${BARE_PORT:-}" ]] || die "could not pick free ports"
 
 UP_URL="http://127.0.0.1:$UP_PORT"
