@@ -8,8 +8,9 @@
 # tests/op/package-lock.json (the test OP) and tests/browser/package-lock.json (playwright-core,
 # which drives that chromium and never downloads a browser). Then: cargo fmt --check, unit,
 # component and end-to-end tests (real OP, echo upstream, profilegate on loopback ports, and a
-# real Chromium; its screenshots go to target/test-artifacts/browser/), then a short smoke run of
-# every cargo-fuzz target (tests/fuzz; installs cargo-fuzz when missing).
+# real Chromium; its screenshots go to target/test-artifacts/browser/), a smoke run of both
+# benchmarks on the debug build (they install nginx, wrk and curl when missing), then a short
+# smoke run of every cargo-fuzz target (tests/fuzz; installs cargo-fuzz when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,6 +40,19 @@ cargo fmt --all -- --check
 
 step "cargo test"
 cargo test --locked --all-targets
+
+# The benchmarks need a release build to measure anything; this only proves they still run end
+# to end (installs, processes, logins, wrk, the validity checks, cleanup), on the debug binaries
+# `cargo test --all-targets` just built.
+step "benchmark smoke (tests/bench/run.sh and memory.sh, debug build, a few seconds each)"
+DURATION=1 ROUNDS=1 WARMUP=0 LOGINS=2 SKIP_APACHE=1 \
+  PROFILEGATE_BIN=target/debug/profilegate BARE_PINGORA_BIN=target/debug/examples/bare-pingora \
+  tests/bench/run.sh >target/bench-smoke.log 2>&1 || { tail -n 40 target/bench-smoke.log; exit 1; }
+echo "side-by-side benchmark ran (debug build: its figures mean nothing; target/bench-smoke.log)"
+USERS=2000 COOKIES=200 SOAK=3 SAMPLE_EVERY=1 WARMUP=1 RSS_LIMIT_MIB=1024 \
+  PROFILEGATE_BIN=target/debug/profilegate FILL_BIN=target/debug/examples/bench-memory-fill \
+  tests/bench/memory.sh >target/memory-smoke.log 2>&1 || { tail -n 40 target/memory-smoke.log; exit 1; }
+echo "memory benchmark ran (target/memory-smoke.log)"
 
 step "fuzz smoke (cargo fuzz, ${FUZZ_SECONDS:-10} s per target; SECURITY.md says how to run longer)"
 FUZZ_SECONDS="${FUZZ_SECONDS:-10}" tests/fuzz/smoke.sh

@@ -28,7 +28,8 @@
 # through the parent's cutime + cstime), after the wrk run minus before, divided by the requests
 # wrk completed. A run is marked INVALID and never counted when any response is not a 200 (a
 # lost session gives fast redirects or 401s), any connection failed or timed out, or more than
-# 1 request in 1000 met a connection the server had closed.
+# 1 request in 1000 met a connection the server had closed. The script exits with status 1 when
+# a target has no valid run at all (or anything else fails), 0 otherwise.
 #
 # Login cost: LOGINS new users sign in through each proxy (navigation, the OP's forms, the
 # callback: code exchange, ID token and userinfo, the new session and, for profilegate, the
@@ -936,3 +937,6 @@ fi
 if awk -F'\t' '$3 != 1 { bad = 1 } END { exit !bad }' "$RESULTS"; then
   warn "some runs were INVALID (see above) and are not in the table"
 fi
+# A target with no valid run at all has no figures: the benchmark failed.
+no_valid=$(awk -F'\t' '{ seen[$2] = 1; if ($3 == 1) ok[$2] = 1 } END { for (t in seen) if (!(t in ok)) printf "%s ", t }' "$RESULTS")
+[[ -z "$no_valid" ]] || die "no valid run for: ${no_valid% } (see the INVALID lines above)"
