@@ -42,16 +42,18 @@ step "cargo test"
 cargo test --locked --all-targets
 
 # The benchmarks need a release build to measure anything; this only proves they still run end
-# to end (installs, processes, logins, wrk, the validity checks, cleanup), on the debug binaries
-# `cargo test --all-targets` just built.
+# to end (installs, processes, logins, wrk, the validity checks, cleanup), on debug binaries
+# (`cargo test` compiled them already; `cargo build` puts the examples where the scripts look).
 step "benchmark smoke (tests/bench/run.sh and memory.sh, debug build, a few seconds each)"
+cargo build --locked --bin profilegate --example bare-pingora --example bench-memory-fill
+TARGET=${CARGO_TARGET_DIR:-target}
 DURATION=1 ROUNDS=1 WARMUP=0 LOGINS=2 SKIP_APACHE=1 \
-  PROFILEGATE_BIN=target/debug/profilegate BARE_PINGORA_BIN=target/debug/examples/bare-pingora \
-  tests/bench/run.sh >target/bench-smoke.log 2>&1 || { tail -n 40 target/bench-smoke.log; exit 1; }
+  PROFILEGATE_BIN="$TARGET/debug/profilegate" BARE_PINGORA_BIN="$TARGET/debug/examples/bare-pingora" \
+  tests/bench/run.sh >"$TARGET/bench-smoke.log" 2>&1 || { tail -n 40 "$TARGET/bench-smoke.log"; exit 1; }
 echo "side-by-side benchmark ran (debug build: its figures mean nothing; target/bench-smoke.log)"
 USERS=2000 COOKIES=200 SOAK=3 SAMPLE_EVERY=1 WARMUP=1 RSS_LIMIT_MIB=1024 \
-  PROFILEGATE_BIN=target/debug/profilegate FILL_BIN=target/debug/examples/bench-memory-fill \
-  tests/bench/memory.sh >target/memory-smoke.log 2>&1 || { tail -n 40 target/memory-smoke.log; exit 1; }
+  PROFILEGATE_BIN="$TARGET/debug/profilegate" FILL_BIN="$TARGET/debug/examples/bench-memory-fill" \
+  tests/bench/memory.sh >"$TARGET/memory-smoke.log" 2>&1 || { tail -n 40 "$TARGET/memory-smoke.log"; exit 1; }
 echo "memory benchmark ran (target/memory-smoke.log)"
 
 step "fuzz smoke (cargo fuzz, ${FUZZ_SECONDS:-10} s per target; SECURITY.md says how to run longer)"
