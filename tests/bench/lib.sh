@@ -215,3 +215,28 @@ const free = (port) => new Promise((resolve) => {
 })();
 JS
 }
+
+# nginx_main DIR [WORKERS]: the top of an nginx.conf for a server living in DIR (pid, logs and
+# temporary files there; WORKERS worker processes, default one per CPU), up to the open `http {`
+# block, where the caller adds its servers and closes it.
+nginx_main() {
+  mkdir -p "$1/tmp"
+  chmod 755 "$1" "$1/tmp"
+  cat <<EOF
+daemon off;
+master_process on;
+worker_processes ${2:-auto};
+pid $1/nginx.pid;
+error_log $1/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $1/tmp/body;
+  proxy_temp_path $1/tmp/proxy;
+  fastcgi_temp_path $1/tmp/fastcgi;
+  uwsgi_temp_path $1/tmp/uwsgi;
+  scgi_temp_path $1/tmp/scgi;
+  keepalive_requests 1000000;
+  keepalive_timeout 75s;
+EOF
+}

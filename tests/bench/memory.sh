@@ -119,24 +119,10 @@ SESSION_SECRET=$(head -c 32 /dev/urandom | base64)
 
 # ------------------------------------------------------------------ upstream
 
-mkdir -p "$TMP/upstream/tmp"
-chmod 755 "$TMP/upstream" "$TMP/upstream/tmp"
-cat >"$TMP/upstream/nginx.conf" <<EOF
-daemon off;
-master_process on;
-worker_processes 1;
-pid $TMP/upstream/nginx.pid;
-error_log $TMP/upstream/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $TMP/upstream/tmp/body;
-  proxy_temp_path $TMP/upstream/tmp/proxy;
-  fastcgi_temp_path $TMP/upstream/tmp/fastcgi;
-  uwsgi_temp_path $TMP/upstream/tmp/uwsgi;
-  scgi_temp_path $TMP/upstream/tmp/scgi;
-  keepalive_requests 1000000;
-  keepalive_timeout 75s;
+mkdir -p "$TMP/upstream"
+{
+  nginx_main "$TMP/upstream" 1
+  cat <<EOF
   server {
     listen 127.0.0.1:$UP_PORT;
     default_type text/plain;
@@ -147,6 +133,7 @@ http {
   }
 }
 EOF
+} >"$TMP/upstream/nginx.conf"
 say "starting the upstream (nginx, fixed 200)"
 start upstream "$TMP/upstream/stdout.log" "$NGINX" -p "$TMP/upstream" -c "$TMP/upstream/nginx.conf"
 UP_PID=$STARTED_PID

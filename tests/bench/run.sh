@@ -175,30 +175,8 @@ AP_PASSPHRASE=$(rand 24 base64url)
 
 # ------------------------------------------------------------------ upstream and nginx proxy
 
-# Settings shared by both nginx instances. Keep-alive without a request limit on every listener
-# (Apache and profilegate get the same), no access log anywhere.
-nginx_main() { # dir
-  mkdir -p "$1/tmp"
-  chmod 755 "$1" "$1/tmp"
-  cat <<EOF
-daemon off;
-master_process on;
-worker_processes auto;
-pid $1/nginx.pid;
-error_log $1/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $1/tmp/body;
-  proxy_temp_path $1/tmp/proxy;
-  fastcgi_temp_path $1/tmp/fastcgi;
-  uwsgi_temp_path $1/tmp/uwsgi;
-  scgi_temp_path $1/tmp/scgi;
-  keepalive_requests 1000000;
-  keepalive_timeout 75s;
-EOF
-}
-
+# Both nginx instances start from lib.sh's nginx_main: keep-alive without a request limit on
+# every listener (Apache and profilegate get the same), no access log anywhere.
 mkdir -p "$TMP/upstream" "$TMP/nginx-proxy"
 {
   nginx_main "$TMP/upstream"
