@@ -10,14 +10,12 @@
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
-use std::path::Path;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use http::Method;
 use pingora::http::RequestHeader;
 
-use profilegate::config::Config;
 use profilegate::enrich::{Enriched, Enricher};
 use profilegate::jwt::SigningKey;
 use profilegate::pipeline::{decide, is_navigation, Auth, Pending, RequestView, Routes};
@@ -29,28 +27,8 @@ use profilegate::store::{
 };
 use profilegate::upstream::{prepare_upstream_request, Identity, Peer};
 
-const CONFIG: &str = r#"
-[server]
-listen = "127.0.0.1:8080"
-public_url = "http://127.0.0.1:8080"
-
-[upstream]
-url = "http://127.0.0.1:3000"
-
-[oidc]
-issuer = "http://localhost:9000"
-client_id = "profilegate"
-client_secret = "bench-secret"
-
-[session]
-secret = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
-
-[[profiling.questions]]
-id = "company"
-label = "Which company do you work for?"
-type = "text"
-required = true
-"#;
+#[path = "config.rs"]
+mod bench_config;
 
 /// What a signed-in browser request looks like: a session, the app's own cookie, the usual
 /// browser headers.
@@ -66,8 +44,7 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
-    let env: &[(&str, &str)] = &[];
-    let config = Config::from_toml(CONFIG, env, Path::new(".")).expect("bench config");
+    let config = bench_config::load();
     let sealer = CookieSealer::new(&config);
     let mut session = sealer.new_session(
         "248289761001".into(),

@@ -38,7 +38,6 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 
-use profilegate::config::Config;
 use profilegate::pipeline::Pending;
 use profilegate::profile::AnswerValue;
 use profilegate::session::{CookieSealer, RequestCookies};
@@ -46,6 +45,9 @@ use profilegate::store::{
     AnswerSource, ProfileCache, ProfileRecord, ProfileStore, SledOptions, SledStore, StoredAnswer,
     UserKey,
 };
+
+#[path = "config.rs"]
+mod bench_config;
 
 const ISSUER: &str = "http://localhost:9000";
 /// Random users looked up cold and again per size (their keys are built before measuring).
@@ -56,22 +58,6 @@ const STEADY: usize = 100_000;
 const LOGINS: usize = 4000;
 /// The hot path's profile cache holds at most this many users in the benchmark.
 const PROFILE_CACHE: usize = profilegate::config::DEFAULT_PROFILE_CACHE_USERS;
-
-const CONFIG: &str = r#"
-[upstream]
-url = "http://127.0.0.1:3000"
-[oidc]
-issuer = "http://localhost:9000"
-client_id = "profilegate"
-client_secret = "bench-secret"
-[session]
-secret = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
-[[profiling.questions]]
-id = "company"
-label = "Which company do you work for?"
-type = "text"
-required = true
-"#;
 
 fn subject(i: usize) -> String {
     format!("user-{i:08}")
@@ -298,8 +284,7 @@ fn login_cost(rt: &tokio::runtime::Runtime, store: &SledStore, users: usize) {
 /// cookie, check its pending questions, find the user's profile in the profile cache (holding
 /// as many of them as it can). No store access.
 fn pending_check(users: usize) {
-    let env: &[(&str, &str)] = &[];
-    let config = Config::from_toml(CONFIG, env, Path::new(".")).expect("bench config");
+    let config = bench_config::load();
     let sealer = CookieSealer::new(&config);
     let cache: ProfileCache<String, ProfileRecord> = ProfileCache::new(PROFILE_CACHE);
     let record = Arc::new(ProfileRecord {
