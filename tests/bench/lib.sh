@@ -240,3 +240,43 @@ http {
   keepalive_timeout 75s;
 EOF
 }
+
+# profilegate_toml ISSUER CLIENT_SECRET STORE_PATH: a benchmark's profilegate configuration on
+# stdout, from PG_PORT, PG_URL, PG_ADMIN_PORT, UP_URL, SESSION_SECRET and the extra lines in
+# BENCH_PG_SERVER ([server]) and BENCH_PG_STORE ([store]): defaults everywhere else (threads =
+# CPUs, caches, log level info) and one required question. The caller may add tables after it.
+profilegate_toml() {
+  cat <<TOML
+[server]
+listen = "127.0.0.1:$PG_PORT"
+public_url = "$PG_URL"
+admin_listen = "127.0.0.1:$PG_ADMIN_PORT"
+${BENCH_PG_SERVER:-}
+
+[upstream]
+url = "$UP_URL"
+
+[oidc]
+issuer = "$1"
+client_id = "profilegate"
+client_secret = "$2"
+
+[session]
+secret = "$SESSION_SECRET"
+
+[store]
+path = "$3"
+${BENCH_PG_STORE:-}
+
+[profiling]
+questions_per_login = 1
+
+[[profiling.questions]]
+id = "company"
+label = "Which company do you work for?"
+type = "text"
+required = true
+min_length = 2
+max_length = 100
+TOML
+}

@@ -143,41 +143,15 @@ wait_http "the upstream nginx" "$UP_PID" "$UP_URL/" 10 200
 
 STORE=${STORE_DIR:-$TMP/store}
 mkdir -p "$TMP/profilegate"
+# The issuer: nobody listens there; signed-in requests never call the OP (discovery at start-up
+# fails with a warning).
 (
   umask 077
-  cat >"$TMP/profilegate/profilegate.toml" <<EOF
-# Written by tests/bench/memory.sh. Defaults everywhere else (threads = CPUs, caches).
-[server]
-listen = "127.0.0.1:$PG_PORT"
-public_url = "$PG_URL"
-admin_listen = "127.0.0.1:$PG_ADMIN_PORT"
-${BENCH_PG_SERVER:-}
-
-[upstream]
-url = "$UP_URL"
-
-[oidc]
-# Nobody listens here: signed-in requests never call the OP (discovery fails with a warning).
-issuer = "http://127.0.0.1:$OP_PORT"
-client_id = "profilegate"
-client_secret = "memory-bench"
-
-[session]
-secret = "$SESSION_SECRET"
-
-[store]
-path = "$STORE"
-${BENCH_PG_STORE:-}
-
-[log]
-format = "text"
-
-[[profiling.questions]]
-id = "company"
-label = "Which company do you work for?"
-type = "text"
-required = true
-EOF
+  {
+    echo "# Written by tests/bench/memory.sh."
+    profilegate_toml "http://127.0.0.1:$OP_PORT" memory-bench "$STORE"
+    printf '\n[log]\nformat = "text"\n'
+  } >"$TMP/profilegate/profilegate.toml"
 )
 CONFIG="$TMP/profilegate/profilegate.toml"
 # profilegate reads PROFILEGATE_<SECTION>_<KEY> overrides and refuses other PROFILEGATE_* names

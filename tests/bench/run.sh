@@ -43,6 +43,7 @@
 #   CONNECTIONS=32     wrk connections (-c)
 #   WRK_THREADS=1      wrk threads (-t)
 #   BENCH_PG_SERVER="threads = 1"   extra lines for profilegate's [server] table
+#   BENCH_PG_STORE='cache_size = "8MiB"'  extra lines for profilegate's [store] table
 #   WARMUP=2           seconds of unmeasured load per target before the first round (0: none)
 #   LOGINS=50          complete logins of new users per proxy for the login cost (0: none)
 #   SKIP_APACHE=1      leave Apache + mod_auth_openidc out
@@ -264,39 +265,10 @@ ISSUER=$(grep -m1 '"issuer"' "$TMP/op.out" | node -e 'let s="";process.stdin.on(
 mkdir -p "$TMP/profilegate"
 (
   umask 077
-  cat >"$TMP/profilegate/profilegate.toml" <<EOF
-# Written by tests/bench/run.sh. Defaults everywhere else (threads = CPUs, log level info).
-[server]
-listen = "127.0.0.1:$PG_PORT"
-public_url = "$PG_URL"
-admin_listen = "127.0.0.1:$PG_ADMIN_PORT"
-${BENCH_PG_SERVER:-}
-
-[upstream]
-url = "$UP_URL"
-
-[oidc]
-issuer = "$ISSUER"
-client_id = "profilegate"
-client_secret = "$PG_SECRET"
-
-[session]
-secret = "$SESSION_SECRET"
-
-[store]
-path = "$TMP/profilegate/data"
-
-[profiling]
-questions_per_login = 1
-
-[[profiling.questions]]
-id = "company"
-label = "Which company do you work for?"
-type = "text"
-required = true
-min_length = 2
-max_length = 100
-EOF
+  {
+    echo "# Written by tests/bench/run.sh."
+    profilegate_toml "$ISSUER" "$PG_SECRET" "$TMP/profilegate/data"
+  } >"$TMP/profilegate/profilegate.toml"
 )
 
 say "starting profilegate ($BIN)"
