@@ -427,6 +427,9 @@ pub(super) fn env_var_name(dotted: &str) -> String {
 /// `"16MiB"` -> 16777216. Binary units only (`B`, `KiB`, `MiB`, `GiB`), a space allowed before
 /// the unit; a bare number is bytes.
 fn parse_byte_size(raw: &str) -> Result<u64, String> {
+    let not_a_size = || {
+        format!("{raw:?} is not a size; write a number of bytes or a number with KiB, MiB or GiB, such as \"16MiB\"")
+    };
     let text = raw.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
@@ -437,19 +440,13 @@ fn parse_byte_size(raw: &str) -> Result<u64, String> {
         "KiB" => 1 << 10,
         "MiB" => 1 << 20,
         "GiB" => 1 << 30,
-        _ => {
-            return Err(format!(
-                "{raw:?} is not a size; write a number of bytes or a number with KiB, MiB or GiB, such as \"16MiB\""
-            ))
-        }
+        _ => return Err(not_a_size()),
     };
     digits
         .parse::<u64>()
         .ok()
         .and_then(|n| n.checked_mul(multiplier))
-        .ok_or_else(|| {
-            format!("{raw:?} is not a size; write a number of bytes or a number with KiB, MiB or GiB, such as \"16MiB\"")
-        })
+        .ok_or_else(not_a_size)
 }
 
 /// A size for messages: `16 MiB`, `1536 KiB`, `100 bytes`.
