@@ -5,7 +5,6 @@
 
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
 
 use crate::jwt::SigningKey;
@@ -23,8 +22,8 @@ impl Revisioned for Enriched {
 pub struct Enriched {
     pub revision: u64,
     pub record: Arc<ProfileRecord>,
-    /// `X-Profile-*` headers: validated lower-case names, as bytes pingora takes without a copy.
-    pub headers: Vec<(Bytes, HeaderValue)>,
+    /// `X-Profile-*` headers (validated lower-case names).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
     /// The last JWT signed for this revision: (session id, token, expiry).
     jwt: Mutex<Option<(String, HeaderValue, u64)>>,
 }
@@ -112,7 +111,7 @@ impl Enricher {
             .filter_map(|(id, answer)| {
                 let name = HeaderName::from_bytes(header_name(id).as_bytes()).ok()?;
                 let value = HeaderValue::from_str(&answer.value.header_value()).ok()?;
-                Some((Bytes::copy_from_slice(name.as_str().as_bytes()), value))
+                Some((name, value))
             })
             .collect();
         let fresh = Arc::new(Enriched {

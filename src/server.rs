@@ -5,7 +5,6 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
 use pingora::listeners::TcpSocketOptions;
-use pingora::proxy::http_proxy_service_with_name;
 use pingora::server::configuration::ServerConf;
 use pingora::server::{ListenFds, RunArgs, RuntimeOpts, Server, ShutdownWatch};
 use pingora::services::listening::Service;
@@ -18,7 +17,7 @@ use crate::metrics::Metrics;
 use crate::oidc::{BackChannel, Provider};
 use crate::pipeline::Routes;
 use crate::profile::Engine;
-use crate::proxy::{Gate, GateParts};
+use crate::proxy::{Gate, GateParts, Worker};
 use crate::render::{Pages, RenderError, Theme};
 use crate::store::{ProfileStore, StoreError};
 
@@ -168,20 +167,16 @@ pub fn run(config: Config) -> Result<(), StartError> {
     };
     // One single-threaded pingora service per worker, each with its own listening socket on
     // the same address (SO_REUSEPORT: the kernel spreads connections over them; see `OwnSocket`)
-    // and its own upstream connection pool. Nothing of a request then crosses threads:
-    // pingora's shared pool hands connections between its threads through cross-thread
-    // wake-ups and sometimes loses one ("failed to acquire reusable stream"). README
-    // "Performance" has the figures.
+    // and its own upstream connection pool: nothing of a request crosses threads. pingora
+    // accepts the connections; each worker speaks HTTP/1.1 on them with hyper (`Worker`), which
+    // costs about half of pingora-proxy's own request handling. README "Performance" has the
+    // figures.
     let mut reuse_port = TcpSocketOptions::default();
     reuse_port.so_reuseport = Some(true);
     let listen = config.server.listen.to_string();
     for worker in 0..config.server.threads {
         let gate = Gate::new(&config, parts.clone());
-        let mut proxy = http_proxy_service_with_name(
-            &server.configuration,
-            gate,
-            &format!("profilegate proxy {worker}"),
-        );
+        let mut proxy = Service::new(format!("profilegate proxy {worker}"), Worker::new(gate));
         proxy.add_tcp_with_settings(&listen, reuse_port.clone());
         proxy.threads = Some(1);
         server.add_service(OwnSocket(proxy));

@@ -4,10 +4,8 @@
 
 use std::net::IpAddr;
 
-use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue, COOKIE};
+use http::header::{HeaderMap, HeaderName, HeaderValue, COOKIE};
 use ipnet::IpNet;
-use pingora::http::RequestHeader;
 
 use crate::enrich::Enriched;
 use crate::session::{CookieSealer, Session};
@@ -57,8 +55,16 @@ pub enum HeaderKind {
 
 /// Classifies a header name, whatever its case and `_`/`-` spelling.
 pub fn classify(name: &str) -> HeaderKind {
-    let mut buf = [0u8; 64];
     let bytes = name.as_bytes();
+    // Every identity and forwarding name starts with `x`, `r` or `f`: most request headers
+    // (`host`, `accept*`, `cookie`, `user-agent`, `sec-*`) are settled by their first byte.
+    if !matches!(
+        bytes.first().map(u8::to_ascii_lowercase),
+        Some(b'x' | b'r' | b'f')
+    ) {
+        return HeaderKind::Other;
+    }
+    let mut buf = [0u8; 64];
     if bytes.len() > buf.len() {
         // Long names can still be identity headers (`x-profile-<long id>`).
         let normalised: String = name
@@ -160,9 +166,9 @@ impl Identity {
     }
 }
 
-/// Rewrites the request to the upstream: strip first, then inject.
+/// Rewrites the headers of the request to the upstream: strip first, then inject.
 pub fn prepare_upstream_request(
-    req: &mut RequestHeader,
+    headers: &mut HeaderMap,
     peer: Peer,
     identity: Option<&Identity>,
     profile: Option<(&Enriched, Option<HeaderValue>)>,
@@ -171,8 +177,7 @@ pub fn prepare_upstream_request(
 ) {
     // 1. Strip identity headers in every spelling, and forwarding headers not to be believed.
     //    (No allocation when there is nothing to strip, the usual case.)
-    let doomed: Vec<HeaderName> = req
-        .headers
+    let doomed: Vec<HeaderName> = headers
         .keys()
         .filter(|name| match classify(name.as_str()) {
             HeaderKind::Identity | HeaderKind::ForwardingVariant => true,
@@ -182,16 +187,15 @@ pub fn prepare_upstream_request(
         .cloned()
         .collect();
     for name in doomed {
-        req.remove_header(&name);
+        headers.remove(&name);
     }
-    strip_own_cookies(req, sealer);
+    strip_own_cookies(headers, sealer);
 
     // 2. Forwarding headers: appended to a trusted chain, otherwise set from the connection.
-    let host = req.headers.get(http::header::HOST).cloned();
+    let host = headers.get(http::header::HOST).cloned();
     if let Some(ip) = peer.ip {
-        let chain = req
-            .headers
-            .get("x-forwarded-for")
+        let chain = headers
+            .get(X_FORWARDED_FOR)
             .and_then(|v| v.to_str().ok())
             .filter(|chain| peer.trusted && !chain.trim().is_empty());
         let value = match chain {
@@ -199,18 +203,18 @@ pub fn prepare_upstream_request(
             None => ip_header_value(ip),
         };
         if let Some(value) = value {
-            let _ = req.insert_header(name(X_FORWARDED_FOR), value);
+            headers.insert(name(X_FORWARDED_FOR), value);
         }
     }
-    if !req.headers.contains_key(X_FORWARDED_PROTO) {
-        let _ = req.insert_header(
+    if !headers.contains_key(X_FORWARDED_PROTO) {
+        headers.insert(
             name(X_FORWARDED_PROTO),
             HeaderValue::from_static(public_scheme),
         );
     }
-    if !req.headers.contains_key(X_FORWARDED_HOST) {
+    if !headers.contains_key(X_FORWARDED_HOST) {
         if let Some(host) = host {
-            let _ = req.insert_header(name(X_FORWARDED_HOST), host);
+            headers.insert(name(X_FORWARDED_HOST), host);
         }
     }
 
@@ -222,16 +226,16 @@ pub fn prepare_upstream_request(
             (X_FORWARDED_PREFERRED_USERNAME, &identity.preferred_username),
         ] {
             if let Some(value) = value {
-                let _ = req.insert_header(name(header), value.clone());
+                headers.insert(name(header), value.clone());
             }
         }
     }
     if let Some((enriched, jwt)) = profile {
         for (header, value) in &enriched.headers {
-            let _ = req.insert_header(header.clone(), value.clone());
+            headers.insert(header.clone(), value.clone());
         }
         if let Some(token) = jwt {
-            let _ = req.insert_header(name(X_PROFILE_JWT), token);
+            headers.insert(name(X_PROFILE_JWT), token);
         }
     }
 }
@@ -240,9 +244,9 @@ const X_FORWARDED_FOR: &str = "x-forwarded-for";
 const X_FORWARDED_PROTO: &str = "x-forwarded-proto";
 const X_FORWARDED_HOST: &str = "x-forwarded-host";
 
-/// A header name as pingora's case-preserving map takes it without copying (sent lower case).
-fn name(header: &'static str) -> Bytes {
-    Bytes::from_static(header.as_bytes())
+/// A header name from a constant of this module (all valid lower-case names).
+fn name(header: &'static str) -> HeaderName {
+    HeaderName::from_static(header)
 }
 
 /// The client address as a header value, formatted without a temporary `String`.
@@ -256,10 +260,10 @@ fn ip_header_value(ip: IpAddr) -> Option<HeaderValue> {
 }
 
 /// Removes the proxy's own cookies from every `Cookie` header, keeping the application's.
-fn strip_own_cookies(req: &mut RequestHeader, sealer: &CookieSealer) {
+fn strip_own_cookies(headers: &mut HeaderMap, sealer: &CookieSealer) {
     let mut any_own = false;
     let mut kept: Vec<&str> = Vec::new();
-    for value in req.headers.get_all(COOKIE) {
+    for value in headers.get_all(COOKIE) {
         let Ok(text) = value.to_str() else {
             continue;
         };
@@ -276,10 +280,10 @@ fn strip_own_cookies(req: &mut RequestHeader, sealer: &CookieSealer) {
         return;
     }
     let joined = kept.join("; ");
-    req.remove_header(&COOKIE);
+    headers.remove(COOKIE);
     if !joined.is_empty() {
         if let Ok(v) = HeaderValue::from_str(&joined) {
-            let _ = req.insert_header(COOKIE, v);
+            headers.insert(COOKIE, v);
         }
     }
 }
@@ -287,6 +291,26 @@ fn strip_own_cookies(req: &mut RequestHeader, sealer: &CookieSealer) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_guarded_name_passes_the_first_byte_filter_of_classify() {
+        for name in IDENTITY_HEADERS
+            .iter()
+            .chain(IDENTITY_PREFIXES)
+            .chain(FORWARDING_HEADERS)
+        {
+            assert!(
+                matches!(name.as_bytes()[0], b'x' | b'r' | b'f'),
+                "{name}: classify() would call it Other without looking"
+            );
+            assert_ne!(classify(name), HeaderKind::Other, "{name}");
+            assert_ne!(
+                classify(&name.to_ascii_uppercase()),
+                HeaderKind::Other,
+                "{name}"
+            );
+        }
+    }
 
     #[test]
     fn identity_headers_are_recognised_in_every_spelling() {

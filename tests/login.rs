@@ -623,6 +623,82 @@ async fn a_down_upstream_gives_a_502_page_for_signed_in_users() {
         .contains("Application unavailable"));
 }
 
+/// An upstream that reads each request head, then answers according to the path: `/stall`
+/// never answers, `/stall-body` sends a head and 10 of 100 body bytes, then nothing.
+async fn stalling_upstream() -> (u16, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((mut conn, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                if head.starts_with(b"GET /stall-body ") {
+                    let _ = conn
+                        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789")
+                        .await;
+                }
+                // Hold the connection open without another byte.
+                tokio::time::sleep(Duration::from_secs(30)).await;
+            });
+        }
+    });
+    (port, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_that_stops_answering_is_cut_off_after_the_read_timeout() {
+    let port = free_port();
+    let op = TestOp::start(port, json!({}));
+    let (upstream, task) = stalling_upstream().await;
+    let proxy = start_proxy_full(
+        port,
+        &op.issuer,
+        &format!("http://127.0.0.1:{upstream}"),
+        "",
+        r#"read_timeout = "1s""#,
+        "",
+        true,
+    )
+    .await;
+    let browser = Browser::new();
+    browser.login(&proxy.url("/stall"), "alice").await;
+
+    // No response head in time: a 502 page, after about the timeout.
+    let started = std::time::Instant::now();
+    let resp = browser.navigate(&proxy.url("/stall")).await;
+    assert_eq!(resp.status(), StatusCode::BAD_GATEWAY);
+    assert!(resp
+        .text()
+        .await
+        .expect("page")
+        .contains("Application unavailable"));
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(10), "cut off after {took:?}");
+
+    // A body that stops halfway: the client gets the head, then the connection ends short of
+    // the announced length instead of hanging.
+    let resp = browser.navigate(&proxy.url("/stall-body")).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body = tokio::time::timeout(Duration::from_secs(10), resp.bytes())
+        .await
+        .expect("the body ends in time");
+    assert!(body.is_err(), "a short body is an error, not a success");
+    task.abort();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_and_sigint_stop_the_proxy_within_seconds() {
     for signal in ["TERM", "INT"] {

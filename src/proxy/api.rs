@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use pingora::proxy::Session;
+use super::Session;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 

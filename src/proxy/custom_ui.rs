@@ -11,8 +11,8 @@
 
 use std::collections::BTreeMap;
 
+use super::Session;
 use http::Method;
-use pingora::proxy::Session;
 use serde_json::{json, Value};
 use url::Url;
 

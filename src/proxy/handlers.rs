@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
+use super::Session;
 use http::header::COOKIE;
 use http::Method;
-use pingora::proxy::Session;
 
 use super::{Answer, Gate};
 use crate::error::AppError;

@@ -1,34 +1,47 @@
-//! pingora glue: carries out the [`Decision`] of `pipeline::decide` and nothing more.
+//! The proxy: carries out the [`Decision`] of `pipeline::decide` and nothing more.
+//!
+//! pingora runs the server (one single-threaded service per worker, each on its own listening
+//! socket, signals, graceful shutdown) and hands every accepted connection to [`Worker`], which
+//! speaks HTTP/1.1 on it with hyper. Per request:
 //!
 //! ```text
-//!  pingora phase            what happens here
+//!  step                     what happens here
 //!  ─────────────────────    ───────────────────────────────────────────────────────────
-//!  request_filter           open session cookie, decide(); answer everything but Forward
+//!  decide                   open session cookie, decide(); answer everything but Forward
 //!                           (login redirect, callback, logout, pages, 401/404/405)
-//!  upstream_peer            the configured upstream (one peer, pooled keep-alive)
-//!  upstream_request_filter  strip identity headers + own cookies, set X-Forwarded-*,
-//!                           inject identity            (upstream.rs)
-//!  (bodies, upgrades)       streamed by pingora in both directions
-//!  fail_to_proxy            upstream down: a 502 page or JSON instead of a bare status
-//!  logging                  counters and a debug line per request
+//!  prepare                  strip hop-by-hop and identity headers + own cookies, set
+//!                           X-Forwarded-*, inject identity            (upstream.rs)
+//!  forward                  the configured upstream, pooled keep-alive (forward.rs);
+//!                           bodies stream both ways, upgrades become a tunnel
+//!  upstream down            a 502 page or JSON instead of a bare status
 //! ```
 
 mod api;
 mod custom_ui;
+mod exchange;
+mod forward;
 mod handlers;
 mod questions;
 mod respond;
 mod sessions;
 
+use std::convert::Infallible;
+use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use http::header::COOKIE;
+use http::request::Parts;
+use http::{Request, Response, StatusCode};
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use ipnet::IpNet;
-use pingora::http::RequestHeader;
-use pingora::proxy::{FailToProxy, ProxyHttp, Session};
-use pingora::upstreams::peer::HttpPeer;
-use pingora::{Error, ErrorSource, ErrorType, Result};
+use pingora::apps::ServerApp;
+use pingora::protocols::Stream;
+use pingora::server::ShutdownWatch;
 
 use crate::config::{Config, QuestionUi};
 use crate::enrich::{Enriched, Enricher};
@@ -41,6 +54,7 @@ use crate::render::Pages;
 use crate::session::{now_secs, CookieSealer, RequestCookies, Session as UserSession};
 use crate::upstream::{prepare_upstream_request, Peer};
 
+pub use exchange::Session;
 pub use respond::Answer;
 pub use sessions::{Sessions, SignedIn};
 
@@ -58,19 +72,15 @@ pub struct Gate {
     languages: std::collections::BTreeSet<String>,
     default_language: String,
     trusted: Vec<IpNet>,
-    peer: HttpPeer,
+    upstream: forward::Upstream,
+    read_timeout: Duration,
     metrics: Arc<Metrics>,
     /// Session cookies already opened (the hot path's unsealing cache).
     sessions: Sessions,
 }
 
-/// Per-request state shared by the phases.
-pub struct RequestCtx {
-    user: Option<Arc<SignedIn>>,
-    profile: Option<Arc<Enriched>>,
-    peer: Peer,
-    wants_html: bool,
-}
+/// What every answer of the proxy's own, and every forwarded response, is sent as.
+pub type ProxyBody = Either<forward::TimedBody, Full<Bytes>>;
 
 /// What `Gate` is built from (shared by every worker).
 #[derive(Clone)]
@@ -91,11 +101,6 @@ impl Gate {
             enricher,
             metrics,
         } = parts;
-        let up = &config.upstream;
-        let mut peer = HttpPeer::new((up.host.as_str(), up.port), up.tls, up.host.clone());
-        peer.options.connection_timeout = Some(up.connect_timeout);
-        peer.options.read_timeout = Some(up.read_timeout);
-        peer.options.idle_timeout = Some(std::time::Duration::from_secs(60));
         Self {
             routes: Routes::new(&config.server.prefix),
             origin: config.server.public_url.origin().to_owned(),
@@ -116,7 +121,8 @@ impl Gate {
             ),
             default_language: config.profiling.default_language.clone(),
             trusted: config.server.trusted_proxies.clone(),
-            peer,
+            upstream: forward::Upstream::new(&config.upstream),
+            read_timeout: config.upstream.read_timeout,
             metrics,
             sessions: Sessions::new(),
         }
@@ -124,7 +130,7 @@ impl Gate {
 
     /// The language of a page for `user`: `ui_locales` and the `locale` claim (kept in the
     /// session), then `Accept-Language`, then the configured default.
-    fn language(&self, req: &RequestHeader, user: &UserSession) -> String {
+    fn language(&self, req: &Parts, user: &UserSession) -> String {
         let accept = req
             .headers
             .get("accept-language")
@@ -143,43 +149,35 @@ impl Gate {
     }
 }
 
-fn header<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a [u8]> {
+fn header<'a>(req: &'a Parts, name: &str) -> Option<&'a [u8]> {
     req.headers.get(name).map(|v| v.as_bytes())
 }
 
-/// True for errors that only mean the client closed its connection.
-fn client_went_away(e: &Error) -> bool {
-    e.esource() == &ErrorSource::Downstream
-        && matches!(
-            e.etype(),
-            ErrorType::ConnectionClosed | ErrorType::ReadError | ErrorType::WriteError
-        )
-}
-
 /// True when the client would rather read a page than JSON.
-fn accepts_html(req: &RequestHeader) -> bool {
+fn accepts_html(req: &Parts) -> bool {
     header(req, "accept")
         .is_some_and(|a| a.windows(9).any(|w| w.eq_ignore_ascii_case(b"text/html")))
 }
 
-#[async_trait]
-impl ProxyHttp for Gate {
-    type CTX = RequestCtx;
-
-    fn new_ctx(&self) -> Self::CTX {
-        RequestCtx {
-            user: None,
-            profile: None,
-            peer: Peer {
-                ip: None,
-                trusted: false,
-            },
-            wants_html: false,
+impl Gate {
+    /// Answers one request: forwards it or answers it here.
+    pub async fn serve(
+        &self,
+        req: Request<Incoming>,
+        client: Option<IpAddr>,
+    ) -> Response<ProxyBody> {
+        let (head, body) = req.into_parts();
+        if head.uri.scheme().is_some() || head.uri.authority().is_some() {
+            // Absolute or authority form (a forward-proxy request, CONNECT): the upstream must
+            // never see a foreign authority, and the decision only knows paths.
+            let err = AppError::BadRequest("the request target must be a path".into());
+            err.log(&head.uri.to_string());
+            log_request(&head, 400);
+            return Answer::error(&err, accepts_html(&head), &self.pages, &self.retry_url())
+                .into_response(head.method == http::Method::HEAD);
         }
-    }
-
-    async fn request_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> Result<bool> {
-        let (decision, user) = {
+        let mut session = Session::new(head, body);
+        let (decision, user, wants_html) = {
             let req = session.req_header();
             let cookies =
                 RequestCookies::parse(req.headers.get_all(COOKIE).iter().map(|v| v.as_bytes()));
@@ -200,46 +198,40 @@ impl ProxyHttp for Gate {
                 }
                 None => Auth::Anonymous,
             };
-            ctx.wants_html = accepts_html(req);
-            (decide(&view, auth, &self.routes), user)
+            (decide(&view, auth, &self.routes), user, accepts_html(req))
         };
-        let ip = session
-            .client_addr()
-            .and_then(|a| a.as_inet())
-            .map(|a| a.ip());
-        ctx.peer = Peer::new(ip, &self.trusted);
 
         let answer = match (decision, user) {
             (Decision::Forward, Some(user)) => match self.enricher.for_session(&user.session).await
             {
                 Ok(profile) => {
                     Metrics::inc(&self.metrics.forwarded);
-                    ctx.profile = Some(profile);
-                    ctx.user = Some(user);
-                    return Ok(false);
+                    return self
+                        .forward(session, client, &user, &profile, wants_html)
+                        .await;
                 }
                 Err(e) => Err((AppError::Store(e), Vec::new())),
             },
             (Decision::AskQuestions, Some(user)) => {
-                Ok(questions::ask(self, session, &user.session))
+                Ok(questions::ask(self, &session, &user.session))
             }
             (Decision::QuestionsPending, Some(user)) => {
                 Ok(questions::pending_json(self, &user.session))
             }
             (Decision::ShowQuestion, Some(user)) => {
-                Ok(questions::show(self, session, &user.session))
+                Ok(questions::show(self, &session, &user.session))
             }
             (Decision::SubmitAnswer, Some(user)) => {
-                questions::submit(self, session, user.into_session()).await
+                questions::submit(self, &mut session, user.into_session()).await
             }
             (Decision::Jwks, _) => Ok(questions::jwks(self)),
             (Decision::ApiPending, Some(user)) => Ok(api::pending(self, &user.session)),
             (Decision::ApiProfile, Some(user)) => api::profile(self, &user.session).await,
             (Decision::ApiAnswers, Some(user)) => {
-                api::answers(self, session, user.into_session()).await
+                api::answers(self, &mut session, user.into_session()).await
             }
             (Decision::Continue, user) => {
-                custom_ui::handle(self, session, user.map(SignedIn::into_session)).await
+                custom_ui::handle(self, &mut session, user.map(SignedIn::into_session)).await
             }
             // Decisions that need a session are only taken with one.
             (
@@ -263,97 +255,160 @@ impl ProxyHttp for Gate {
                     }),
                 ))
             }
-            (Decision::StartLogin, _) => handlers::start_login(self, session).await,
-            (Decision::FinishLogin, _) => handlers::finish_login(self, session).await,
+            (Decision::StartLogin, _) => handlers::start_login(self, &mut session).await,
+            (Decision::FinishLogin, _) => handlers::finish_login(self, &mut session).await,
             (Decision::Logout, user) => {
-                handlers::logout(self, session, user.map(SignedIn::into_session)).await
+                handlers::logout(self, &mut session, user.map(SignedIn::into_session)).await
             }
-            (Decision::SignedOut, _) => Ok(handlers::signed_out(self, session)),
+            (Decision::SignedOut, _) => Ok(handlers::signed_out(self, &session)),
             (Decision::NotFound, _) => Err((AppError::NotFound, Vec::new())),
             (Decision::MethodNotAllowed, _) => Err((AppError::MethodNotAllowed, Vec::new())),
         };
+        let req = session.req_header();
         let answer = answer.unwrap_or_else(|(err, cookies)| {
-            err.log(session.req_header().uri.path());
-            Answer::error(&err, ctx.wants_html, &self.pages, &self.retry_url())
-                .with_cookies(cookies)
+            err.log(req.uri.path());
+            Answer::error(&err, wants_html, &self.pages, &self.retry_url()).with_cookies(cookies)
         });
-        respond::write(session, answer).await
+        log_request(req, answer.status);
+        answer.into_response(req.method == http::Method::HEAD)
     }
 
-    async fn upstream_peer(
+    /// The hot path: the signed-in request, its head rewritten, to the upstream.
+    async fn forward(
         &self,
-        _session: &mut Session,
-        _ctx: &mut Self::CTX,
-    ) -> Result<Box<HttpPeer>> {
-        Ok(Box::new(self.peer.clone()))
-    }
-
-    async fn upstream_request_filter(
-        &self,
-        _session: &mut Session,
-        upstream_request: &mut RequestHeader,
-        ctx: &mut Self::CTX,
-    ) -> Result<()> {
-        let profile = match (&ctx.profile, &ctx.user) {
-            (Some(p), Some(u)) => Some((p.as_ref(), self.enricher.jwt(p, &u.session))),
-            _ => None,
-        };
+        session: Session,
+        client: Option<IpAddr>,
+        user: &SignedIn,
+        profile: &Enriched,
+        wants_html: bool,
+    ) -> Response<ProxyBody> {
+        let (mut head, body) = session.into_parts();
+        let upgrade = forward::wants_upgrade(&head.headers);
+        forward::strip_hop_by_hop(&mut head.headers, upgrade);
         prepare_upstream_request(
-            upstream_request,
-            ctx.peer,
-            ctx.user.as_deref().map(|u| &u.identity),
-            profile,
+            &mut head.headers,
+            Peer::new(client, &self.trusted),
+            Some(&user.identity),
+            Some((profile, self.enricher.jwt(profile, &user.session))),
             &self.sealer,
             self.public_scheme,
         );
-        Ok(())
-    }
-
-    async fn fail_to_proxy(
-        &self,
-        session: &mut Session,
-        e: &Error,
-        ctx: &mut Self::CTX,
-    ) -> FailToProxy {
-        let code = match e.etype() {
-            ErrorType::HTTPStatus(code) => *code,
-            _ => match e.esource() {
-                ErrorSource::Upstream => 502,
-                ErrorSource::Downstream if client_went_away(e) => 0,
-                ErrorSource::Downstream => 400,
-                ErrorSource::Internal | ErrorSource::Unset => 500,
-            },
+        let method = head.method.clone();
+        let path = if tracing::enabled!(tracing::Level::DEBUG) || upgrade {
+            head.uri.path().to_owned()
+        } else {
+            String::new()
         };
-        if code == 502 {
-            Metrics::inc(&self.metrics.upstream_errors);
-            let err = AppError::UpstreamUnavailable(e.to_string());
-            err.log(session.req_header().uri.path());
-            let answer = Answer::error(&err, ctx.wants_html, &self.pages, &self.retry_url());
-            if let Err(write_err) = respond::write(session, answer).await {
-                tracing::debug!(error = %write_err, "could not write the 502 answer");
+        let mut req = Request::from_parts(head, body);
+        let downstream = upgrade.then(|| hyper::upgrade::on(&mut req));
+        match self.upstream.send(req).await {
+            Ok(mut resp) => {
+                match downstream {
+                    Some(downstream) if resp.status() == StatusCode::SWITCHING_PROTOCOLS => {
+                        let upstream = hyper::upgrade::on(&mut resp);
+                        tokio::spawn(tunnel(downstream, upstream, path.clone()));
+                    }
+                    _ => forward::strip_hop_by_hop(resp.headers_mut(), false),
+                }
+                if tracing::enabled!(tracing::Level::DEBUG) {
+                    tracing::debug!(method = %method, path, status = resp.status().as_u16(), "request");
+                }
+                let timeout = self.read_timeout;
+                resp.map(|body| Either::Left(forward::TimedBody::new(body, timeout)))
             }
-        } else if code > 0 {
-            if let Err(write_err) = session.respond_error(code).await {
-                tracing::debug!(error = %write_err, "could not write the error answer");
+            Err(e) => {
+                Metrics::inc(&self.metrics.upstream_errors);
+                let err = AppError::UpstreamUnavailable(e.to_string());
+                err.log(&path);
+                Answer::error(&err, wants_html, &self.pages, &self.retry_url())
+                    .into_response(method == http::Method::HEAD)
             }
-        }
-        FailToProxy {
-            error_code: code,
-            can_reuse_downstream: false,
         }
     }
+}
 
-    /// A client that hangs up mid-request is routine (a closed tab, a load generator stopping):
-    /// it is logged at debug level by `logging`, not at error level by pingora.
-    fn suppress_error_log(&self, _session: &Session, _ctx: &Self::CTX, e: &Error) -> bool {
-        client_went_away(e)
+fn log_request(req: &Parts, status: u16) {
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        tracing::debug!(method = %req.method, path = req.uri.path(), status, "request");
     }
+}
 
-    async fn logging(&self, session: &mut Session, e: Option<&Error>, _ctx: &mut Self::CTX) {
-        if tracing::enabled!(tracing::Level::DEBUG) {
-            let status = session.response_written().map_or(0, |r| r.status.as_u16());
-            let req = session.req_header();
-            tracing::debug!(method = %req.method, path = req.uri.path(), status, error = e.map(|e| e.to_string()), "request");
+/// Joins the client's and the upstream's upgraded connections (a WebSocket) until either ends.
+async fn tunnel(
+    downstream: hyper::upgrade::OnUpgrade,
+    upstream: hyper::upgrade::OnUpgrade,
+    path: String,
+) {
+    match tokio::try_join!(downstream, upstream) {
+        Ok((client, app)) => {
+            let (mut client, mut app) = (TokioIo::new(client), TokioIo::new(app));
+            if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut app).await {
+                tracing::debug!(path, error = %e, "upgraded connection ended");
+            }
         }
+        Err(e) => tracing::debug!(path, error = %e, "upgrade did not complete"),
+    }
+}
+
+/// One proxy worker: pingora hands it each accepted connection, hyper serves HTTP/1.1 on it.
+pub struct Worker {
+    gate: Arc<Gate>,
+    http: hyper::server::conn::http1::Builder,
+}
+
+/// Most header lines in a request (as pingora allowed).
+const MAX_HEADERS: usize = 256;
+/// Largest request head, in bytes (as pingora allowed).
+const MAX_HEAD: usize = 1024 * 1024;
+
+impl Worker {
+    pub fn new(gate: Gate) -> Self {
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(Duration::from_secs(30))
+            .preserve_header_case(true)
+            .max_headers(MAX_HEADERS)
+            .max_buf_size(MAX_HEAD);
+        Self {
+            gate: Arc::new(gate),
+            http,
+        }
+    }
+}
+
+#[async_trait]
+impl ServerApp for Worker {
+    async fn process_new(
+        self: &Arc<Self>,
+        stream: Stream,
+        shutdown: &ShutdownWatch,
+    ) -> Option<Stream> {
+        let client = stream
+            .get_socket_digest()
+            .and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).map(|a| a.ip()));
+        let gate = self.gate.clone();
+        let service = hyper::service::service_fn(move |req| {
+            let gate = gate.clone();
+            async move { Ok::<_, Infallible>(gate.serve(req, client).await) }
+        });
+        let conn = self
+            .http
+            .serve_connection(TokioIo::new(stream), service)
+            .with_upgrades();
+        let mut conn = std::pin::pin!(conn);
+        let mut shutdown = shutdown.clone();
+        let ended = tokio::select! {
+            ended = conn.as_mut() => ended,
+            _ = shutdown.changed() => {
+                // Finish the request in flight, then close.
+                conn.as_mut().graceful_shutdown();
+                conn.await
+            }
+        };
+        if let Err(e) = ended {
+            // A client hanging up or sending garbage is routine: debug, not error.
+            tracing::debug!(error = %e, "client connection ended");
+        }
+        None
     }
 }

@@ -2,8 +2,8 @@
 //! or a skip, store it durably, and send the user on; plus the redirects and 403s that point
 //! users with pending questions there, and the JWKS of the profile JWT.
 
+use super::Session;
 use http::Method;
-use pingora::proxy::Session;
 
 use super::api::apply;
 use super::handlers::{fill_all_params, read_body, Handled};

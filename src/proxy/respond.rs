@@ -2,9 +2,9 @@
 //! such answer carries (no caching, no framing, a strict content security policy).
 
 use bytes::Bytes;
-use pingora::http::ResponseHeader;
-use pingora::proxy::Session;
-use pingora::Result;
+use http::header::{HeaderValue, CONTENT_TYPE, LOCATION, SET_COOKIE};
+use http::{Response, StatusCode};
+use http_body_util::{Either, Full};
 
 use crate::error::AppError;
 use crate::render::{ErrorPage, Pages};
@@ -89,32 +89,54 @@ impl Answer {
     }
 }
 
-/// Writes `answer` and reports the request as answered (`Ok(true)` for `request_filter`).
-pub async fn write(session: &mut Session, answer: Answer) -> Result<bool> {
-    let mut header = ResponseHeader::build(answer.status, Some(8))?;
-    header.insert_header("content-length", answer.body.len().to_string())?;
-    header.insert_header("cache-control", "no-store")?;
-    header.insert_header("x-content-type-options", "nosniff")?;
-    header.insert_header("referrer-policy", "no-referrer")?;
-    if let Some(ct) = answer.content_type {
-        header.insert_header("content-type", ct)?;
-        if ct.starts_with("text/html") {
-            header.insert_header("content-security-policy", PAGE_CSP)?;
-            header.insert_header("x-frame-options", "DENY")?;
+impl Answer {
+    /// The response to send; `head_only` (a `HEAD` request) keeps the length but not the body.
+    pub fn into_response(self, head_only: bool) -> Response<super::ProxyBody> {
+        let len = self.body.len();
+        let body = if head_only { Bytes::new() } else { self.body };
+        let mut resp = Response::new(Either::Right(Full::new(body)));
+        *resp.status_mut() =
+            StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let headers = resp.headers_mut();
+        headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(len));
+        headers.insert(
+            http::header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        );
+        headers.insert(
+            http::header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        headers.insert(
+            http::header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        );
+        if let Some(ct) = self.content_type {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static(ct));
+            if ct.starts_with("text/html") {
+                headers.insert(
+                    http::header::CONTENT_SECURITY_POLICY,
+                    HeaderValue::from_static(PAGE_CSP),
+                );
+                headers.insert(
+                    http::header::X_FRAME_OPTIONS,
+                    HeaderValue::from_static("DENY"),
+                );
+            }
         }
+        if let Some(location) = self.location {
+            match HeaderValue::try_from(location) {
+                Ok(v) => {
+                    headers.insert(LOCATION, v);
+                }
+                Err(_) => tracing::error!("a redirect target is not a valid header value"),
+            }
+        }
+        for cookie in self.set_cookies {
+            if let Ok(v) = HeaderValue::try_from(cookie) {
+                headers.append(SET_COOKIE, v);
+            }
+        }
+        resp
     }
-    if let Some(location) = answer.location {
-        header.insert_header("location", location)?;
-    }
-    for cookie in answer.set_cookies {
-        header.append_header("set-cookie", cookie)?;
-    }
-    let head_only = session.req_header().method == http::Method::HEAD || answer.body.is_empty();
-    session
-        .write_response_header(Box::new(header), head_only)
-        .await?;
-    if !head_only {
-        session.write_response_body(Some(answer.body), true).await?;
-    }
-    Ok(true)
 }

@@ -212,6 +212,19 @@ pub async fn start_proxy_with(
     sections: &str,
     wait_ready: bool,
 ) -> Proxy {
+    start_proxy_full(port, issuer, upstream, extra_toml, "", sections, wait_ready).await
+}
+
+/// Like [`start_proxy_with`], with `extra_upstream` appended to the `[upstream]` table.
+pub async fn start_proxy_full(
+    port: u16,
+    issuer: &str,
+    upstream: &str,
+    extra_toml: &str,
+    extra_upstream: &str,
+    sections: &str,
+    wait_ready: bool,
+) -> Proxy {
     let admin_port = free_port();
     let dir = tempfile::tempdir().expect("tempdir");
     let origin = format!("http://127.0.0.1:{port}");
@@ -226,6 +239,7 @@ threads = 2
 
 [upstream]
 url = "{upstream}"
+{extra_upstream}
 
 [oidc]
 issuer = "{issuer}"

@@ -1,0 +1,361 @@
+//! The hot path's way to the upstream: one pool of HTTP/1.1 keep-alive connections per worker,
+//! hyper's client connection on each, and the hop-by-hop rules of a reverse proxy.
+//!
+//! A connection stays in the pool while it carries a response (hyper's `SendRequest` says when
+//! it can take the next request), so a request never waits behind another's body: it takes an
+//! idle connection or opens one. A connection the upstream closed while idle is noticed by
+//! hyper without any I/O and dropped; a request that could not be written on a reused
+//! connection is sent again on a new one.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::task::{ready, Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{
+    HeaderMap, HeaderName, HeaderValue, CONNECTION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
+};
+use http::{Request, Response, Uri};
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use tower_service::Service;
+
+use crate::config::UpstreamConfig;
+
+/// Idle connections older than this are closed rather than reused (the usual upstream closes
+/// its own after 60–75 s; reusing one at that moment would race its close).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(55);
+/// Most connections one worker keeps (busy and idle together).
+const MAX_POOLED: usize = 1024;
+
+/// Why a request could not be forwarded.
+#[derive(Debug, thiserror::Error)]
+pub enum ForwardError {
+    #[error("cannot connect to the upstream: {0}")]
+    Connect(String),
+    #[error("the upstream did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("the upstream connection failed: {0}")]
+    Exchange(#[from] hyper::Error),
+}
+
+struct Pooled {
+    sender: SendRequest<Incoming>,
+    idle_since: Instant,
+}
+
+/// One worker's client for the configured upstream.
+pub struct Upstream {
+    connector: HttpsConnector<HttpConnector>,
+    uri: Uri,
+    read_timeout: Duration,
+    pool: Mutex<Vec<Pooled>>,
+}
+
+impl Upstream {
+    pub fn new(config: &UpstreamConfig) -> Self {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(config.connect_timeout));
+        http.set_nodelay(true);
+        let tls = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
+            .unwrap_or_else(|_| {
+                // ring supports the default protocol versions; this branch cannot be taken.
+                hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots()
+            })
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let scheme = if config.tls { "https" } else { "http" };
+        // The host is validated by the config reader; an IPv6 literal needs its brackets.
+        let host = if config.host.contains(':') {
+            format!("[{}]", config.host)
+        } else {
+            config.host.clone()
+        };
+        let uri = format!("{scheme}://{host}:{}/", config.port)
+            .parse()
+            .unwrap_or_else(|_| Uri::from_static("http://127.0.0.1/"));
+        Self {
+            connector: tls,
+            uri,
+            read_timeout: config.read_timeout,
+            pool: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Sends `req` (its head already prepared) and waits for the response head.
+    pub async fn send(&self, req: Request<Incoming>) -> Result<Response<Incoming>, ForwardError> {
+        let mut req = req;
+        if let Some(mut sender) = self.idle() {
+            match self.timed(sender.try_send_request(req)).await? {
+                Ok(resp) => {
+                    self.keep(sender, &resp);
+                    return Ok(resp);
+                }
+                // Not written: the connection closed as it was taken. Try a new one.
+                Err(mut e) => match e.take_message() {
+                    Some(unsent) => req = unsent,
+                    None => return Err(ForwardError::Exchange(e.into_error())),
+                },
+            }
+        }
+        let mut sender = self.connect().await?;
+        let resp = self.timed(sender.send_request(req)).await??;
+        self.keep(sender, &resp);
+        Ok(resp)
+    }
+
+    /// `f` within `upstream.read_timeout`.
+    async fn timed<T>(&self, f: impl Future<Output = T>) -> Result<T, ForwardError> {
+        tokio::time::timeout(self.read_timeout, f)
+            .await
+            .map_err(|_| ForwardError::Timeout(self.read_timeout))
+    }
+
+    /// An idle pooled connection, if any; closed and expired ones are dropped on the way.
+    fn idle(&self) -> Option<SendRequest<Incoming>> {
+        let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let mut i = pool.len();
+        while i > 0 {
+            i -= 1;
+            let entry = &pool[i];
+            if entry.sender.is_closed() {
+                pool.swap_remove(i);
+            } else if entry.sender.is_ready() {
+                if now.duration_since(entry.idle_since) > IDLE_TIMEOUT {
+                    pool.swap_remove(i);
+                } else {
+                    return Some(pool.swap_remove(i).sender);
+                }
+            }
+        }
+        None
+    }
+
+    /// Puts a connection (still carrying its response) back into the pool; one that switched
+    /// protocols (a WebSocket) belongs to its tunnel and is never reused.
+    fn keep(&self, sender: SendRequest<Incoming>, resp: &Response<Incoming>) {
+        if resp.status() == http::StatusCode::SWITCHING_PROTOCOLS {
+            return;
+        }
+        let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < MAX_POOLED {
+            pool.push(Pooled {
+                sender,
+                idle_since: Instant::now(),
+            });
+        }
+    }
+
+    async fn connect(&self) -> Result<SendRequest<Incoming>, ForwardError> {
+        let io = self
+            .connector
+            .clone()
+            .call(self.uri.clone())
+            .await
+            .map_err(|e| ForwardError::Connect(e.to_string()))?;
+        let (sender, conn) = http1::Builder::new()
+            .preserve_header_case(true)
+            .max_headers(256)
+            .handshake(io)
+            .await
+            .map_err(|e| ForwardError::Connect(e.to_string()))?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.with_upgrades().await {
+                tracing::debug!(error = %e, "upstream connection ended");
+            }
+        });
+        Ok(sender)
+    }
+}
+
+/// Whether the request asks to switch protocols (WebSocket): `Connection: upgrade` and an
+/// `Upgrade` header.
+pub fn wants_upgrade(headers: &HeaderMap) -> bool {
+    headers.contains_key(UPGRADE) && connection_has(headers, "upgrade")
+}
+
+fn connection_has(headers: &HeaderMap, token: &str) -> bool {
+    headers.get_all(CONNECTION).iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+    })
+}
+
+/// Removes the hop-by-hop headers (RFC 9110 §7.6.1): `Connection` and every header it names,
+/// `Keep-Alive`, `Proxy-Connection`, `TE`, `Trailer`, `Transfer-Encoding` (hyper frames the
+/// body again) and `Upgrade`. An upgrade keeps `Connection: upgrade` and `Upgrade`.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
+    if let Some(first) = headers.get(CONNECTION) {
+        // The usual `Connection: keep-alive` (or `close`) names no other header.
+        let simple = headers.get_all(CONNECTION).iter().count() == 1
+            && (first.as_bytes().eq_ignore_ascii_case(b"keep-alive")
+                || first.as_bytes().eq_ignore_ascii_case(b"close"));
+        if !simple {
+            let named: Vec<HeaderName> = headers
+                .get_all(CONNECTION)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+                .filter(|n| !(upgrade && n == UPGRADE))
+                .collect();
+            for name in named {
+                headers.remove(name);
+            }
+        }
+        headers.remove(CONNECTION);
+    }
+    for name in ["keep-alive", "proxy-connection"] {
+        if headers.contains_key(name) {
+            headers.remove(name);
+        }
+    }
+    for name in [TE, TRAILER, TRANSFER_ENCODING] {
+        if headers.contains_key(&name) {
+            headers.remove(name);
+        }
+    }
+    if upgrade {
+        headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+    } else if headers.contains_key(UPGRADE) {
+        headers.remove(UPGRADE);
+    }
+}
+
+/// The upstream's response body, with `upstream.read_timeout` between its frames. The timer
+/// is only armed when a frame is not ready at once (a small response costs no timer).
+pub struct TimedBody {
+    inner: Incoming,
+    timeout: Duration,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl TimedBody {
+    pub fn new(inner: Incoming, timeout: Duration) -> Self {
+        Self {
+            inner,
+            timeout,
+            sleep: None,
+        }
+    }
+}
+
+impl Body for TimedBody {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                this.sleep = None;
+                Poll::Ready(frame.map(|f| f.map_err(Into::into)))
+            }
+            Poll::Pending => {
+                let timeout = this.timeout;
+                let sleep = this
+                    .sleep
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                ready!(sleep.as_mut().poll(cx));
+                this.sleep = None;
+                Poll::Ready(Some(Err(ForwardError::Timeout(timeout).to_string().into())))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(
+                HeaderName::from_bytes(name.as_bytes()).expect("name"),
+                HeaderValue::from_str(value).expect("value"),
+            );
+        }
+        map
+    }
+
+    fn names(map: &HeaderMap) -> Vec<&str> {
+        let mut names: Vec<&str> = map.keys().map(HeaderName::as_str).collect();
+        names.sort_unstable();
+        names
+    }
+
+    #[test]
+    fn hop_by_hop_headers_and_the_ones_connection_names_are_removed() {
+        let mut map = headers(&[
+            ("Connection", "keep-alive, X-Secret-Hop"),
+            ("Connection", "Foo"),
+            ("X-Secret-Hop", "1"),
+            ("Foo", "2"),
+            ("Keep-Alive", "timeout=5"),
+            ("Proxy-Connection", "keep-alive"),
+            ("TE", "trailers"),
+            ("Trailer", "X-Sum"),
+            ("Transfer-Encoding", "chunked"),
+            ("Upgrade", "websocket"),
+            ("Accept", "*/*"),
+        ]);
+        strip_hop_by_hop(&mut map, false);
+        assert_eq!(names(&map), ["accept"]);
+    }
+
+    #[test]
+    fn the_usual_connection_header_costs_no_parsing_and_is_removed() {
+        let mut map = headers(&[("Connection", "keep-alive"), ("Host", "a")]);
+        strip_hop_by_hop(&mut map, false);
+        assert_eq!(names(&map), ["host"]);
+        let mut map = headers(&[("Connection", "close"), ("Host", "a")]);
+        strip_hop_by_hop(&mut map, false);
+        assert_eq!(names(&map), ["host"]);
+    }
+
+    #[test]
+    fn an_upgrade_keeps_upgrade_and_connection_upgrade_only() {
+        let mut map = headers(&[
+            ("Connection", "Upgrade, X-Hop"),
+            ("Upgrade", "websocket"),
+            ("X-Hop", "1"),
+            ("Sec-WebSocket-Key", "k"),
+        ]);
+        assert!(wants_upgrade(&map));
+        strip_hop_by_hop(&mut map, true);
+        assert_eq!(names(&map), ["connection", "sec-websocket-key", "upgrade"]);
+        assert_eq!(map[CONNECTION], "upgrade");
+        assert_eq!(map[UPGRADE], "websocket");
+    }
+
+    #[test]
+    fn an_upgrade_needs_both_headers() {
+        assert!(!wants_upgrade(&headers(&[("Upgrade", "websocket")])));
+        assert!(!wants_upgrade(&headers(&[("Connection", "upgrade")])));
+        assert!(wants_upgrade(&headers(&[
+            ("Connection", "keep-alive, Upgrade"),
+            ("Upgrade", "websocket"),
+        ])));
+    }
+}
