@@ -1,6 +1,7 @@
 //! profilegate: an OpenID Connect reverse-proxy sidecar with progressive profiling.
 //!
-//! The request flow is charted in [`pipeline`]; [`proxy`] carries out its decisions on pingora.
+//! The request flow is charted in [`pipeline`]; [`proxy`] carries out its decisions (pingora
+//! accepts the connections, hyper speaks HTTP/1.1 on them and to the upstream).
 #![forbid(unsafe_code)]
 
 pub mod admin;

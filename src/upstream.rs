@@ -192,12 +192,15 @@ pub fn prepare_upstream_request(
     strip_own_cookies(headers, sealer);
 
     // 2. Forwarding headers: appended to a trusted chain, otherwise set from the connection.
+    //    From an untrusted peer step 1 removed them all: nothing to look up.
     let host = headers.get(http::header::HOST).cloned();
     if let Some(ip) = peer.ip {
-        let chain = headers
-            .get(X_FORWARDED_FOR)
+        let chain = peer
+            .trusted
+            .then(|| headers.get(X_FORWARDED_FOR))
+            .flatten()
             .and_then(|v| v.to_str().ok())
-            .filter(|chain| peer.trusted && !chain.trim().is_empty());
+            .filter(|chain| !chain.trim().is_empty());
         let value = match chain {
             Some(chain) => HeaderValue::from_str(&format!("{chain}, {ip}")).ok(),
             None => ip_header_value(ip),
@@ -206,13 +209,13 @@ pub fn prepare_upstream_request(
             headers.insert(name(X_FORWARDED_FOR), value);
         }
     }
-    if !headers.contains_key(X_FORWARDED_PROTO) {
+    if !(peer.trusted && headers.contains_key(X_FORWARDED_PROTO)) {
         headers.insert(
             name(X_FORWARDED_PROTO),
             HeaderValue::from_static(public_scheme),
         );
     }
-    if !headers.contains_key(X_FORWARDED_HOST) {
+    if !(peer.trusted && headers.contains_key(X_FORWARDED_HOST)) {
         if let Some(host) = host {
             headers.insert(name(X_FORWARDED_HOST), host);
         }

@@ -168,7 +168,7 @@ async fn no_spelling_of_a_spoofed_header_reaches_the_upstream() {
     let env = TestEnv::start().await;
     let cookie = signed_in(&env).await;
     let spoofs = all_spellings();
-    // pingora reads at most 256 header lines per request: 200 spoofs per request.
+    // profilegate reads at most 256 header lines per request (proxy::MAX_HEADERS): 200 spoofs per request.
     let mut sent = 0;
     for (batch, chunk) in spoofs.chunks(200).enumerate() {
         let mut headers: Vec<(String, String)> = vec![

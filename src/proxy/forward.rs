@@ -46,7 +46,9 @@ pub enum ForwardError {
 
 struct Pooled {
     sender: SendRequest<Incoming>,
-    idle_since: Instant,
+    /// When the request it carried (or carries) was sent: its idle time is at least
+    /// "now − this" minus that exchange, so the idle limit errs on the early side.
+    used: Instant,
 }
 
 /// One worker's client for the configured upstream.
@@ -93,10 +95,11 @@ impl Upstream {
     /// Sends `req` (its head already prepared) and waits for the response head.
     pub async fn send(&self, req: Request<Incoming>) -> Result<Response<Incoming>, ForwardError> {
         let mut req = req;
-        if let Some(mut sender) = self.idle() {
+        let now = Instant::now();
+        if let Some(mut sender) = self.idle(now) {
             match self.timed(sender.try_send_request(req)).await? {
                 Ok(resp) => {
-                    self.keep(sender, &resp);
+                    self.keep(sender, &resp, now);
                     return Ok(resp);
                 }
                 // Not written: the connection closed as it was taken. Try a new one.
@@ -108,7 +111,7 @@ impl Upstream {
         }
         let mut sender = self.connect().await?;
         let resp = self.timed(sender.send_request(req)).await??;
-        self.keep(sender, &resp);
+        self.keep(sender, &resp, now);
         Ok(resp)
     }
 
@@ -120,9 +123,8 @@ impl Upstream {
     }
 
     /// An idle pooled connection, if any; closed and expired ones are dropped on the way.
-    fn idle(&self) -> Option<SendRequest<Incoming>> {
+    fn idle(&self, now: Instant) -> Option<SendRequest<Incoming>> {
         let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
         let mut i = pool.len();
         while i > 0 {
             i -= 1;
@@ -130,7 +132,7 @@ impl Upstream {
             if entry.sender.is_closed() {
                 pool.swap_remove(i);
             } else if entry.sender.is_ready() {
-                if now.duration_since(entry.idle_since) > IDLE_TIMEOUT {
+                if now.saturating_duration_since(entry.used) > IDLE_TIMEOUT {
                     pool.swap_remove(i);
                 } else {
                     return Some(pool.swap_remove(i).sender);
@@ -142,16 +144,13 @@ impl Upstream {
 
     /// Puts a connection (still carrying its response) back into the pool; one that switched
     /// protocols (a WebSocket) belongs to its tunnel and is never reused.
-    fn keep(&self, sender: SendRequest<Incoming>, resp: &Response<Incoming>) {
+    fn keep(&self, sender: SendRequest<Incoming>, resp: &Response<Incoming>, used: Instant) {
         if resp.status() == http::StatusCode::SWITCHING_PROTOCOLS {
             return;
         }
         let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
         if pool.len() < MAX_POOLED {
-            pool.push(Pooled {
-                sender,
-                idle_since: Instant::now(),
-            });
+            pool.push(Pooled { sender, used });
         }
     }
 
@@ -194,39 +193,59 @@ fn connection_has(headers: &HeaderMap, token: &str) -> bool {
 /// `Keep-Alive`, `Proxy-Connection`, `TE`, `Trailer`, `Transfer-Encoding` (hyper frames the
 /// body again) and `Upgrade`. An upgrade keeps `Connection: upgrade` and `Upgrade`.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
-    if let Some(first) = headers.get(CONNECTION) {
-        // The usual `Connection: keep-alive` (or `close`) names no other header.
-        let simple = headers.get_all(CONNECTION).iter().count() == 1
-            && (first.as_bytes().eq_ignore_ascii_case(b"keep-alive")
-                || first.as_bytes().eq_ignore_ascii_case(b"close"));
-        if !simple {
-            let named: Vec<HeaderName> = headers
-                .get_all(CONNECTION)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .flat_map(|v| v.split(','))
-                .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-                .filter(|n| !(upgrade && n == UPGRADE))
-                .collect();
-            for name in named {
-                headers.remove(name);
-            }
+    // One pass over the names first: a usual request or response carries none of these but
+    // `Connection: keep-alive`, and then no other header is looked up.
+    let mut found = false;
+    let mut only_keep_alive = true;
+    for (name, value) in headers.iter() {
+        if name == CONNECTION {
+            found = true;
+            only_keep_alive &= value.as_bytes().eq_ignore_ascii_case(b"keep-alive")
+                || value.as_bytes().eq_ignore_ascii_case(b"close");
+        } else if name == TE
+            || name == TRAILER
+            || name == TRANSFER_ENCODING
+            || name == UPGRADE
+            || name.as_str() == "keep-alive"
+            || name.as_str() == "proxy-connection"
+        {
+            found = true;
+            only_keep_alive = false;
         }
+    }
+    if !found {
+        if upgrade {
+            headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+        }
+        return;
+    }
+    if only_keep_alive {
         headers.remove(CONNECTION);
-    }
-    for name in ["keep-alive", "proxy-connection"] {
-        if headers.contains_key(name) {
-            headers.remove(name);
+        if upgrade {
+            headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
         }
+        return;
     }
+    let named: Vec<HeaderName> = headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .filter(|n| !(upgrade && n == UPGRADE))
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    headers.remove(CONNECTION);
+    headers.remove("keep-alive");
+    headers.remove("proxy-connection");
     for name in [TE, TRAILER, TRANSFER_ENCODING] {
-        if headers.contains_key(&name) {
-            headers.remove(name);
-        }
+        headers.remove(name);
     }
     if upgrade {
         headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
-    } else if headers.contains_key(UPGRADE) {
+    } else {
         headers.remove(UPGRADE);
     }
 }

@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use http::header::COOKIE;
+use http::header::{HeaderName, ACCEPT, COOKIE};
 use http::request::Parts;
 use http::{Request, Response, StatusCode};
 use http_body_util::{Either, Full};
@@ -149,14 +149,17 @@ impl Gate {
     }
 }
 
-fn header<'a>(req: &'a Parts, name: &str) -> Option<&'a [u8]> {
+/// Header names the decision reads, parsed once (a `&str` lookup parses the name every time).
+const X_REQUESTED_WITH: HeaderName = HeaderName::from_static("x-requested-with");
+const SEC_FETCH_MODE: HeaderName = HeaderName::from_static("sec-fetch-mode");
+
+fn header<'a>(req: &'a Parts, name: &HeaderName) -> Option<&'a [u8]> {
     req.headers.get(name).map(|v| v.as_bytes())
 }
 
-/// True when the client would rather read a page than JSON.
-fn accepts_html(req: &Parts) -> bool {
-    header(req, "accept")
-        .is_some_and(|a| a.windows(9).any(|w| w.eq_ignore_ascii_case(b"text/html")))
+/// True when the client would rather read a page than JSON (given its `Accept` header).
+fn accepts_html(accept: Option<&[u8]>) -> bool {
+    accept.is_some_and(|a| a.windows(9).any(|w| w.eq_ignore_ascii_case(b"text/html")))
 }
 
 impl Gate {
@@ -173,7 +176,8 @@ impl Gate {
             let err = AppError::BadRequest("the request target must be a path".into());
             err.log(&head.uri.to_string());
             log_request(&head, 400);
-            return Answer::error(&err, accepts_html(&head), &self.pages, &self.retry_url())
+            let wants_html = accepts_html(header(&head, &ACCEPT));
+            return Answer::error(&err, wants_html, &self.pages, &self.retry_url())
                 .into_response(head.method == http::Method::HEAD);
         }
         let mut session = Session::new(head, body);
@@ -182,14 +186,15 @@ impl Gate {
             let cookies =
                 RequestCookies::parse(req.headers.get_all(COOKIE).iter().map(|v| v.as_bytes()));
             let user = self.sessions.open(&self.sealer, &cookies, now_secs());
+            let accept = header(req, &ACCEPT);
             let view = RequestView {
                 method: &req.method,
                 path: req.uri.path(),
                 is_navigation: is_navigation(
                     &req.method,
-                    header(req, "accept"),
-                    header(req, "x-requested-with"),
-                    header(req, "sec-fetch-mode"),
+                    accept,
+                    header(req, &X_REQUESTED_WITH),
+                    header(req, &SEC_FETCH_MODE),
                 ),
             };
             let auth = match &user {
@@ -198,7 +203,11 @@ impl Gate {
                 }
                 None => Auth::Anonymous,
             };
-            (decide(&view, auth, &self.routes), user, accepts_html(req))
+            (
+                decide(&view, auth, &self.routes),
+                user,
+                accepts_html(accept),
+            )
         };
 
         let answer = match (decision, user) {
@@ -356,9 +365,9 @@ pub struct Worker {
     http: hyper::server::conn::http1::Builder,
 }
 
-/// Most header lines in a request (as pingora allowed).
+/// Most header lines in a request (as pingora-proxy allowed; hyper's default is 100).
 const MAX_HEADERS: usize = 256;
-/// Largest request head, in bytes (as pingora allowed).
+/// Largest request head, in bytes (as pingora-proxy allowed).
 const MAX_HEAD: usize = 1024 * 1024;
 
 impl Worker {

@@ -12,9 +12,11 @@
 #   nginx proxy  a plain nginx `proxy_pass` to the upstream, upstream keepalive
 #   test OP      node tests/op/server.js (oidc-provider), clients for profilegate and Apache
 #   profilegate  the release binary in front of the upstream, one required profile question
-#   bare pingora a pingora proxy with no code of its own (tests/bench/bare_pingora.rs, built
-#                as the cargo example `bare-pingora`), the same pingora settings and allocator
-#                as profilegate: the floor under profilegate's cost, pingora's own share
+#   bare pingora a proxy on profilegate's stack with no code of its own (tests/bench/
+#                bare_pingora.rs, the cargo example `bare-pingora`): pingora's server, hyper's
+#                HTTP/1, a keep-alive pool, the same settings and allocator as profilegate: the
+#                floor under profilegate's cost. BARE_ENGINE=proxy runs pingora-proxy instead
+#                (what profilegate ran on before; README "Performance" compares them)
 #   Apache       apache2 + mod_auth_openidc + mod_proxy in front of the upstream (when installable)
 #
 # Sessions come from real logins at the test OP with curl cookie jars (login and consent forms;
@@ -50,6 +52,7 @@
 #   PROFILEGATE_BIN    use this profilegate binary instead of `cargo build --release`
 #   BARE_PINGORA_BIN   the bare pingora proxy binary (default: built beside profilegate, or
 #                      examples/bare-pingora next to PROFILEGATE_BIN; none found: left out)
+#   BARE_ENGINE=hyper  the bare proxy's engine: hyper (profilegate's) or proxy (pingora-proxy)
 #   BENCH_OUT=FILE     also write the final table (markdown) to FILE
 #   BENCH_KEEP_TMP=1   keep the temporary directory (configurations, logs, wrk outputs)
 #   BENCH_PERF=FILE    after the rounds, `perf record -g` profilegate under one more wrk run
@@ -70,6 +73,8 @@ OP_DIR="$ROOT/tests/op"
 
 DURATION=${DURATION:-10}
 ROUNDS=${ROUNDS:-3}
+BARE_ENGINE=${BARE_ENGINE:-hyper}
+case "$BARE_ENGINE" in hyper | proxy) ;; *) echo "run.sh: BARE_ENGINE must be hyper or proxy" >&2; exit 2 ;; esac
 CONNECTIONS=${CONNECTIONS:-32}
 WRK_THREADS=${WRK_THREADS:-1}
 WARMUP=${WARMUP:-2}
@@ -228,7 +233,7 @@ if [[ -n "$BARE_BIN" ]]; then
   # As many workers as profilegate: `threads` from BENCH_PG_SERVER, else the CPU count.
   bare_threads=$(sed -n 's/^[[:space:]]*threads[[:space:]]*=[[:space:]]*\([0-9][0-9]*\).*/\1/p' <<<"${BENCH_PG_SERVER:-}" | tail -n1)
   mkdir -p "$TMP/bare"
-  start bare-pingora "$TMP/bare/stdout.log" "$BARE_BIN" "127.0.0.1:$BARE_PORT" "127.0.0.1:$UP_PORT" "${bare_threads:-$(nproc)}"
+  start bare-pingora "$TMP/bare/stdout.log" "$BARE_BIN" "127.0.0.1:$BARE_PORT" "127.0.0.1:$UP_PORT" "${bare_threads:-$(nproc)}" "$BARE_ENGINE"
   BARE_PID=$STARTED_PID
   wait_http "the bare pingora proxy" "$BARE_PID" "$BARE_URL/" 10 200
 fi
@@ -688,7 +693,7 @@ if [[ "${BENCH_CALLGRIND:-0}" == 1 ]]; then
     kill -INT "$BARE_PID" 2>/dev/null
     for _ in $(seq 100); do kill -0 "$BARE_PID" 2>/dev/null || break; sleep 0.1; done
     callgrind_run bare "$BARE_URL/" "$BARE_URL/" "" \
-      "$BARE_BIN" "127.0.0.1:$BARE_PORT" "127.0.0.1:$UP_PORT" "${bare_threads:-$(nproc)}"
+      "$BARE_BIN" "127.0.0.1:$BARE_PORT" "127.0.0.1:$UP_PORT" "${bare_threads:-$(nproc)}" "$BARE_ENGINE"
     bare_ir=$CG_IR bare_req=$CG_REQ
     CALLGRIND_LINES+="| bare pingora proxy (floor) | $((bare_ir / bare_req)) | $bare_req |"$'\n'
   fi
@@ -853,7 +858,7 @@ TABLE=$(awk -F'\t' -v targets="${TARGETS[*]}" -v labels="$labels" -v rounds="$RO
     px = median(vals["pgbare", "rps"])
     if (bx != "") {
       print ""
-      print "The floor: a bare pingora proxy (no code of its own, same pingora settings):"
+      print "The floor: a bare proxy on the same stack (engine '"$BARE_ENGINE"', no code of its own, same settings):"
       printf "- bare pingora: %.2f× the nginx proxy'"'"'s req/s, p99 %.2f× nginx'"'"'s, %s proxy CPU per request\n", bx, bp, fmt(bc, "%.1f µs")
       if (px != "" && bc != "" && c != "") printf "- profilegate: %.2f× the bare pingora proxy'"'"'s req/s, %+.1f µs CPU per request over it\n", px, c - bc
     }
