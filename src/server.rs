@@ -45,6 +45,8 @@ pub enum StartError {
     ExampleSecret,
     #[error("cannot start the start-up runtime: {0}")]
     Runtime(std::io::Error),
+    #[error("upstream.url does not make a request URI: {0}")]
+    UpstreamUri(#[from] http::uri::InvalidUri),
 }
 
 /// The page theme from `[theme]`.
@@ -175,7 +177,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
     reuse_port.so_reuseport = Some(true);
     let listen = config.server.listen.to_string();
     for worker in 0..config.server.threads {
-        let gate = Gate::new(&config, parts.clone());
+        let gate = Gate::new(&config, parts.clone())?;
         let mut proxy = Service::new(format!("profilegate proxy {worker}"), Worker::new(gate));
         proxy.add_tcp_with_settings(&listen, reuse_port.clone());
         proxy.threads = Some(1);

@@ -199,7 +199,8 @@ pub struct UpstreamConfig {
     pub tls: bool,
     /// `upstream.connect_timeout`. Default `5s`.
     pub connect_timeout: Duration,
-    /// `upstream.read_timeout`: longest wait for the upstream between reads. Default `60s`.
+    /// `upstream.read_timeout`: longest wait for the upstream's response head, and between reads
+    /// of its body. Default `60s`.
     pub read_timeout: Duration,
     /// `upstream.jwt_key_file` (or `upstream.jwt_key` inline): the PKCS#8 PEM private key
     /// (EC P-256) that signs `X-Profile-Jwt`; only its PEM label is checked here. Default none.

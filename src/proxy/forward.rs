@@ -60,7 +60,9 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    pub fn new(config: &UpstreamConfig) -> Self {
+    /// Fails only when `upstream.url` does not make a request URI (the config reader has
+    /// already checked it).
+    pub fn new(config: &UpstreamConfig) -> Result<Self, http::uri::InvalidUri> {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_connect_timeout(Some(config.connect_timeout));
@@ -81,15 +83,13 @@ impl Upstream {
         } else {
             config.host.clone()
         };
-        let uri = format!("{scheme}://{host}:{}/", config.port)
-            .parse()
-            .unwrap_or_else(|_| Uri::from_static("http://127.0.0.1/"));
-        Self {
+        let uri = format!("{scheme}://{host}:{}/", config.port).parse()?;
+        Ok(Self {
             connector: tls,
             uri,
             read_timeout: config.read_timeout,
             pool: Mutex::new(Vec::new()),
-        }
+        })
     }
 
     /// Sends `req` (its head already prepared) and waits for the response head.
@@ -163,7 +163,7 @@ impl Upstream {
             .map_err(|e| ForwardError::Connect(e.to_string()))?;
         let (sender, conn) = http1::Builder::new()
             .preserve_header_case(true)
-            .max_headers(256)
+            .max_headers(super::MAX_HEADERS)
             .handshake(io)
             .await
             .map_err(|e| ForwardError::Connect(e.to_string()))?;

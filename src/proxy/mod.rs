@@ -93,7 +93,8 @@ pub struct GateParts {
 }
 
 impl Gate {
-    pub fn new(config: &Config, parts: GateParts) -> Self {
+    /// Fails only when `upstream.url` does not make a request URI (see [`forward::Upstream::new`]).
+    pub fn new(config: &Config, parts: GateParts) -> Result<Self, http::uri::InvalidUri> {
         let GateParts {
             provider,
             pages,
@@ -101,7 +102,7 @@ impl Gate {
             enricher,
             metrics,
         } = parts;
-        Self {
+        Ok(Self {
             routes: Routes::new(&config.server.prefix),
             origin: config.server.public_url.origin().to_owned(),
             public_scheme: if config.server.public_url.is_https() {
@@ -121,11 +122,11 @@ impl Gate {
             ),
             default_language: config.profiling.default_language.clone(),
             trusted: config.server.trusted_proxies.clone(),
-            upstream: forward::Upstream::new(&config.upstream),
+            upstream: forward::Upstream::new(&config.upstream)?,
             read_timeout: config.upstream.read_timeout,
             metrics,
             sessions: Sessions::new(),
-        }
+        })
     }
 
     /// The language of a page for `user`: `ui_locales` and the `locale` claim (kept in the
@@ -365,7 +366,8 @@ pub struct Worker {
     http: hyper::server::conn::http1::Builder,
 }
 
-/// Most header lines in a request (as pingora-proxy allowed; hyper's default is 100).
+/// Most header lines in a request or an upstream response (as pingora-proxy allowed; hyper's
+/// default is 100).
 const MAX_HEADERS: usize = 256;
 /// Largest request head, in bytes (as pingora-proxy allowed).
 const MAX_HEAD: usize = 1024 * 1024;
