@@ -614,13 +614,20 @@ async fn a_down_upstream_gives_a_502_page_for_signed_in_users() {
     .await;
     let browser = Browser::new();
     browser.login(&proxy.url("/"), "alice").await;
-    let resp = browser.navigate(&proxy.url("/")).await;
+    let resp = browser.navigate(&proxy.url("/orders/42")).await;
     assert_eq!(resp.status(), StatusCode::BAD_GATEWAY);
     assert!(resp
         .text()
         .await
         .expect("page")
         .contains("Application unavailable"));
+    // The cause is logged with the path, for the operator.
+    let log = proxy.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("\"status\":502") && l.contains("/orders/42")),
+        "{log}"
+    );
 }
 
 /// An upstream that reads each request head, then answers according to the path: `/stall`

@@ -304,11 +304,8 @@ impl Gate {
             self.public_scheme,
         );
         let method = head.method.clone();
-        let path = if tracing::enabled!(tracing::Level::DEBUG) || upgrade {
-            head.uri.path().to_owned()
-        } else {
-            String::new()
-        };
+        // For the logs (a reference-counted copy, not a new string).
+        let uri = head.uri.clone();
         let mut req = Request::from_parts(head, body);
         let downstream = upgrade.then(|| hyper::upgrade::on(&mut req));
         match self.upstream.send(req).await {
@@ -316,12 +313,12 @@ impl Gate {
                 match downstream {
                     Some(downstream) if resp.status() == StatusCode::SWITCHING_PROTOCOLS => {
                         let upstream = hyper::upgrade::on(&mut resp);
-                        tokio::spawn(tunnel(downstream, upstream, path.clone()));
+                        tokio::spawn(tunnel(downstream, upstream, uri.path().to_owned()));
                     }
                     _ => forward::strip_hop_by_hop(resp.headers_mut(), false),
                 }
                 if tracing::enabled!(tracing::Level::DEBUG) {
-                    tracing::debug!(method = %method, path, status = resp.status().as_u16(), "request");
+                    tracing::debug!(method = %method, path = uri.path(), status = resp.status().as_u16(), "request");
                 }
                 let timeout = self.read_timeout;
                 resp.map(|body| Either::Left(forward::TimedBody::new(body, timeout)))
@@ -329,7 +326,7 @@ impl Gate {
             Err(e) => {
                 Metrics::inc(&self.metrics.upstream_errors);
                 let err = AppError::UpstreamUnavailable(e.to_string());
-                err.log(&path);
+                err.log(uri.path());
                 Answer::error(&err, wants_html, &self.pages, &self.retry_url())
                     .into_response(method == http::Method::HEAD)
             }
