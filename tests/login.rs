@@ -599,6 +599,16 @@ async fn an_unreachable_op_gives_a_502_page() {
     assert_eq!(upstream.count(), 0);
 }
 
+/// The proxy's own 502 page for an upstream it could not use.
+async fn assert_app_unavailable_page(resp: reqwest::Response) {
+    assert_eq!(resp.status(), StatusCode::BAD_GATEWAY);
+    assert!(resp
+        .text()
+        .await
+        .expect("page")
+        .contains("Application unavailable"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_down_upstream_gives_a_502_page_for_signed_in_users() {
     let port = free_port();
@@ -615,12 +625,7 @@ async fn a_down_upstream_gives_a_502_page_for_signed_in_users() {
     let browser = Browser::new();
     browser.login(&proxy.url("/"), "alice").await;
     let resp = browser.navigate(&proxy.url("/orders/42")).await;
-    assert_eq!(resp.status(), StatusCode::BAD_GATEWAY);
-    assert!(resp
-        .text()
-        .await
-        .expect("page")
-        .contains("Application unavailable"));
+    assert_app_unavailable_page(resp).await;
     // The cause is logged with the path, for the operator.
     let log = proxy.log();
     assert!(
@@ -686,12 +691,7 @@ async fn an_upstream_that_stops_answering_is_cut_off_after_the_read_timeout() {
     // No response head in time: a 502 page, after about the timeout.
     let started = std::time::Instant::now();
     let resp = browser.navigate(&proxy.url("/stall")).await;
-    assert_eq!(resp.status(), StatusCode::BAD_GATEWAY);
-    assert!(resp
-        .text()
-        .await
-        .expect("page")
-        .contains("Application unavailable"));
+    assert_app_unavailable_page(resp).await;
     let took = started.elapsed();
     assert!(took < Duration::from_secs(10), "cut off after {took:?}");
 

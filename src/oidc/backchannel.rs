@@ -38,21 +38,27 @@ pub struct BackChannel {
     timeout: Duration,
 }
 
+/// An HTTP/1.1 connector for `http://` and `https://` (rustls with ring, the webpki roots):
+/// no Nagle delay, `connect_timeout` to connect. Shared by the back channel and the upstream pool.
+pub fn https_connector(connect_timeout: Duration) -> hyper_rustls::HttpsConnector<HttpConnector> {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(connect_timeout));
+    http.set_nodelay(true);
+    hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
+        .unwrap_or_else(|_| {
+            // ring supports the default protocol versions; this branch cannot be taken.
+            hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots()
+        })
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http)
+}
+
 impl BackChannel {
     pub fn new(timeout: Duration) -> Self {
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(timeout));
-        http.set_nodelay(true);
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
-            .unwrap_or_else(|_| {
-                // ring supports the default protocol versions; this branch cannot be taken.
-                hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots()
-            })
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
+        let https = https_connector(timeout);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(4)

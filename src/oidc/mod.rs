@@ -25,7 +25,7 @@ use openidconnect::{
 };
 use url::Url;
 
-pub use backchannel::{BackChannel, BackChannelError};
+pub use backchannel::{https_connector, BackChannel, BackChannelError};
 
 use crate::config::Config;
 use crate::session::{now_secs, LoginState};

@@ -63,19 +63,6 @@ impl Upstream {
     /// Fails only when `upstream.url` does not make a request URI (the config reader has
     /// already checked it).
     pub fn new(config: &UpstreamConfig) -> Result<Self, http::uri::InvalidUri> {
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(config.connect_timeout));
-        http.set_nodelay(true);
-        let tls = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
-            .unwrap_or_else(|_| {
-                // ring supports the default protocol versions; this branch cannot be taken.
-                hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots()
-            })
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
         let scheme = if config.tls { "https" } else { "http" };
         // The host is validated by the config reader; an IPv6 literal needs its brackets.
         let host = if config.host.contains(':') {
@@ -85,7 +72,7 @@ impl Upstream {
         };
         let uri = format!("{scheme}://{host}:{}/", config.port).parse()?;
         Ok(Self {
-            connector: tls,
+            connector: crate::oidc::https_connector(config.connect_timeout),
             uri,
             read_timeout: config.read_timeout,
             pool: Mutex::new(Vec::new()),
