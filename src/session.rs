@@ -233,7 +233,13 @@ impl CookieSealer {
             ui_locales,
             exp: now_secs() + self.login_timeout.as_secs(),
         };
-        let mut set_cookies = Vec::new();
+        // The new login cookie first, the deletions after it (see `clear_logins` at the callback).
+        let json = serde_json::to_string(&state).unwrap_or_default();
+        let mut set_cookies = vec![self.sealed_cookie(
+            &self.login_cookie_name(&state.state),
+            json,
+            self.login_timeout.as_secs(),
+        )];
         let mut open: Vec<(u64, &str)> = cookies
             .iter()
             .filter(|(name, _)| name.starts_with(&self.login_prefix))
@@ -250,12 +256,6 @@ impl CookieSealer {
         for (_, name) in open.into_iter().take(excess) {
             set_cookies.push(self.expired_cookie(name));
         }
-        let json = serde_json::to_string(&state).unwrap_or_default();
-        set_cookies.push(self.sealed_cookie(
-            &self.login_cookie_name(&state.state),
-            json,
-            self.login_timeout.as_secs(),
-        ));
         (state, set_cookies)
     }
 
@@ -458,7 +458,7 @@ mod tests {
         let none = RequestCookies::parse(std::iter::empty());
         let rt = ReturnTo::root();
         let (login, set) = s.begin_login(&none, "n".into(), "v".into(), &rt, None);
-        let (name, value) = value_of(set.last().expect("cookie"));
+        let (name, value) = value_of(set.first().expect("cookie"));
         let header = format!("{name}={value}");
         let cookies = RequestCookies::parse([header.as_bytes()]);
         assert!(s.open_login(&cookies, &login.state).is_some());
@@ -474,14 +474,16 @@ mod tests {
         for _ in 0..5 {
             let cookies = RequestCookies::parse([header.as_bytes()]);
             let (_, set) = s.begin_login(&cookies, "n".into(), "v".into(), &ReturnTo::root(), None);
-            let (name, value) = value_of(set.last().expect("cookie"));
+            let (name, value) = value_of(set.first().expect("cookie"));
             header.push_str(&format!("{name}={value}; "));
             assert!(set.len() <= MAX_LOGINS_IN_PROGRESS, "{set:?}");
         }
         let cookies = RequestCookies::parse([header.as_bytes()]);
         let (_, set) = s.begin_login(&cookies, "n".into(), "v".into(), &ReturnTo::root(), None);
-        // 5 present + 1 new, at most 3 kept: 3 deletions and the new cookie.
+        // 5 present + 1 new, at most 3 kept: the new cookie, then 3 deletions.
         assert_eq!(set.len(), 4);
+        assert!(!set[0].contains("Max-Age=0"), "{set:?}");
+        assert!(set[1..].iter().all(|c| c.contains("Max-Age=0")), "{set:?}");
     }
 
     #[test]

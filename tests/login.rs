@@ -98,7 +98,15 @@ async fn full_login_lands_on_the_asked_url_and_the_upstream_sees_the_true_identi
     assert_eq!(callback.status(), StatusCode::FOUND);
     assert_eq!(location(&callback), asked, "back where the user started");
     let cookies = set_cookies(&callback).join("\n");
-    assert!(cookies.contains("profilegate_session="), "{cookies}");
+    assert!(cookies.starts_with("profilegate_session="), "{cookies}");
+    // The login cookie is deleted after the session is set (curl's cookie jar ignores a
+    // deletion that another Set-Cookie follows).
+    assert!(
+        cookies.lines().last().is_some_and(|c| c
+            .starts_with("profilegate_session_login_")
+            && c.contains("Max-Age=0")),
+        "{cookies}"
+    );
     assert!(cookies.contains("HttpOnly"), "{cookies}");
     assert!(
         !cookies.contains("Secure"),

@@ -186,8 +186,10 @@ async fn verify_callback(gate: &Gate, session: &mut Session) -> Handled {
     gate.enricher.update(&user.sub, Arc::new(record));
     Metrics::inc(&gate.metrics.logins_completed);
 
-    let mut set_cookies = gate.sealer.clear_logins(&cookies);
-    set_cookies.push(gate.sealer.seal_session(&user));
+    // The new session first, the deletions after it: some cookie jars (curl's, as of 7.88)
+    // keep a deleted cookie when another Set-Cookie follows the deletion in the same response.
+    let mut set_cookies = vec![gate.sealer.seal_session(&user)];
+    set_cookies.extend(gate.sealer.clear_logins(&cookies));
     let target = ReturnTo::from_path(&login.return_to).unwrap_or_else(ReturnTo::root);
     let location = super::questions::questions_location(gate, &user, &target)
         .unwrap_or_else(|| target.absolute(&gate.origin));

@@ -466,6 +466,9 @@ body=$(browse "$TMP/pg.jar" "$PG_URL/") || die "the login through profilegate fa
 [[ "$body" == ok ]] || die "after the login profilegate showed: $body"
 PG_COOKIE=$(cookie_header "$TMP/pg.jar" 127.0.0.1)
 [[ -n "$PG_COOKIE" ]] || die "no profilegate session cookie in the jar"
+# A browser drops the login cookie when the callback deletes it; the measured requests must not
+# carry it either.
+[[ "$PG_COOKIE" != *profilegate_session_login_* ]] || die "the login cookie outlived the callback"
 seen=$(curl -sS -H "Cookie: $PG_COOKIE" "$PG_URL/_bench/identity")
 [[ "$seen" == *"user=$BENCH_USER company=$BENCH_COMPANY jwt=ey"* ]] ||
   die "the upstream did not receive the identity and profile through profilegate: $seen"
