@@ -127,17 +127,23 @@ pub fn encode_header_value(value: &str) -> String {
     out
 }
 
-/// Who sent the request, as far as the proxy can tell.
-#[derive(Debug, Clone, Copy)]
+/// Who sent the request, as far as the proxy can tell (one per client connection).
+#[derive(Debug, Clone)]
 pub struct Peer {
     pub ip: Option<IpAddr>,
     pub trusted: bool,
+    /// `ip` as a header value, formatted once per connection.
+    ip_value: Option<HeaderValue>,
 }
 
 impl Peer {
     pub fn new(ip: Option<IpAddr>, trusted_proxies: &[IpNet]) -> Self {
         let trusted = ip.is_some_and(|ip| trusted_proxies.iter().any(|net| net.contains(&ip)));
-        Self { ip, trusted }
+        Self {
+            ip,
+            trusted,
+            ip_value: ip.and_then(ip_header_value),
+        }
     }
 }
 
@@ -169,7 +175,7 @@ impl Identity {
 /// Rewrites the headers of the request to the upstream: strip first, then inject.
 pub fn prepare_upstream_request(
     headers: &mut HeaderMap,
-    peer: Peer,
+    peer: &Peer,
     identity: Option<&Identity>,
     profile: Option<(&Enriched, Option<HeaderValue>)>,
     sealer: &CookieSealer,
@@ -203,7 +209,7 @@ pub fn prepare_upstream_request(
             .filter(|chain| !chain.trim().is_empty());
         let value = match chain {
             Some(chain) => HeaderValue::from_str(&format!("{chain}, {ip}")).ok(),
-            None => ip_header_value(ip),
+            None => peer.ip_value.clone(),
         };
         if let Some(value) = value {
             headers.insert(name(X_FORWARDED_FOR), value);

@@ -714,6 +714,116 @@ async fn an_upstream_that_stops_answering_is_cut_off_after_the_read_timeout() {
     task.abort();
 }
 
+/// An upstream that records each request head as it came off the wire and answers `200 ok`
+/// with a header of mixed case (`x-APP-thing: 1`).
+async fn recording_upstream() -> (
+    u16,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    tokio::task::JoinHandle<()>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let heads = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = heads.clone();
+    let task = tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head: Vec<u8> = buf.drain(..end + 4).collect();
+                        seen.lock()
+                            .expect("heads")
+                            .push(String::from_utf8_lossy(&head).into_owned());
+                        let answer =
+                            b"HTTP/1.1 200 OK\r\nx-APP-thing: 1\r\nContent-Length: 2\r\n\r\nok";
+                        if conn.write_all(answer).await.is_err() {
+                            return;
+                        }
+                    }
+                    match conn.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+            });
+        }
+    });
+    (port, heads, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn header_names_are_title_case_by_default_and_kept_as_sent_with_header_case_preserve() {
+    // (upstream.header_case, the client's header on the app's side, the proxy's own header
+    // there, the app's response header on the client's side)
+    let cases = [
+        (
+            "",
+            "X-Client-Thing: 1",
+            "X-Forwarded-User: alice",
+            "X-App-Thing",
+        ),
+        (
+            r#"header_case = "preserve""#,
+            "x-CLIENT-thing: 1",
+            "x-forwarded-user: alice",
+            "x-APP-thing",
+        ),
+    ];
+    for (setting, client_header, own_header, app_header) in cases {
+        let port = free_port();
+        let op = TestOp::start(port, json!({}));
+        let (upstream, heads, task) = recording_upstream().await;
+        let proxy = start_proxy_full(
+            port,
+            &op.issuer,
+            &format!("http://127.0.0.1:{upstream}"),
+            "",
+            setting,
+            "",
+            true,
+        )
+        .await;
+        let browser = Browser::new();
+        browser.login(&proxy.url("/case"), "alice").await;
+        let cookie = browser.cookies_for(&proxy.url("/"));
+        let resp = raw::request(
+            proxy.port,
+            "GET",
+            "/case",
+            &[
+                ("Cookie".to_owned(), cookie),
+                ("x-CLIENT-thing".to_owned(), "1".to_owned()),
+            ],
+        )
+        .await;
+        assert_eq!(resp.status, 200, "{setting}: {resp:?}");
+        assert!(
+            resp.headers.iter().any(|(name, _)| name == app_header),
+            "{setting}: the client sees {app_header}: {:?}",
+            resp.headers
+        );
+        let head = heads
+            .lock()
+            .expect("heads")
+            .last()
+            .cloned()
+            .expect("a request");
+        for line in [client_header, own_header] {
+            assert!(
+                head.contains(&format!("\r\n{line}\r\n")),
+                "{setting}: the app sees {line:?} in\n{head}"
+            );
+        }
+        task.abort();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_and_sigint_stop_the_proxy_within_seconds() {
     for signal in ["TERM", "INT"] {

@@ -202,6 +202,10 @@ pub struct UpstreamConfig {
     /// `upstream.read_timeout`: longest wait for the upstream's response head, and between reads
     /// of its body. Default `60s`.
     pub read_timeout: Duration,
+    /// `upstream.header_case`: `"title"` (default) writes header names to the app and to the
+    /// client in Title-Case (`X-Forwarded-User`); `"preserve"` keeps the spelling each side sent
+    /// (the proxy's own headers then go lower-case), at some CPU per request.
+    pub preserve_header_case: bool,
     /// `upstream.jwt_key_file` (or `upstream.jwt_key` inline): the PKCS#8 PEM private key
     /// (EC P-256) that signs `X-Profile-Jwt`; only its PEM label is checked here. Default none.
     pub jwt_key_pem: Option<Secret>,
@@ -624,6 +628,17 @@ fn read_upstream(mut r: SectionReader<'_>) -> Option<UpstreamConfig> {
             Duration::from_secs(86_400),
         )
         .unwrap_or(Duration::from_secs(60));
+    let preserve_header_case = match r.string("header_case").as_deref() {
+        None | Some("title") => false,
+        Some("preserve") => true,
+        Some(other) => {
+            r.error(
+                "header_case",
+                format!("{other:?} is not a header spelling; use \"title\" or \"preserve\""),
+            );
+            false
+        }
+    };
     let jwt_key_pem = read_jwt_key(&mut r);
     let jwt_lifetime = r
         .duration(
@@ -647,6 +662,7 @@ fn read_upstream(mut r: SectionReader<'_>) -> Option<UpstreamConfig> {
         url,
         connect_timeout,
         read_timeout,
+        preserve_header_case,
         jwt_key_pem,
         jwt_lifetime,
     })

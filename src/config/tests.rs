@@ -48,6 +48,7 @@ fn minimal_config_gets_documented_defaults() {
     assert_eq!(c.store.profile_cache_users, 10_000);
     assert_eq!(c.upstream.port, 3000);
     assert!(!c.upstream.tls);
+    assert!(!c.upstream.preserve_header_case, "Title-Case by default");
 }
 
 #[test]
@@ -230,6 +231,27 @@ fn none_and_hmac_algorithms_are_refused() {
         let err = load(&text, &[]).expect_err(alg);
         assert_eq!(keys(&err), ["oidc.signing_algs"]);
     }
+}
+
+#[test]
+fn upstream_header_case_is_title_or_preserve() {
+    let with = |v: &str| load(&minimal(), &[("PROFILEGATE_UPSTREAM_HEADER_CASE", v)]);
+    assert!(!with("title").expect("valid").upstream.preserve_header_case);
+    assert!(
+        with("preserve")
+            .expect("valid")
+            .upstream
+            .preserve_header_case
+    );
+    let err = with("lower").expect_err("invalid");
+    assert_eq!(
+        keys(&err),
+        ["upstream.header_case (from PROFILEGATE_UPSTREAM_HEADER_CASE)"]
+    );
+    assert!(
+        err.to_string().contains("\"title\" or \"preserve\""),
+        "{err}"
+    );
 }
 
 #[test]

@@ -56,6 +56,7 @@ pub struct Upstream {
     connector: HttpsConnector<HttpConnector>,
     uri: Uri,
     read_timeout: Duration,
+    preserve_header_case: bool,
     pool: Mutex<Vec<Pooled>>,
 }
 
@@ -75,6 +76,7 @@ impl Upstream {
             connector: crate::oidc::https_connector(config.connect_timeout),
             uri,
             read_timeout: config.read_timeout,
+            preserve_header_case: config.preserve_header_case,
             pool: Mutex::new(Vec::new()),
         })
     }
@@ -148,8 +150,13 @@ impl Upstream {
             .call(self.uri.clone())
             .await
             .map_err(|e| ForwardError::Connect(e.to_string()))?;
-        let (sender, conn) = http1::Builder::new()
-            .preserve_header_case(true)
+        let mut builder = http1::Builder::new();
+        if self.preserve_header_case {
+            builder.preserve_header_case(true);
+        } else {
+            builder.title_case_headers(true);
+        }
+        let (sender, conn) = builder
             .max_headers(super::MAX_HEADERS)
             .handshake(io)
             .await

@@ -26,7 +26,6 @@ mod respond;
 mod sessions;
 
 use std::convert::Infallible;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -165,11 +164,7 @@ fn accepts_html(accept: Option<&[u8]>) -> bool {
 
 impl Gate {
     /// Answers one request: forwards it or answers it here.
-    pub async fn serve(
-        &self,
-        req: Request<Incoming>,
-        client: Option<IpAddr>,
-    ) -> Response<ProxyBody> {
+    pub async fn serve(&self, req: Request<Incoming>, client: &Peer) -> Response<ProxyBody> {
         let (head, body) = req.into_parts();
         if head.uri.scheme().is_some() || head.uri.authority().is_some() {
             // Absolute or authority form (a forward-proxy request, CONNECT): the upstream must
@@ -287,7 +282,7 @@ impl Gate {
     async fn forward(
         &self,
         session: Session,
-        client: Option<IpAddr>,
+        client: &Peer,
         user: &SignedIn,
         profile: &Enriched,
         wants_html: bool,
@@ -297,7 +292,7 @@ impl Gate {
         forward::strip_hop_by_hop(&mut head.headers, upgrade);
         prepare_upstream_request(
             &mut head.headers,
-            Peer::new(client, &self.trusted),
+            client,
             Some(&user.identity),
             Some((profile, self.enricher.jwt(profile, &user.session))),
             &self.sealer,
@@ -370,11 +365,16 @@ const MAX_HEADERS: usize = 256;
 const MAX_HEAD: usize = 1024 * 1024;
 
 impl Worker {
-    pub fn new(gate: Gate) -> Self {
+    /// `preserve_header_case`: `upstream.header_case = "preserve"` (otherwise Title-Case).
+    pub fn new(gate: Gate, preserve_header_case: bool) -> Self {
         let mut http = hyper::server::conn::http1::Builder::new();
+        if preserve_header_case {
+            http.preserve_header_case(true);
+        } else {
+            http.title_case_headers(true);
+        }
         http.timer(TokioTimer::new())
             .header_read_timeout(Duration::from_secs(30))
-            .preserve_header_case(true)
             .max_headers(MAX_HEADERS)
             .max_buf_size(MAX_HEAD);
         Self {
@@ -395,9 +395,10 @@ impl ServerApp for Worker {
             .get_socket_digest()
             .and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).map(|a| a.ip()));
         let gate = self.gate.clone();
+        let peer = Arc::new(Peer::new(client, &gate.trusted));
         let service = hyper::service::service_fn(move |req| {
-            let gate = gate.clone();
-            async move { Ok::<_, Infallible>(gate.serve(req, client).await) }
+            let (gate, peer) = (gate.clone(), peer.clone());
+            async move { Ok::<_, Infallible>(gate.serve(req, &peer).await) }
         });
         let conn = self
             .http

@@ -239,10 +239,7 @@ fn profile_jwt(c: &mut Criterion, f: &Fixture) {
 
 fn headers(c: &mut Criterion, f: &Fixture) {
     let mut group = c.benchmark_group("upstream");
-    let peer = Peer {
-        ip: Some("203.0.113.7".parse().expect("ip")),
-        trusted: false,
-    };
+    let peer = Peer::new(Some("203.0.113.7".parse().expect("ip")), &[]);
     let jwt = f.enricher.jwt(&f.enriched, &f.session);
     let identity = Identity::of(&f.session);
     group.bench_function("clone the headers (baseline, not in the others)", |b| {
@@ -254,7 +251,7 @@ fn headers(c: &mut Criterion, f: &Fixture) {
             |mut req| {
                 prepare_upstream_request(
                     &mut req,
-                    peer,
+                    &peer,
                     Some(&identity),
                     Some((&f.enriched, jwt.clone())),
                     &f.sealer,
