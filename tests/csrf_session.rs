@@ -385,6 +385,13 @@ async fn form_bodies_headers_and_cookies_are_bounded() {
     );
     assert_eq!(env.upstream.count(), 0);
 
+    // More than 100 header lines (proxy::MAX_HEADERS): 431, never forwarded.
+    let mut many = vec![("Cookie".to_owned(), session.clone())];
+    many.extend((0..100).map(|i| (format!("X-Line-{i}"), "1".to_owned())));
+    let crowded = raw::request(env.proxy.port, "GET", "/app", &many).await;
+    assert_eq!(crowded.status, 431, "{crowded:?}");
+    assert_eq!(env.upstream.count(), 0);
+
     // An oversized or overlong cookie reads as no session (a new login), never an error.
     for cookie in [
         format!("profilegate_session={}", "A".repeat(5000)),

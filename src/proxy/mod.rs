@@ -358,9 +358,11 @@ pub struct Worker {
     http: hyper::server::conn::http1::Builder,
 }
 
-/// Most header lines in a request or an upstream response (as pingora-proxy allowed; hyper's
-/// default is 100).
-const MAX_HEADERS: usize = 256;
+/// Most header lines in a request or an upstream response: hyper's default, and Apache's
+/// (`LimitRequestFields`). Up to 100 hyper parses into arrays on the stack; a larger limit puts
+/// two arrays of that many entries on the heap for every message it reads (about 1,000
+/// instructions per proxied request, and allocator work beyond that).
+const MAX_HEADERS: usize = 100;
 /// Largest request head, in bytes (as pingora-proxy allowed).
 const MAX_HEAD: usize = 1024 * 1024;
 
