@@ -10,7 +10,9 @@ use http::header::{HeaderName, HeaderValue};
 use crate::jwt::SigningKey;
 use crate::profile::header_name;
 use crate::session::{now_secs, Session};
-use crate::store::{ProfileCache, ProfileRecord, ProfileStore, Revisioned, StoreError, UserKey};
+use crate::store::{
+    ProfileCache, ProfileRecord, ProfileStore, Revisioned, StoreError, StoredAnswer, UserKey,
+};
 
 impl Revisioned for Enriched {
     fn revision(&self) -> u64 {
@@ -21,9 +23,12 @@ impl Revisioned for Enriched {
 /// One user's upstream additions at one profile revision.
 pub struct Enriched {
     pub revision: u64,
-    pub record: Arc<ProfileRecord>,
+    /// The answers by question id, in id order (for the JWT and `api/profile`). A boxed slice,
+    /// not the whole record: one slot per answer instead of a `BTreeMap` leaf with room for
+    /// eleven (about 800 bytes less per cached user with one answer).
+    pub answers: Box<[(String, StoredAnswer)]>,
     /// `X-Profile-*` headers (validated lower-case names).
-    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub headers: Box<[(HeaderName, HeaderValue)]>,
     /// The last JWT signed for this revision: (session id, token, expiry).
     jwt: Mutex<Option<(String, HeaderValue, u64)>>,
 }
@@ -116,7 +121,11 @@ impl Enricher {
             .collect();
         let fresh = Arc::new(Enriched {
             revision: record.revision,
-            record,
+            answers: record
+                .answers
+                .iter()
+                .map(|(id, answer)| (id.clone(), answer.clone()))
+                .collect(),
             headers,
             jwt: Mutex::new(None),
         });
@@ -134,7 +143,6 @@ impl Enricher {
         }
         let exp = now + self.lifetime;
         let profile: serde_json::Map<String, serde_json::Value> = enriched
-            .record
             .answers
             .iter()
             .map(|(id, a)| (id.clone(), a.value.to_json()))

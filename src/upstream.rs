@@ -240,7 +240,7 @@ pub fn prepare_upstream_request(
         }
     }
     if let Some((enriched, jwt)) = profile {
-        for (header, value) in &enriched.headers {
+        for (header, value) in enriched.headers.iter() {
             headers.insert(header.clone(), value.clone());
         }
         if let Some(token) = jwt {

@@ -59,7 +59,6 @@ pub async fn profile(gate: &Gate, user: &UserSession) -> Handled {
         .await
         .map_err(|e| (AppError::Store(e), Vec::new()))?;
     let answers: Map<String, Value> = enriched
-        .record
         .answers
         .iter()
         .map(|(id, a)| {
