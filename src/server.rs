@@ -178,10 +178,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
     let listen = config.server.listen.to_string();
     for worker in 0..config.server.threads {
         let gate = Gate::new(&config, parts.clone())?;
-        let mut proxy = Service::new(
-            format!("profilegate proxy {worker}"),
-            Worker::new(gate, config.upstream.preserve_header_case),
-        );
+        let mut proxy = Service::new(format!("profilegate proxy {worker}"), Worker::new(gate));
         proxy.add_tcp_with_settings(&listen, reuse_port.clone());
         proxy.threads = Some(1);
         server.add_service(OwnSocket(proxy));

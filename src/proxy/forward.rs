@@ -81,6 +81,11 @@ impl Upstream {
         })
     }
 
+    /// `upstream.header_case = "preserve"` (otherwise Title-Case), for both sides of a worker.
+    pub fn preserves_header_case(&self) -> bool {
+        self.preserve_header_case
+    }
+
     /// Sends `req` (its head already prepared) and waits for the response head.
     pub async fn send(&self, req: Request<Incoming>) -> Result<Response<Incoming>, ForwardError> {
         let mut req = req;

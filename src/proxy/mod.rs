@@ -367,10 +367,9 @@ const MAX_HEADERS: usize = 100;
 const MAX_HEAD: usize = 1024 * 1024;
 
 impl Worker {
-    /// `preserve_header_case`: `upstream.header_case = "preserve"` (otherwise Title-Case).
-    pub fn new(gate: Gate, preserve_header_case: bool) -> Self {
+    pub fn new(gate: Gate) -> Self {
         let mut http = hyper::server::conn::http1::Builder::new();
-        if preserve_header_case {
+        if gate.upstream.preserves_header_case() {
             http.preserve_header_case(true);
         } else {
             http.title_case_headers(true);
