@@ -48,6 +48,8 @@
 #   BENCH_PG_STORE='cache_size = "8MiB"'  extra lines for profilegate's [store] table
 #   BENCH_PG_ENV="MALLOC_ARENA_MAX=2"  environment given to profilegate (space-separated)
 #   STORE_DIR=DIR      keep the filled store in DIR and reuse it next time (default: temporary)
+#   FILL_ORDER=random  the order the users are written in: random (default; subjects from an OP are
+#                      opaque ids, so users arrive in no key order) or key (sled's best case)
 #   PROFILEGATE_BIN    use this profilegate binary instead of `cargo build --release`
 #   FILL_BIN           use this bench-memory-fill binary instead of building the example
 #   BENCH_OUT=FILE     also write the RSS table and summary (markdown) to FILE
@@ -66,6 +68,7 @@ CONNECTIONS=${CONNECTIONS:-32}
 WRK_THREADS=${WRK_THREADS:-1}
 RSS_LIMIT_MIB=${RSS_LIMIT_MIB:-64}
 FLAT_PCT=${FLAT_PCT:-5}
+export FILL_ORDER=${FILL_ORDER:-random}
 
 BENCH_NAME="memory bench"
 # shellcheck source=tests/bench/lib.sh
@@ -77,6 +80,7 @@ done
 ((USERS >= 1 && COOKIES >= 1 && SOAK >= 1 && SAMPLE_EVERY >= 1 && CONNECTIONS >= 1 && WRK_THREADS >= 1)) ||
   die "USERS, COOKIES, SOAK, SAMPLE_EVERY, CONNECTIONS and WRK_THREADS must be at least 1"
 ((CONNECTIONS >= WRK_THREADS)) || die "CONNECTIONS must be at least WRK_THREADS"
+[[ "$FILL_ORDER" == random || "$FILL_ORDER" == key ]] || die "FILL_ORDER must be random or key (got '$FILL_ORDER')"
 ((COOKIES <= USERS)) || die "COOKIES ($COOKIES) cannot exceed USERS ($USERS)"
 
 # ------------------------------------------------------------------ dependencies
@@ -163,7 +167,7 @@ env ${unset_pg[@]+"${unset_pg[@]}"} "$BIN" check --config "$CONFIG" >"$TMP/check
   die "the benchmark's configuration does not pass profilegate check"
 }
 
-say "filling the store with $USERS users and sealing $COOKIES sessions (the first fill of a million takes a while)"
+say "filling the store with $USERS users in $FILL_ORDER order and sealing $COOKIES sessions (the first fill of a million takes a while)"
 env ${unset_pg[@]+"${unset_pg[@]}"} "$FILL" "$CONFIG" "$USERS" "$COOKIES" "$TMP/cookies.txt" 9>&- &
 echo $! >"$TMP/fill.pid"
 wait "$(<"$TMP/fill.pid")" || die "filling the store failed"

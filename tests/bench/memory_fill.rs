@@ -9,6 +9,12 @@
 //! writes one by one would take far too long). A store that already holds USERS users from an
 //! earlier run is kept as is.
 //!
+//! FILL_ORDER (environment) is the order the users are written in: `random` (the default) or
+//! `key`. Subjects from an OP are opaque identifiers (UUIDs, hashes), so users reach the store in
+//! no particular key order; that leaves sled's leaves fuller but made of more fragments, and its
+//! bookkeeping larger than the same users written in key order (`key`, the best case for sled:
+//! each split leaves a compact half-full leaf behind).
+//!
 //! COOKIE_FILE gets one `Cookie` header value per line (`<name>=<sealed session>`) for COOKIES
 //! different users spread over the whole store: sessions sealed with the configuration's
 //! `session.secret`, exactly as the proxy seals them at login, with nothing pending and the
@@ -31,6 +37,18 @@ fn subject(i: usize) -> String {
     format!("user-{i:08}")
 }
 
+/// Fisher-Yates with a fixed xorshift seed: every run writes the same order.
+fn shuffle(items: &mut [usize]) {
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    for i in (1..items.len()).rev() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let j = usize::try_from(state % (i as u64 + 1)).unwrap_or(0);
+        items.swap(i, j);
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [config, users, cookies, out] = args.as_slice() else {
@@ -47,7 +65,13 @@ fn main() -> anyhow::Result<()> {
     let issuer = config.oidc.issuer.as_str().trim_end_matches('/').to_owned();
     let user = |i: usize| UserKey::new(issuer.clone(), subject(i));
 
+    let order = std::env::var("FILL_ORDER").unwrap_or_else(|_| "random".to_owned());
+    anyhow::ensure!(
+        order == "random" || order == "key",
+        "FILL_ORDER must be \"random\" or \"key\", not {order:?}"
+    );
     let marker = path.join("bench-users");
+    let filled = format!("{users} {order}");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -78,8 +102,18 @@ fn main() -> anyhow::Result<()> {
     })?;
     drop(store);
 
-    if std::fs::read_to_string(&marker).ok().as_deref() == Some(users.to_string().as_str()) {
-        eprintln!("fill: {} already holds {users} users", path.display());
+    let found = std::fs::read_to_string(&marker).unwrap_or_default();
+    if found == filled {
+        eprintln!(
+            "fill: {} already holds {users} users (written in {order} order)",
+            path.display()
+        );
+    } else if !found.is_empty() {
+        anyhow::bail!(
+            "{} holds a benchmark store of {found:?} users; this run wants {filled:?} (use \
+             another STORE_DIR, or remove it)",
+            path.display()
+        );
     } else {
         let started = Instant::now();
         let db = sled::open(path)?;
@@ -87,14 +121,18 @@ fn main() -> anyhow::Result<()> {
         let bytes = tree
             .get(user(0).storage_key())?
             .ok_or_else(|| anyhow::anyhow!("the first user's record is missing"))?;
+        let mut rest: Vec<usize> = (1..users).collect();
+        if order == "random" {
+            shuffle(&mut rest);
+        }
         let mut i = 1;
-        while i < users {
+        for chunk in rest.chunks(BATCH) {
             let mut batch = sled::Batch::default();
-            for j in i..(i + BATCH).min(users) {
+            for &j in chunk {
                 batch.insert(user(j).storage_key(), bytes.clone());
             }
             tree.apply_batch(batch)?;
-            i += BATCH;
+            i += chunk.len();
             if i % 100_000 < BATCH || i >= users {
                 eprintln!(
                     "fill: {} of {users} users written ({:.0} s)",
@@ -106,9 +144,9 @@ fn main() -> anyhow::Result<()> {
         db.flush()?;
         drop(tree);
         drop(db);
-        std::fs::write(&marker, users.to_string())?;
+        std::fs::write(&marker, &filled)?;
         eprintln!(
-            "fill: {users} users in {} ({:.0} s)",
+            "fill: {users} users in {order} order in {} ({:.0} s)",
             path.display(),
             started.elapsed().as_secs_f64()
         );

@@ -8,6 +8,7 @@
 //!   BENCH_STORE_USERS=1000,100000 cargo bench --bench store
 //!   BENCH_STORE_CACHE_MB=64 cargo bench --bench store # another sled page cache (store.cache_size)
 //!   BENCH_STORE_DIR=/tmp/pg-store cargo bench --bench store  # keep the filled stores for reruns
+//!   BENCH_STORE_ORDER=key cargo bench --bench store   # write the users in key order (default: random)
 //!
 //! For each size it prints the percentiles of single lookups of random users, timed one by one:
 //! all of them, then again leaving out the lookups during which the thread waited for a CPU held
@@ -26,8 +27,10 @@
 //!
 //! The users' records are written once through the store's own API (one user), then copied
 //! byte for byte under the other users' keys with sled batches: a million durable writes one by
-//! one would take far longer than the measurement. The store directory is temporary unless
-//! BENCH_STORE_DIR is set.
+//! one would take far longer than the measurement. They are written in a random order (subjects
+//! from an OP are opaque identifiers, so users reach the store in no key order), or in key order
+//! with BENCH_STORE_ORDER=key (sled's best case: compact half-full leaves). The store directory
+//! is temporary unless BENCH_STORE_DIR is set.
 //!
 //! Not a test: `cargo test --all-targets` runs it once with 1,000 users, only to prove it works.
 
@@ -95,10 +98,17 @@ fn options() -> SledOptions {
 
 /// Fills the store in `dir` with `users` users, each with one answer and one login, unless a
 /// kept store with that many users is already there.
-fn populate(rt: &tokio::runtime::Runtime, dir: &Path, users: usize) {
+fn populate(rt: &tokio::runtime::Runtime, dir: &Path, users: usize, order: &str) {
     let done = dir.join("bench-users");
-    if std::fs::read_to_string(&done).ok().as_deref() == Some(&users.to_string()) {
-        return;
+    let filled = format!("{users} {order}");
+    match std::fs::read_to_string(&done) {
+        Ok(found) if found == filled => return,
+        Ok(found) => panic!(
+            "{} holds a benchmark store of {found:?} users; this run wants {filled:?} (use another \
+             BENCH_STORE_DIR, or remove it)",
+            dir.display()
+        ),
+        Err(_) => {}
     }
     let first = UserKey::new(ISSUER, subject(0));
     rt.block_on(async {
@@ -127,22 +137,28 @@ fn populate(rt: &tokio::runtime::Runtime, dir: &Path, users: usize) {
         .get(first.storage_key())
         .expect("read")
         .expect("the first user's record");
-    let mut i = 1;
-    while i < users {
+    let mut rest: Vec<usize> = (1..users).collect();
+    if order == "random" {
+        // Fisher-Yates with the benchmark's fixed generator: every run writes the same order.
+        let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+        for i in (1..rest.len()).rev() {
+            rest.swap(i, rng.below(i + 1));
+        }
+    }
+    for chunk in rest.chunks(10_000) {
         let mut batch = sled::Batch::default();
-        for j in i..(i + 10_000).min(users) {
+        for &j in chunk {
             batch.insert(
                 UserKey::new(ISSUER, subject(j)).storage_key(),
                 bytes.clone(),
             );
         }
         tree.apply_batch(batch).expect("batch");
-        i += 10_000;
     }
     db.flush().expect("flush");
     drop(tree);
     drop(db);
-    std::fs::write(done, users.to_string()).expect("marker");
+    std::fs::write(done, filled).expect("marker");
 }
 
 fn percentile<T: Copy>(sorted: &[T], p: f64) -> T {
@@ -353,6 +369,11 @@ fn store_load(c: &mut Criterion) {
         .expect("runtime");
     let kept = std::env::var_os("BENCH_STORE_DIR").filter(|_| bench_mode);
     let options = options();
+    let order = std::env::var("BENCH_STORE_ORDER").unwrap_or_else(|_| "random".to_owned());
+    assert!(
+        order == "random" || order == "key",
+        "BENCH_STORE_ORDER must be \"random\" or \"key\", not {order:?}"
+    );
     let mut group = c.benchmark_group("store");
     for users in sizes(bench_mode) {
         let temp = tempfile::tempdir().expect("tempdir");
@@ -361,11 +382,11 @@ fn store_load(c: &mut Criterion) {
             None => temp.path().join("data"),
         };
         let started = Instant::now();
-        populate(&rt, &dir, users);
+        populate(&rt, &dir, users, &order);
         let keys = sample_keys(users, 0x9E37_79B9_7F4A_7C15, SAMPLE);
         if bench_mode {
             eprintln!(
-                "store: {users} users ready in {:.1} s; sled cache {} MiB",
+                "store: {users} users ({order} order) ready in {:.1} s; sled cache {} MiB",
                 started.elapsed().as_secs_f64(),
                 options.cache_capacity / (1024 * 1024)
             );
