@@ -4,7 +4,8 @@
 #   ./tests/run.sh
 #
 # Installs (when missing): cmake (pingora's build), Node.js + npm (the test OpenID Provider),
-# Debian's chromium (the headless-browser test), and the npm packages pinned by
+# Debian's chromium (the headless-browser test), Debian's postgresql (a temporary server for the
+# PostgreSQL store's tests, started on a free loopback port and removed at the end), and the npm packages pinned by
 # tests/op/package-lock.json (the test OP) and tests/browser/package-lock.json (playwright-core,
 # which drives that chromium and never downloads a browser). Then: cargo fmt --check, unit,
 # component and end-to-end tests (real OP, echo upstream, profilegate on loopback ports, and a
@@ -34,6 +35,43 @@ step "installing the test OpenID Provider (npm ci in tests/op)"
 
 step "installing the browser driver (npm ci in tests/browser)"
 (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+
+# A PostgreSQL server for the PostgreSQL store's tests: a temporary cluster (its own directory,
+# a free loopback port, password authentication), stopped and removed when this script exits.
+# The tests read PG_TEST_URL; PG_TEST_REQUIRED makes them fail rather than skip without it.
+step "starting a temporary PostgreSQL server (the PostgreSQL store's tests)"
+PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)
+if [ ! -x "${PG_BIN:-/nonexistent}/initdb" ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql >/dev/null
+  PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)
+fi
+PG_DIR=$(mktemp -d /tmp/profilegate-pg.XXXXXX)
+PG_AS=()
+if [ "$(id -u)" -eq 0 ]; then
+  # initdb and postgres refuse to run as root: the Debian package's postgres user runs them.
+  chown postgres: "$PG_DIR"
+  PG_AS=(runuser -u postgres --)
+fi
+PG_PASSWORD=$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
+printf '%s\n' "$PG_PASSWORD" >"$PG_DIR/pw"
+[ "$(id -u)" -ne 0 ] || chown postgres: "$PG_DIR/pw"
+PG_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"${PG_AS[@]}" "$PG_BIN/initdb" -D "$PG_DIR/data" -U profilegate --pwfile="$PG_DIR/pw" \
+  -A scram-sha-256 -E UTF8 --locale=C >"$PG_DIR/initdb.log" 2>&1 || { cat "$PG_DIR/initdb.log"; exit 1; }
+pg_stop() {
+  "${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null 2>&1 || true
+  rm -rf "$PG_DIR"
+}
+trap pg_stop EXIT
+"${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w \
+  -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_DIR" start >/dev/null ||
+  { cat "$PG_DIR/server.log"; exit 1; }
+export PG_TEST_URL="postgres://profilegate:$PG_PASSWORD@127.0.0.1:$PG_PORT/postgres"
+export PG_TEST_REQUIRED=1
+echo "PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$PG_PORT"
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

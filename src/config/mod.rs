@@ -867,7 +867,13 @@ fn read_store(mut r: SectionReader<'_>) -> Option<StoreConfig> {
                     if u.expose().starts_with("postgres://")
                         || u.expose().starts_with("postgresql://") =>
                 {
-                    Some(StoreBackend::Postgres { url: u })
+                    match crate::store::parse_postgres_url(u.expose()) {
+                        Ok(_) => Some(StoreBackend::Postgres { url: u }),
+                        Err(why) => {
+                            r.error("url", &why);
+                            None
+                        }
+                    }
                 }
                 Some(_) => {
                     r.error("url", "must start with postgres:// or postgresql://");

@@ -3,11 +3,13 @@
 //! answer handlers write through it; the signed-in hot path reads the [`ProfileCache`] instead
 //! and only falls back to [`ProfileStore::load`] on a miss or a stale revision.
 //!
-//! sled is the embedded default ([`SledStore`]); PostgreSQL, for several replicas, comes later.
+//! sled is the embedded default ([`SledStore`]); PostgreSQL ([`PgStore`]) serves several
+//! replicas sharing users.
 //! Every write returns only once durable, and every read-modify-write is atomic against
 //! concurrent writers of the same record.
 
 mod cache;
+mod pg_store;
 mod record;
 mod sled_store;
 
@@ -23,6 +25,7 @@ use crate::config::{StoreBackend, StoreConfig};
 
 pub use cache::{ProfileCache, Revisioned};
 pub use record::{AnswerSource, ProfileRecord, Skip, StoredAnswer, RECORD_FORMAT};
+pub use pg_store::{parse_url as parse_postgres_url, PgOptions, PgStore};
 pub use sled_store::{SledOptions, SledStore};
 
 /// The key of a user's record: the OP's issuer and the subject it gave the user.
@@ -178,10 +181,9 @@ pub async fn open(config: &StoreConfig) -> Result<Arc<dyn ProfileStore>, StoreEr
             let store = SledStore::open(path, options).await?;
             Ok(Arc::new(store))
         }
-        StoreBackend::Postgres { .. } => Err(StoreError::NotSupported(
-            "the PostgreSQL store (store.backend = \"postgres\") is not available yet in this \
-             version of profilegate; use store.backend = \"sled\""
-                .to_string(),
-        )),
+        StoreBackend::Postgres { url } => {
+            let store = PgStore::open(url.expose(), PgOptions::default()).await?;
+            Ok(Arc::new(store))
+        }
     }
 }

@@ -1,0 +1,331 @@
+//! Component tests of the PostgreSQL store against a real PostgreSQL server: the one
+//! `tests/run.sh` starts (a temporary cluster on a free loopback port) and names in
+//! `PG_TEST_URL`. Each test works in a schema of its own, dropped at its end. Two `PgStore`s on
+//! one schema stand for two replicas.
+//!
+//! Without `PG_TEST_URL` the tests say so and return, unless `PG_TEST_REQUIRED` is set (as
+//! `tests/run.sh` sets it): then they fail, so the test command never passes them unseen.
+
+use std::sync::Arc;
+
+use rand::Rng;
+
+use super::{answer, one, run, same_values, user, ISSUER};
+use crate::profile::AnswerValue;
+use crate::store::*;
+
+/// A schema of its own on the test server, and URLs that put a store in it.
+struct TestDb {
+    base: String,
+    schema: String,
+}
+
+impl TestDb {
+    /// `None` (after saying why) when no server is configured and none is required.
+    async fn new() -> Option<TestDb> {
+        let base = match std::env::var("PG_TEST_URL") {
+            Ok(url) if !url.is_empty() => url,
+            _ => {
+                assert!(
+                    std::env::var_os("PG_TEST_REQUIRED").is_none(),
+                    "PG_TEST_REQUIRED is set but PG_TEST_URL is not"
+                );
+                eprintln!(
+                    "skipped: PG_TEST_URL is not set (tests/run.sh starts a PostgreSQL server \
+                     and sets it)"
+                );
+                return None;
+            }
+        };
+        let schema = format!("pgtest_{:016x}", rand::thread_rng().gen::<u64>());
+        let db = TestDb { base, schema };
+        db.sql(&format!("CREATE SCHEMA {}", db.schema)).await;
+        Some(db)
+    }
+
+    /// The URL of a store that works in this test's schema.
+    fn url(&self) -> String {
+        let sep = if self.base.contains('?') { '&' } else { '?' };
+        format!(
+            "{}{sep}options=-csearch_path%3D{}&sslmode=disable",
+            self.base, self.schema
+        )
+    }
+
+    async fn store(&self) -> PgStore {
+        PgStore::open(&self.url(), PgOptions::default())
+            .await
+            .expect("open the PostgreSQL store")
+    }
+
+    /// Runs SQL directly (in this test's schema), outside the store.
+    async fn sql(&self, statements: &str) {
+        let (client, connection) = tokio_postgres::connect(&self.url(), tokio_postgres::NoTls)
+            .await
+            .expect("connect to the test server");
+        let task = tokio::spawn(connection);
+        client
+            .batch_execute(statements)
+            .await
+            .unwrap_or_else(|e| panic!("{statements}: {e}"));
+        drop(client);
+        let _ = task.await;
+    }
+
+    async fn drop_schema(self) {
+        self.sql(&format!("DROP SCHEMA {} CASCADE", self.schema))
+            .await;
+    }
+}
+
+#[test]
+fn every_answer_type_reads_back_exactly_on_another_replica() {
+    run(async {
+        let Some(db) = TestDb::new().await else { return };
+        let answers: Vec<(String, StoredAnswer)> = [
+            (
+                "text",
+                AnswerValue::Text("Acme, Inc. — Zürich 🚀 \0 \r\n\"'\\".into()),
+            ),
+            ("empty", AnswerValue::Text(String::new())),
+            ("int_min", AnswerValue::Integer(i64::MIN)),
+            ("int_max", AnswerValue::Integer(i64::MAX)),
+            ("pi", AnswerValue::Number(std::f64::consts::PI)),
+            ("tiny", AnswerValue::Number(5e-324)),
+            ("negative_zero", AnswerValue::Number(-0.0)),
+            ("yes", AnswerValue::Bool(true)),
+            (
+                "list",
+                AnswerValue::List(vec!["a,b".into(), "ç\0".into(), String::new()]),
+            ),
+            ("date", AnswerValue::Date("2024-02-29".into())),
+        ]
+        .into_iter()
+        .map(|(id, v)| (id.to_string(), answer(v)))
+        .collect();
+        let a = db.store().await;
+        let u = user("alice");
+        let saved = a.save_answers(&u, answers.clone()).await.expect("save");
+        assert_eq!(saved.revision, 1);
+        // Another replica (its own pool) reads what the first one wrote.
+        let b = db.store().await;
+        let read = b.load(&u).await.expect("load").expect("stored");
+        assert_eq!(read.answers.len(), answers.len());
+        for (id, want) in &answers {
+            let got = &read.answers[id];
+            assert!(same_values(&got.value, &want.value), "{id}: {got:?}");
+            assert_eq!(got.question_version, want.question_version);
+        }
+        assert_eq!(read.revision, 1);
+        db.drop_schema().await;
+    });
+}
+
+#[test]
+fn logins_skips_and_answers_count_like_the_sled_store() {
+    run(async {
+        let Some(db) = TestDb::new().await else { return };
+        let store = db.store().await;
+        let u = user("carol");
+        assert!(store.load(&u).await.expect("load").is_none());
+        let r1 = store.record_login(&u, 1000).await.expect("login");
+        assert_eq!((r1.logins, r1.first_login_at, r1.revision), (1, 1000, 0));
+        // A late clock never moves the last login backwards.
+        let r2 = store.record_login(&u, 900).await.expect("login");
+        assert_eq!((r2.logins, r2.first_login_at, r2.last_login_at), (2, 1000, 1000));
+        let r3 = store
+            .record_skip(&u, "role", Skip { at: 11, login: 2 })
+            .await
+            .expect("skip");
+        assert_eq!(r3.revision, 1);
+        let r4 = store
+            .save_answers(&u, one("role", AnswerValue::Text("Design".into())))
+            .await
+            .expect("answer");
+        assert_eq!(r4.revision, 2);
+        assert!(r4.skips.is_empty(), "an answer clears the skip");
+        // No change, no new revision: an empty save, and a skip of an answered question.
+        assert_eq!(store.save_answers(&u, Vec::new()).await.expect("empty"), r4);
+        let late = store
+            .record_skip(&u, "role", Skip { at: 12, login: 2 })
+            .await
+            .expect("late skip");
+        assert_eq!(late, r4);
+        assert_eq!(store.load(&u).await.expect("load"), Some(r4));
+        // A number JSON cannot hold is refused before anything is written.
+        let err = store
+            .save_answers(&u, one("n", AnswerValue::Number(f64::NAN)))
+            .await
+            .expect_err("NaN");
+        assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+        assert_eq!(store.load(&u).await.expect("load").expect("some").revision, 2);
+        store.sync().await.expect("sync");
+        assert!(store.ready().await);
+        db.drop_schema().await;
+    });
+}
+
+#[test]
+fn concurrent_writers_on_two_replicas_all_land_even_on_a_new_user() {
+    run(async {
+        let Some(db) = TestDb::new().await else { return };
+        let replicas: [Arc<dyn ProfileStore>; 2] =
+            [Arc::new(db.store().await), Arc::new(db.store().await)];
+        // A user nobody has written yet: the first writes race to create the row.
+        let u = user("dave");
+        let tasks: Vec<_> = (0..32)
+            .map(|i| {
+                let store = Arc::clone(&replicas[i % 2]);
+                let u = u.clone();
+                tokio::spawn(async move {
+                    store
+                        .save_answers(&u, one(&format!("q{i}"), AnswerValue::Integer(i as i64)))
+                        .await
+                        .expect("save");
+                    store.record_login(&u, 100 + i as u64).await.expect("login");
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("task");
+        }
+        let record = replicas[0].load(&u).await.expect("load").expect("some");
+        assert_eq!(record.answers.len(), 32, "no answer lost");
+        assert_eq!(record.logins, 32, "no login lost");
+        assert_eq!(record.revision, 32, "one revision per answer; none for a login");
+        assert_eq!(record.last_login_at, 131);
+        db.drop_schema().await;
+    });
+}
+
+#[test]
+fn unusual_subjects_and_issuers_are_distinct_users() {
+    run(async {
+        let Some(db) = TestDb::new().await else { return };
+        let store = db.store().await;
+        let keys = [
+            UserKey::new(ISSUER, ""),
+            UserKey::new(ISSUER, "\0"),
+            UserKey::new(ISSUER, "a\0b"),
+            UserKey::new(ISSUER, "a"),
+            UserKey::new(ISSUER, "A"),
+            UserKey::new(ISSUER, "ç"),
+            UserKey::new(ISSUER, "c\u{327}"),
+            UserKey::new(ISSUER, "x".repeat(10_000)),
+            UserKey::new("https://other.example", "a"),
+        ];
+        for (i, k) in keys.iter().enumerate() {
+            store
+                .save_answers(k, one("n", AnswerValue::Integer(i as i64)))
+                .await
+                .expect("save");
+        }
+        for (i, k) in keys.iter().enumerate() {
+            let r = store.load(k).await.expect("load").expect("stored");
+            assert_eq!(r.answers["n"].value, AnswerValue::Integer(i as i64), "{k}");
+        }
+        db.drop_schema().await;
+    });
+}
+
+#[test]
+fn a_corrupt_record_is_an_error_and_is_left_as_it_was() {
+    run(async {
+        let Some(db) = TestDb::new().await else { return };
+        let store = db.store().await;
+        let u = user("mallory");
+        store.record_login(&u, 1).await.expect("login");
+        let broken = r#"{"v":1,"answers":{"company":{"value":{"text":"secret answer"}}},"logins":"many"}"#;
+        db.sql(&format!(
+            "UPDATE profilegate_users SET record = '{broken}' WHERE subject = convert_to('mallory', 'UTF8')"
+        ))
+        .await;
+        let err = store.load(&u).await.expect_err("corrupt");
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+        assert!(!err.to_string().contains("secret answer"), "{err}");
+        let err = store
+            .save_answers(&u, one("company", AnswerValue::Text("x".into())))
+            .await
+            .expect_err("no write over a record it cannot read");
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+        db.sql(&format!(
+            "DO $$ BEGIN IF (SELECT record::text FROM profilegate_users) <> '{broken}' THEN \
+             RAISE EXCEPTION 'the corrupt record was changed'; END IF; END $$"
+        ))
+        .await;
+        // A record from a newer profilegate is refused, not rewritten.
+        db.sql("UPDATE profilegate_users SET record = '{\"v\":9}'").await;
+        let err = store.load(&u).await.expect_err("newer format");
+        assert!(err.to_string().contains("format 9"), "{err}");
+        db.drop_schema().await;
+    });
+}
+
+#[test]
+fn a_secret_is_created_once_whoever_races_and_every_replica_gets_it() {
+    run(async {
+        let Some(db) = TestDb::new().await else { return };
+        let replicas: [Arc<dyn ProfileStore>; 2] =
+            [Arc::new(db.store().await), Arc::new(db.store().await)];
+        let tasks: Vec<_> = (0..16)
+            .map(|i| {
+                let store = Arc::clone(&replicas[i % 2]);
+                tokio::spawn(async move {
+                    store
+                        .get_or_create_secret("jwt-key", &|| {
+                            rand::thread_rng().gen::<[u8; 32]>().to_vec()
+                        })
+                        .await
+                        .expect("secret")
+                })
+            })
+            .collect();
+        let mut seen = Vec::new();
+        for task in tasks {
+            seen.push(task.await.expect("task"));
+        }
+        assert!(seen.iter().all(|s| s == &seen[0] && s.len() == 32), "one secret");
+        let err = replicas[0]
+            .get_or_create_secret("other", &Vec::new)
+            .await
+            .expect_err("empty");
+        assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+        // A new replica started later gets the same one.
+        let later = db.store().await;
+        let again = later
+            .get_or_create_secret("jwt-key", &|| vec![1])
+            .await
+            .expect("secret");
+        assert_eq!(again, seen[0]);
+        db.drop_schema().await;
+    });
+}
+
+#[test]
+fn another_layout_is_refused_and_errors_never_show_the_password() {
+    run(async {
+        let Some(db) = TestDb::new().await else { return };
+        drop(db.store().await);
+        db.sql("UPDATE profilegate_meta SET value = '\\x32' WHERE name = 'format'")
+            .await;
+        let err = PgStore::open(&db.url(), PgOptions::default())
+            .await
+            .err()
+            .expect("layout 2");
+        assert!(matches!(err, StoreError::NotSupported(_)), "{err}");
+        assert!(err.to_string().contains("layout \"2\""), "{err}");
+
+        // A wrong password: refused by the server, said plainly, the password not repeated.
+        let wrong = db.url().replacen("://profilegate:", "://profilegate:wrong-Pa55word-", 1);
+        assert_ne!(wrong, db.url(), "the test URL names user profilegate with a password");
+        let err = PgStore::open(&wrong, PgOptions::default())
+            .await
+            .err()
+            .expect("wrong password");
+        assert!(matches!(err, StoreError::Unavailable(_)), "{err}");
+        let text = err.to_string();
+        assert!(text.contains("password authentication failed"), "{text}");
+        assert!(!text.contains("wrong-Pa55word"), "{text}");
+        db.drop_schema().await;
+    });
+}
