@@ -268,6 +268,41 @@ fn postgres_store_needs_a_url() {
 }
 
 #[test]
+fn a_postgres_url_is_checked_without_repeating_it() {
+    let with = |url: &str| {
+        format!(
+            "{}\n[store]\nbackend = \"postgres\"\nurl = \"{url}\"\n",
+            minimal()
+        )
+    };
+    // TLS is not supported yet: asking for it is an error, never a silent plain connection.
+    let err = load(
+        &with("postgres://u:s3cret@db.internal/app?sslmode=require"),
+        &[],
+    )
+    .expect_err("sslmode=require");
+    assert_eq!(keys(&err), ["store.url"]);
+    let text = err.to_string();
+    assert!(text.contains("sslmode=require"), "{text}");
+    assert!(!text.contains("s3cret"), "{text}");
+    // An option the client does not know, a bad port.
+    for url in [
+        "postgres://u:s3cret@db.internal/app?sslmode=sometimes",
+        "postgres://u:s3cret@db.internal:notaport/app",
+    ] {
+        let err = load(&with(url), &[]).expect_err(url);
+        assert_eq!(keys(&err), ["store.url"], "{url}");
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+    }
+    for url in [
+        "postgres://u:s3cret@db.internal/app?sslmode=disable",
+        "postgresql://u@127.0.0.1:5433/app?options=-csearch_path%3Dpg&application_name=x",
+    ] {
+        load(&with(url), &[]).unwrap_or_else(|e| panic!("{url}: {e}"));
+    }
+}
+
+#[test]
 fn store_cache_sizes_take_units_and_are_bounded() {
     let with = |lines: &str| format!("{}\n[store]\n{lines}\n", minimal());
     let sled_cache = |c: &Config| match c.store.backend {

@@ -24,8 +24,8 @@ use async_trait::async_trait;
 use crate::config::{StoreBackend, StoreConfig};
 
 pub use cache::{ProfileCache, Revisioned};
-pub use record::{AnswerSource, ProfileRecord, Skip, StoredAnswer, RECORD_FORMAT};
 pub use pg_store::{parse_url as parse_postgres_url, PgOptions, PgStore};
+pub use record::{AnswerSource, ProfileRecord, Skip, StoredAnswer, RECORD_FORMAT};
 pub use sled_store::{SledOptions, SledStore};
 
 /// The key of a user's record: the OP's issuer and the subject it gave the user.

@@ -17,14 +17,21 @@
 //! bookkeeping commits with `synchronous_commit = off`: PostgreSQL's WAL writer takes it to disk
 //! within a fraction of a second, and [`ProfileStore::sync`] forces it.
 //!
-//! Connections come from a pool (`deadpool-postgres`); the connection is not encrypted (a URL
-//! asking for TLS is refused at `check`): use it on loopback, a private network, or through a
-//! proxy that adds TLS.
+//! Connections come from a pool (`deadpool-postgres`). Their I/O runs on a thread of the store's
+//! own (a one-thread tokio runtime): the proxy's runtimes come and go (the start-up one is
+//! dropped once the store is open, each worker has its own), and a connection made on one of them
+//! would die with it. The connection is not encrypted (a URL asking for TLS is refused at
+//! `check`): use it on loopback, a private network, or through a proxy that adds TLS.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
+use deadpool_postgres::{
+    Connect, Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime,
+};
+use tokio::task::JoinHandle;
 use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres::NoTls;
 
@@ -51,7 +58,8 @@ const SELECT_RECORD: &str =
     "SELECT record::text FROM profilegate_users WHERE issuer = $1 AND subject = $2";
 const SELECT_RECORD_FOR_UPDATE: &str =
     "SELECT record::text FROM profilegate_users WHERE issuer = $1 AND subject = $2 FOR UPDATE";
-const UPDATE_RECORD: &str = "UPDATE profilegate_users SET record = $3::text::json, updated_at = now()
+const UPDATE_RECORD: &str =
+    "UPDATE profilegate_users SET record = $3::text::json, updated_at = now()
     WHERE issuer = $1 AND subject = $2";
 const INSERT_RECORD: &str = "INSERT INTO profilegate_users (issuer, subject, record)
     VALUES ($1, $2, $3::text::json) ON CONFLICT (issuer, subject) DO NOTHING";
@@ -92,19 +100,102 @@ pub struct PgStore {
     pool: Pool,
     /// "database D at host:port as user U", for messages (never the password).
     target: String,
+    /// Stops the connections' thread when the store is dropped.
+    _io: IoThread,
+}
+
+/// A thread running a one-thread tokio runtime on which every connection is made and driven.
+struct IoThread {
+    handle: tokio::runtime::Handle,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl IoThread {
+    fn start() -> Result<IoThread, StoreError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                StoreError::Unavailable(format!("cannot start the PostgreSQL I/O runtime: {e}"))
+            })?;
+        let handle = runtime.handle().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("profilegate-postgres".into())
+            // Runs until the store is dropped; the runtime (and its connections) go with it.
+            .spawn(move || {
+                let _ = runtime.block_on(stopped);
+            })
+            .map_err(|e| {
+                StoreError::Unavailable(format!("cannot start the PostgreSQL I/O thread: {e}"))
+            })?;
+        Ok(IoThread {
+            handle,
+            stop: Some(stop),
+        })
+    }
+}
+
+impl Drop for IoThread {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// deadpool's connector, with the connection made and driven on the [`IoThread`].
+struct ConnectOnIoThread(tokio::runtime::Handle);
+
+type ConnectFuture<'a> = Pin<
+    Box<
+        dyn Future<Output = Result<(tokio_postgres::Client, JoinHandle<()>), tokio_postgres::Error>>
+            + Send
+            + 'a,
+    >,
+>;
+
+impl Connect for ConnectOnIoThread {
+    fn connect(&self, pg_config: &tokio_postgres::Config) -> ConnectFuture<'_> {
+        let pg_config = pg_config.clone();
+        let io = self.0.clone();
+        Box::pin(async move {
+            let made = io.spawn(async move {
+                let (client, connection) = pg_config.connect(NoTls).await?;
+                let driver = tokio::spawn(async move {
+                    if let Err(e) = connection.await {
+                        tracing::warn!(error = %e, "PostgreSQL connection lost");
+                    }
+                });
+                Ok((client, driver))
+            });
+            match made.await {
+                Ok(result) => result,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                // Only when the store is being dropped: nobody is left to connect for.
+                Err(_) => panic!("the PostgreSQL I/O thread stopped while connecting"),
+            }
+        })
+    }
 }
 
 /// Parses `store.url` (a `postgres://` URL). The error says what is wrong without quoting the
 /// URL (it may hold a password). `check` calls it too.
 pub fn parse_url(url: &str) -> Result<tokio_postgres::Config, String> {
-    let config: tokio_postgres::Config = url
-        .parse()
-        .map_err(|e: tokio_postgres::Error| format!("is not a PostgreSQL URL profilegate can use: {e}"))?;
+    let config: tokio_postgres::Config = url.parse().map_err(|e: tokio_postgres::Error| {
+        // The client's messages name the option, never its value.
+        match std::error::Error::source(&e) {
+            Some(cause) => format!("is not a PostgreSQL URL profilegate can use: {e} ({cause})"),
+            None => format!("is not a PostgreSQL URL profilegate can use: {e}"),
+        }
+    })?;
     if config.get_ssl_mode() == SslMode::Require {
-        return Err("asks for TLS (sslmode=require), which this version of profilegate cannot \
+        return Err(
+            "asks for TLS (sslmode=require), which this version of profilegate cannot \
                     do yet: connect over loopback or a private network (sslmode=disable), or \
                     through a proxy that adds TLS"
-            .to_string());
+                .to_string(),
+        );
     }
     if config.get_hosts().is_empty() {
         return Err("names no host".to_string());
@@ -130,7 +221,8 @@ fn describe(config: &tokio_postgres::Config) -> String {
 impl PgStore {
     /// Connects to the database of `url` and creates profilegate's tables when missing.
     pub async fn open(url: &str, options: PgOptions) -> Result<PgStore, StoreError> {
-        let mut config = parse_url(url).map_err(|e| StoreError::Unavailable(format!("store.url {e}")))?;
+        let mut config =
+            parse_url(url).map_err(|e| StoreError::Unavailable(format!("store.url {e}")))?;
         let target = describe(&config);
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(options.timeout);
@@ -138,9 +230,10 @@ impl PgStore {
         if config.get_application_name().is_none() {
             config.application_name("profilegate");
         }
-        let manager = Manager::from_config(
+        let io = IoThread::start()?;
+        let manager = Manager::from_connect(
             config,
-            NoTls,
+            ConnectOnIoThread(io.handle.clone()),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -153,8 +246,13 @@ impl PgStore {
             .recycle_timeout(Some(options.timeout))
             .build()
             .map_err(|e| StoreError::Unavailable(format!("{target}: {e}")))?;
-        let store = PgStore { pool, target };
+        let store = PgStore {
+            pool,
+            target,
+            _io: io,
+        };
         store.create_tables().await?;
+        tracing::info!(store = %store.target, "PostgreSQL store ready");
         Ok(store)
     }
 
@@ -182,6 +280,10 @@ impl PgStore {
             )));
         }
         let tx = client.transaction().await.map_err(|e| self.pg_error(e))?;
+        // "relation ... already exists, skipping" notices would reach the log at every start.
+        tx.batch_execute("SET LOCAL client_min_messages TO warning")
+            .await
+            .map_err(|e| self.pg_error(e))?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
             .await
             .map_err(|e| self.pg_error(e))?;
@@ -302,7 +404,10 @@ impl ProfileStore for PgStore {
     async fn load(&self, user: &UserKey) -> Result<Option<ProfileRecord>, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_opt(SELECT_RECORD, &[&user.issuer.as_str(), &user.subject.as_bytes()])
+            .query_opt(
+                SELECT_RECORD,
+                &[&user.issuer.as_str(), &user.subject.as_bytes()],
+            )
             .await
             .map_err(|e| self.pg_error(e))?;
         row.map(|row| self.decode(user, row.get::<_, &str>(0)))

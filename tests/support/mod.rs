@@ -250,8 +250,7 @@ timeout = "3s"
 [session]
 secret = "{SESSION_SECRET}"
 
-[store]
-path = "{store}"
+{store}
 
 [log]
 level = "info"
@@ -260,7 +259,13 @@ format = "json"
 {sections}
 "#,
         extra_server = extra_toml,
-        store = dir.path().join("data").display(),
+        // A `[store]` table among `sections` replaces the default one (sled in the temporary
+        // directory).
+        store = if sections.contains("[store]") {
+            String::new()
+        } else {
+            format!("[store]\npath = \"{}\"", dir.path().join("data").display())
+        },
     );
     let config_path = dir.path().join("profilegate.toml");
     std::fs::File::create(&config_path)

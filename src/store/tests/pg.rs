@@ -81,7 +81,9 @@ impl TestDb {
 #[test]
 fn every_answer_type_reads_back_exactly_on_another_replica() {
     run(async {
-        let Some(db) = TestDb::new().await else { return };
+        let Some(db) = TestDb::new().await else {
+            return;
+        };
         let answers: Vec<(String, StoredAnswer)> = [
             (
                 "text",
@@ -124,7 +126,9 @@ fn every_answer_type_reads_back_exactly_on_another_replica() {
 #[test]
 fn logins_skips_and_answers_count_like_the_sled_store() {
     run(async {
-        let Some(db) = TestDb::new().await else { return };
+        let Some(db) = TestDb::new().await else {
+            return;
+        };
         let store = db.store().await;
         let u = user("carol");
         assert!(store.load(&u).await.expect("load").is_none());
@@ -132,7 +136,10 @@ fn logins_skips_and_answers_count_like_the_sled_store() {
         assert_eq!((r1.logins, r1.first_login_at, r1.revision), (1, 1000, 0));
         // A late clock never moves the last login backwards.
         let r2 = store.record_login(&u, 900).await.expect("login");
-        assert_eq!((r2.logins, r2.first_login_at, r2.last_login_at), (2, 1000, 1000));
+        assert_eq!(
+            (r2.logins, r2.first_login_at, r2.last_login_at),
+            (2, 1000, 1000)
+        );
         let r3 = store
             .record_skip(&u, "role", Skip { at: 11, login: 2 })
             .await
@@ -158,7 +165,10 @@ fn logins_skips_and_answers_count_like_the_sled_store() {
             .await
             .expect_err("NaN");
         assert!(matches!(err, StoreError::Invalid(_)), "{err}");
-        assert_eq!(store.load(&u).await.expect("load").expect("some").revision, 2);
+        assert_eq!(
+            store.load(&u).await.expect("load").expect("some").revision,
+            2
+        );
         store.sync().await.expect("sync");
         assert!(store.ready().await);
         db.drop_schema().await;
@@ -168,7 +178,9 @@ fn logins_skips_and_answers_count_like_the_sled_store() {
 #[test]
 fn concurrent_writers_on_two_replicas_all_land_even_on_a_new_user() {
     run(async {
-        let Some(db) = TestDb::new().await else { return };
+        let Some(db) = TestDb::new().await else {
+            return;
+        };
         let replicas: [Arc<dyn ProfileStore>; 2] =
             [Arc::new(db.store().await), Arc::new(db.store().await)];
         // A user nobody has written yet: the first writes race to create the row.
@@ -192,7 +204,10 @@ fn concurrent_writers_on_two_replicas_all_land_even_on_a_new_user() {
         let record = replicas[0].load(&u).await.expect("load").expect("some");
         assert_eq!(record.answers.len(), 32, "no answer lost");
         assert_eq!(record.logins, 32, "no login lost");
-        assert_eq!(record.revision, 32, "one revision per answer; none for a login");
+        assert_eq!(
+            record.revision, 32,
+            "one revision per answer; none for a login"
+        );
         assert_eq!(record.last_login_at, 131);
         db.drop_schema().await;
     });
@@ -201,7 +216,9 @@ fn concurrent_writers_on_two_replicas_all_land_even_on_a_new_user() {
 #[test]
 fn unusual_subjects_and_issuers_are_distinct_users() {
     run(async {
-        let Some(db) = TestDb::new().await else { return };
+        let Some(db) = TestDb::new().await else {
+            return;
+        };
         let store = db.store().await;
         let keys = [
             UserKey::new(ISSUER, ""),
@@ -231,11 +248,14 @@ fn unusual_subjects_and_issuers_are_distinct_users() {
 #[test]
 fn a_corrupt_record_is_an_error_and_is_left_as_it_was() {
     run(async {
-        let Some(db) = TestDb::new().await else { return };
+        let Some(db) = TestDb::new().await else {
+            return;
+        };
         let store = db.store().await;
         let u = user("mallory");
         store.record_login(&u, 1).await.expect("login");
-        let broken = r#"{"v":1,"answers":{"company":{"value":{"text":"secret answer"}}},"logins":"many"}"#;
+        let broken =
+            r#"{"v":1,"answers":{"company":{"value":{"text":"secret answer"}}},"logins":"many"}"#;
         db.sql(&format!(
             "UPDATE profilegate_users SET record = '{broken}' WHERE subject = convert_to('mallory', 'UTF8')"
         ))
@@ -254,7 +274,8 @@ fn a_corrupt_record_is_an_error_and_is_left_as_it_was() {
         ))
         .await;
         // A record from a newer profilegate is refused, not rewritten.
-        db.sql("UPDATE profilegate_users SET record = '{\"v\":9}'").await;
+        db.sql("UPDATE profilegate_users SET record = '{\"v\":9}'")
+            .await;
         let err = store.load(&u).await.expect_err("newer format");
         assert!(err.to_string().contains("format 9"), "{err}");
         db.drop_schema().await;
@@ -264,7 +285,9 @@ fn a_corrupt_record_is_an_error_and_is_left_as_it_was() {
 #[test]
 fn a_secret_is_created_once_whoever_races_and_every_replica_gets_it() {
     run(async {
-        let Some(db) = TestDb::new().await else { return };
+        let Some(db) = TestDb::new().await else {
+            return;
+        };
         let replicas: [Arc<dyn ProfileStore>; 2] =
             [Arc::new(db.store().await), Arc::new(db.store().await)];
         let tasks: Vec<_> = (0..16)
@@ -284,7 +307,10 @@ fn a_secret_is_created_once_whoever_races_and_every_replica_gets_it() {
         for task in tasks {
             seen.push(task.await.expect("task"));
         }
-        assert!(seen.iter().all(|s| s == &seen[0] && s.len() == 32), "one secret");
+        assert!(
+            seen.iter().all(|s| s == &seen[0] && s.len() == 32),
+            "one secret"
+        );
         let err = replicas[0]
             .get_or_create_secret("other", &Vec::new)
             .await
@@ -304,7 +330,9 @@ fn a_secret_is_created_once_whoever_races_and_every_replica_gets_it() {
 #[test]
 fn another_layout_is_refused_and_errors_never_show_the_password() {
     run(async {
-        let Some(db) = TestDb::new().await else { return };
+        let Some(db) = TestDb::new().await else {
+            return;
+        };
         drop(db.store().await);
         db.sql("UPDATE profilegate_meta SET value = '\\x32' WHERE name = 'format'")
             .await;
@@ -316,8 +344,14 @@ fn another_layout_is_refused_and_errors_never_show_the_password() {
         assert!(err.to_string().contains("layout \"2\""), "{err}");
 
         // A wrong password: refused by the server, said plainly, the password not repeated.
-        let wrong = db.url().replacen("://profilegate:", "://profilegate:wrong-Pa55word-", 1);
-        assert_ne!(wrong, db.url(), "the test URL names user profilegate with a password");
+        let wrong = db
+            .url()
+            .replacen("://profilegate:", "://profilegate:wrong-Pa55word-", 1);
+        assert_ne!(
+            wrong,
+            db.url(),
+            "the test URL names user profilegate with a password"
+        );
         let err = PgStore::open(&wrong, PgOptions::default())
             .await
             .err()

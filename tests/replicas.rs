@@ -1,0 +1,167 @@
+//! End-to-end: two profilegate replicas sharing users through the PostgreSQL store, against the
+//! real OP and the PostgreSQL server `tests/run.sh` starts (`PG_TEST_URL`; without it the test
+//! says so and returns, unless `PG_TEST_REQUIRED` is set, as `tests/run.sh` sets it).
+//!
+//! Replica A does the logins and takes the answers; replica B serves the same users with the same
+//! session cookie (same `session.secret`, as behind a load balancer): it must see what A stored,
+//! sign the profile JWT with the same key, and notice when its cached profile is older than the
+//! revision a session carries.
+
+mod support;
+
+use std::process::Command;
+
+use reqwest::StatusCode;
+use serde_json::json;
+use support::*;
+
+const QUESTIONS: &str = r#"
+[profiling]
+questions_per_login = 1
+
+[[profiling.questions]]
+id = "company"
+label = "Which company do you work for?"
+type = "text"
+required = true
+
+[[profiling.questions]]
+id = "role"
+label = "What best describes your role?"
+type = "select"
+options = ["Engineering", "Design"]
+required = false
+"#;
+
+/// A schema of its own on the test server; the `[store]` table that uses it.
+async fn store_table() -> Option<String> {
+    let base = match std::env::var("PG_TEST_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => {
+            assert!(
+                std::env::var_os("PG_TEST_REQUIRED").is_none(),
+                "PG_TEST_REQUIRED is set but PG_TEST_URL is not"
+            );
+            eprintln!(
+                "skipped: PG_TEST_URL is not set (tests/run.sh starts PostgreSQL and sets it)"
+            );
+            return None;
+        }
+    };
+    let schema = format!("replicas_{}", std::process::id());
+    let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+        .await
+        .expect("connect to the test server");
+    tokio::spawn(connection);
+    client
+        .batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+        ))
+        .await
+        .expect("schema");
+    let sep = if base.contains('?') { '&' } else { '?' };
+    Some(format!(
+        "[store]\nbackend = \"postgres\"\nurl = \"{base}{sep}options=-csearch_path%3D{schema}&sslmode=disable\"\n"
+    ))
+}
+
+fn form_field(html: &str, name: &str) -> String {
+    html.split(&format!("name=\"{name}\" value=\""))
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap_or_else(|| panic!("no {name} in the page:\n{html}"))
+        .replace("&#x2f;", "/")
+}
+
+/// Answers the pending question on proxy `origin`'s question page.
+async fn answer(browser: &Browser, proxy: &Proxy, question: &str, value: &str) {
+    let page = browser
+        .navigate(&proxy.url("/.profilegate/profile?rd=%2F"))
+        .await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.expect("page");
+    assert!(
+        html.contains(&format!("name=\"{question}\"")),
+        "{question} is asked:\n{html}"
+    );
+    let resp = browser
+        .client
+        .post(proxy.url("/.profilegate/profile"))
+        .header("accept", "text/html")
+        .form(&[
+            (question, value),
+            ("_csrf", &form_field(&html, "_csrf")),
+            ("_question", question),
+            ("_rd", &form_field(&html, "_rd")),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER, "answer accepted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_share_answers_and_the_signing_key_and_notice_a_newer_revision() {
+    let Some(store) = store_table().await else {
+        return;
+    };
+    let sections = format!("{QUESTIONS}\n{store}");
+    let env = TestEnv::start_full("", &sections, json!({})).await;
+    let replica_b = start_proxy_with(
+        free_port(),
+        &env.op.issuer,
+        &env.upstream.url(),
+        "",
+        &sections,
+        true,
+    )
+    .await;
+
+    // Alice signs in at A and answers the first question there.
+    let browser = env.browser();
+    browser.login(&env.proxy.url("/"), "alice").await;
+    answer(&browser, &env.proxy, "company", "Shared Corp").await;
+
+    // B has never seen her: it reads her profile from PostgreSQL.
+    let resp = browser.navigate(&replica_b.url("/from-b")).await;
+    assert_eq!(resp.status(), StatusCode::OK, "{}", replica_b.log());
+    let seen = env.upstream.last();
+    assert_eq!(seen.target, "/from-b");
+    assert_eq!(seen.header("x-forwarded-user"), Some("alice"));
+    assert_eq!(seen.header("x-profile-company"), Some("Shared Corp"));
+
+    // B signs with the key A created and stored: B's token verifies against A's JWKS.
+    let token = seen.header("x-profile-jwt").expect("jwt").to_owned();
+    let out = Command::new("node")
+        .arg(repo().join("tests/op/verify-jwt.mjs"))
+        .arg(env.proxy.url("/.profilegate/jwks.json"))
+        .arg(&replica_b.origin)
+        .arg(env.upstream.url())
+        .arg(&token)
+        .output()
+        .expect("node runs");
+    assert!(
+        out.status.success(),
+        "B's JWT did not verify with A's keys: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A second login at A asks the next question; the answer gives a new revision, which the
+    // new session carries. B still caches the old revision and must reload.
+    let second = Browser::new();
+    second.login(&env.proxy.url("/"), "alice").await;
+    answer(&second, &env.proxy, "role", "Design").await;
+    let resp = second.navigate(&replica_b.url("/again")).await;
+    assert_eq!(resp.status(), StatusCode::OK, "{}", replica_b.log());
+    let seen = env.upstream.last();
+    assert_eq!(seen.target, "/again");
+    assert_eq!(seen.header("x-profile-company"), Some("Shared Corp"));
+    assert_eq!(
+        seen.header("x-profile-role"),
+        Some("Design"),
+        "B reloaded the newer profile"
+    );
+    // And the first session, at B, now gets the newer profile too (B's cache has it).
+    browser.navigate(&replica_b.url("/third")).await;
+    assert_eq!(env.upstream.last().header("x-profile-role"), Some("Design"));
+}
