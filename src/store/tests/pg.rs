@@ -363,3 +363,112 @@ fn another_layout_is_refused_and_errors_never_show_the_password() {
         db.drop_schema().await;
     });
 }
+
+/// A TCP relay between the store and the server that can cut every connection and refuse new
+/// ones, as a database outage or a network partition would.
+struct Relay {
+    port: u16,
+    up: Arc<std::sync::atomic::AtomicBool>,
+    cut: tokio::sync::watch::Sender<u64>,
+}
+
+impl Relay {
+    async fn start(target: String) -> Relay {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let (cut, _) = tokio::sync::watch::channel(0u64);
+        let (flag, cuts) = (Arc::clone(&up), cut.clone());
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if !flag.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue; // dropped: the connection is closed at once
+                }
+                let target = target.clone();
+                let mut cut = cuts.subscribe();
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = cut.changed() => {}
+                    }
+                });
+            }
+        });
+        Relay { port, up, cut }
+    }
+
+    fn set_up(&self, up: bool) {
+        self.up.store(up, std::sync::atomic::Ordering::SeqCst);
+        if !up {
+            self.cut.send_modify(|n| *n += 1);
+        }
+    }
+}
+
+#[test]
+fn an_outage_is_reported_as_unavailable_and_the_store_recovers_after_it() {
+    run(async {
+        let Some(db) = TestDb::new().await else {
+            return;
+        };
+        let direct = url::Url::parse(&db.url()).expect("test URL");
+        let target = format!(
+            "{}:{}",
+            direct.host_str().expect("host"),
+            direct.port().unwrap_or(5432)
+        );
+        let relay = Relay::start(target).await;
+        let mut through = direct.clone();
+        through.set_port(Some(relay.port)).expect("port");
+        let store = PgStore::open(
+            through.as_str(),
+            PgOptions {
+                pool_size: 2,
+                timeout: std::time::Duration::from_secs(2),
+            },
+        )
+        .await
+        .expect("open through the relay");
+        let u = user("olive");
+        store
+            .save_answers(&u, one("company", AnswerValue::Text("Before".into())))
+            .await
+            .expect("save");
+        assert!(store.ready().await);
+
+        relay.set_up(false);
+        assert!(!store.ready().await, "not ready while the database is away");
+        let err = store.load(&u).await.expect_err("no database");
+        assert!(matches!(err, StoreError::Unavailable(_)), "{err}");
+        let err = store
+            .save_answers(&u, one("company", AnswerValue::Text("During".into())))
+            .await
+            .expect_err("no database");
+        assert!(matches!(err, StoreError::Unavailable(_)), "{err}");
+        assert!(err.to_string().contains("PostgreSQL database"), "{err}");
+
+        relay.set_up(true);
+        // The pool drops the dead connections and makes new ones.
+        let mut recovered = false;
+        for _ in 0..20 {
+            if store.ready().await {
+                recovered = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(recovered, "ready again once the database is back");
+        let record = store.load(&u).await.expect("load").expect("stored");
+        assert_eq!(
+            record.answers["company"].value,
+            AnswerValue::Text("Before".into()),
+            "the answer from before the outage is there, the refused one is not"
+        );
+        db.drop_schema().await;
+    });
+}
