@@ -40,38 +40,12 @@ step "installing the browser driver (npm ci in tests/browser)"
 # a free loopback port, password authentication), stopped and removed when this script exits.
 # The tests read PG_TEST_URL; PG_TEST_REQUIRED makes them fail rather than skip without it.
 step "starting a temporary PostgreSQL server (the PostgreSQL store's tests)"
-PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)
-if [ ! -x "${PG_BIN:-/nonexistent}/initdb" ]; then
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql >/dev/null
-  PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)
-fi
-PG_DIR=$(mktemp -d /tmp/profilegate-pg.XXXXXX)
-PG_AS=()
-if [ "$(id -u)" -eq 0 ]; then
-  # initdb and postgres refuse to run as root: the Debian package's postgres user runs them.
-  chown postgres: "$PG_DIR"
-  PG_AS=(runuser -u postgres --)
-fi
-PG_PASSWORD=$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
-printf '%s\n' "$PG_PASSWORD" >"$PG_DIR/pw"
-[ "$(id -u)" -ne 0 ] || chown postgres: "$PG_DIR/pw"
-PG_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"${PG_AS[@]}" "$PG_BIN/initdb" -D "$PG_DIR/data" -U profilegate --pwfile="$PG_DIR/pw" \
-  -A scram-sha-256 -E UTF8 --locale=C >"$PG_DIR/initdb.log" 2>&1 || { cat "$PG_DIR/initdb.log"; exit 1; }
-pg_stop() {
-  "${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null 2>&1 || true
-  rm -rf "$PG_DIR"
-}
-trap pg_stop EXIT
-"${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w \
-  -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_DIR" start >/dev/null ||
-  { cat "$PG_DIR/server.log"; exit 1; }
-export PG_TEST_URL="postgres://profilegate:$PG_PASSWORD@127.0.0.1:$PG_PORT/postgres"
+# shellcheck source=tests/pg_server.sh
+source tests/pg_server.sh
+trap pg_server_stop EXIT
+pg_server_start
+export PG_TEST_URL="$PG_SERVER_URL"
 export PG_TEST_REQUIRED=1
-echo "PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$PG_PORT"
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -92,7 +66,10 @@ echo "side-by-side benchmark ran (debug build: its figures mean nothing; target/
 USERS=2000 COOKIES=200 SOAK=3 SAMPLE_EVERY=1 WARMUP=1 RSS_LIMIT_MB=1024 \
   PROFILEGATE_BIN="$TARGET/debug/profilegate" FILL_BIN="$TARGET/debug/examples/bench-memory-fill" \
   tests/bench/memory.sh >"$TARGET/memory-smoke.log" 2>&1 || { tail -n 40 "$TARGET/memory-smoke.log"; exit 1; }
-echo "memory benchmark ran (target/memory-smoke.log)"
+BACKEND=postgres USERS=2000 COOKIES=200 SOAK=3 SAMPLE_EVERY=1 WARMUP=1 RSS_LIMIT_MB=1024 \
+  PROFILEGATE_BIN="$TARGET/debug/profilegate" FILL_BIN="$TARGET/debug/examples/bench-memory-fill" \
+  tests/bench/memory.sh >"$TARGET/memory-smoke-postgres.log" 2>&1 || { tail -n 40 "$TARGET/memory-smoke-postgres.log"; exit 1; }
+echo "memory benchmark ran (target/memory-smoke.log, target/memory-smoke-postgres.log)"
 
 step "fuzz smoke (cargo fuzz, ${FUZZ_SECONDS:-10} s per target; SECURITY.md says how to run longer)"
 FUZZ_SECONDS="${FUZZ_SECONDS:-10}" tests/fuzz/smoke.sh

@@ -81,6 +81,8 @@ cleanup() {
     stop_children 2>&8
     exec 2>&8 8>&-
   fi
+  # A PostgreSQL server the script started (tests/pg_server.sh).
+  declare -F pg_server_stop >/dev/null && pg_server_stop
   if [[ -n "$TMP" && -d "$TMP" ]]; then
     if [[ "${BENCH_KEEP_TMP:-0}" == 1 ]]; then
       say "kept $TMP"
@@ -265,7 +267,7 @@ client_secret = "$2"
 secret = "$SESSION_SECRET"
 
 [store]
-path = "$3"
+$(if [[ "$3" == postgres://* ]]; then printf 'backend = "postgres"\nurl = "%s"' "$3"; else printf 'path = "%s"' "$3"; fi)
 ${BENCH_PG_STORE:-}
 
 [profiling]

@@ -51,6 +51,9 @@
 #   STORE_DIR=DIR      keep the filled store in DIR and reuse it next time (default: temporary)
 #   FILL_ORDER=random  the order the users are written in: random (default; subjects from an OP are
 #                      opaque ids, so users arrive in no key order) or key (sled's best case)
+#   BACKEND=sled       the store: sled (default) or postgres (a temporary PostgreSQL server started
+#                      for the run, tests/pg_server.sh; only profilegate's own RSS is measured, the
+#                      server's is not; STORE_DIR and FILL_ORDER do not apply)
 #   PROFILEGATE_BIN    use this profilegate binary instead of `cargo build --release`
 #   FILL_BIN           use this bench-memory-fill binary instead of building the example
 #   BENCH_OUT=FILE     also write the RSS table and summary (markdown) to FILE
@@ -70,6 +73,7 @@ WRK_THREADS=${WRK_THREADS:-1}
 RSS_LIMIT_MB=${RSS_LIMIT_MB:-64}
 FLAT_PCT=${FLAT_PCT:-5}
 export FILL_ORDER=${FILL_ORDER:-random}
+BACKEND=${BACKEND:-sled}
 
 BENCH_NAME="memory bench"
 # shellcheck source=tests/bench/lib.sh
@@ -81,6 +85,7 @@ done
 ((USERS >= 1 && COOKIES >= 1 && SOAK >= 1 && SAMPLE_EVERY >= 1 && CONNECTIONS >= 1 && WRK_THREADS >= 1)) ||
   die "USERS, COOKIES, SOAK, SAMPLE_EVERY, CONNECTIONS and WRK_THREADS must be at least 1"
 ((CONNECTIONS >= WRK_THREADS)) || die "CONNECTIONS must be at least WRK_THREADS"
+[[ "$BACKEND" == sled || "$BACKEND" == postgres ]] || die "BACKEND must be sled or postgres (got '$BACKEND')"
 [[ "$FILL_ORDER" == random || "$FILL_ORDER" == key ]] || die "FILL_ORDER must be random or key (got '$FILL_ORDER')"
 ((COOKIES <= USERS)) || die "COOKIES ($COOKIES) cannot exceed USERS ($USERS)"
 
@@ -146,7 +151,15 @@ wait_http "the upstream nginx" "$UP_PID" "$UP_URL/" 10 200
 
 # ------------------------------------------------------------------ store and cookies
 
-STORE=${STORE_DIR:-$TMP/store}
+if [[ "$BACKEND" == postgres ]]; then
+  # shellcheck source=tests/pg_server.sh
+  source "$ROOT/tests/pg_server.sh"
+  say "starting a temporary PostgreSQL server (the store; its memory is not profilegate's)"
+  pg_server_start >&2 || die "could not start PostgreSQL"
+  STORE="$PG_SERVER_URL?sslmode=disable"
+else
+  STORE=${STORE_DIR:-$TMP/store}
+fi
 mkdir -p "$TMP/profilegate"
 # The issuer: nobody listens there; signed-in requests never call the OP (discovery at start-up
 # fails with a warning).
@@ -168,12 +181,16 @@ env ${unset_pg[@]+"${unset_pg[@]}"} "$BIN" check --config "$CONFIG" >"$TMP/check
   die "the benchmark's configuration does not pass profilegate check"
 }
 
-say "filling the store with $USERS users in $FILL_ORDER order and sealing $COOKIES sessions (the first fill of a million takes a while)"
+say "filling the $BACKEND store with $USERS users ($FILL_ORDER order for sled) and sealing $COOKIES sessions (the first fill of a million takes a while)"
 env ${unset_pg[@]+"${unset_pg[@]}"} "$FILL" "$CONFIG" "$USERS" "$COOKIES" "$TMP/cookies.txt" 9>&- &
 echo $! >"$TMP/fill.pid"
 wait "$(<"$TMP/fill.pid")" || die "filling the store failed"
 rm -f "$TMP/fill.pid"
-STORE_BYTES=$(du -sb "$STORE" | cut -f1)
+if [[ "$BACKEND" == postgres ]]; then
+  STORE_BYTES=$(psql -qAt "$PG_SERVER_URL" -c "SELECT pg_total_relation_size('profilegate_users')")
+else
+  STORE_BYTES=$(du -sb "$STORE" | cut -f1)
+fi
 
 # ------------------------------------------------------------------ profilegate
 
@@ -270,13 +287,13 @@ machine="$(nproc) CPUs (nproc), $(sed -n 's/^model name[[:space:]]*: //p' /proc/
 
 REPORT="$TMP/report.md"
 awk -F'\t' -v limit="$RSS_LIMIT_MB" -v flat="$FLAT_PCT" -v warm="$WARMUP" -v soak="$SOAK" \
-  -v users="$USERS" -v cookies="$COOKIES" -v store_mib="$((STORE_BYTES / 1024 / 1024))" \
+  -v users="$USERS" -v cookies="$COOKIES" -v store_mib="$((STORE_BYTES / 1024 / 1024))" -v backend="$BACKEND" \
   -v idle="$IDLE_RSS" -v reqs="$requests" -v rps="$rps" -v p50="$p50" -v p99="$p99" \
   -v valid="$valid" -v why="$why" -v machine="$machine" -v load="$LOAD_START" '
   function mib(k) { return sprintf("%.1f", k / 1024) }
   { t[NR] = $1; r[NR] = $2; a[NR] = $3; h[NR] = $4; n = NR }
   END {
-    printf "profilegate memory benchmark: %d users stored (%s MiB on disk), %d signed-in users in the load, %d s soak\n", users, store_mib, cookies, soak
+    printf "profilegate memory benchmark: %d users stored (%s, %s MiB on disk), %d signed-in users in the load, %d s soak\n", users, backend, store_mib, cookies, soak
     printf "machine: %s; load average at the start %s\n\n", machine, load
     print "| t (s) | VmRSS (MiB) | RssAnon (MiB) | VmHWM (MiB) |"
     print "| ---: | ---: | ---: | ---: |"

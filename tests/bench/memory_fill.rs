@@ -5,11 +5,12 @@
 //!
 //! User `user-00000000` is written through the store's own API (a login, then an answer to
 //! every configured question that is a plain text field, `Bench Corp`); its record is then copied
-//! byte for byte under `user-00000001` .. `user-<USERS-1>` with sled batches (a million durable
-//! writes one by one would take far too long). A store that already holds USERS users from an
+//! byte for byte under `user-00000001` .. `user-<USERS-1>`: with sled batches (a million durable
+//! writes one by one would take far too long), or, with `store.backend = "postgres"`, with one
+//! `INSERT ... SELECT` in the database. A sled store that already holds USERS users from an
 //! earlier run is kept as is.
 //!
-//! FILL_ORDER (environment) is the order the users are written in: `random` (the default) or
+//! FILL_ORDER (environment) is the order the users are written in a sled store: `random` (the default) or
 //! `key`. Subjects from an OP are opaque identifiers (UUIDs, hashes), so users reach the store in
 //! no particular key order; that leaves sled's leaves fuller but made of more fragments, and its
 //! bookkeeping larger than the same users written in key order (`key`, the best case for sled:
@@ -27,9 +28,7 @@ use std::time::Instant;
 use profilegate::config::{Config, ProcessEnv, StoreBackend};
 use profilegate::profile::{AnswerValue, QuestionType};
 use profilegate::session::CookieSealer;
-use profilegate::store::{
-    AnswerSource, ProfileStore, SledOptions, SledStore, StoredAnswer, UserKey,
-};
+use profilegate::store::{AnswerSource, StoredAnswer, UserKey};
 
 const BATCH: usize = 10_000;
 
@@ -58,9 +57,6 @@ fn main() -> anyhow::Result<()> {
     let cookies: usize = cookies.parse()?;
     anyhow::ensure!(users >= 1, "USERS must be at least 1");
     let config = Config::load(&PathBuf::from(config), &ProcessEnv)?;
-    let StoreBackend::Sled { path, .. } = &config.store.backend else {
-        anyhow::bail!("the memory benchmark needs store.backend = \"sled\"");
-    };
     // The store key's issuer is the configured one without a trailing slash, as the proxy's.
     let issuer = config.oidc.issuer.as_str().trim_end_matches('/').to_owned();
     let user = |i: usize| UserKey::new(issuer.clone(), subject(i));
@@ -70,12 +66,11 @@ fn main() -> anyhow::Result<()> {
         order == "random" || order == "key",
         "FILL_ORDER must be \"random\" or \"key\", not {order:?}"
     );
-    let marker = path.join("bench-users");
     let filled = format!("{users} {order}");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let store = rt.block_on(SledStore::open(path, SledOptions::default()))?;
+    let store = rt.block_on(profilegate::store::open(&config.store))?;
     let record = rt.block_on(async {
         let first = user(0);
         let mut record = store.load(&first).await?;
@@ -102,6 +97,24 @@ fn main() -> anyhow::Result<()> {
     })?;
     drop(store);
 
+    match &config.store.backend {
+        StoreBackend::Sled { path, .. } => fill_sled(path, &filled, users, &order, &user)?,
+        StoreBackend::Postgres { url } => {
+            rt.block_on(fill_postgres(url.expose(), &issuer, users))?
+        }
+    }
+    seal_cookies(&config, &record, users, cookies, out)
+}
+
+/// Copies the first user's record under the other users' keys with sled batches, in `order`.
+fn fill_sled(
+    path: &std::path::Path,
+    filled: &str,
+    users: usize,
+    order: &str,
+    user: &dyn Fn(usize) -> UserKey,
+) -> anyhow::Result<()> {
+    let marker = path.join("bench-users");
     let found = std::fs::read_to_string(&marker).unwrap_or_default();
     if found == filled {
         eprintln!(
@@ -151,9 +164,48 @@ fn main() -> anyhow::Result<()> {
             started.elapsed().as_secs_f64()
         );
     }
+    Ok(())
+}
 
-    // Sessions of COOKIES users spread evenly over the store.
-    let sealer = CookieSealer::new(&config);
+/// Copies the first user's row under the other users' subjects with one `INSERT ... SELECT`
+/// (PostgreSQL's B-tree does not care in which order users arrive). The server is the
+/// benchmark's own, fresh each run.
+async fn fill_postgres(url: &str, issuer: &str, users: usize) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    let driver = tokio::spawn(connection);
+    let total = i32::try_from(users)?;
+    let written = client
+        .execute(
+            "INSERT INTO profilegate_users (issuer, subject, record)
+             SELECT issuer, convert_to('user-' || lpad(i::text, 8, '0'), 'UTF8'), record
+             FROM profilegate_users, generate_series(1, $1::int - 1) AS i
+             WHERE issuer = $2 AND subject = convert_to('user-00000000', 'UTF8')
+             ON CONFLICT DO NOTHING",
+            &[&total, &issuer],
+        )
+        .await?;
+    client
+        .batch_execute("VACUUM ANALYZE profilegate_users")
+        .await?;
+    drop(client);
+    let _ = driver.await;
+    eprintln!(
+        "fill: {written} users copied in PostgreSQL ({users} in all, {:.0} s)",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Sessions of COOKIES users spread evenly over the store, one `Cookie` header value per line.
+fn seal_cookies(
+    config: &Config,
+    record: &profilegate::store::ProfileRecord,
+    users: usize,
+    cookies: usize,
+    out: &str,
+) -> anyhow::Result<()> {
+    let sealer = CookieSealer::new(config);
     let mut file = std::io::BufWriter::new(std::fs::File::create(out)?);
     let step = (users / cookies.max(1)).max(1);
     for n in 0..cookies.min(users) {
