@@ -157,7 +157,7 @@ fn fill_sled(
         db.flush()?;
         drop(tree);
         drop(db);
-        std::fs::write(&marker, &filled)?;
+        std::fs::write(&marker, filled)?;
         eprintln!(
             "fill: {users} users in {order} order in {} ({:.0} s)",
             path.display(),
