@@ -328,9 +328,13 @@ impl PgStore {
                 .await
                 .map_err(|e| self.pg_error(e))?;
         }
+        let select = tx
+            .prepare_cached(SELECT_RECORD_FOR_UPDATE)
+            .await
+            .map_err(|e| self.pg_error(e))?;
         let updated = loop {
             let row = tx
-                .query_opt(SELECT_RECORD_FOR_UPDATE, &[&issuer, &subject])
+                .query_opt(&select, &[&issuer, &subject])
                 .await
                 .map_err(|e| self.pg_error(e))?;
             let current = match &row {
@@ -403,9 +407,14 @@ fn encode_text(record: &ProfileRecord) -> Result<String, StoreError> {
 impl ProfileStore for PgStore {
     async fn load(&self, user: &UserKey) -> Result<Option<ProfileRecord>, StoreError> {
         let client = self.client().await?;
+        // Prepared once per connection: one round trip per lookup instead of two.
+        let statement = client
+            .prepare_cached(SELECT_RECORD)
+            .await
+            .map_err(|e| self.pg_error(e))?;
         let row = client
             .query_opt(
-                SELECT_RECORD,
+                &statement,
                 &[&user.issuer.as_str(), &user.subject.as_bytes()],
             )
             .await

@@ -9,6 +9,8 @@
 //!   BENCH_STORE_CACHE_MB=64 cargo bench --bench store # another sled page cache (store.cache_size)
 //!   BENCH_STORE_DIR=/tmp/pg-store cargo bench --bench store  # keep the filled stores for reruns
 //!   BENCH_STORE_ORDER=key cargo bench --bench store   # write the users in key order (default: random)
+//!   tests/bench/store_pg.sh                           # the PostgreSQL store (PgStore::load), on a
+//!                                                     # temporary server (BENCH_STORE_BACKEND=postgres)
 //!
 //! For each size it prints the percentiles of single lookups of random users, timed one by one:
 //! all of them, then again leaving out the lookups during which the thread waited for a CPU held
@@ -45,8 +47,8 @@ use profilegate::pipeline::Pending;
 use profilegate::profile::AnswerValue;
 use profilegate::session::{CookieSealer, RequestCookies};
 use profilegate::store::{
-    AnswerSource, ProfileCache, ProfileRecord, ProfileStore, SledOptions, SledStore, StoredAnswer,
-    UserKey,
+    AnswerSource, PgOptions, PgStore, ProfileCache, ProfileRecord, ProfileStore, SledOptions,
+    SledStore, StoredAnswer, UserKey,
 };
 
 #[path = "config.rs"]
@@ -161,6 +163,101 @@ fn populate(rt: &tokio::runtime::Runtime, dir: &Path, users: usize, order: &str)
     std::fs::write(done, filled).expect("marker");
 }
 
+/// The URL of the benchmark's PostgreSQL schema for `users` users (`bench_<users>`).
+fn postgres_url(base: &str, users: usize) -> String {
+    let sep = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{sep}options=-csearch_path%3Dbench_{users}&sslmode=disable")
+}
+
+/// Fills schema `bench_<users>` of the PostgreSQL server at `base` with `users` users (the first
+/// through the store's API, the others as copies of its row), unless it holds them already.
+fn populate_postgres(rt: &tokio::runtime::Runtime, base: &str, users: usize) {
+    rt.block_on(async {
+        let (client, connection) = tokio_postgres::connect(base, tokio_postgres::NoTls)
+            .await
+            .expect("connect to BENCH_STORE_PG_URL");
+        let driver = tokio::spawn(connection);
+        client
+            .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS bench_{users}"))
+            .await
+            .expect("schema");
+        drop(client);
+        let _ = driver.await;
+        let url = postgres_url(base, users);
+        let store = PgStore::open(&url, PgOptions::default())
+            .await
+            .expect("store");
+        let first = UserKey::new(ISSUER, subject(0));
+        if store.load(&first).await.expect("load").is_none() {
+            store
+                .record_login(&first, 1_764_115_200)
+                .await
+                .expect("login");
+            let answer = StoredAnswer {
+                value: AnswerValue::Text("Acme Corp".into()),
+                answered_at: 1_764_115_200,
+                question_version: 1,
+                source: AnswerSource::User,
+            };
+            store
+                .save_answers(&first, vec![("company".into(), answer)])
+                .await
+                .expect("answer");
+        }
+        drop(store);
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        let driver = tokio::spawn(connection);
+        let total = i32::try_from(users).expect("users");
+        client
+            .execute(
+                "INSERT INTO profilegate_users (issuer, subject, record)
+                 SELECT issuer, convert_to('user-' || lpad(i::text, 8, '0'), 'UTF8'), record
+                 FROM profilegate_users, generate_series(1, $1::int - 1) AS i
+                 WHERE issuer = $2 AND subject = convert_to('user-00000000', 'UTF8')
+                 ON CONFLICT DO NOTHING",
+                &[&total, &ISSUER],
+            )
+            .await
+            .expect("copies");
+        client
+            .batch_execute("VACUUM ANALYZE profilegate_users")
+            .await
+            .expect("vacuum");
+        drop(client);
+        let _ = driver.await;
+    });
+}
+
+/// Where the benchmark keeps its users.
+enum Backend {
+    Sled(SledOptions),
+    /// The server's URL (BENCH_STORE_PG_URL).
+    Postgres(String),
+}
+
+fn open_store(
+    rt: &tokio::runtime::Runtime,
+    backend: &Backend,
+    dir: &Path,
+    users: usize,
+) -> Box<dyn ProfileStore> {
+    match backend {
+        Backend::Sled(options) => Box::new(
+            rt.block_on(SledStore::open(dir, options.clone()))
+                .expect("store"),
+        ),
+        Backend::Postgres(base) => Box::new(
+            rt.block_on(PgStore::open(
+                &postgres_url(base, users),
+                PgOptions::default(),
+            ))
+            .expect("store"),
+        ),
+    }
+}
+
 fn percentile<T: Copy>(sorted: &[T], p: f64) -> T {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
@@ -227,7 +324,11 @@ fn report(what: &str, timings: Vec<Timing>) {
     );
 }
 
-fn timed_loads(rt: &tokio::runtime::Runtime, store: &SledStore, keys: &[UserKey]) -> Vec<Timing> {
+fn timed_loads(
+    rt: &tokio::runtime::Runtime,
+    store: &dyn ProfileStore,
+    keys: &[UserKey],
+) -> Vec<Timing> {
     keys.iter()
         .map(|k| {
             timed(|| {
@@ -269,7 +370,7 @@ fn process_cpu_secs() -> f64 {
 
 /// `record_login` of existing users (a read-modify-write, as at every login): the wall time of
 /// each, and the process's CPU per login over all of them (sled's background flush included).
-fn login_cost(rt: &tokio::runtime::Runtime, store: &SledStore, users: usize) {
+fn login_cost(rt: &tokio::runtime::Runtime, store: &dyn ProfileStore, users: usize) {
     let keys = sample_keys(users, 0x6A09_E667_F3BC_C908, LOGINS);
     let cpu = process_cpu_secs();
     let started = Instant::now();
@@ -369,6 +470,14 @@ fn store_load(c: &mut Criterion) {
         .expect("runtime");
     let kept = std::env::var_os("BENCH_STORE_DIR").filter(|_| bench_mode);
     let options = options();
+    let backend = match std::env::var("BENCH_STORE_BACKEND").as_deref() {
+        Ok("postgres") => Backend::Postgres(
+            std::env::var("BENCH_STORE_PG_URL")
+                .expect("BENCH_STORE_BACKEND=postgres needs BENCH_STORE_PG_URL (tests/bench/store_pg.sh sets it)"),
+        ),
+        Ok("sled") | Err(_) => Backend::Sled(options.clone()),
+        Ok(other) => panic!("BENCH_STORE_BACKEND must be sled or postgres, not {other:?}"),
+    };
     let order = std::env::var("BENCH_STORE_ORDER").unwrap_or_else(|_| "random".to_owned());
     assert!(
         order == "random" || order == "key",
@@ -382,41 +491,46 @@ fn store_load(c: &mut Criterion) {
             None => temp.path().join("data"),
         };
         let started = Instant::now();
-        populate(&rt, &dir, users, &order);
+        match &backend {
+            Backend::Sled(_) => populate(&rt, &dir, users, &order),
+            Backend::Postgres(base) => populate_postgres(&rt, base, users),
+        }
         let keys = sample_keys(users, 0x9E37_79B9_7F4A_7C15, SAMPLE);
         if bench_mode {
             eprintln!(
-                "store: {users} users ({order} order) ready in {:.1} s; sled cache {} MiB",
+                "store: {users} users ({}) ready in {:.1} s",
+                match &backend {
+                    Backend::Sled(o) => format!(
+                        "sled, {order} order, cache {} MiB",
+                        o.cache_capacity / (1024 * 1024)
+                    ),
+                    Backend::Postgres(_) => "PostgreSQL".to_owned(),
+                },
                 started.elapsed().as_secs_f64(),
-                options.cache_capacity / (1024 * 1024)
             );
             // Cold: the first lookups after opening.
-            let store = rt
-                .block_on(SledStore::open(&dir, options.clone()))
-                .expect("store");
+            let store = open_store(&rt, &backend, &dir, users);
             let cold_keys = sample_keys(users, 0x2545_F491_4F6C_DD1D, SAMPLE);
             report(
                 &format!("{users} users, cold: first lookups after opening"),
-                timed_loads(&rt, &store, &cold_keys),
+                timed_loads(&rt, store.as_ref(), &cold_keys),
             );
             report(
                 &format!("{users} users, again: the same users once more"),
-                timed_loads(&rt, &store, &cold_keys),
+                timed_loads(&rt, store.as_ref(), &cold_keys),
             );
             drop(store);
         }
-        let store = rt
-            .block_on(SledStore::open(&dir, options.clone()))
-            .expect("store");
+        let store = open_store(&rt, &backend, &dir, users);
         if bench_mode {
             let steady = sample_keys(users, 0xB5AD_4ECE_DA1C_E2A9, 2 * STEADY);
-            let _ = timed_loads(&rt, &store, &steady[..STEADY]);
+            let _ = timed_loads(&rt, store.as_ref(), &steady[..STEADY]);
             report(
                 &format!("{users} users, steady (random users, after {STEADY} lookups)"),
-                timed_loads(&rt, &store, &steady[STEADY..]),
+                timed_loads(&rt, store.as_ref(), &steady[STEADY..]),
             );
             eprintln!("store: process RSS {} MiB", rss_kib() / 1024);
-            login_cost(&rt, &store, users);
+            login_cost(&rt, store.as_ref(), users);
             pending_check(users);
         }
         let mut next = 0;
@@ -424,7 +538,7 @@ fn store_load(c: &mut Criterion) {
             b.to_async(&rt).iter(|| {
                 next = (next + 1) % keys.len();
                 let key = &keys[next];
-                let store = &store;
+                let store = store.as_ref();
                 async move { black_box(store.load(key).await.expect("load")) }
             })
         });
