@@ -30,6 +30,9 @@ use profilegate::profile::{AnswerValue, QuestionType};
 use profilegate::session::CookieSealer;
 use profilegate::store::{AnswerSource, StoredAnswer, UserKey};
 
+#[path = "pg_fill.rs"]
+mod pg_fill;
+
 const BATCH: usize = 10_000;
 
 fn subject(i: usize) -> String {
@@ -172,24 +175,7 @@ fn fill_sled(
 /// benchmark's own, fresh each run.
 async fn fill_postgres(url: &str, issuer: &str, users: usize) -> anyhow::Result<()> {
     let started = Instant::now();
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
-    let driver = tokio::spawn(connection);
-    let total = i32::try_from(users)?;
-    let written = client
-        .execute(
-            "INSERT INTO profilegate_users (issuer, subject, record)
-             SELECT issuer, convert_to('user-' || lpad(i::text, 8, '0'), 'UTF8'), record
-             FROM profilegate_users, generate_series(1, $1::int - 1) AS i
-             WHERE issuer = $2 AND subject = convert_to('user-00000000', 'UTF8')
-             ON CONFLICT DO NOTHING",
-            &[&total, &issuer],
-        )
-        .await?;
-    client
-        .batch_execute("VACUUM ANALYZE profilegate_users")
-        .await?;
-    drop(client);
-    let _ = driver.await;
+    let written = pg_fill::copy_first_user(url, issuer, users).await?;
     eprintln!(
         "fill: {written} users copied in PostgreSQL ({users} in all, {:.0} s)",
         started.elapsed().as_secs_f64()

@@ -53,6 +53,8 @@ use profilegate::store::{
 
 #[path = "config.rs"]
 mod bench_config;
+#[path = "pg_fill.rs"]
+mod pg_fill;
 
 const ISSUER: &str = "http://localhost:9000";
 /// Random users looked up cold and again per size (their keys are built before measuring).
@@ -98,6 +100,24 @@ fn options() -> SledOptions {
     options
 }
 
+/// The first user's record, through the store's own API: one login and one answer.
+async fn write_first_user(store: &dyn ProfileStore, first: &UserKey) {
+    store
+        .record_login(first, 1_764_115_200)
+        .await
+        .expect("login");
+    let answer = StoredAnswer {
+        value: AnswerValue::Text("Acme Corp".into()),
+        answered_at: 1_764_115_200,
+        question_version: 1,
+        source: AnswerSource::User,
+    };
+    store
+        .save_answers(first, vec![("company".into(), answer)])
+        .await
+        .expect("answer");
+}
+
 /// Fills the store in `dir` with `users` users, each with one answer and one login, unless a
 /// kept store with that many users is already there.
 fn populate(rt: &tokio::runtime::Runtime, dir: &Path, users: usize, order: &str) {
@@ -117,20 +137,7 @@ fn populate(rt: &tokio::runtime::Runtime, dir: &Path, users: usize, order: &str)
         let store = SledStore::open(dir, SledOptions::default())
             .await
             .expect("store");
-        store
-            .record_login(&first, 1_764_115_200)
-            .await
-            .expect("login");
-        let answer = StoredAnswer {
-            value: AnswerValue::Text("Acme Corp".into()),
-            answered_at: 1_764_115_200,
-            question_version: 1,
-            source: AnswerSource::User,
-        };
-        store
-            .save_answers(&first, vec![("company".into(), answer)])
-            .await
-            .expect("answer");
+        write_first_user(&store, &first).await;
     });
     // The store is closed now; copy its record under every other user's key.
     let db = sled::open(dir).expect("sled");
@@ -189,44 +196,12 @@ fn populate_postgres(rt: &tokio::runtime::Runtime, base: &str, users: usize) {
             .expect("store");
         let first = UserKey::new(ISSUER, subject(0));
         if store.load(&first).await.expect("load").is_none() {
-            store
-                .record_login(&first, 1_764_115_200)
-                .await
-                .expect("login");
-            let answer = StoredAnswer {
-                value: AnswerValue::Text("Acme Corp".into()),
-                answered_at: 1_764_115_200,
-                question_version: 1,
-                source: AnswerSource::User,
-            };
-            store
-                .save_answers(&first, vec![("company".into(), answer)])
-                .await
-                .expect("answer");
+            write_first_user(&store, &first).await;
         }
         drop(store);
-        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-            .await
-            .expect("connect");
-        let driver = tokio::spawn(connection);
-        let total = i32::try_from(users).expect("users");
-        client
-            .execute(
-                "INSERT INTO profilegate_users (issuer, subject, record)
-                 SELECT issuer, convert_to('user-' || lpad(i::text, 8, '0'), 'UTF8'), record
-                 FROM profilegate_users, generate_series(1, $1::int - 1) AS i
-                 WHERE issuer = $2 AND subject = convert_to('user-00000000', 'UTF8')
-                 ON CONFLICT DO NOTHING",
-                &[&total, &ISSUER],
-            )
+        pg_fill::copy_first_user(&url, ISSUER, users)
             .await
             .expect("copies");
-        client
-            .batch_execute("VACUUM ANALYZE profilegate_users")
-            .await
-            .expect("vacuum");
-        drop(client);
-        let _ = driver.await;
     });
 }
 
