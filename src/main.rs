@@ -71,7 +71,8 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
             Err(e) => {
-                eprintln!("{}: {e}", cli.config.display());
+                // With its causes (`upstream.jwt_key_file: <why the key was refused>`).
+                eprintln!("{}: {:#}", cli.config.display(), anyhow::Error::from(e));
                 ExitCode::from(2)
             }
         },

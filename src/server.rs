@@ -35,9 +35,10 @@ pub enum StartError {
         addr: SocketAddr,
         reason: std::io::Error,
     },
-    #[error("profile store: {0}")]
+    // The cause is the error's source: `{:#}` (as main prints it) shows it once.
+    #[error("profile store")]
     Store(#[from] StoreError),
-    #[error("upstream.jwt_key_file: {0}")]
+    #[error("upstream.jwt_key_file")]
     JwtKey(#[from] KeyError),
     #[error("OIDC settings: {0}")]
     Oidc(String),
@@ -45,7 +46,7 @@ pub enum StartError {
     ExampleSecret,
     #[error("cannot start the start-up runtime: {0}")]
     Runtime(std::io::Error),
-    #[error("upstream.url does not make a request URI: {0}")]
+    #[error("upstream.url does not make a request URI")]
     UpstreamUri(#[from] http::uri::InvalidUri),
 }
 

@@ -4,6 +4,8 @@
 #   pg_server_start      # installs Debian's postgresql when missing, starts a cluster in its own
 #                        # directory on a free loopback port with password authentication, and
 #                        # exports PG_SERVER_URL (postgres://profilegate:<random>@127.0.0.1:<port>/postgres)
+#                        # and PG_SERVER_CA: the server also takes TLS, with a certificate for
+#                        # 127.0.0.1 and localhost signed by a throwaway CA (that file, PEM)
 #   pg_server_stop       # stops it and removes its directory (safe to call twice)
 #
 # As root, initdb and postgres run as the package's `postgres` user (they refuse root). The
@@ -32,10 +34,25 @@ pg_server_start() {
   "${PG_SERVER_AS[@]}" "$PG_SERVER_BIN/initdb" -D "$PG_SERVER_DIR/data" -U profilegate \
     --pwfile="$PG_SERVER_DIR/pw" -A scram-sha-256 -E UTF8 --locale=C >"$PG_SERVER_DIR/initdb.log" 2>&1 ||
     { cat "$PG_SERVER_DIR/initdb.log" >&2; return 1; }
+  # A throwaway CA and a server certificate for 127.0.0.1 / localhost (TLS tests).
+  (
+    cd "$PG_SERVER_DIR" &&
+      openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+        -subj "/CN=profilegate test CA" -keyout ca.key -out ca.crt &&
+      openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=127.0.0.1" \
+        -keyout server.key -out server.csr &&
+      printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >server.ext &&
+      openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
+        -extfile server.ext -out server.crt
+  ) >"$PG_SERVER_DIR/tls.log" 2>&1 || { cat "$PG_SERVER_DIR/tls.log" >&2; return 1; }
+  chmod 600 "$PG_SERVER_DIR/server.key"
+  [ "$(id -u)" -ne 0 ] || chown postgres: "$PG_SERVER_DIR/server.key" "$PG_SERVER_DIR/server.crt"
   "${PG_SERVER_AS[@]}" "$PG_SERVER_BIN/pg_ctl" -D "$PG_SERVER_DIR/data" -l "$PG_SERVER_DIR/server.log" -w \
-    -o "-c listen_addresses=127.0.0.1 -p $port -k $PG_SERVER_DIR" start >/dev/null ||
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $PG_SERVER_DIR -c ssl=on -c ssl_cert_file=$PG_SERVER_DIR/server.crt -c ssl_key_file=$PG_SERVER_DIR/server.key" \
+    start >/dev/null ||
     { cat "$PG_SERVER_DIR/server.log" >&2; return 1; }
   export PG_SERVER_URL="postgres://profilegate:$password@127.0.0.1:$port/postgres"
+  export PG_SERVER_CA="$PG_SERVER_DIR/ca.crt"
   echo "PostgreSQL $("$PG_SERVER_BIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$port"
 }
 

@@ -45,6 +45,7 @@ source tests/pg_server.sh
 trap pg_server_stop EXIT
 pg_server_start
 export PG_TEST_URL="$PG_SERVER_URL"
+export PG_TEST_CA="$PG_SERVER_CA"
 export PG_TEST_REQUIRED=1
 
 step "cargo fmt --check"

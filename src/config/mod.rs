@@ -281,8 +281,13 @@ pub enum StoreBackend {
     /// `store.backend = "sled"` (default) with `store.path` (default `data/profilegate`) and
     /// `store.cache_size` (sled's page cache in bytes, 1 MiB to 64 GiB; default 16 MiB).
     Sled { path: PathBuf, cache_size: u64 },
-    /// `store.backend = "postgres"` with `store.url` (or `store.url_file`).
-    Postgres { url: Secret },
+    /// `store.backend = "postgres"` with `store.url` (or `store.url_file`) and, for
+    /// `sslmode=require`, `store.tls_ca_file` (read at load: the PEM of the certificates that may
+    /// sign the server's; without it, the Mozilla roots of `webpki-roots`).
+    Postgres {
+        url: Secret,
+        tls_ca_pem: Option<Vec<u8>>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -842,6 +847,10 @@ fn read_store(mut r: SectionReader<'_>) -> Option<StoreConfig> {
                 r.error("url", "is for backend = \"postgres\"; sled uses store.path");
                 r.secret("url");
             }
+            if r.has("tls_ca_file") {
+                r.error("tls_ca_file", "is for backend = \"postgres\"");
+                r.value("tls_ca_file");
+            }
             Some(StoreBackend::Sled {
                 path: r.path_from(path),
                 cache_size,
@@ -854,6 +863,25 @@ fn read_store(mut r: SectionReader<'_>) -> Option<StoreConfig> {
                     r.value(key);
                 }
             }
+            let tls_ca_pem = r.string("tls_ca_file").and_then(|raw| {
+                let path = r.path_from(raw);
+                match std::fs::read(&path) {
+                    Ok(pem) => match crate::store::parse_postgres_ca(&pem) {
+                        Ok(_) => Some(pem),
+                        Err(why) => {
+                            r.error("tls_ca_file", format!("{}: {why}", path.display()));
+                            None
+                        }
+                    },
+                    Err(e) => {
+                        r.error(
+                            "tls_ca_file",
+                            format!("cannot read {}: {e}", path.display()),
+                        );
+                        None
+                    }
+                }
+            });
             let has_url = r.has_secret("url");
             let url = r.secret("url");
             if !has_url {
@@ -868,7 +896,18 @@ fn read_store(mut r: SectionReader<'_>) -> Option<StoreConfig> {
                         || u.expose().starts_with("postgresql://") =>
                 {
                     match crate::store::parse_postgres_url(u.expose()) {
-                        Ok(_) => Some(StoreBackend::Postgres { url: u }),
+                        Ok(pg)
+                            if tls_ca_pem.is_some()
+                                && pg.get_ssl_mode()
+                                    != tokio_postgres::config::SslMode::Require =>
+                        {
+                            r.error(
+                                "tls_ca_file",
+                                "is only used with TLS: add sslmode=require to store.url",
+                            );
+                            None
+                        }
+                        Ok(_) => Some(StoreBackend::Postgres { url: u, tls_ca_pem }),
                         Err(why) => {
                             r.error("url", &why);
                             None

@@ -269,38 +269,86 @@ fn postgres_store_needs_a_url() {
 
 #[test]
 fn a_postgres_url_is_checked_without_repeating_it() {
-    let with = |url: &str| {
+    let with = |url: &str, extra: &str| {
         format!(
-            "{}\n[store]\nbackend = \"postgres\"\nurl = \"{url}\"\n",
+            "{}\n[store]\nbackend = \"postgres\"\nurl = \"{url}\"\n{extra}\n",
             minimal()
         )
     };
-    // TLS is not supported yet: asking for it is an error, never a silent plain connection.
-    let err = load(
-        &with("postgres://u:s3cret@db.internal/app?sslmode=require"),
-        &[],
-    )
-    .expect_err("sslmode=require");
-    assert_eq!(keys(&err), ["store.url"]);
-    let text = err.to_string();
-    assert!(text.contains("sslmode=require"), "{text}");
-    assert!(!text.contains("s3cret"), "{text}");
-    // An option the client does not know, a bad port.
+    // An option the client does not know, a bad value, a bad port: named, the URL not repeated.
     for url in [
         "postgres://u:s3cret@db.internal/app?sslmode=sometimes",
         "postgres://u:s3cret@db.internal:notaport/app",
+        "postgres://u:s3cret@db.internal/app?bogus=1",
     ] {
-        let err = load(&with(url), &[]).expect_err(url);
+        let err = load(&with(url, ""), &[]).expect_err(url);
         assert_eq!(keys(&err), ["store.url"], "{url}");
         assert!(!err.to_string().contains("s3cret"), "{err}");
     }
     for url in [
         "postgres://u:s3cret@db.internal/app?sslmode=disable",
+        "postgres://u:s3cret@db.internal/app?sslmode=require",
         "postgresql://u@127.0.0.1:5433/app?options=-csearch_path%3Dpg&application_name=x",
     ] {
-        load(&with(url), &[]).unwrap_or_else(|e| panic!("{url}: {e}"));
+        load(&with(url, ""), &[]).unwrap_or_else(|e| panic!("{url}: {e}"));
     }
 }
+
+#[test]
+fn the_postgres_ca_file_is_read_at_load_and_needs_sslmode_require() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = dir.path().join("ca.pem");
+    // A real self-signed certificate (P-256), as `openssl req -x509` writes it.
+    std::fs::write(&ca, TEST_CA_PEM).expect("write");
+    let garbage = dir.path().join("garbage.pem");
+    std::fs::write(&garbage, "not a certificate\n").expect("write");
+    let with = |url: &str, file: &std::path::Path| {
+        format!(
+            "{}\n[store]\nbackend = \"postgres\"\nurl = \"{url}\"\ntls_ca_file = \"{}\"\n",
+            minimal(),
+            file.display()
+        )
+    };
+    let require = "postgres://u:p@db.internal/app?sslmode=require";
+    let c = load(&with(require, &ca), &[]).expect("valid");
+    match &c.store.backend {
+        StoreBackend::Postgres { tls_ca_pem, .. } => {
+            assert_eq!(tls_ca_pem.as_deref(), Some(TEST_CA_PEM.as_bytes()));
+        }
+        other => panic!("expected postgres, got {other:?}"),
+    }
+    // Without sslmode=require the file would be ignored: an error says so.
+    let err = load(&with("postgres://u:p@db.internal/app", &ca), &[]).expect_err("no TLS");
+    assert_eq!(keys(&err), ["store.tls_ca_file"]);
+    assert!(err.to_string().contains("sslmode=require"), "{err}");
+    let err = load(&with(require, &garbage), &[]).expect_err("garbage");
+    assert_eq!(keys(&err), ["store.tls_ca_file"]);
+    assert!(err.to_string().contains("no PEM certificate"), "{err}");
+    let err = load(&with(require, &dir.path().join("missing.pem")), &[]).expect_err("missing");
+    assert_eq!(keys(&err), ["store.tls_ca_file"]);
+    // sled has no use for it.
+    let sled = format!(
+        "{}\n[store]\npath = \"x\"\ntls_ca_file = \"{}\"\n",
+        minimal(),
+        ca.display()
+    );
+    let err = load(&sled, &[]).expect_err("sled");
+    assert_eq!(keys(&err), ["store.tls_ca_file"]);
+}
+
+const TEST_CA_PEM: &str = concat!(
+    "-----BEGIN CERTIFICATE-----\n",
+    "MIIBojCCAUegAwIBAgIUHmdBCVVCiIATY+r5xImKiqsgrucwCgYIKoZIzj0EAwIw\n",
+    "JTEjMCEGA1UEAwwacHJvZmlsZWdhdGUgY29uZmlnIHRlc3QgQ0EwIBcNMjYxMTI2\n",
+    "MTQzODM3WhgPMjEyNjExMDIxNDM4MzdaMCUxIzAhBgNVBAMMGnByb2ZpbGVnYXRl\n",
+    "IGNvbmZpZyB0ZXN0IENBMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEl7imTbiT\n",
+    "D9BzmoO34v9zFYiLoEW/RTnzv1Sk1k9cD5KVNuR3xqVnI87GKbefU3Nfp2wL9Hg7\n",
+    "nUzsKZ6b2eHThaNTMFEwHQYDVR0OBBYEFE3RZvRusIvvaorMkWm6iuNUxKBxMB8G\n",
+    "A1UdIwQYMBaAFE3RZvRusIvvaorMkWm6iuNUxKBxMA8GA1UdEwEB/wQFMAMBAf8w\n",
+    "CgYIKoZIzj0EAwIDSQAwRgIhANvJX0nDOmVgOgDcwCuumsGZwtgyy1p1Yq88cyc7\n",
+    "wavvAiEAqVk1z9Sv8hUPYAibWaU+7+bhQjrHXcT9ck/tbx791Ik=\n",
+    "-----END CERTIFICATE-----\n",
+);
 
 #[test]
 fn store_cache_sizes_take_units_and_are_bounded() {

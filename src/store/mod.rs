@@ -24,7 +24,9 @@ use async_trait::async_trait;
 use crate::config::{StoreBackend, StoreConfig};
 
 pub use cache::{ProfileCache, Revisioned};
-pub use pg_store::{parse_url as parse_postgres_url, PgOptions, PgStore};
+pub use pg_store::{
+    parse_ca as parse_postgres_ca, parse_url as parse_postgres_url, PgOptions, PgStore, PgTls,
+};
 pub use record::{AnswerSource, ProfileRecord, Skip, StoredAnswer, RECORD_FORMAT};
 pub use sled_store::{SledOptions, SledStore};
 
@@ -181,8 +183,14 @@ pub async fn open(config: &StoreConfig) -> Result<Arc<dyn ProfileStore>, StoreEr
             let store = SledStore::open(path, options).await?;
             Ok(Arc::new(store))
         }
-        StoreBackend::Postgres { url } => {
-            let store = PgStore::open(url.expose(), PgOptions::default()).await?;
+        StoreBackend::Postgres { url, tls_ca_pem } => {
+            let options = PgOptions {
+                tls: PgTls {
+                    ca_pem: tls_ca_pem.clone(),
+                },
+                ..PgOptions::default()
+            };
+            let store = PgStore::open(url.expose(), options).await?;
             Ok(Arc::new(store))
         }
     }

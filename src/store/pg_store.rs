@@ -20,8 +20,12 @@
 //! Connections come from a pool (`deadpool-postgres`). Their I/O runs on a thread of the store's
 //! own (a one-thread tokio runtime): the proxy's runtimes come and go (the start-up one is
 //! dropped once the store is open, each worker has its own), and a connection made on one of them
-//! would die with it. The connection is not encrypted (a URL asking for TLS is refused at
-//! `check`): use it on loopback, a private network, or through a proxy that adds TLS.
+//! would die with it.
+//!
+//! TLS: with `sslmode=require` in the URL the connection uses rustls and verifies the server's
+//! certificate and name (what libpq calls `verify-full`) against `store.tls_ca_file`, or the
+//! Mozilla roots of `webpki-roots` without it. Any other `sslmode` (the default is `prefer`)
+//! connects without TLS: use it on loopback or a private network.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -31,9 +35,14 @@ use async_trait::async_trait;
 use deadpool_postgres::{
     Connect, Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime,
 };
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
 use tokio::task::JoinHandle;
 use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres::NoTls;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::record::{self, ProfileRecord, Skip, StoredAnswer};
 use super::{ProfileStore, StoreError, UserKey};
@@ -67,6 +76,14 @@ const SELECT_META: &str = "SELECT value FROM profilegate_meta WHERE name = $1";
 const INSERT_META: &str =
     "INSERT INTO profilegate_meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING";
 
+/// TLS settings of the PostgreSQL store.
+#[derive(Debug, Clone, Default)]
+pub struct PgTls {
+    /// PEM certificates that may sign the server's (`store.tls_ca_file`); `None`: the Mozilla
+    /// roots.
+    pub ca_pem: Option<Vec<u8>>,
+}
+
 /// Tuning of the PostgreSQL store. The defaults suit production.
 #[derive(Debug, Clone)]
 pub struct PgOptions {
@@ -75,6 +92,8 @@ pub struct PgOptions {
     pub pool_size: usize,
     /// How long connecting (and waiting for a free connection) may take. Default 5 s.
     pub timeout: Duration,
+    /// Used when the URL says `sslmode=require`.
+    pub tls: PgTls,
 }
 
 impl Default for PgOptions {
@@ -82,6 +101,7 @@ impl Default for PgOptions {
         PgOptions {
             pool_size: 8,
             timeout: Duration::from_secs(5),
+            tls: PgTls::default(),
         }
     }
 }
@@ -145,7 +165,22 @@ impl Drop for IoThread {
 }
 
 /// deadpool's connector, with the connection made and driven on the [`IoThread`].
-struct ConnectOnIoThread(tokio::runtime::Handle);
+struct ConnectOnIoThread {
+    io: tokio::runtime::Handle,
+    /// `None`: no TLS.
+    tls: Option<MakeRustlsConnect>,
+}
+
+/// Drives a connection until it ends, logging why it ended if it failed.
+async fn drive<S, T>(connection: tokio_postgres::Connection<S, T>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    if let Err(e) = connection.await {
+        tracing::warn!(error = %e, "PostgreSQL connection lost");
+    }
+}
 
 type ConnectFuture<'a> = Pin<
     Box<
@@ -158,16 +193,20 @@ type ConnectFuture<'a> = Pin<
 impl Connect for ConnectOnIoThread {
     fn connect(&self, pg_config: &tokio_postgres::Config) -> ConnectFuture<'_> {
         let pg_config = pg_config.clone();
-        let io = self.0.clone();
+        let io = self.io.clone();
+        let tls = self.tls.clone();
         Box::pin(async move {
             let made = io.spawn(async move {
-                let (client, connection) = pg_config.connect(NoTls).await?;
-                let driver = tokio::spawn(async move {
-                    if let Err(e) = connection.await {
-                        tracing::warn!(error = %e, "PostgreSQL connection lost");
+                Ok(match tls {
+                    Some(tls) => {
+                        let (client, connection) = pg_config.connect(tls).await?;
+                        (client, tokio::spawn(drive(connection)))
                     }
-                });
-                Ok((client, driver))
+                    None => {
+                        let (client, connection) = pg_config.connect(NoTls).await?;
+                        (client, tokio::spawn(drive(connection)))
+                    }
+                })
             });
             match made.await {
                 Ok(result) => result,
@@ -189,18 +228,47 @@ pub fn parse_url(url: &str) -> Result<tokio_postgres::Config, String> {
             None => format!("is not a PostgreSQL URL profilegate can use: {e}"),
         }
     })?;
-    if config.get_ssl_mode() == SslMode::Require {
-        return Err(
-            "asks for TLS (sslmode=require), which this version of profilegate cannot \
-                    do yet: connect over loopback or a private network (sslmode=disable), or \
-                    through a proxy that adds TLS"
-                .to_string(),
-        );
-    }
     if config.get_hosts().is_empty() {
         return Err("names no host".to_string());
     }
     Ok(config)
+}
+
+/// Reads `store.tls_ca_file`'s PEM: at least one certificate, each one valid.
+pub fn parse_ca(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("not a PEM certificate list ({e})"))?;
+    if certs.is_empty() {
+        return Err("holds no PEM certificate (-----BEGIN CERTIFICATE-----)".to_string());
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    let (_, refused) = roots.add_parsable_certificates(certs.iter().cloned());
+    if refused > 0 {
+        return Err(format!(
+            "{refused} of its certificates cannot be used as a trust anchor"
+        ));
+    }
+    Ok(certs)
+}
+
+/// The rustls connector for `sslmode=require`.
+fn tls_connector(tls: &PgTls) -> Result<MakeRustlsConnect, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    match &tls.ca_pem {
+        Some(pem) => {
+            roots.add_parsable_certificates(parse_ca(pem)?);
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| format!("TLS setup: {e}"))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(MakeRustlsConnect::new(config))
 }
 
 fn describe(config: &tokio_postgres::Config) -> String {
@@ -230,10 +298,27 @@ impl PgStore {
         if config.get_application_name().is_none() {
             config.application_name("profilegate");
         }
+        let tls = match config.get_ssl_mode() {
+            SslMode::Require => Some(
+                tls_connector(&options.tls)
+                    .map_err(|e| StoreError::Unavailable(format!("{target}: {e}")))?,
+            ),
+            _ => {
+                tracing::warn!(
+                    store = %target,
+                    "the connection to PostgreSQL is not encrypted (add sslmode=require to \
+                     store.url for TLS)"
+                );
+                None
+            }
+        };
         let io = IoThread::start()?;
         let manager = Manager::from_connect(
             config,
-            ConnectOnIoThread(io.handle.clone()),
+            ConnectOnIoThread {
+                io: io.handle.clone(),
+                tls,
+            },
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -380,7 +465,18 @@ impl PgStore {
         // in the message; the DETAIL part, which may, is left out).
         let cause = match e.as_db_error() {
             Some(db) => format!("{} ({})", db.message(), db.code().code()),
-            None => e.to_string(),
+            None => {
+                // The client's own message is short ("error performing TLS handshake"); the
+                // causes under it say why ("invalid peer certificate: UnknownIssuer").
+                let mut text = e.to_string();
+                let mut source = std::error::Error::source(&e);
+                while let Some(cause) = source {
+                    text.push_str(": ");
+                    text.push_str(&cause.to_string());
+                    source = cause.source();
+                }
+                text
+            }
         };
         StoreError::Unavailable(format!("{}: {cause}", self.target))
     }

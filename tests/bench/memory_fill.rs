@@ -102,7 +102,7 @@ fn main() -> anyhow::Result<()> {
 
     match &config.store.backend {
         StoreBackend::Sled { path, .. } => fill_sled(path, &filled, users, &order, &user)?,
-        StoreBackend::Postgres { url } => {
+        StoreBackend::Postgres { url, .. } => {
             rt.block_on(fill_postgres(url.expose(), &issuer, users))?
         }
     }

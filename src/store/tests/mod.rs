@@ -465,6 +465,7 @@ fn the_config_opens_sled_and_reports_an_unreachable_postgres_clearly() {
         let err = open(&StoreConfig {
             backend: StoreBackend::Postgres {
                 url: Secret::new("postgres://u:hunter2@127.0.0.1:1/db".to_string()),
+                tls_ca_pem: None,
             },
             profile_cache_users: 10,
         })

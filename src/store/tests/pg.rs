@@ -430,6 +430,7 @@ fn an_outage_is_reported_as_unavailable_and_the_store_recovers_after_it() {
             PgOptions {
                 pool_size: 2,
                 timeout: std::time::Duration::from_secs(2),
+                ..PgOptions::default()
             },
         )
         .await
@@ -469,6 +470,63 @@ fn an_outage_is_reported_as_unavailable_and_the_store_recovers_after_it() {
             AnswerValue::Text("Before".into()),
             "the answer from before the outage is there, the refused one is not"
         );
+        db.drop_schema().await;
+    });
+}
+
+/// The test server's CA (`PG_TEST_CA`, from tests/pg_server.sh), or `None` after saying why.
+fn test_ca() -> Option<Vec<u8>> {
+    match std::env::var("PG_TEST_CA") {
+        Ok(path) if !path.is_empty() => Some(std::fs::read(&path).expect("PG_TEST_CA readable")),
+        _ => {
+            assert!(
+                std::env::var_os("PG_TEST_REQUIRED").is_none(),
+                "PG_TEST_REQUIRED is set but PG_TEST_CA is not"
+            );
+            eprintln!("skipped: PG_TEST_CA is not set (tests/run.sh sets it)");
+            None
+        }
+    }
+}
+
+#[test]
+fn with_sslmode_require_the_connection_is_tls_and_the_server_certificate_is_verified() {
+    run(async {
+        let Some(db) = TestDb::new().await else {
+            return;
+        };
+        let Some(ca) = test_ca() else { return };
+        let name = format!("{}_tls", db.schema);
+        let url = db.url().replace("sslmode=disable", "sslmode=require")
+            + &format!("&application_name={name}");
+        let tls = |ca_pem: Option<Vec<u8>>| PgOptions {
+            tls: PgTls { ca_pem },
+            ..PgOptions::default()
+        };
+        let store = PgStore::open(&url, tls(Some(ca)))
+            .await
+            .expect("TLS with the server's CA");
+        let u = user("tess");
+        store
+            .save_answers(&u, one("company", AnswerValue::Text("Encrypted".into())))
+            .await
+            .expect("save over TLS");
+        // The server says the store's (pooled, still open) connections are encrypted.
+        db.sql(&format!(
+            "DO $$ BEGIN IF NOT (SELECT count(*) > 0 AND bool_and(s.ssl) FROM pg_stat_ssl s \
+             JOIN pg_stat_activity a USING (pid) WHERE a.application_name = '{name}') THEN \
+             RAISE EXCEPTION 'the store connection is not TLS'; END IF; END $$"
+        ))
+        .await;
+        drop(store);
+        // Without the CA (the Mozilla roots), the self-signed test CA is refused: no silent
+        // fallback to an unverified or plain connection.
+        let err = PgStore::open(&url, tls(None))
+            .await
+            .err()
+            .expect("an unknown CA is refused");
+        assert!(matches!(err, StoreError::Unavailable(_)), "{err}");
+        assert!(err.to_string().contains("certificate"), "{err}");
         db.drop_schema().await;
     });
 }
