@@ -120,6 +120,8 @@ pub struct PgStore {
     pool: Pool,
     /// "database D at host:port as user U", for messages (never the password).
     target: String,
+    /// How long a caller waits for a connection ([`PgOptions::timeout`]), for messages.
+    timeout: Duration,
     /// Stops the connections' thread when the store is dropped.
     _io: IoThread,
 }
@@ -334,6 +336,7 @@ impl PgStore {
         let store = PgStore {
             pool,
             target,
+            timeout: options.timeout,
             _io: io,
         };
         store.create_tables().await?;
@@ -485,9 +488,9 @@ impl PgStore {
         match e {
             PoolError::Backend(e) => self.pg_error(e),
             PoolError::Timeout(_) => StoreError::Unavailable(format!(
-                "{}: no connection within {} s",
+                "{}: no connection within {:.1} s",
                 self.target,
-                PgOptions::default().timeout.as_secs()
+                self.timeout.as_secs_f64()
             )),
             other => StoreError::Unavailable(format!("{}: {other}", self.target)),
         }
