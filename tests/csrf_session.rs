@@ -57,14 +57,6 @@ fn session_cookie(set: &[String]) -> String {
         .to_owned()
 }
 
-fn hidden(html: &str, name: &str) -> String {
-    html.split(&format!("name=\"{name}\" value=\""))
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .unwrap_or_else(|| panic!("no {name} in the page"))
-        .to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answers_need_this_sessions_csrf_token() {
     let env = TestEnv::start_full("", &format!("[profiling]\n{QUESTION}"), json!({})).await;
@@ -86,8 +78,8 @@ async fn answers_need_this_sessions_csrf_token() {
             resp.text().await.expect("html")
         }
     };
-    let alice_token = hidden(&page(&alice).await, "_csrf");
-    let bob_token = hidden(&page(&bob).await, "_csrf");
+    let alice_token = form_value(&page(&alice).await, "_csrf");
+    let bob_token = form_value(&page(&bob).await, "_csrf");
     assert_ne!(alice_token, bob_token, "tokens are per session");
     let mut upper = alice_token.clone();
     upper.make_ascii_uppercase();

@@ -43,27 +43,9 @@ async fn env() -> TestEnv {
     TestEnv::start_full("", QUESTIONS, json!({})).await
 }
 
-/// Decodes the entities minijinja's escaping produces, as a browser would.
-fn unescape(v: &str) -> String {
-    v.replace("&#x2f;", "/")
-        .replace("&quot;", "\"")
-        .replace("&#x27;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
-}
-
 /// The question page's CSRF token and the hidden `rd`.
 fn form_fields(html: &str) -> (String, String) {
-    let get = |name: &str| {
-        unescape(
-            html.split(&format!("name=\"{name}\" value=\""))
-                .nth(1)
-                .and_then(|s| s.split('"').next())
-                .unwrap_or_else(|| panic!("no {name} in the page:\n{html}")),
-        )
-    };
-    (get("_csrf"), get("_rd"))
+    (form_value(html, "_csrf"), form_value(html, "_rd"))
 }
 
 async fn question_page(browser: &Browser, env: &TestEnv) -> String {

@@ -65,14 +65,6 @@ async fn store_table() -> Option<String> {
     ))
 }
 
-fn form_field(html: &str, name: &str) -> String {
-    html.split(&format!("name=\"{name}\" value=\""))
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .unwrap_or_else(|| panic!("no {name} in the page:\n{html}"))
-        .replace("&#x2f;", "/")
-}
-
 /// Answers the pending question on proxy `origin`'s question page.
 async fn answer(browser: &Browser, proxy: &Proxy, question: &str, value: &str) {
     let page = browser
@@ -90,9 +82,9 @@ async fn answer(browser: &Browser, proxy: &Proxy, question: &str, value: &str) {
         .header("accept", "text/html")
         .form(&[
             (question, value),
-            ("_csrf", &form_field(&html, "_csrf")),
+            ("_csrf", &form_value(&html, "_csrf")),
             ("_question", question),
-            ("_rd", &form_field(&html, "_rd")),
+            ("_rd", &form_value(&html, "_rd")),
         ])
         .send()
         .await

@@ -491,6 +491,21 @@ impl Browser {
 }
 
 /// The `Location` header of a response.
+/// The value of the form field `name` in a page (a hidden input's, say), with the entities
+/// minijinja's escaping produces decoded as a browser would.
+pub fn form_value(html: &str, name: &str) -> String {
+    html.split(&format!("name=\"{name}\" value=\""))
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap_or_else(|| panic!("no {name} in the page:\n{html}"))
+        .replace("&#x2f;", "/")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
 pub fn location(resp: &Response) -> String {
     resp.headers()
         .get("location")
