@@ -10,7 +10,7 @@ pub enum AppError {
     LoginStateInvalid,
     #[error("login state already used")]
     LoginStateReplayed,
-    #[error("callback issuer {0:?} does not match the configured issuer")]
+    #[error("callback issuer {0:?} is not the configured issuer (compared exactly)")]
     IssuerMismatch(String),
     #[error("the identity provider returned error {0:?}")]
     LoginDenied(String),
@@ -100,7 +100,7 @@ impl AppError {
                 "The identity provider's answer was incomplete.",
                 true,
             ),
-            AppError::Oidc(OidcError::Unreachable(_)) => p(
+            AppError::Oidc(OidcError::Unreachable(_) | OidcError::Misconfigured(_)) => p(
                 502,
                 "idp_unreachable",
                 "Identity provider unavailable",
@@ -114,7 +114,7 @@ impl AppError {
                 "The identity provider did not accept this sign-in. It may have expired; please sign in again.",
                 true,
             ),
-            AppError::Oidc(OidcError::InvalidToken(_)) => p(
+            AppError::Oidc(OidcError::InvalidToken(_) | OidcError::InvalidUserinfo(_)) => p(
                 502,
                 "invalid_id_token",
                 "Sign-in could not be verified",

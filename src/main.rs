@@ -35,7 +35,13 @@ enum Command {
     /// Run the proxy (the default).
     Run,
     /// Validate the configuration, report every error with its key, and exit.
-    Check,
+    Check {
+        /// Also run OpenID Connect discovery against the configured issuer (network) and
+        /// report what would stop sign-ins: another issuer, no usable key, no client
+        /// authentication in common.
+        #[arg(long)]
+        online: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -55,7 +61,7 @@ fn main() -> ExitCode {
         }
     };
     match cli.command.unwrap_or(Command::Run) {
-        Command::Check => match profilegate::server::check(&config) {
+        Command::Check { online } => match profilegate::server::check(&config) {
             Ok(()) => {
                 println!("{}: configuration OK", cli.config.display());
                 println!("  public URL  {}", config.server.public_url.origin());
@@ -67,6 +73,9 @@ fn main() -> ExitCode {
                 println!("  issuer      {}", config.oidc.issuer);
                 for warning in config.warnings() {
                     println!("  warning: {warning}");
+                }
+                if online {
+                    return check_online(&cli.config, &config);
                 }
                 ExitCode::SUCCESS
             }
@@ -84,6 +93,36 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+    }
+}
+
+/// `check --online`: discovery, as start-up runs it, with what it found or why it failed.
+fn check_online(path: &std::path::Path, config: &Config) -> ExitCode {
+    match profilegate::server::check_online(config) {
+        Ok(found) => {
+            println!(
+                "  discovery   OK: the OP's metadata names issuer {:?}",
+                found.issuer
+            );
+            println!("  client auth {}", found.token_endpoint_auth);
+            println!(
+                "  ID tokens   the OP's keys verify {}",
+                found.usable_algs.join(", ")
+            );
+            println!(
+                "  sign-out    {}",
+                if found.end_session {
+                    "at the OP too (end_session_endpoint)"
+                } else {
+                    "here only (the OP has no end_session_endpoint)"
+                }
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{}: {:#}", path.display(), anyhow::Error::from(e));
+            ExitCode::from(2)
+        }
     }
 }
 

@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::enrich::Enricher;
 use crate::jwt::{KeyError, SigningKey};
 use crate::metrics::Metrics;
-use crate::oidc::{BackChannel, Provider};
+use crate::oidc::{BackChannel, DiscoverySummary, OidcError, Provider};
 use crate::pipeline::Routes;
 use crate::profile::Engine;
 use crate::proxy::{Gate, GateParts, Worker};
@@ -42,6 +42,8 @@ pub enum StartError {
     JwtKey(#[from] KeyError),
     #[error("OIDC settings: {0}")]
     Oidc(String),
+    #[error("OpenID Provider discovery")]
+    Discovery(#[source] OidcError),
     #[error("session.secret is the example placeholder from config.toml; generate your own with `openssl rand -base64 32`")]
     ExampleSecret,
     #[error("cannot start the start-up runtime: {0}")]
@@ -85,6 +87,18 @@ pub fn check(config: &Config) -> Result<(), StartError> {
     Ok(())
 }
 
+/// `check --online`: discovery against the configured OP, as start-up runs it.
+pub fn check_online(config: &Config) -> Result<DiscoverySummary, StartError> {
+    let provider = Provider::new(config, &Routes::new(&config.server.prefix).callback)
+        .map_err(StartError::Oidc)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(StartError::Runtime)?;
+    rt.block_on(provider.discover_with(&BackChannel::new(config.oidc.timeout)))
+        .map_err(StartError::Discovery)
+}
+
 /// Runs the proxy until it is told to stop.
 pub fn run(config: Config) -> Result<(), StartError> {
     if config.session.is_example_secret() {
@@ -119,11 +133,20 @@ pub fn run(config: Config) -> Result<(), StartError> {
         rt.block_on(async {
             let http = BackChannel::new(config.oidc.timeout);
             match provider.discover_with(&http).await {
-                Ok(()) => tracing::info!(issuer = %provider.issuer(), "OpenID Provider discovered"),
-                Err(e) => tracing::warn!(
+                Ok(found) => tracing::info!(
+                    issuer = %found.issuer,
+                    token_endpoint_auth = found.token_endpoint_auth,
+                    "OpenID Provider discovered"
+                ),
+                Err(e @ OidcError::Unreachable(_)) => tracing::warn!(
                     issuer = %provider.issuer(),
                     error = %e,
                     "OpenID Provider not reachable yet; discovery will be retried at the first login"
+                ),
+                Err(e) => tracing::error!(
+                    issuer = %provider.issuer(),
+                    error = %e,
+                    "OpenID Provider discovery failed: sign-ins cannot work until the configuration or the OP is fixed (retried at each login)"
                 ),
             }
         });

@@ -43,6 +43,11 @@ impl RingJsonWebKey {
         let public = decode_public(&core);
         Self { core, public }
     }
+
+    /// True when this key may verify `alg` signatures (use, type and `alg` member allow it).
+    pub fn compatible_with(&self, alg: &CoreJwsSigningAlgorithm) -> bool {
+        check_compatible(&self.core, alg).is_ok()
+    }
 }
 
 /// The key's public parts, read back from its JSON form (the crate keeps its fields private).

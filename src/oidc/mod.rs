@@ -3,11 +3,14 @@
 //! Only logins and logouts come here; the signed-in hot path never calls the OP.
 
 mod backchannel;
+mod client_auth;
 mod jwk;
+mod jws;
+mod refetch;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use openidconnect::core::{
     CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreClaimName, CoreClaimType,
@@ -17,20 +20,23 @@ use openidconnect::core::{
     CoreSubjectIdentifierType, CoreTokenIntrospectionResponse, CoreTokenResponse,
 };
 use openidconnect::{
-    AuthorizationCode, ClaimsVerificationError, Client, ClientId, ClientSecret, CsrfToken,
-    EmptyAdditionalClaims, EmptyAdditionalProviderMetadata, EndpointMaybeSet, EndpointNotSet,
-    EndpointSet, IssuerUrl, JsonWebKeySet, LogoutProviderMetadata, Nonce, OAuth2TokenResponse,
-    PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata, RedirectUrl, Scope,
-    SignatureVerificationError, StandardErrorResponse, TokenResponse,
+    AuthType, AuthorizationCode, ClaimsVerificationError, Client, ClientId, ClientSecret,
+    CsrfToken, EmptyAdditionalClaims, EmptyAdditionalProviderMetadata, EndpointMaybeSet,
+    EndpointNotSet, EndpointSet, IdTokenVerifier, IssuerUrl, JsonWebKeySet, LogoutProviderMetadata,
+    Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata, RedirectUrl,
+    Scope, StandardErrorResponse, TokenResponse,
 };
 use url::Url;
 
 pub use backchannel::{https_connector, BackChannel, BackChannelError};
 
-use crate::config::Config;
+use crate::config::{Config, TokenEndpointAuth};
 use crate::session::{now_secs, LoginState};
 
+use client_auth::ClientCredentials;
 use jwk::RingJsonWebKey;
+use jws::{Jws, KeyProblem};
+use refetch::Refetches;
 
 /// The client built from discovery, with its typestate spelled out once: openidconnect's
 /// `CoreClient` with the OP's keys as [`RingJsonWebKey`] (signatures checked by ring).
@@ -70,25 +76,33 @@ type ProviderMetadataWithLogout = ProviderMetadata<
     CoreSubjectIdentifierType,
 >;
 
-/// Shortest wait between two JWKS re-fetches triggered by unknown key ids.
-const JWKS_REFRESH_INTERVAL: Duration = Duration::from_secs(10);
-/// How far in the future an ID token's `iat` may lie (clock skew).
-const IAT_LEEWAY: u64 = 60;
+/// How far in the future an ID token's `iat` may lie, and how long past its `exp` a signed
+/// userinfo answer is still taken (clock skew).
+const CLOCK_LEEWAY: u64 = 60;
 /// Bound on remembered (used) login states.
 const MAX_USED_STATES: usize = 100_000;
+/// `client_assertion_type` of `private_key_jwt` (RFC 7523 §2.2).
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// Why a login could not be started or finished.
 #[derive(Debug, thiserror::Error)]
 pub enum OidcError {
-    /// The OP did not answer (network, timeout, 5xx, unreadable discovery).
+    /// The OP did not answer (network, timeout, 5xx).
     #[error("identity provider unreachable: {0}")]
     Unreachable(String),
+    /// The OP answered, but what it says does not fit this configuration (another issuer, no
+    /// key for an allowed algorithm, no client authentication in common, client refused).
+    #[error("identity provider and configuration do not match: {0}")]
+    Misconfigured(String),
     /// The OP refused the authorization code (expired, replayed, wrong verifier).
     #[error("identity provider rejected the authorization code: {0}")]
     CodeRejected(String),
-    /// The ID token (or userinfo) failed verification.
+    /// The ID token failed verification.
     #[error("ID token rejected: {0}")]
     InvalidToken(String),
+    /// The userinfo answer failed verification.
+    #[error("userinfo rejected: {0}")]
+    InvalidUserinfo(String),
 }
 
 /// Who signed in, from the verified ID token completed by userinfo.
@@ -102,34 +116,37 @@ pub struct Identity {
     pub claims: serde_json::Map<String, serde_json::Value>,
 }
 
-/// Custom claims of a userinfo answer, kept whatever their names.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct ExtraClaims {
-    #[serde(flatten)]
-    pub claims: serde_json::Map<String, serde_json::Value>,
-}
-
-impl openidconnect::AdditionalClaims for ExtraClaims {}
-
 /// What discovery found, plus the client built from it.
 struct Discovered {
     metadata: ProviderMetadataWithLogout,
     client: OidcClient,
     end_session: Option<Url>,
-    jwks_fetched_at: Instant,
+    /// How the client authenticates at the token endpoint.
+    auth: TokenEndpointAuth,
+}
+
+/// What `profilegate check --online` reports of a discovered OP.
+#[derive(Debug, Clone)]
+pub struct DiscoverySummary {
+    pub issuer: String,
+    pub token_endpoint_auth: &'static str,
+    /// The algorithms of `oidc.signing_algs` that a key of the OP's set can verify.
+    pub usable_algs: Vec<String>,
+    pub end_session: bool,
 }
 
 /// The OpenID Provider as profilegate sees it.
 pub struct Provider {
     issuer: String,
     client_id: String,
-    client_secret: String,
+    credentials: ClientCredentials,
     redirect_url: RedirectUrl,
     scopes: Vec<Scope>,
     algs: Vec<CoreJwsSigningAlgorithm>,
     http: BackChannel,
     discovered: RwLock<Option<Arc<Discovered>>>,
     discovering: tokio::sync::Mutex<()>,
+    refetches: Mutex<Refetches>,
     used_states: Mutex<HashMap<String, u64>>,
 }
 
@@ -148,9 +165,9 @@ impl Provider {
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
-            issuer: config.oidc.issuer.as_str().trim_end_matches('/').to_owned(),
+            issuer: config.oidc.issuer.clone(),
             client_id: config.oidc.client_id.clone(),
-            client_secret: config.oidc.client_secret.expose().to_owned(),
+            credentials: ClientCredentials::new(&config.oidc)?,
             redirect_url,
             scopes: config
                 .oidc
@@ -162,11 +179,12 @@ impl Provider {
             http: BackChannel::new(config.oidc.timeout),
             discovered: RwLock::new(None),
             discovering: tokio::sync::Mutex::new(()),
+            refetches: Mutex::new(Refetches::default()),
             used_states: Mutex::new(HashMap::new()),
         })
     }
 
-    /// The configured issuer, as written (without a trailing slash).
+    /// The configured issuer, exactly as written.
     pub fn issuer(&self) -> &str {
         &self.issuer
     }
@@ -177,45 +195,146 @@ impl Provider {
     }
 
     /// Runs discovery with `http` (a client of the current runtime) and keeps the result.
-    /// Used at start-up on a runtime that is dropped afterwards.
-    pub async fn discover_with(&self, http: &BackChannel) -> Result<(), OidcError> {
+    /// Used at start-up on a runtime that is dropped afterwards, and by `check --online`.
+    pub async fn discover_with(&self, http: &BackChannel) -> Result<DiscoverySummary, OidcError> {
         let found = self.fetch_discovery(http).await?;
+        let summary = DiscoverySummary {
+            issuer: found.metadata.issuer().to_string(),
+            token_endpoint_auth: found.auth.name(),
+            usable_algs: self
+                .algs
+                .iter()
+                .filter(|alg| {
+                    found
+                        .metadata
+                        .jwks()
+                        .keys()
+                        .iter()
+                        .any(|k| k.compatible_with(alg))
+                })
+                .map(alg_name)
+                .collect(),
+            end_session: found.end_session.is_some(),
+        };
         if let Ok(mut slot) = self.discovered.write() {
             *slot = Some(Arc::new(found));
         }
-        Ok(())
+        Ok(summary)
     }
 
+    /// Discovery (§4 of OpenID Connect Discovery) and the OP's key set, each problem named.
     async fn fetch_discovery(&self, http: &BackChannel) -> Result<Discovered, OidcError> {
         let issuer = IssuerUrl::new(self.issuer.clone())
-            .map_err(|e| OidcError::Unreachable(format!("issuer URL: {e}")))?;
-        let metadata = ProviderMetadataWithLogout::discover_async(issuer, http)
+            .map_err(|e| OidcError::Misconfigured(format!("oidc.issuer: {e}")))?;
+        let url = issuer
+            .join(".well-known/openid-configuration")
+            .map_err(|e| OidcError::Misconfigured(format!("oidc.issuer: {e}")))?;
+        let request = http::Request::get(url.as_str())
+            .header(http::header::ACCEPT, "application/json")
+            .body(Vec::new())
+            .map_err(|e| OidcError::Misconfigured(format!("discovery URL {url}: {e}")))?;
+        let response = http
+            .send(request)
             .await
-            .map_err(|e| OidcError::Unreachable(format!("discovery failed: {}", chain(&e))))?;
+            .map_err(|e| OidcError::Unreachable(format!("discovery at {url}: {e}")))?;
+        let status = response.status();
+        if status.is_server_error() {
+            return Err(OidcError::Unreachable(format!(
+                "discovery at {url} answered HTTP {status}"
+            )));
+        }
+        if !status.is_success() {
+            return Err(OidcError::Misconfigured(format!(
+                "discovery at {url} answered HTTP {status}: is oidc.issuer {:?} the OP's issuer?",
+                self.issuer
+            )));
+        }
+        let metadata: ProviderMetadataWithLogout = serde_json::from_slice(response.body())
+            .map_err(|e| {
+                OidcError::Misconfigured(format!(
+                    "discovery at {url} is not OpenID Provider metadata: {e}"
+                ))
+            })?;
+        check_issuer(metadata.issuer().as_str(), &self.issuer)?;
+        let jwks = JsonWebKeySet::<RingJsonWebKey>::fetch_async(metadata.jwks_uri(), http)
+            .await
+            .map_err(|e| self.jwks_error(&e, metadata.jwks_uri().as_str()))?;
+        if !self
+            .algs
+            .iter()
+            .any(|alg| jwks.keys().iter().any(|k| k.compatible_with(alg)))
+        {
+            let found: Vec<String> = jwks.keys().iter().map(describe_key).collect();
+            return Err(OidcError::Misconfigured(format!(
+                "the OP's key set ({}) has no key for an algorithm of oidc.signing_algs ({}); it \
+                 holds {}",
+                metadata.jwks_uri().as_str(),
+                self.algs
+                    .iter()
+                    .map(alg_name)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if found.is_empty() {
+                    "no usable key".to_owned()
+                } else {
+                    found.join(", ")
+                }
+            )));
+        }
+        let auth = self
+            .credentials
+            .method(metadata.token_endpoint_auth_methods_supported())
+            .map_err(OidcError::Misconfigured)?;
+        let metadata = metadata.set_jwks(jwks);
         let end_session = metadata
             .additional_metadata()
             .end_session_endpoint
             .as_ref()
             .map(|u| u.url().clone());
-        Ok(self.discovered_from(metadata, end_session))
+        Ok(self.discovered_from(metadata, end_session, auth))
+    }
+
+    fn jwks_error<E: std::error::Error + 'static>(
+        &self,
+        e: &openidconnect::DiscoveryError<E>,
+        uri: &str,
+    ) -> OidcError {
+        match e {
+            openidconnect::DiscoveryError::Request(r) => {
+                OidcError::Unreachable(format!("key set at {uri}: {}", chain(r)))
+            }
+            openidconnect::DiscoveryError::Response(status, _, _) if status.is_server_error() => {
+                OidcError::Unreachable(format!("key set at {uri}: HTTP {status}"))
+            }
+            other => OidcError::Misconfigured(format!("key set at {uri}: {}", chain(other))),
+        }
     }
 
     fn discovered_from(
         &self,
         metadata: ProviderMetadataWithLogout,
         end_session: Option<Url>,
+        auth: TokenEndpointAuth,
     ) -> Discovered {
         let client = OidcClient::from_provider_metadata(
             metadata.clone(),
             ClientId::new(self.client_id.clone()),
-            Some(ClientSecret::new(self.client_secret.clone())),
+            self.credentials
+                .secret(auth)
+                .map(|s| ClientSecret::new(s.to_owned())),
         )
-        .set_redirect_uri(self.redirect_url.clone());
+        .set_redirect_uri(self.redirect_url.clone())
+        .set_auth_type(match auth {
+            TokenEndpointAuth::ClientSecretBasic => AuthType::BasicAuth,
+            TokenEndpointAuth::ClientSecretPost | TokenEndpointAuth::PrivateKeyJwt => {
+                AuthType::RequestBody
+            }
+        });
         Discovered {
             metadata,
             client,
             end_session,
-            jwks_fetched_at: Instant::now(),
+            auth,
         }
     }
 
@@ -303,114 +422,227 @@ impl Provider {
     ) -> Result<Identity, OidcError> {
         let d = self.discovered().await?;
         let caller = &self.http;
-        let token = d
+        let mut exchange = d
             .client
             .exchange_code(AuthorizationCode::new(code.to_owned()))
-            .map_err(|e| OidcError::Unreachable(format!("no token endpoint: {e}")))?
-            .set_pkce_verifier(PkceCodeVerifier::new(login.pkce_verifier.clone()))
+            .map_err(|e| OidcError::Misconfigured(format!("no token endpoint: {e}")))?
+            .set_pkce_verifier(PkceCodeVerifier::new(login.pkce_verifier.clone()));
+        if d.auth == TokenEndpointAuth::PrivateKeyJwt {
+            let token_endpoint = d
+                .metadata
+                .token_endpoint()
+                .map(|u| u.as_str().to_owned())
+                .unwrap_or_default();
+            let assertion = self
+                .credentials
+                .assertion(&self.client_id, &token_endpoint, now_secs())
+                .map_err(OidcError::Misconfigured)?;
+            exchange = exchange
+                .add_extra_param("client_assertion_type", JWT_BEARER)
+                .add_extra_param("client_assertion", assertion);
+        }
+        let token = exchange
             .request_async(caller)
             .await
-            .map_err(classify_token_error)?;
+            .map_err(|e| classify_token_error(e, d.auth))?;
         let id_token = token
             .id_token()
             .ok_or_else(|| OidcError::InvalidToken("the token response has no ID token".into()))?;
-        let nonce = Nonce::new(login.nonce.clone());
-
-        let verify = |d: &Discovered| -> Result<Identity, ClaimsVerificationError> {
-            let verifier = d
-                .client
-                .id_token_verifier()
-                .set_allowed_algs(self.algs.clone())
-                .set_issue_time_verifier_fn(|iat| {
-                    if iat.timestamp() > (now_secs() + IAT_LEEWAY) as i64 {
-                        Err("issued in the future".into())
-                    } else {
-                        Ok(())
-                    }
-                });
-            let claims = id_token.claims(&verifier, &nonce)?;
-            // OpenID Connect Core 3.1.3.7, step 5: an `azp`, when present, must name this
-            // client (the crate leaves it to us; extra audiences it already refuses).
-            if claims
-                .authorized_party()
-                .is_some_and(|azp| azp.as_str() != self.client_id)
-            {
-                return Err(ClaimsVerificationError::InvalidAudience(
+        let compact = id_token.to_string();
+        let (d, key) = self
+            .signing_key(d, &compact)
+            .await
+            .map_err(|p| OidcError::InvalidToken(p.to_string()))?;
+        let verifier = IdTokenVerifier::new_public_client(
+            ClientId::new(self.client_id.clone()),
+            d.metadata.issuer().clone(),
+            jws::only(&key),
+        )
+        .set_allowed_algs(self.algs.clone())
+        .set_issue_time_verifier_fn(|iat| {
+            if iat.timestamp() > (now_secs() + CLOCK_LEEWAY) as i64 {
+                Err("issued in the future".into())
+            } else {
+                Ok(())
+            }
+        });
+        let claims = id_token
+            .claims(&verifier, &Nonce::new(login.nonce.clone()))
+            .map_err(|e| OidcError::InvalidToken(chain(&e)))?;
+        // OpenID Connect Core 3.1.3.7, step 5: an `azp`, when present, must name this client
+        // (the crate leaves it to us; extra audiences it already refuses).
+        if claims
+            .authorized_party()
+            .is_some_and(|azp| azp.as_str() != self.client_id)
+        {
+            return Err(OidcError::InvalidToken(chain(
+                &ClaimsVerificationError::InvalidAudience(
                     "the authorized party (azp) is another client".into(),
-                ));
-            }
-            Ok(Identity {
-                subject: claims.subject().as_str().to_owned(),
-                email: claims.email().map(|e| e.as_str().to_owned()),
-                preferred_username: claims.preferred_username().map(|u| u.as_str().to_owned()),
-                name: claims
-                    .name()
-                    .and_then(|n| n.get(None))
-                    .map(|n| n.as_str().to_owned()),
-                claims: serde_json::Map::new(),
-            })
+                ),
+            )));
+        }
+        let mut identity = Identity {
+            subject: claims.subject().as_str().to_owned(),
+            email: claims.email().map(|e| e.as_str().to_owned()),
+            preferred_username: claims.preferred_username().map(|u| u.as_str().to_owned()),
+            name: claims
+                .name()
+                .and_then(|n| n.get(None))
+                .map(|n| n.as_str().to_owned()),
+            claims: serde_json::Map::new(),
         };
-        let mut identity = match verify(&d) {
-            Ok(identity) => identity,
-            Err(ClaimsVerificationError::SignatureVerification(
-                SignatureVerificationError::NoMatchingKey,
-            )) => {
-                // The OP may have rotated its keys: fetch the JWKS again (rate-limited), retry once.
-                let fresh = self.refresh_jwks(&d).await?;
-                verify(&fresh).map_err(|e| OidcError::InvalidToken(chain(&e)))?
-            }
-            Err(e) => return Err(OidcError::InvalidToken(chain(&e))),
-        };
-
-        if let Ok(request) = d.client.user_info(
-            token.access_token().clone(),
-            Some(openidconnect::SubjectIdentifier::new(
-                identity.subject.clone(),
-            )),
-        ) {
-            let info: openidconnect::UserInfoClaims<
-                ExtraClaims,
-                openidconnect::core::CoreGenderClaim,
-            > = request.request_async(caller).await.map_err(|e| match e {
-                openidconnect::UserInfoError::Request(r) => OidcError::Unreachable(chain(&r)),
-                other => OidcError::InvalidToken(format!("userinfo: {}", chain(&other))),
-            })?;
-            identity.email = identity
-                .email
-                .or_else(|| info.email().map(|e| e.as_str().to_owned()));
+        if let Some(info) = self
+            .userinfo(d, token.access_token().secret(), &identity.subject)
+            .await?
+        {
+            let text = |name: &str| info.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+            identity.email = identity.email.or_else(|| text("email"));
             identity.preferred_username = identity
                 .preferred_username
-                .or_else(|| info.preferred_username().map(|u| u.as_str().to_owned()));
-            identity.name = identity.name.or_else(|| {
-                info.name()
-                    .and_then(|n| n.get(None))
-                    .map(|n| n.as_str().to_owned())
-            });
-            if let Ok(serde_json::Value::Object(all)) = serde_json::to_value(&info) {
-                identity.claims = all;
-            }
+                .or_else(|| text("preferred_username"));
+            identity.name = identity.name.or_else(|| text("name"));
+            identity.claims = info;
         }
         Ok(identity)
     }
 
-    async fn refresh_jwks(&self, seen: &Arc<Discovered>) -> Result<Arc<Discovered>, OidcError> {
+    /// The key of the OP's set that signed `token`. An unknown key id (or, for a token without
+    /// one, no key of its type) makes one fetch of the key set at once, within the bounds of
+    /// [`refetch`]; the provider returned is the one whose set holds the key.
+    async fn signing_key(
+        &self,
+        d: Arc<Discovered>,
+        token: &str,
+    ) -> Result<(Arc<Discovered>, RingJsonWebKey), KeyProblem> {
+        let jws = Jws::parse(token, &self.algs)?;
+        match jws.signing_key(d.metadata.jwks()) {
+            Ok(key) => {
+                let key = key.clone();
+                Ok((d, key))
+            }
+            Err(problem) if problem.wants_refetch() => {
+                let fresh = match self.refetch_jwks(&d, problem.kid()).await {
+                    Ok(fresh) => fresh,
+                    Err(why) => {
+                        tracing::warn!(issuer = %self.issuer, kid = problem.kid(), reason = %why, "unknown signing key; the OP's key set was not fetched again");
+                        return Err(problem);
+                    }
+                };
+                let key = jws.signing_key(fresh.metadata.jwks())?.clone();
+                Ok((fresh, key))
+            }
+            Err(problem) => Err(problem),
+        }
+    }
+
+    /// Fetches the OP's key set again for `kid` (single-flight: a caller that waited finds the
+    /// set another one fetched).
+    async fn refetch_jwks(
+        &self,
+        seen: &Arc<Discovered>,
+        kid: &str,
+    ) -> Result<Arc<Discovered>, String> {
         let _guard = self.discovering.lock().await;
-        let current = self.discovered().await?;
-        if !Arc::ptr_eq(&current, seen) || current.jwks_fetched_at.elapsed() < JWKS_REFRESH_INTERVAL
-        {
+        let current = self.current().unwrap_or_else(|| seen.clone());
+        if !Arc::ptr_eq(&current, seen) {
             return Ok(current);
         }
+        self.refetches
+            .lock()
+            .map_err(|_| "lock poisoned".to_owned())?
+            .allow(kid, Instant::now())
+            .map_err(|why| why.to_string())?;
         let jwks =
             JsonWebKeySet::<RingJsonWebKey>::fetch_async(current.metadata.jwks_uri(), &self.http)
                 .await
-                .map_err(|e| OidcError::Unreachable(format!("JWKS: {}", chain(&e))))?;
+                .map_err(|e| chain(&e))?;
         let metadata = current.metadata.clone().set_jwks(jwks);
-        let fresh = Arc::new(self.discovered_from(metadata, current.end_session.clone()));
+        let fresh =
+            Arc::new(self.discovered_from(metadata, current.end_session.clone(), current.auth));
         if let Ok(mut slot) = self.discovered.write() {
             *slot = Some(fresh.clone());
         }
-        tracing::info!(issuer = %self.issuer, "JWKS re-fetched for an unknown key id");
+        tracing::info!(issuer = %self.issuer, kid, "JWKS re-fetched for an unknown key id");
         Ok(fresh)
+    }
+
+    /// The userinfo claims (Core §5.3), as JSON or as a signed JWT (`application/jwt`); `None`
+    /// when the OP has no userinfo endpoint.
+    async fn userinfo(
+        &self,
+        d: Arc<Discovered>,
+        access_token: &str,
+        subject: &str,
+    ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, OidcError> {
+        let Some(endpoint) = d.metadata.userinfo_endpoint() else {
+            return Ok(None);
+        };
+        let invalid = |why: String| OidcError::InvalidUserinfo(why);
+        let request = http::Request::get(endpoint.as_str())
+            .header(http::header::ACCEPT, "application/json, application/jwt")
+            .header(
+                http::header::AUTHORIZATION,
+                format!("Bearer {access_token}"),
+            )
+            .body(Vec::new())
+            .map_err(|e| invalid(format!("request: {e}")))?;
+        let response = self
+            .http
+            .send(request)
+            .await
+            .map_err(|e| OidcError::Unreachable(format!("userinfo: {e}")))?;
+        let status = response.status();
+        if status.is_server_error() {
+            return Err(OidcError::Unreachable(format!(
+                "userinfo answered HTTP {status}"
+            )));
+        }
+        if !status.is_success() {
+            return Err(invalid(format!("the endpoint answered HTTP {status}")));
+        }
+        let content_type = response
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/json");
+        let essence = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        let (claims, signed) = match essence.as_str() {
+            "application/json" => {
+                let claims: serde_json::Map<String, serde_json::Value> =
+                    serde_json::from_slice(response.body())
+                        .map_err(|_| invalid("not a JSON object".into()))?;
+                (claims, false)
+            }
+            "application/jwt" => {
+                let token = std::str::from_utf8(response.body())
+                    .map_err(|_| invalid("not UTF-8".into()))?
+                    .trim();
+                let (_, _) = self
+                    .signing_key(d, token)
+                    .await
+                    .map_err(|p| invalid(format!("signed answer: {p}")))?;
+                let claims = Jws::parse(token, &self.algs)
+                    .and_then(|j| j.claims())
+                    .map_err(|p| invalid(format!("signed answer: {p}")))?;
+                (claims, true)
+            }
+            other => return Err(invalid(format!("unexpected content type {other:?}"))),
+        };
+        jws::check_userinfo(
+            &claims,
+            signed,
+            subject,
+            &self.issuer,
+            &self.client_id,
+            now_secs(),
+        )
+        .map_err(|p| invalid(p.to_string()))?;
+        Ok(Some(claims))
     }
 
     /// Where to send the browser to end the OP session, if the OP supports RP-initiated logout.
@@ -429,14 +661,64 @@ impl Provider {
     }
 }
 
+/// The OP's metadata must name the configured issuer exactly (Discovery §4.3).
+fn check_issuer(found: &str, configured: &str) -> Result<(), OidcError> {
+    if found == configured {
+        return Ok(());
+    }
+    let hint = if found.trim_end_matches('/') == configured.trim_end_matches('/') {
+        " (they differ only in the trailing slash: write oidc.issuer exactly as the OP's \
+         metadata does)"
+    } else {
+        ""
+    };
+    Err(OidcError::Misconfigured(format!(
+        "the OP's metadata names issuer {found:?}, but oidc.issuer is {configured:?}; the two must \
+         be the same string{hint}"
+    )))
+}
+
+fn alg_name(alg: &CoreJwsSigningAlgorithm) -> String {
+    serde_json::to_value(alg)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| format!("{alg:?}"))
+}
+
+/// `kty`/`alg`/`kid` of a key, for a diagnosis.
+fn describe_key(key: &RingJsonWebKey) -> String {
+    let json = serde_json::to_value(key).unwrap_or_default();
+    let field = |n: &str| {
+        json.get(n)
+            .and_then(|v| v.as_str())
+            .unwrap_or("-")
+            .to_owned()
+    };
+    format!(
+        "{} key (alg {}, kid {})",
+        field("kty"),
+        field("alg"),
+        field("kid")
+    )
+}
+
 fn classify_token_error<RE: std::error::Error + 'static>(
     e: openidconnect::RequestTokenError<
         RE,
         openidconnect::StandardErrorResponse<openidconnect::core::CoreErrorResponseType>,
     >,
+    auth: TokenEndpointAuth,
 ) -> OidcError {
     use openidconnect::RequestTokenError as E;
     match e {
+        E::ServerResponse(r) if *r.error() == CoreErrorResponseType::InvalidClient => {
+            OidcError::Misconfigured(format!(
+                "the OP refused the client's credentials (invalid_client) with \
+                 token_endpoint_auth {}: check oidc.client_id, the secret or key, and the method \
+                 registered for this client at the OP",
+                auth.name()
+            ))
+        }
         E::ServerResponse(r) => OidcError::CodeRejected(r.error().to_string()),
         E::Request(r) => OidcError::Unreachable(chain(&r)),
         E::Parse(p, _) => OidcError::InvalidToken(format!("unreadable token response: {p}")),

@@ -127,9 +127,10 @@ async fn verify_callback(gate: &Gate, session: &mut Session) -> Handled {
     if let Some(error) = error {
         return Err(fail(AppError::LoginDenied(error)));
     }
-    // RFC 9207: the authorization response names its issuer; a mix-up is refused.
+    // RFC 9207: the authorization response names its issuer, compared exactly (§2.4); a
+    // mix-up is refused.
     if let Some(iss) = iss {
-        if iss.trim_end_matches('/') != gate.provider.issuer() {
+        if iss != gate.provider.issuer() {
             return Err(fail(AppError::IssuerMismatch(iss)));
         }
     }
