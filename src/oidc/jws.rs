@@ -20,7 +20,7 @@ pub enum KeyProblem {
     DisallowedAlg(String),
     /// No key of the set has this id (or, without an id, the algorithm's type): the OP may
     /// have rotated its keys, so the set is worth fetching again.
-    #[error("no key {} for {alg} in the OP's key set", kid.as_deref().map(|k| format!("with id {k:?}")).unwrap_or_else(|| "without an id".into()))]
+    #[error("no key {} for {alg} in the OP's key set", kid.as_deref().map(|k| format!("with id {k:?}")).unwrap_or_else(|| "that verifies the signature (the token has no kid)".into()))]
     NoKey { kid: Option<String>, alg: String },
     #[error("the key named by the token's kid is not a key for {0}")]
     WrongKeyType(String),
@@ -137,7 +137,16 @@ impl<'a> Jws<'a> {
                 key.verify_signature(&self.alg, self.signing_input.as_bytes(), &self.signature)
                     .is_ok()
             })
-            .ok_or(KeyProblem::BadSignature)
+            .ok_or_else(|| match &self.kid {
+                // The key its kid names did not sign it: forged.
+                Some(_) => KeyProblem::BadSignature,
+                // Without a kid, none of the keys of its type: perhaps a key the OP has just
+                // rotated in, as for an unknown kid.
+                None => KeyProblem::NoKey {
+                    kid: None,
+                    alg: self.alg_name.clone(),
+                },
+            })
     }
 
     /// The payload, once [`Self::signing_key`] has found the key that signed it.
@@ -296,10 +305,12 @@ mod tests {
         let jws = Jws::parse(&token, &[ES256]).expect("parse");
         let key = jws.signing_key(&jwks).expect("the second key verifies");
         assert_eq!(kid_of(key), None);
-        // Signed by neither: a bad signature, not a missing key.
+        // Signed by neither: maybe a key rotated in since, so worth one look at the OP.
         let stranger = Key::new(None).sign(json!({"alg": "ES256"}), json!({"sub": "x"}));
         let jws = Jws::parse(&stranger, &[ES256]).expect("parse");
-        assert_eq!(jws.signing_key(&jwks).err(), Some(KeyProblem::BadSignature));
+        let problem = jws.signing_key(&jwks).expect_err("no key");
+        assert!(problem.wants_refetch());
+        assert_eq!(problem.kid(), "");
     }
 
     #[test]

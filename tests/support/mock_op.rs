@@ -1,3 +1,4 @@
+#![allow(dead_code)]
 //! An in-process mock OpenID Provider, for the one thing a real OP will not do: misbehave on
 //! purpose. It follows the protocol far enough for profilegate's login — discovery, JWKS,
 //! `/authorize` (remembers state, nonce and the PKCE challenge, answers with a one-use code),
@@ -131,6 +132,9 @@ impl TokenContext {
 /// Forges the ID token of one `/token` answer.
 pub type Forge = Arc<dyn Fn(&TokenContext, &OpKeys) -> String + Send + Sync>;
 
+/// Signs the claims of one userinfo answer into a compact JWS.
+pub type Signer = Arc<dyn Fn(&Value, &OpKeys) -> String + Send + Sync>;
+
 /// The keys: the published ones (in the JWKS) and the rest (known to the test only).
 pub struct OpKeys {
     pub published: Vec<SigningKey>,
@@ -167,6 +171,18 @@ struct OpState {
     forge: Forge,
     /// Userinfo's `sub`; the authorization's subject when `None`.
     userinfo_sub: Option<String>,
+    /// Signs userinfo answers (served as `application/jwt`); JSON when `None`.
+    userinfo_signer: Option<Signer>,
+    /// The issuer the metadata names, when it is not the real one (a misconfigured OP).
+    metadata_issuer: Option<String>,
+    /// The `iss` of the authorization response, when it is not the real issuer.
+    callback_iss: Option<String>,
+    /// `token_endpoint_auth_methods_supported`; the token endpoint accepts exactly these.
+    auth_methods: Vec<&'static str>,
+    /// The client authentication each `/token` request used.
+    auth_used: Vec<&'static str>,
+    /// Whether the JWKS lists each key's `kid`.
+    kids_in_jwks: bool,
     counters: Counters,
     issued: Vec<String>,
     next: u64,
@@ -185,7 +201,8 @@ impl MockOp {
     }
 
     /// A mock OP whose issuer has a path (`/realms/acme`, as Keycloak's do); every endpoint
-    /// lives under it.
+    /// lives under it. A trailing `/` stays in the issuer (`/` alone: `http://127.0.0.1:N/`),
+    /// as Auth0's issuers have one.
     pub async fn start_at(path: &str) -> MockOp {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
@@ -194,7 +211,7 @@ impl MockOp {
             "http://127.0.0.1:{}{path}",
             listener.local_addr().expect("addr").port()
         );
-        let prefix = path.to_owned();
+        let prefix = path.trim_end_matches('/').to_owned();
         let keys = OpKeys {
             published: vec![SigningKey::generate("main-key")],
             unpublished: vec![
@@ -212,6 +229,12 @@ impl MockOp {
                 keys.main().es256(&ctx.claims("alice"))
             }),
             userinfo_sub: None,
+            userinfo_signer: None,
+            metadata_issuer: None,
+            callback_iss: None,
+            auth_methods: vec!["client_secret_basic"],
+            auth_used: Vec::new(),
+            kids_in_jwks: true,
             counters: Counters::default(),
             issued: Vec::new(),
             next: 0,
@@ -251,6 +274,40 @@ impl MockOp {
     /// Userinfo answers for this subject instead of the signed-in one.
     pub fn set_userinfo_sub(&self, sub: Option<&str>) {
         self.with(|s| s.userinfo_sub = sub.map(str::to_owned));
+    }
+
+    /// Userinfo answers signed by `signer` (`application/jwt`) instead of JSON.
+    pub fn set_userinfo_signer(&self, signer: Option<Signer>) {
+        self.with(|s| s.userinfo_signer = signer);
+    }
+
+    /// The metadata names `issuer` instead of the real one.
+    pub fn set_metadata_issuer(&self, issuer: Option<&str>) {
+        self.with(|s| s.metadata_issuer = issuer.map(str::to_owned));
+    }
+
+    /// The authorization response carries `iss` instead of the real issuer.
+    pub fn set_callback_iss(&self, iss: Option<&str>) {
+        self.with(|s| s.callback_iss = iss.map(str::to_owned));
+    }
+
+    /// The client authentication methods the OP lists and accepts, in order.
+    pub fn set_auth_methods(&self, methods: &[&'static str]) {
+        self.with(|s| s.auth_methods = methods.to_vec());
+    }
+
+    /// The client authentication each `/token` request used, in order.
+    pub fn auth_used(&self) -> Vec<&'static str> {
+        self.with(|s| s.auth_used.clone())
+    }
+
+    /// Publishes every key, the first unpublished ones included, without a `kid` in the JWKS.
+    pub fn publish_all_without_kids(&self) {
+        self.with(|s| {
+            s.kids_in_jwks = false;
+            let rest: Vec<SigningKey> = s.keys.unpublished.drain(..).collect();
+            s.keys.published.extend(rest);
+        });
     }
 
     /// Publishes the first unpublished key (`rotated-key`) in the JWKS.
@@ -333,12 +390,13 @@ async fn handle(
         .map(|b| b.to_bytes())
         .unwrap_or_default();
     let mut s = state.lock().expect("mock OP state");
-    let issuer = s.issuer.clone();
+    // Endpoints hang below the issuer without doubling its trailing slash.
+    let issuer = s.issuer.trim_end_matches('/').to_owned();
     let resp = match path.as_str() {
         "/.well-known/openid-configuration" => json_reply(
             200,
             &json!({
-                "issuer": issuer,
+                "issuer": s.metadata_issuer.clone().unwrap_or_else(|| s.issuer.clone()),
                 "authorization_endpoint": format!("{issuer}/authorize"),
                 "token_endpoint": format!("{issuer}/token"),
                 "userinfo_endpoint": format!("{issuer}/userinfo"),
@@ -346,14 +404,25 @@ async fn handle(
                 "response_types_supported": ["code"],
                 "subject_types_supported": ["public"],
                 "id_token_signing_alg_values_supported": ["ES256"],
-                "token_endpoint_auth_methods_supported": ["client_secret_basic"],
+                "token_endpoint_auth_methods_supported": s.auth_methods,
                 "code_challenge_methods_supported": ["S256"],
                 "scopes_supported": ["openid", "email", "profile"],
             }),
         ),
         "/jwks" => {
             s.counters.jwks += 1;
-            let keys: Vec<Value> = s.keys.published.iter().map(SigningKey::jwk).collect();
+            let keys: Vec<Value> = s
+                .keys
+                .published
+                .iter()
+                .map(|k| {
+                    let mut jwk = k.jwk();
+                    if !s.kids_in_jwks {
+                        jwk.as_object_mut().map(|o| o.remove("kid"));
+                    }
+                    jwk
+                })
+                .collect();
             json_reply(200, &json!({ "keys": keys }))
         }
         "/authorize" => authorize(&mut s, &query),
@@ -366,15 +435,16 @@ async fn handle(
             match bearer.and_then(|t| s.access_tokens.get(t)) {
                 Some(sub) => {
                     let sub = s.userinfo_sub.clone().unwrap_or_else(|| sub.clone());
-                    json_reply(
-                        200,
-                        &json!({
-                            "sub": sub,
-                            "email": format!("{sub}@example.com"),
-                            "email_verified": true,
-                            "preferred_username": sub,
-                        }),
-                    )
+                    let claims = json!({
+                        "sub": sub,
+                        "email": format!("{sub}@example.com"),
+                        "email_verified": true,
+                        "preferred_username": sub,
+                    });
+                    match &s.userinfo_signer {
+                        Some(sign) => reply(200, "application/jwt", sign(&claims, &s.keys)),
+                        None => json_reply(200, &claims),
+                    }
                 }
                 None => oauth_error(401, "invalid_token"),
             }
@@ -410,7 +480,7 @@ fn authorize(s: &mut OpState, q: &HashMap<String, String>) -> Response<Full<Byte
         .query_pairs_mut()
         .append_pair("code", &code)
         .append_pair("state", state)
-        .append_pair("iss", &s.issuer);
+        .append_pair("iss", s.callback_iss.as_deref().unwrap_or(&s.issuer));
     Response::builder()
         .status(302)
         .header("location", target.to_string())
@@ -424,11 +494,22 @@ fn token(
     authorization: Option<&str>,
 ) -> Response<Full<Bytes>> {
     s.counters.token += 1;
-    let expected = format!(
+    let basic = format!(
         "Basic {}",
         STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"))
     );
-    if authorization != Some(expected.as_str()) {
+    let used = match authorization {
+        Some(a) if a == basic => "client_secret_basic",
+        Some(_) => return oauth_error(401, "invalid_client"),
+        None if form.get("client_id").map(String::as_str) == Some(CLIENT_ID)
+            && form.get("client_secret").map(String::as_str) == Some(CLIENT_SECRET) =>
+        {
+            "client_secret_post"
+        }
+        None => return oauth_error(401, "invalid_client"),
+    };
+    s.auth_used.push(used);
+    if !s.auth_methods.contains(&used) {
         return oauth_error(401, "invalid_client");
     }
     if form.get("grant_type").map(String::as_str) != Some("authorization_code") {
