@@ -617,3 +617,104 @@ fn theme_extras_are_read_and_checked() {
         assert!(k.contains(&expected), "missing {expected} in {k:?}");
     }
 }
+
+/// `minimal()` with `[oidc]`'s issuer and secret lines replaced by `oidc`.
+fn with_oidc(oidc: &str) -> String {
+    minimal()
+        .replace(
+            "issuer = \"https://idp.example.com/realms/acme\"\nclient_id = \"profilegate\"\nclient_secret = \"change-me\"\n",
+            &format!("client_id = \"profilegate\"\n{oidc}\n"),
+        )
+}
+
+#[test]
+fn the_issuer_is_kept_exactly_as_written() {
+    for issuer in [
+        "https://x",
+        "https://x/",
+        "https://idp.example.com/realms/acme",
+        "https://idp.example.com/realms/acme/",
+    ] {
+        let text = with_oidc(&format!("issuer = \"{issuer}\"\nclient_secret = \"s\""));
+        let c = load(&text, &[]).expect("valid");
+        assert_eq!(c.oidc.issuer, issuer, "no slash added or removed");
+    }
+    for (issuer, why) in [
+        ("https://x/?tenant=1", "query"),
+        ("https://x/#top", "fragment"),
+        (" https://x", "spaces"),
+        ("ftp://x", "http:// or https://"),
+    ] {
+        let text = with_oidc(&format!("issuer = \"{issuer}\"\nclient_secret = \"s\""));
+        let err = load(&text, &[]).expect_err(issuer);
+        assert_eq!(keys(&err), ["oidc.issuer"], "{issuer}");
+        assert!(
+            err.0[0].message.contains(why),
+            "{issuer}: {}",
+            err.0[0].message
+        );
+    }
+}
+
+#[test]
+fn client_authentication_keys_are_checked_together() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = dir.path().join("client.pem");
+    std::fs::write(
+        &key,
+        "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n-----END PRIVATE KEY-----\n",
+    )
+    .expect("key file");
+    let key = key.display().to_string();
+    let issuer = "issuer = \"https://x/\"";
+    // Defaults: no method (discovery decides), a secret.
+    let c = load(&with_oidc(&format!("{issuer}\nclient_secret = \"s\"")), &[]).expect("valid");
+    assert_eq!(c.oidc.token_endpoint_auth, None);
+    for (method, want) in [
+        ("client_secret_basic", TokenEndpointAuth::ClientSecretBasic),
+        ("client_secret_post", TokenEndpointAuth::ClientSecretPost),
+    ] {
+        let text = with_oidc(&format!(
+            "{issuer}\nclient_secret = \"s\"\ntoken_endpoint_auth = \"{method}\""
+        ));
+        assert_eq!(
+            load(&text, &[]).expect(method).oidc.token_endpoint_auth,
+            Some(want)
+        );
+    }
+    // private_key_jwt: a key file and no secret.
+    let text = with_oidc(&format!(
+        "{issuer}\ntoken_endpoint_auth = \"private_key_jwt\"\nclient_key_file = {key:?}\nclient_key_id = \"k1\""
+    ));
+    let c = load(&text, &[]).expect("private_key_jwt");
+    assert!(c.oidc.client_secret.is_none() && c.oidc.client_key_pem.is_some());
+    assert_eq!(c.oidc.client_key_id.as_deref(), Some("k1"));
+
+    for (oidc, key_named) in [
+        (
+            format!("{issuer}\nclient_secret = \"s\"\ntoken_endpoint_auth = \"client_secret_jwt\""),
+            "oidc.token_endpoint_auth",
+        ),
+        (
+            format!("{issuer}\ntoken_endpoint_auth = \"private_key_jwt\""),
+            "oidc.client_key_file",
+        ),
+        (
+            format!("{issuer}\nclient_secret = \"s\"\nclient_key_file = {key:?}"),
+            "oidc.client_key_file",
+        ),
+        (
+            format!("{issuer}\ntoken_endpoint_auth = \"client_secret_post\""),
+            "oidc.client_secret",
+        ),
+        (
+            format!(
+                "{issuer}\ntoken_endpoint_auth = \"private_key_jwt\"\nclient_key = \"not a key\""
+            ),
+            "oidc.client_key",
+        ),
+    ] {
+        let err = load(&with_oidc(&oidc), &[]).expect_err(&oidc);
+        assert!(keys(&err).contains(&key_named), "{oidc}: {:?}", keys(&err));
+    }
+}
