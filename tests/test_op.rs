@@ -130,12 +130,15 @@ async fn after_a_key_rotation_the_op_signs_with_the_new_key_and_still_lists_the_
 
     let kid = op.rotate_signing_key().await;
     assert_ne!(kid, before[0]);
-    // Both keys came from the files the harness made once for the run, not from the OP.
-    assert!(
-        !op.stderr().contains("generating a 2048-bit RSA key"),
-        "{}",
-        op.stderr()
-    );
+    // Both keys came from the files the harness made once for the run (when openssl is there
+    // to make them), not from the OP.
+    if support::op_keys::op_key_file(support::op_keys::OpKey::Rotation).is_some() {
+        assert!(
+            !op.stderr().contains("generating a 2048-bit RSA key"),
+            "{}",
+            op.stderr()
+        );
+    }
     assert_eq!(jwks_kids(&op).await, vec![kid.clone(), before[0].clone()]);
 
     let code = code_from(&browser, interaction).await;

@@ -35,16 +35,18 @@
 //
 // Keys: Node 20's crypto.generateKeyPairSync('rsa') can deadlock (the main thread blocks on a
 // mutex in the RSA KeyGenJob destructor during garbage collection), so this file never calls it.
-// profilegate's test harness makes one key file per test run and passes it; without one the
-// key is generated with the asynchronous crypto.generateKeyPair before the ready line.
+// profilegate's test harness makes its key files once per run (tests/support/op_keys.rs) and
+// passes them; without one the key is generated with the asynchronous crypto.generateKeyPair
+// before the ready line (the demo, a developer by hand).
 //
 // Test controls ("test_controls": true; not for the demo):
 //   POST /__test/rotate-signing-key   -> {"kid":"<new kid>"}
 //     From then on ID tokens (and signed userinfo) are signed with a new RSA key with a new
 //     random kid, listed first in the JWKS; every earlier key is still listed after it. The
-//     provider is rebuilt with the same issuer, clients and cookie keys: sessions, grants,
-//     tokens and interactions live in oidc-provider's in-memory adapter, which is shared by the
-//     whole process, so they survive the swap.
+//     provider is rebuilt with the same issuer, clients and cookie keys, and sessions, grants,
+//     tokens and interactions live in one in-memory adapter shared by every instance, so they
+//     survive the swap (a sign-in started before a rotation completes after it).
+//     The tests call it through TestOp::rotate_signing_key (tests/support/mod.rs).
 //
 // When ready it prints exactly one line to stdout:
 //   {"issuer":"http://localhost:NNNNN","port":NNNNN}
