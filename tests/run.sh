@@ -3,7 +3,8 @@
 #
 #   ./tests/run.sh
 #
-# Installs (when missing): cmake (pingora's build), Node.js + npm (the test OpenID Provider),
+# Installs (when missing): cmake (pingora's build), openssl (the test OP's RSA keys, made once
+# per run; the PostgreSQL server's certificates), Node.js + npm (the test OpenID Provider),
 # Debian's chromium (the headless-browser test), Debian's postgresql (a temporary server for the
 # PostgreSQL store's tests, started on a free loopback port and removed at the end), and the npm packages pinned by
 # tests/op/package-lock.json (the test OP) and tests/browser/package-lock.json (playwright-core,
@@ -18,7 +19,8 @@
 # each long step (cargo test as a whole, each benchmark smoke, the fuzz smoke) under
 # TEST_STEP_LIMIT seconds (default 3600). A binary or step past its limit is stopped with its
 # children and the run fails with a "TIME LIMIT" line naming it. Inside the tests every wait on
-# a child process or a socket has its own, shorter deadline (tests/support/child.rs).
+# a child process has its own, shorter deadline and fails with the child's stderr
+# (tests/support/child.rs). The installs are left to apt's and npm's own network timeouts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
