@@ -5,7 +5,13 @@ mod support;
 
 use std::process::Command;
 
+use support::child::{output_within, COMMAND_LIMIT};
 use support::{binary, repo};
+
+/// Runs profilegate to its end, for at most [`COMMAND_LIMIT`].
+fn run(cmd: &mut Command) -> std::process::Output {
+    output_within(cmd, "profilegate", COMMAND_LIMIT).expect("profilegate runs")
+}
 
 fn check(config: &std::path::Path, env: &[(&str, &str)]) -> std::process::Output {
     let mut cmd = Command::new(binary());
@@ -13,7 +19,7 @@ fn check(config: &std::path::Path, env: &[(&str, &str)]) -> std::process::Output
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.output().expect("profilegate runs")
+    run(&mut cmd)
 }
 
 #[test]
@@ -121,13 +127,11 @@ fn environment_overrides_apply_to_check() {
 
 #[test]
 fn run_refuses_the_example_session_secret() {
-    let out = Command::new(binary())
+    let out = run(Command::new(binary())
         .arg("--config")
         .arg(repo().join("config.toml"))
         .env("PROFILEGATE_SERVER_LISTEN", "127.0.0.1:0")
-        .env("PROFILEGATE_SERVER_ADMIN_LISTEN", "127.0.0.1:1")
-        .output()
-        .expect("profilegate runs");
+        .env("PROFILEGATE_SERVER_ADMIN_LISTEN", "127.0.0.1:1"));
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("example placeholder"), "{stderr}");
@@ -137,7 +141,7 @@ fn run_refuses_the_example_session_secret() {
 fn a_taken_port_is_reported_clearly() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = taken.local_addr().expect("addr").port();
-    let out = Command::new(binary())
+    let out = run(Command::new(binary())
         .arg("--config")
         .arg(repo().join("config.toml"))
         .env("PROFILEGATE_SESSION_SECRET", support::SESSION_SECRET)
@@ -149,9 +153,7 @@ fn a_taken_port_is_reported_clearly() {
         .env(
             "PROFILEGATE_SERVER_ADMIN_LISTEN",
             format!("127.0.0.1:{}", support::free_port()),
-        )
-        .output()
-        .expect("profilegate runs");
+        ));
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

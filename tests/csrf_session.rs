@@ -134,7 +134,7 @@ async fn answers_need_this_sessions_csrf_token() {
         .expect("post");
     assert_eq!(in_query.status(), StatusCode::FORBIDDEN);
     // Without a session at all: 401, never a page that could be framed into a form post.
-    let anonymous = reqwest::Client::new()
+    let anonymous = http_client()
         .post(&url)
         .form(&fields(Some(&alice_token)))
         .send()
@@ -243,7 +243,7 @@ async fn login_state_is_one_shot_and_short_lived() {
         .iter()
         .any(|c| c.starts_with("profilegate_session_login_") && c.contains("Max-Age=0")));
     for cookie in [browser.cookies_for(&callback), cookie_before] {
-        let resp = reqwest::Client::new()
+        let resp = http_client()
             .get(&callback)
             .header("accept", "text/html")
             .header("cookie", cookie)

@@ -3,8 +3,7 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Command};
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
@@ -22,25 +21,27 @@ struct CustomUi {
 
 impl CustomUi {
     fn start(profilegate_origin: &str, port: u16) -> CustomUi {
-        let mut child = Command::new("node")
-            .arg(repo().join("examples/custom-ui/server.js"))
-            .arg(port.to_string())
-            .arg(profilegate_origin)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("node starts");
-        let stdin = child.stdin.take().expect("stdin");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("ready line");
-        let ready: Value = serde_json::from_str(&line).expect("custom UI ready");
+        let started = child::start_with_ready_line(
+            Command::new("node")
+                .arg(repo().join("examples/custom-ui/server.js"))
+                .arg(port.to_string())
+                .arg(profilegate_origin),
+            "the custom UI app (examples/custom-ui/server.js)",
+            child::READY_LINE_LIMIT,
+        );
+        let line = started.ready.clone();
+        let Some(port) = serde_json::from_str::<Value>(&line)
+            .ok()
+            .and_then(|ready| u16::try_from(ready["port"].as_u64()?).ok())
+        else {
+            started.fail(&format!(
+                "the custom UI app printed a bad ready line {line:?}"
+            ));
+        };
         CustomUi {
-            child,
-            _stdin: stdin,
-            port: ready["port"].as_u64().expect("port") as u16,
+            child: started.child,
+            _stdin: started.stdin,
+            port,
         }
     }
 }
@@ -313,7 +314,7 @@ async fn the_custom_ui_round_trip_and_every_bad_token_is_refused() {
         (with("rd", json!("/"), "s-real").0, "s-other".to_owned()),
     ));
     for (name, (token, state)) in cases {
-        let resp = reqwest::Client::new()
+        let resp = http_client()
             .post(&continue_url)
             .header("accept", "text/html")
             .form(&[

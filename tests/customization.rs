@@ -252,7 +252,7 @@ async fn a_template_override_replaces_one_page() {
         .expect("text");
     assert!(page.contains("<h1>See you soon at Acme</h1>"), "{page}");
     // Other pages stay built in.
-    let missing = reqwest::Client::new()
+    let missing = http_client()
         .get(env.proxy.url("/.profilegate/nope"))
         .header("accept", "text/html")
         .send()

@@ -343,7 +343,7 @@ async fn a_wrong_or_replayed_state_gets_400_and_no_session() {
     let login_cookie = browser.cookies_for(&env.proxy.url("/.profilegate/callback"));
     let ok = browser.navigate(&callback).await;
     assert_eq!(ok.status(), StatusCode::FOUND);
-    let replay = reqwest::Client::new()
+    let replay = http_client()
         .get(&callback)
         .header("accept", "text/html")
         .header("cookie", login_cookie)
@@ -960,7 +960,7 @@ async fn a_second_instance_cannot_take_the_port_of_a_running_one() {
     );
     // Every new connection still reaches the first instance.
     for _ in 0..20 {
-        let client = reqwest::Client::new();
+        let client = http_client();
         let r = client
             .get(format!("{}/.profilegate/jwks.json", env.proxy.origin))
             .send()

@@ -47,7 +47,9 @@ pg_server_start() {
   ) >"$PG_SERVER_DIR/tls.log" 2>&1 || { cat "$PG_SERVER_DIR/tls.log" >&2; return 1; }
   chmod 600 "$PG_SERVER_DIR/server.key"
   [ "$(id -u)" -ne 0 ] || chown postgres: "$PG_SERVER_DIR/server.key" "$PG_SERVER_DIR/server.crt"
-  "${PG_SERVER_AS[@]}" "$PG_SERVER_BIN/pg_ctl" -D "$PG_SERVER_DIR/data" -l "$PG_SERVER_DIR/server.log" -w \
+  # -w -t 60: wait for the server at most 60 s (pg_ctl's default, written out), then fail with
+  # its log.
+  "${PG_SERVER_AS[@]}" "$PG_SERVER_BIN/pg_ctl" -D "$PG_SERVER_DIR/data" -l "$PG_SERVER_DIR/server.log" -w -t 60 \
     -o "-c listen_addresses=127.0.0.1 -p $port -k $PG_SERVER_DIR -c ssl=on -c ssl_cert_file=$PG_SERVER_DIR/server.crt -c ssl_key_file=$PG_SERVER_DIR/server.key" \
     start >/dev/null ||
     { cat "$PG_SERVER_DIR/server.log" >&2; return 1; }
@@ -58,7 +60,8 @@ pg_server_start() {
 
 pg_server_stop() {
   [ -n "${PG_SERVER_DIR:-}" ] || return 0
-  "${PG_SERVER_AS[@]}" "$PG_SERVER_BIN/pg_ctl" -D "$PG_SERVER_DIR/data" -m fast -w stop >/dev/null 2>&1 || true
+  "${PG_SERVER_AS[@]}" "$PG_SERVER_BIN/pg_ctl" -D "$PG_SERVER_DIR/data" -m fast -w -t 30 stop >/dev/null 2>&1 ||
+    "${PG_SERVER_AS[@]}" "$PG_SERVER_BIN/pg_ctl" -D "$PG_SERVER_DIR/data" -m immediate -w -t 30 stop >/dev/null 2>&1 || true
   rm -rf "$PG_SERVER_DIR"
   PG_SERVER_DIR=""
 }

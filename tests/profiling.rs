@@ -96,14 +96,17 @@ async fn answer_rd(
 }
 
 fn verify_jwt(env: &TestEnv, token: &str) -> serde_json::Value {
-    let out = Command::new("node")
-        .arg(repo().join("tests/op/verify-jwt.mjs"))
-        .arg(env.proxy.url("/.profilegate/jwks.json"))
-        .arg(&env.proxy.origin)
-        .arg(env.upstream.url())
-        .arg(token)
-        .output()
-        .expect("node runs");
+    let out = child::output_within(
+        Command::new("node")
+            .arg(repo().join("tests/op/verify-jwt.mjs"))
+            .arg(env.proxy.url("/.profilegate/jwks.json"))
+            .arg(&env.proxy.origin)
+            .arg(env.upstream.url())
+            .arg(token),
+        "node tests/op/verify-jwt.mjs",
+        child::COMMAND_LIMIT,
+    )
+    .expect("node runs");
     assert!(
         out.status.success(),
         "JWT did not verify: {}",
@@ -247,14 +250,17 @@ async fn answers_are_validated_stored_and_sent_upstream_as_headers_and_a_verifia
     let mut forged = token.clone().into_bytes();
     let i = forged.len() - 5;
     forged[i] = if forged[i] == b'A' { b'B' } else { b'A' };
-    let out = Command::new("node")
-        .arg(repo().join("tests/op/verify-jwt.mjs"))
-        .arg(env.proxy.url("/.profilegate/jwks.json"))
-        .arg(&env.proxy.origin)
-        .arg(env.upstream.url())
-        .arg(String::from_utf8(forged).expect("ascii"))
-        .output()
-        .expect("node");
+    let out = child::output_within(
+        Command::new("node")
+            .arg(repo().join("tests/op/verify-jwt.mjs"))
+            .arg(env.proxy.url("/.profilegate/jwks.json"))
+            .arg(&env.proxy.origin)
+            .arg(env.upstream.url())
+            .arg(String::from_utf8(forged).expect("ascii")),
+        "node tests/op/verify-jwt.mjs",
+        child::COMMAND_LIMIT,
+    )
+    .expect("node");
     assert!(!out.status.success(), "a tampered JWT must not verify");
 }
 

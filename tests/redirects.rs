@@ -144,11 +144,13 @@ fn committed_fixtures_equal_the_generator_output() {
         ("attacks", "redirect_attacks.txt"),
         ("legit", "redirect_legit.txt"),
     ] {
-        let out = match std::process::Command::new("python3")
-            .arg(&script)
-            .args(["--print", which])
-            .output()
-        {
+        let out = match child::output_within(
+            std::process::Command::new("python3")
+                .arg(&script)
+                .args(["--print", which]),
+            "python3 tests/fixtures/gen_redirects.py",
+            child::COMMAND_LIMIT,
+        ) {
             Ok(out) => out,
             Err(e) => {
                 eprintln!("python3 not available ({e}): generator comparison skipped");

@@ -124,14 +124,17 @@ async fn two_replicas_share_answers_and_the_signing_key_and_notice_a_newer_revis
 
     // B signs with the key A created and stored: B's token verifies against A's JWKS.
     let token = seen.header("x-profile-jwt").expect("jwt").to_owned();
-    let out = Command::new("node")
-        .arg(repo().join("tests/op/verify-jwt.mjs"))
-        .arg(env.proxy.url("/.profilegate/jwks.json"))
-        .arg(&replica_b.origin)
-        .arg(env.upstream.url())
-        .arg(&token)
-        .output()
-        .expect("node runs");
+    let out = child::output_within(
+        Command::new("node")
+            .arg(repo().join("tests/op/verify-jwt.mjs"))
+            .arg(env.proxy.url("/.profilegate/jwks.json"))
+            .arg(&replica_b.origin)
+            .arg(env.upstream.url())
+            .arg(&token),
+        "node tests/op/verify-jwt.mjs",
+        child::COMMAND_LIMIT,
+    )
+    .expect("node runs");
     assert!(
         out.status.success(),
         "B's JWT did not verify with A's keys: {}",

@@ -388,7 +388,7 @@ browse() {
     # in $TMP/stop.ns.
     local t0=""
     [[ -n "$stop" && -n "${SPLIT_PID:-}" && "$next" == *"$stop"* ]] && t0=$(cpu_ns "$SPLIT_PID")
-    out=$(curl -sS -b "$jar" -c "$jar" -o "$page" -w '%{http_code} %{redirect_url}' \
+    out=$(curl -sS --max-time 20 -b "$jar" -c "$jar" -o "$page" -w '%{http_code} %{redirect_url}' \
       -H 'Accept: text/html,application/xhtml+xml,*/*;q=0.8' "$next") || return 1
     [[ -n "$t0" ]] && echo $(($(cpu_ns "$SPLIT_PID") - t0)) >>"$TMP/stop.ns"
     code=${out%% *}
@@ -439,7 +439,7 @@ browse() {
           ;;
       esac
     fi
-    out=$(curl -sS -b "$jar" -c "$jar" -o "$page" -w '%{http_code} %{redirect_url}' \
+    out=$(curl -sS --max-time 20 -b "$jar" -c "$jar" -o "$page" -w '%{http_code} %{redirect_url}' \
       -H 'Accept: text/html' "${fields[@]}" "$next") || return 1
     code=${out%% *}
     loc=${out#* }
@@ -469,7 +469,7 @@ PG_COOKIE=$(cookie_header "$TMP/pg.jar" 127.0.0.1)
 # A browser drops the login cookie when the callback deletes it; the measured requests must not
 # carry it either.
 [[ "$PG_COOKIE" != *profilegate_session_login_* ]] || die "the login cookie outlived the callback"
-seen=$(curl -sS -H "Cookie: $PG_COOKIE" "$PG_URL/_bench/identity")
+seen=$(curl -sS --max-time 20 -H "Cookie: $PG_COOKIE" "$PG_URL/_bench/identity")
 [[ "$seen" == *"user=$BENCH_USER company=$BENCH_COMPANY jwt=ey"* ]] ||
   die "the upstream did not receive the identity and profile through profilegate: $seen"
 say "profilegate forwards X-Forwarded-User, X-Profile-Company and X-Profile-Jwt"
@@ -483,7 +483,7 @@ if ((WITH_APACHE)); then
   [[ "$body" == ok ]] || die "after the login Apache showed: $body"
   AP_COOKIE=$(cookie_header "$TMP/ap.jar" 127.0.0.1)
   [[ -n "$AP_COOKIE" ]] || die "no mod_auth_openidc session cookie in the jar"
-  seen=$(curl -sS -H "Cookie: $AP_COOKIE" "$AP_URL/_bench/identity")
+  seen=$(curl -sS --max-time 20 -H "Cookie: $AP_COOKIE" "$AP_URL/_bench/identity")
   [[ "$seen" == *"oidc_sub=$BENCH_USER"* ]] ||
     die "the upstream did not receive the identity through Apache: $seen"
   say "Apache forwards OIDC_CLAIM_sub"
@@ -742,7 +742,7 @@ login_cost() {
     if ((split)); then
       # The start redirect by itself, timed; browse() goes on from where it points.
       s0=$(cpu_ns "$pid")
-      out=$(curl -sS -b "$TMP/login.jar" -c "$TMP/login.jar" -o /dev/null -w '%{http_code} %{redirect_url}' \
+      out=$(curl -sS --max-time 20 -b "$TMP/login.jar" -c "$TMP/login.jar" -o /dev/null -w '%{http_code} %{redirect_url}' \
         -H 'Accept: text/html,application/xhtml+xml,*/*;q=0.8' "$url") || die "login $i through $name failed"
       start_ns=$((start_ns + $(cpu_ns "$pid") - s0))
       [[ "$out" == 30?" "?* ]] || die "login $i through $name: the start answered '$out'"

@@ -17,8 +17,36 @@
 //     "extra_scope_claims": { "profile": ["company"] },  // claim names added to a scope (new scopes too)
 //     "pkce_required": true,        // require PKCE (S256) for every client, confidential ones too
 //     "skip_consent": false,        // true = reuse/auto-create the grant, so no consent page
-//     "access_token_ttl": 3600, "id_token_ttl": 3600, "session_ttl": 1209600   // seconds
+//     "access_token_ttl": 3600, "id_token_ttl": 3600, "session_ttl": 1209600,  // seconds
+//     "signing_key_file": "/path/key.pem",  // PEM RSA private key the OP signs with (RS256);
+//                                   // without it a 2048-bit key is generated (asynchronously)
+//     "rotation_key_file": "/path/key2.pem",  // PEM RSA private key for the first key rotation
+//                                   // (test_controls); later rotations generate one
+//     "test_controls": false,       // true = the POST /__test/* endpoints below
+//     "jwt_userinfo": false         // true = signed userinfo (features.jwtUserinfo): a client
+//                                   // registered with userinfo_signed_response_alg: "RS256"
+//                                   // gets an application/jwt answer
 //   }
+//
+// Clients authenticate at the token endpoint with client_secret_basic (the default),
+// client_secret_post or private_key_jwt (give the client "jwks": {"keys": [<public JWK>]} and
+// no secret); the OP accepts only the method the client is registered with (oidc-provider
+// alone takes basic and post for each other; this file refuses that with invalid_client).
+//
+// Keys: Node 20's crypto.generateKeyPairSync('rsa') can deadlock (the main thread blocks on a
+// mutex in the RSA KeyGenJob destructor during garbage collection), so this file never calls it.
+// profilegate's test harness makes its key files once per run (tests/support/op_keys.rs) and
+// passes them; without one the key is generated with the asynchronous crypto.generateKeyPair
+// before the ready line (the demo, a developer by hand).
+//
+// Test controls ("test_controls": true; not for the demo):
+//   POST /__test/rotate-signing-key   -> {"kid":"<new kid>"}
+//     From then on ID tokens (and signed userinfo) are signed with a new RSA key with a new
+//     random kid, listed first in the JWKS; every earlier key is still listed after it. The
+//     provider is rebuilt with the same issuer, clients and cookie keys, and sessions, grants,
+//     tokens and interactions live in one in-memory adapter shared by every instance, so they
+//     survive the swap (a sign-in started before a rotation completes after it).
+//     The tests call it through TestOp::rotate_signing_key (tests/support/mod.rs).
 //
 // When ready it prints exactly one line to stdout:
 //   {"issuer":"http://localhost:NNNNN","port":NNNNN}
@@ -72,6 +100,52 @@ const extraScopeClaims = cfg.extra_scope_claims ?? {};
 
 // The oidc-provider module is loaded after console is redirected.
 const { default: Provider } = await import('oidc-provider');
+// Its in-memory adapter, made once: oidc-provider 9 gives every Provider instance a store of its
+// own by default, and a key rotation (below) replaces the instance but must keep sessions,
+// interactions, grants and tokens. (The lockfile pins the version this internal path is from.)
+const { createMemoryAdapter } = await import('oidc-provider/lib/adapters/memory_adapter.js');
+const sharedAdapter = createMemoryAdapter();
+
+// ---------------------------------------------------------------- signing keys
+
+// An RSA signing key as a private JWK with a fresh random kid: read from `file` (PEM), or
+// generated asynchronously when there is none (never generateKeyPairSync; see the header).
+// Rejects with a message naming `what` and the file.
+async function rsaSigningKey(file, what) {
+  let privateKey;
+  if (file !== undefined && file !== null) {
+    let pem;
+    try {
+      pem = fs.readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new Error(`${what}: cannot read ${file}: ${err.message}`);
+    }
+    try {
+      privateKey = crypto.createPrivateKey(pem);
+    } catch (err) {
+      throw new Error(`${what}: ${file} is not a PEM private key: ${err.message}`);
+    }
+    if (privateKey.asymmetricKeyType !== 'rsa') {
+      throw new Error(`${what}: ${file} holds a ${privateKey.asymmetricKeyType} key; an RSA key is needed (RS256)`);
+    }
+  } else {
+    process.stderr.write(`test-op: no ${what} given: generating a 2048-bit RSA key (asynchronously)\n`);
+    privateKey = await new Promise((resolve, reject) => {
+      crypto.generateKeyPair('rsa', { modulusLength: 2048 }, (err, _publicKey, key) => (err ? reject(err) : resolve(key)));
+    }).catch((err) => {
+      throw new Error(`${what}: RSA key generation failed: ${err.message}`);
+    });
+  }
+  return {
+    ...privateKey.export({ format: 'jwk' }),
+    kid: crypto.randomBytes(8).toString('hex'),
+    alg: 'RS256',
+    use: 'sig',
+  };
+}
+
+// Newest first: oidc-provider signs with the first key of the algorithm and lists them all.
+const signingKeys = [await rsaSigningKey(cfg.signing_key_file, 'signing_key_file').catch((err) => fail(err.message))];
 
 // ---------------------------------------------------------------- listening
 
@@ -144,98 +218,193 @@ for (const [scope, names] of Object.entries(extraScopeClaims)) {
   claims[scope] = [...new Set([...(claims[scope] ?? []), ...names])];
 }
 
-const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
-const signingKey = {
-  ...privateKey.export({ format: 'jwk' }),
-  kid: crypto.randomBytes(8).toString('hex'),
-  alg: 'RS256',
-  use: 'sig',
-};
+// One set for the whole process: a provider rebuilt by a key rotation still opens the cookies
+// the previous one set.
+const cookieKeys = [crypto.randomBytes(32).toString('base64url'), crypto.randomBytes(32).toString('base64url')];
 
-const clients = cfg.clients.map((c) => ({
-  grant_types: ['authorization_code'],
-  response_types: ['code'],
-  token_endpoint_auth_method: 'client_secret_basic',
-  ...c,
-}));
+// A fresh configuration object for every provider instance (oidc-provider keeps and may adjust
+// what it is given; a rotation must not see the previous instance's copies).
+function configurationFor(keys) {
+  const clients = cfg.clients.map((c) => ({
+    grant_types: ['authorization_code'],
+    response_types: ['code'],
+    token_endpoint_auth_method: 'client_secret_basic',
+    ...structuredClone(c),
+  }));
 
-const configuration = {
-  clients,
-  jwks: { keys: [signingKey] },
-  cookies: {
-    keys: [crypto.randomBytes(32).toString('base64url'), crypto.randomBytes(32).toString('base64url')],
-  },
-  claims,
-  scopes: ['openid', 'offline_access', ...Object.keys(claims).filter((s) => s !== 'openid')],
-  async findAccount(ctx, sub) {
-    return {
-      accountId: sub,
-      async claims() {
-        return accountClaims(sub);
-      },
-    };
-  },
-  features: {
-    devInteractions: { enabled: true },
-    rpInitiatedLogout: { enabled: true },
-  },
-  responseTypes: ['code'],
-  clientAuthMethods: ['client_secret_basic', 'client_secret_post'],
-  pkce: {
-    required: () => cfg.pkce_required ?? true,
-  },
-  enabledJWA: {
-    idTokenSigningAlgValues: ['RS256'],
-  },
-  ttl: {
-    AccessToken: cfg.access_token_ttl ?? 3600,
-    AuthorizationCode: 60,
-    IdToken: cfg.id_token_ttl ?? 3600,
-    Interaction: 3600,
-    Session: cfg.session_ttl ?? 14 * 24 * 3600,
-    Grant: cfg.session_ttl ?? 14 * 24 * 3600,
-    RefreshToken: 14 * 24 * 3600,
-  },
-  renderError(ctx, out) {
-    ctx.type = 'html';
-    const esc = (s) => String(s).replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
-    ctx.body = `<!DOCTYPE html><html><head><meta charset="utf-8"><title>test OP error</title></head><body><h1>test OP error</h1>${
-      Object.entries(out).map(([k, v]) => `<p><strong>${esc(k)}</strong>: ${esc(v)}</p>`).join('')}</body></html>`;
-  },
-};
-
-if (cfg.skip_consent) {
-  // Grant every requested scope and claim without a consent page.
-  configuration.loadExistingGrant = async (ctx) => {
-    const grantId = ctx.oidc.result?.consent?.grantId || ctx.oidc.session.grantIdFor(ctx.oidc.client.clientId);
-    const grant = grantId
-      ? await ctx.oidc.provider.Grant.find(grantId)
-      : new ctx.oidc.provider.Grant({ clientId: ctx.oidc.client.clientId, accountId: ctx.oidc.session.accountId });
-    grant.addOIDCScope(ctx.oidc.requestParamScopes ? [...ctx.oidc.requestParamScopes].join(' ') : 'openid');
-    grant.addOIDCClaims([...(ctx.oidc.requestParamClaims ?? [])]);
-    await grant.save();
-    return grant;
+  const configuration = {
+    clients,
+    adapter: sharedAdapter,
+    jwks: { keys: keys.map((k) => ({ ...k })) },
+    cookies: {
+      keys: [...cookieKeys],
+    },
+    claims: structuredClone(claims),
+    scopes: ['openid', 'offline_access', ...Object.keys(claims).filter((s) => s !== 'openid')],
+    async findAccount(ctx, sub) {
+      return {
+        accountId: sub,
+        async claims() {
+          return accountClaims(sub);
+        },
+      };
+    },
+    features: {
+      devInteractions: { enabled: true },
+      rpInitiatedLogout: { enabled: true },
+      jwtUserinfo: { enabled: cfg.jwt_userinfo === true },
+    },
+    responseTypes: ['code'],
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
+    pkce: {
+      required: () => cfg.pkce_required ?? true,
+    },
+    enabledJWA: {
+      idTokenSigningAlgValues: ['RS256'],
+    },
+    ttl: {
+      AccessToken: cfg.access_token_ttl ?? 3600,
+      AuthorizationCode: 60,
+      IdToken: cfg.id_token_ttl ?? 3600,
+      Interaction: 3600,
+      Session: cfg.session_ttl ?? 14 * 24 * 3600,
+      Grant: cfg.session_ttl ?? 14 * 24 * 3600,
+      RefreshToken: 14 * 24 * 3600,
+    },
+    renderError(ctx, out) {
+      ctx.type = 'html';
+      const esc = (s) => String(s).replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
+      ctx.body = `<!DOCTYPE html><html><head><meta charset="utf-8"><title>test OP error</title></head><body><h1>test OP error</h1>${
+        Object.entries(out).map(([k, v]) => `<p><strong>${esc(k)}</strong>: ${esc(v)}</p>`).join('')}</body></html>`;
+    },
   };
+
+  if (cfg.skip_consent) {
+    // Grant every requested scope and claim without a consent page.
+    configuration.loadExistingGrant = async (ctx) => {
+      const grantId = ctx.oidc.result?.consent?.grantId || ctx.oidc.session.grantIdFor(ctx.oidc.client.clientId);
+      const grant = grantId
+        ? await ctx.oidc.provider.Grant.find(grantId)
+        : new ctx.oidc.provider.Grant({ clientId: ctx.oidc.client.clientId, accountId: ctx.oidc.session.accountId });
+      grant.addOIDCScope(ctx.oidc.requestParamScopes ? [...ctx.oidc.requestParamScopes].join(' ') : 'openid');
+      grant.addOIDCClaims([...(ctx.oidc.requestParamClaims ?? [])]);
+      await grant.save();
+      return grant;
+    };
+  }
+
+  return configuration;
 }
 
-let provider;
+function buildProvider(keys) {
+  const provider = new Provider(issuer, configurationFor(keys));
+  provider.on('server_error', (ctx, err) => {
+    process.stderr.write(`test-op: server_error on ${ctx.method} ${ctx.path}: ${err.stack ?? err}\n`);
+  });
+  for (const ev of ['authorization.error', 'grant.error', 'userinfo.error', 'end_session.error', 'introspection.error']) {
+    provider.on(ev, (ctx, err) => {
+      const detail = [err.error_description, err.error_detail].filter(Boolean).join('; ');
+      process.stderr.write(`test-op: ${ev}: ${err.message}${detail ? ` (${detail})` : ''}\n`);
+    });
+  }
+  return provider;
+}
+
+let providerHandler;
 try {
-  provider = new Provider(issuer, configuration);
+  providerHandler = buildProvider(signingKeys).callback();
 } catch (err) {
   fail(`bad provider configuration: ${err.message}`);
 }
 
-provider.on('server_error', (ctx, err) => {
-  process.stderr.write(`test-op: server_error on ${ctx.method} ${ctx.path}: ${err.stack ?? err}\n`);
-});
-for (const ev of ['authorization.error', 'grant.error', 'userinfo.error', 'end_session.error', 'introspection.error']) {
-  provider.on(ev, (ctx, err) => {
-    const detail = [err.error_description, err.error_detail].filter(Boolean).join('; ');
-    process.stderr.write(`test-op: ${ev}: ${err.message}${detail ? ` (${detail})` : ''}\n`);
+// ---------------------------------------------------------------- test controls
+
+let rotationKeyFile = cfg.rotation_key_file;
+
+async function rotateSigningKey() {
+  const key = await rsaSigningKey(rotationKeyFile, 'rotation_key_file');
+  rotationKeyFile = undefined; // that file's key is in use now; a later rotation makes a new one
+  const next = buildProvider([key, ...signingKeys]).callback();
+  signingKeys.unshift(key);
+  providerHandler = next;
+  process.stderr.write(`test-op: signing key rotated: now ${key.kid}, then ${signingKeys.slice(1).map((k) => k.kid).join(', ')}\n`);
+  return key.kid;
+}
+
+function testControl(req, res) {
+  const answer = (status, body) => {
+    res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+    res.end(`${JSON.stringify(body)}\n`);
+  };
+  const path = req.url.split('?')[0];
+  if (path !== '/__test/rotate-signing-key') return answer(404, { error: 'no such test control' });
+  if (req.method !== 'POST') return answer(405, { error: 'POST only' });
+  req.resume(); // any body is ignored
+  return rotateSigningKey().then(
+    (kid) => answer(200, { kid }),
+    (err) => answer(500, { error: String(err.message ?? err) }),
+  );
+}
+
+// ---------------------------------------------------------------- token endpoint strictness
+
+// oidc-provider takes client_secret_basic and client_secret_post for each other; real OPs do
+// not always (some only read one of them), so the test OP holds a client to the method it is
+// registered with. The body is read here and handed on parsed-ready as req.body, which
+// oidc-provider reads when the stream is already consumed.
+const registeredAuthMethod = new Map(cfg.clients.map((c) => [c.client_id, c.token_endpoint_auth_method ?? 'client_secret_basic']));
+const BODY_LIMIT = 56 * 1024; // oidc-provider's own limit
+
+function basicClientId(req) {
+  const [scheme, value] = (req.headers.authorization ?? '').split(' ');
+  if (scheme?.toLowerCase() !== 'basic' || !value) return undefined;
+  const decoded = Buffer.from(value, 'base64').toString('utf8');
+  const i = decoded.indexOf(':');
+  if (i === -1) return undefined;
+  try {
+    return decodeURIComponent(decoded.slice(0, i).replace(/\+/g, ' '));
+  } catch {
+    return undefined;
+  }
+}
+
+function strictTokenRequest(req, res) {
+  const chunks = [];
+  let size = 0;
+  req.on('data', (chunk) => {
+    size += chunk.length;
+    if (size <= BODY_LIMIT) chunks.push(chunk);
+  });
+  req.on('error', () => res.destroy());
+  req.on('end', () => {
+    const body = Buffer.concat(chunks).toString('utf8');
+    if (size <= BODY_LIMIT && (req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded')) {
+      const params = new URLSearchParams(body);
+      const basicId = basicClientId(req);
+      const used = basicId !== undefined ? 'client_secret_basic' : params.has('client_secret') ? 'client_secret_post' : undefined;
+      const clientId = basicId ?? params.get('client_id');
+      const registered = registeredAuthMethod.get(clientId);
+      if (used !== undefined && (registered === 'client_secret_basic' || registered === 'client_secret_post') && used !== registered) {
+        const description = `client ${clientId} is registered for ${registered}, not ${used} (test OP)`;
+        process.stderr.write(`test-op: token: ${description}\n`);
+        res.writeHead(401, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+        res.end(`${JSON.stringify({ error: 'invalid_client', error_description: description })}\n`);
+        return;
+      }
+    }
+    req.body = body;
+    providerHandler(req, res);
   });
 }
 
-handler = provider.callback();
+const serve = (req, res) => {
+  if (req.method === 'POST' && req.url.split('?')[0] === '/token') return strictTokenRequest(req, res);
+  return providerHandler(req, res);
+};
+
+handler = cfg.test_controls === true
+  ? (req, res) => (req.url.startsWith('/__test/') ? testControl(req, res) : serve(req, res))
+  : serve;
 
 process.stdout.write(`${JSON.stringify({ issuer, port })}\n`);
 

@@ -4,11 +4,15 @@
 #![allow(dead_code)]
 
 #[allow(dead_code)]
+pub mod child;
+#[allow(dead_code)]
+pub mod op_keys;
+#[allow(dead_code)]
 pub mod raw;
 #[allow(dead_code)]
 pub mod upstream;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -67,20 +71,33 @@ pub fn free_port() -> u16 {
     panic!("no free port on 127.0.0.1 between {FIRST} and {ephemeral}");
 }
 
+/// A client for one-off requests in tests: like `Client::new()`, but a server that accepts and
+/// never answers fails the request after 20 s instead of hanging the test.
+pub fn http_client() -> Client {
+    Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client")
+}
+
 /// The test OP, stopped when dropped (its stdin closes, and it is killed too).
 pub struct TestOp {
     child: Child,
     _stdin: ChildStdin,
+    stderr: child::StderrFile,
     pub issuer: String,
 }
 
 impl TestOp {
-    /// Starts the OP with one client registered for a proxy on `proxy_port`.
+    /// Starts the OP with one client registered for a proxy on `proxy_port`. It signs with the
+    /// run's shared RSA key and has its test controls on ([`TestOp::rotate_signing_key`]);
+    /// `extra` merges into its configuration (see `tests/op/server.js`) and wins.
     pub fn start(proxy_port: u16, extra: serde_json::Value) -> TestOp {
         let public = format!("http://127.0.0.1:{proxy_port}");
         let mut config = json!({
             "host": "localhost",
             "port": 0,
+            "test_controls": true,
             "clients": [{
                 "client_id": CLIENT_ID,
                 "client_secret": CLIENT_SECRET,
@@ -88,6 +105,15 @@ impl TestOp {
                 "post_logout_redirect_uris": [format!("{public}/.profilegate/signed-out")],
             }],
         });
+        // Keys made once per run (the OP generating its own at every start is what hung).
+        for (key, which) in [
+            ("signing_key_file", op_keys::OpKey::Signing),
+            ("rotation_key_file", op_keys::OpKey::Rotation),
+        ] {
+            if let Some(path) = op_keys::op_key_file(which) {
+                config[key] = json!(path);
+            }
+        }
         if let (Some(c), Some(e)) = (config.as_object_mut(), extra.as_object()) {
             for (k, v) in e {
                 c.insert(k.clone(), v.clone());
@@ -98,27 +124,50 @@ impl TestOp {
             op_dir.join("node_modules/oidc-provider").exists(),
             "the test OP is not installed: run `npm ci` in tests/op (the README's test command does)"
         );
-        let mut child = Command::new("node")
-            .arg(op_dir.join("server.js"))
-            .arg(config.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("node starts");
-        let stdin = child.stdin.take().expect("stdin");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("OP ready line");
-        let ready: serde_json::Value =
-            serde_json::from_str(&line).unwrap_or_else(|_| panic!("OP did not start: {line:?}"));
-        let issuer = ready["issuer"].as_str().expect("issuer").to_owned();
+        let started = child::start_with_ready_line(
+            Command::new("node")
+                .arg(op_dir.join("server.js"))
+                .arg(config.to_string()),
+            "the test OP (tests/op/server.js)",
+            child::READY_LINE_LIMIT,
+        );
+        let line = started.ready.clone();
+        let Some(issuer) = serde_json::from_str::<serde_json::Value>(&line)
+            .ok()
+            .and_then(|ready| Some(ready["issuer"].as_str()?.to_owned()))
+        else {
+            started.fail(&format!("the test OP printed a bad ready line {line:?}"));
+        };
         TestOp {
-            child,
-            _stdin: stdin,
+            child: started.child,
+            _stdin: started.stdin,
+            stderr: started.stderr,
             issuer,
+        }
+    }
+
+    /// What the OP wrote to stderr so far (oidc-provider's notices, `test-op:` error lines):
+    /// worth adding to a failing assertion's message.
+    pub fn stderr(&self) -> String {
+        self.stderr.read()
+    }
+
+    /// From now on the OP signs with a new RSA key (a new `kid`, first in its JWKS; the old
+    /// keys stay listed after it). Returns the new key's `kid`.
+    pub async fn rotate_signing_key(&self) -> String {
+        let resp = http_client()
+            .post(format!("{}/__test/rotate-signing-key", self.issuer))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("key rotation request: {e}\n{}", self.stderr()));
+        let status = resp.status();
+        let body: serde_json::Value = resp.json().await.unwrap_or_default();
+        match body["kid"].as_str() {
+            Some(kid) if status == StatusCode::OK => kid.to_owned(),
+            _ => panic!(
+                "the OP did not rotate its key ({status} {body}); is \"test_controls\" off?\n{}",
+                self.stderr()
+            ),
         }
     }
 
@@ -313,7 +362,12 @@ impl Proxy {
             self.admin_port,
             if wait_ready { "readyz" } else { "healthz" }
         );
-        let client = Client::new();
+        // Each probe has its own timeout: a listener that accepts and never answers must not
+        // hold the loop past its deadline.
+        let client = Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .expect("client");
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(r) = client.get(&admin).send().await {
@@ -321,9 +375,16 @@ impl Proxy {
                     return;
                 }
             }
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                self.child = None;
+                panic!(
+                    "profilegate exited ({status}) before it was ready:\n{}",
+                    self.log()
+                );
+            }
             assert!(
                 Instant::now() < deadline,
-                "profilegate did not become ready:\n{}",
+                "profilegate did not become ready in 30 s:\n{}",
                 self.log()
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
