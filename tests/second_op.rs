@@ -285,15 +285,14 @@ impl Glewlwyd {
 
     /// The `sub` Glewlwyd gave `username` (public subject type), from its own database.
     fn subject_of(&self, username: &str) -> String {
-        let out = Command::new("sqlite3")
+        run(Command::new("sqlite3")
             .arg(self.dir.path().join("glewlwyd.db"))
             .arg(format!(
                 "SELECT gposi_sub FROM gpo_subject_identifier \
                  WHERE gposi_plugin_name = 'oidc' AND gposi_username = '{username}'"
-            ))
-            .output()
-            .expect("sqlite3 runs");
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+            )))
+        .trim()
+        .to_owned()
     }
 }
 
@@ -304,14 +303,35 @@ impl Drop for Glewlwyd {
     }
 }
 
-/// Runs a set-up command that must succeed (each is local and short).
-fn run(cmd: &mut Command) {
-    let out = cmd.output().expect("command runs");
+/// How long one local helper command (sqlite3, openssl) may take.
+const COMMAND_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Runs a local helper command that must succeed within [`COMMAND_DEADLINE`]; its stdout.
+fn run(cmd: &mut Command) -> String {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{cmd:?} does not start: {e}"));
+    let deadline = Instant::now() + COMMAND_DEADLINE;
+    while child.try_wait().expect("try_wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("killed command");
+            panic!(
+                "{cmd:?} did not finish within {COMMAND_DEADLINE:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("command output");
     assert!(
         out.status.success(),
         "{cmd:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn template(name: &str) -> String {
@@ -359,7 +379,7 @@ async fn login_question_and_logout(signing: Signing) {
         "Glewlwyd ({signing:?}) started and set up in {:?}",
         op.setup
     );
-    let discovery: Value = Client::new()
+    let discovery: Value = session_client()
         .get(format!("{}/.well-known/openid-configuration", op.issuer))
         .send()
         .await
