@@ -6,7 +6,10 @@
 # Installs (when missing): cmake (pingora's build), openssl (the test OP's RSA keys, made once
 # per run; the PostgreSQL server's certificates), Node.js + npm (the test OpenID Provider),
 # Debian's chromium (the headless-browser test), Debian's postgresql (a temporary server for the
-# PostgreSQL store's tests, started on a free loopback port and removed at the end), and the npm packages pinned by
+# PostgreSQL store's tests, started on a free loopback port and removed at the end), Debian's
+# glewlwyd (the second real OpenID Provider: tests/second_op.rs runs it in the foreground on a
+# free loopback port with its own configuration and SQLite database, never its system service;
+# installed without recommends, with dbconfig-sqlite3 and openssl), and the npm packages pinned by
 # tests/op/package-lock.json (the test OP) and tests/browser/package-lock.json (playwright-core,
 # which drives that chromium and never downloads a browser). Then: cargo fmt --check, unit,
 # component and end-to-end tests (real OP, echo upstream, profilegate on loopback ports, and a
@@ -40,12 +43,23 @@ command -v timeout >/dev/null 2>&1 || missing+=(coreutils)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
-if ((${#missing[@]})); then
-  step "installing Debian packages: ${missing[*]}"
+# Installed without recommends: dbconfig-sqlite3 makes apt pick SQLite (not a MariaDB client)
+# for the package's database configuration.
+light=()
+command -v glewlwyd >/dev/null 2>&1 || light+=(glewlwyd dbconfig-sqlite3)
+command -v openssl >/dev/null 2>&1 || light+=(openssl)
+if ((${#missing[@]} + ${#light[@]})); then
+  step "installing Debian packages: ${missing[*]} ${light[*]}"
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+  if ((${#missing[@]})); then
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+  if ((${#light[@]})); then
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+      "${light[@]}" >/dev/null
+  fi
 fi
 
 step "installing the test OpenID Provider (npm ci in tests/op)"
@@ -68,6 +82,8 @@ pg_server_start
 export PG_TEST_URL="$PG_SERVER_URL"
 export PG_TEST_CA="$PG_SERVER_CA"
 export PG_TEST_REQUIRED=1
+# tests/second_op.rs fails rather than skips when Glewlwyd (installed above) cannot run.
+export GLEWLWYD_TEST_REQUIRED=1
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
