@@ -47,7 +47,6 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 # for the package's database configuration.
 light=()
 command -v glewlwyd >/dev/null 2>&1 || light+=(glewlwyd dbconfig-sqlite3)
-command -v openssl >/dev/null 2>&1 || light+=(openssl)
 if ((${#missing[@]} + ${#light[@]})); then
   step "installing Debian packages: ${missing[*]} ${light[*]}"
   SUDO=""
