@@ -736,3 +736,39 @@ fn chain(e: &dyn std::error::Error) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issuers_are_compared_exactly_and_a_mismatch_names_both() {
+        for same in [
+            "https://x",
+            "https://x/",
+            "https://x/realms/a",
+            "https://x/realms/a/",
+        ] {
+            assert!(check_issuer(same, same).is_ok(), "{same}");
+        }
+        for (found, configured) in [
+            ("https://x/", "https://x"),
+            ("https://x", "https://x/"),
+            ("https://x/realms/a/", "https://x/realms/a"),
+            ("https://x/realms/a", "https://x/realms/a/"),
+        ] {
+            let Err(OidcError::Misconfigured(why)) = check_issuer(found, configured) else {
+                panic!("{found} accepted for {configured}");
+            };
+            assert!(
+                why.contains(&format!("{found:?}")) && why.contains(&format!("{configured:?}")),
+                "{why}"
+            );
+            assert!(why.contains("trailing slash"), "{why}");
+        }
+        let Err(OidcError::Misconfigured(why)) = check_issuer("https://a", "https://b") else {
+            panic!("another issuer accepted");
+        };
+        assert!(!why.contains("trailing slash"), "{why}");
+    }
+}
