@@ -176,7 +176,9 @@ async fn a_client_registered_for_private_key_jwt_signs_in_without_a_secret() {
     proxy.restart().await;
     assert_signs_in(&proxy, &op, &upstream, "private_key_jwt").await;
     assert!(
-        proxy.log().contains("\"token_endpoint_auth\":\"private_key_jwt\""),
+        proxy
+            .log()
+            .contains("\"token_endpoint_auth\":\"private_key_jwt\""),
         "{}",
         proxy.log()
     );
