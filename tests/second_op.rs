@@ -1,10 +1,13 @@
 //! End-to-end against a second, independently written OpenID Provider: Glewlwyd, a C daemon from
 //! Debian's `glewlwyd` package (the first real OP is npm `oidc-provider`). A login through
 //! Glewlwyd's own endpoints, a required question, what the upstream receives, and RP-initiated
-//! logout.
+//! logout; with an RS256 or ES256 key, an issuer with a trailing slash (and the diagnosis when
+//! profilegate is configured without it), and a client secret holding `+`, `/` and `=`, which
+//! Glewlwyd refuses over HTTP Basic (it does not URL-decode it) and accepts with
+//! `oidc.token_endpoint_auth = "client_secret_post"`.
 //!
 //! Glewlwyd runs in the foreground on a free loopback port, with its own configuration
-//! (`tests/glewlwyd/glewlwyd.conf`), a fresh SQLite database from the package's schema and an RSA
+//! (`tests/glewlwyd/glewlwyd.conf`), a fresh SQLite database from the package's schema and a
 //! signing key made for this run; the OIDC plugin, the client and the user are registered through
 //! its admin REST API (`tests/glewlwyd/*.json`). Its login page is a JavaScript app, so the test
 //! signs in the way that page does: `POST /api/auth/` (password), `PUT /api/auth/grant/<client>`
@@ -97,13 +100,46 @@ impl Signing {
     }
 }
 
+/// How the OIDC plugin spells its issuer (its `iss` parameter, free text in Glewlwyd).
+#[derive(Clone, Copy, Debug)]
+enum IssuerForm {
+    /// Where the plugin serves: `<base>/api/oidc`.
+    AsServed,
+    /// The same with a trailing slash, `<base>/api/oidc/`, as Auth0 or Authentik write theirs.
+    TrailingSlash,
+}
+
+/// A client secret with `+`, `/` and `=`, which an HTTP Basic header carries URL-encoded
+/// (RFC 6749 §2.3.1) and Glewlwyd does not decode.
+const AWKWARD_SECRET: &str = "q+7/Vw=Kd3+/xZ==";
+
+/// What a test sets Glewlwyd up with; `Setup::DEFAULT` with fields changed.
+#[derive(Clone, Copy, Debug)]
+struct Setup {
+    signing: Signing,
+    issuer: IssuerForm,
+    /// The client's secret at Glewlwyd (and in profilegate's configuration).
+    secret: &'static str,
+}
+
+impl Setup {
+    const DEFAULT: Setup = Setup {
+        signing: Signing::Rs256,
+        issuer: IssuerForm::AsServed,
+        secret: CLIENT_SECRET,
+    };
+}
+
 /// A Glewlwyd daemon with the OIDC plugin, the proxy's client and one user; killed when dropped.
 struct Glewlwyd {
     child: Child,
     dir: tempfile::TempDir,
     /// `http://localhost:<port>`.
     base: String,
-    /// The OIDC plugin's issuer: `<base>/api/oidc`, no trailing slash.
+    /// Where the OIDC plugin serves its discovery and endpoints: `<base>/api/oidc`.
+    plugin: String,
+    /// The plugin's issuer: [`Glewlwyd::plugin`], with a trailing slash for
+    /// [`IssuerForm::TrailingSlash`].
     issuer: String,
     /// How long the start and the registrations took.
     setup: Duration,
@@ -111,7 +147,7 @@ struct Glewlwyd {
 
 impl Glewlwyd {
     /// Starts Glewlwyd for a proxy whose public origin is `proxy_origin`.
-    async fn start(proxy_origin: &str, signing: Signing) -> Glewlwyd {
+    async fn start(proxy_origin: &str, setup: Setup) -> Glewlwyd {
         let started = Instant::now();
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
@@ -124,7 +160,7 @@ impl Glewlwyd {
         let public = dir.path().join("public.pem");
         run(Command::new("openssl")
             .arg("genpkey")
-            .args(signing.genpkey())
+            .args(setup.signing.genpkey())
             .arg("-out")
             .arg(&key));
         run(Command::new("openssl")
@@ -149,17 +185,23 @@ impl Glewlwyd {
             .stderr(log)
             .spawn()
             .expect("glewlwyd starts");
+        let plugin = format!("{base}/api/oidc");
+        let issuer = match setup.issuer {
+            IssuerForm::AsServed => plugin.clone(),
+            IssuerForm::TrailingSlash => format!("{plugin}/"),
+        };
         let mut op = Glewlwyd {
             child,
             dir,
-            issuer: format!("{base}/api/oidc"),
             base,
+            plugin,
+            issuer,
             setup: Duration::ZERO,
         };
         op.wait_until_listening().await;
         op.register(
             proxy_origin,
-            signing,
+            setup,
             &std::fs::read_to_string(&key).expect("key"),
             &std::fs::read_to_string(&public).expect("public key"),
         )
@@ -201,7 +243,7 @@ impl Glewlwyd {
 
     /// Signs in as the schema's administrator and registers, through the admin API, what a
     /// Glewlwyd administrator would set up in its web UI for profilegate.
-    async fn register(&self, proxy_origin: &str, signing: Signing, key: &str, public: &str) {
+    async fn register(&self, proxy_origin: &str, setup: Setup, key: &str, public: &str) {
         let admin = session_client();
         self.call(
             &admin,
@@ -241,14 +283,14 @@ impl Glewlwyd {
         }
         let mut plugin = template_json("oidc-plugin.json");
         plugin["parameters"]["iss"] = json!(self.issuer);
-        plugin["parameters"]["jwt-type"] = json!(signing.jwt_type());
+        plugin["parameters"]["jwt-type"] = json!(setup.signing.jwt_type());
         plugin["parameters"]["key"] = json!(key);
         plugin["parameters"]["cert"] = json!(public);
         self.call(&admin, "POST", "/mod/plugin/", plugin).await;
 
         let mut client = template_json("client.json");
         client["client_id"] = json!(CLIENT_ID);
-        client["client_secret"] = json!(CLIENT_SECRET);
+        client["client_secret"] = json!(setup.secret);
         client["redirect_uri"] = json!([format!("{proxy_origin}/.profilegate/callback")]);
         client["post_logout_redirect_uris"] =
             json!([format!("{proxy_origin}/.profilegate/signed-out")]);
@@ -353,56 +395,233 @@ fn session_client() -> Client {
         .expect("client")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn login_question_and_logout_work_against_glewlwyd_signing_rs256() {
-    login_question_and_logout(Signing::Rs256).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn login_question_and_logout_work_against_glewlwyd_signing_es256() {
-    login_question_and_logout(Signing::Es256).await;
-}
-
-async fn login_question_and_logout(signing: Signing) {
-    if let Some(missing) = missing_prerequisite() {
-        assert!(
-            std::env::var_os("GLEWLWYD_TEST_REQUIRED").is_none(),
-            "GLEWLWYD_TEST_REQUIRED is set but {missing}"
-        );
-        eprintln!("skipped: {missing} (tests/run.sh installs the glewlwyd package)");
-        return;
-    }
-    let port = free_port();
-    let origin = format!("http://127.0.0.1:{port}");
-    let op = Glewlwyd::start(&origin, signing).await;
-    eprintln!(
-        "Glewlwyd ({signing:?}) started and set up in {:?}",
-        op.setup
+/// Whether Glewlwyd can run here. When not, says why and the test returns, unless
+/// `GLEWLWYD_TEST_REQUIRED` is set: then it fails.
+fn glewlwyd_available() -> bool {
+    let Some(missing) = missing_prerequisite() else {
+        return true;
+    };
+    assert!(
+        std::env::var_os("GLEWLWYD_TEST_REQUIRED").is_none(),
+        "GLEWLWYD_TEST_REQUIRED is set but {missing}"
     );
-    let discovery: Value = session_client()
-        .get(format!("{}/.well-known/openid-configuration", op.issuer))
+    eprintln!("skipped: {missing} (tests/run.sh installs the glewlwyd package)");
+    false
+}
+
+/// Glewlwyd's discovery document, where its plugin serves it, whatever its issuer's spelling.
+async fn discovery(op: &Glewlwyd) -> Value {
+    session_client()
+        .get(format!("{}/.well-known/openid-configuration", op.plugin))
         .send()
         .await
         .expect("discovery")
         .json()
         .await
-        .expect("discovery JSON");
-    assert_eq!(discovery["issuer"], op.issuer.as_str());
-    assert_eq!(
-        discovery["id_token_signing_alg_values_supported"][0],
-        signing.alg(),
-        "Glewlwyd signs with the key made for this run"
-    );
-    let upstream = EchoUpstream::start().await;
-    let proxy = start_proxy_with(port, &op.issuer, &upstream.url(), "", QUESTIONS, true).await;
-    let browser = Browser::new();
+        .expect("discovery JSON")
+}
 
+/// Starts profilegate on `port` for `op`: its issuer exactly as Glewlwyd spells it, the client
+/// secret registered there, and `token_endpoint_auth` when given; waits until it is ready.
+async fn start_proxy_for(
+    port: u16,
+    op: &Glewlwyd,
+    setup: Setup,
+    upstream: &EchoUpstream,
+    token_endpoint_auth: Option<&str>,
+) -> Proxy {
+    let mut proxy = start_proxy_with(port, &op.issuer, &upstream.url(), "", QUESTIONS, true).await;
+    if setup.secret == CLIENT_SECRET && token_endpoint_auth.is_none() {
+        return proxy;
+    }
+    // The harness writes the shared test secret; this OP has another one, or another method.
+    let written = format!("client_secret = \"{CLIENT_SECRET}\"\n");
+    let config = std::fs::read_to_string(&proxy.config_path).expect("config");
+    assert!(config.contains(&written), "{config}");
+    let mut oidc = format!("client_secret = {:?}\n", setup.secret);
+    if let Some(method) = token_endpoint_auth {
+        oidc.push_str(&format!("token_endpoint_auth = {method:?}\n"));
+    }
+    std::fs::write(&proxy.config_path, config.replacen(&written, &oidc, 1)).expect("config");
+    proxy.restart().await;
+    proxy
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_question_and_logout_work_against_glewlwyd_signing_rs256() {
+    login_question_and_logout(Setup::DEFAULT, None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_question_and_logout_work_against_glewlwyd_signing_es256() {
+    let setup = Setup {
+        signing: Signing::Es256,
+        ..Setup::DEFAULT
+    };
+    login_question_and_logout(setup, None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_question_and_logout_work_against_glewlwyd_with_a_trailing_slash_issuer() {
+    // Discovery, the ID token's `iss` and the callback's `iss` all carry Glewlwyd's `.../oidc/`,
+    // and profilegate, configured with that same string, compares each exactly.
+    let setup = Setup {
+        issuer: IssuerForm::TrailingSlash,
+        ..Setup::DEFAULT
+    };
+    login_question_and_logout(setup, None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_with_plus_slash_and_equals_works_against_glewlwyd_with_client_secret_post() {
+    let setup = Setup {
+        secret: AWKWARD_SECRET,
+        ..Setup::DEFAULT
+    };
+    login_question_and_logout(setup, Some("client_secret_post")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn glewlwyd_refuses_a_secret_with_plus_slash_and_equals_sent_by_http_basic() {
+    if !glewlwyd_available() {
+        return;
+    }
+    let setup = Setup {
+        secret: AWKWARD_SECRET,
+        ..Setup::DEFAULT
+    };
+    let port = free_port();
+    let op = Glewlwyd::start(&format!("http://127.0.0.1:{port}"), setup).await;
+    let upstream = EchoUpstream::start().await;
+    // Unset, the method is the first secret method Glewlwyd lists: client_secret_basic, which
+    // carries the secret URL-encoded (`q%2B7%2FVw%3DKd3...`, RFC 6749 §2.3.1).
+    let proxy = start_proxy_for(port, &op, setup, &upstream, None).await;
+    let browser = Browser::new();
+    let callback = sign_in_at_glewlwyd(&browser, &proxy, &op).await;
+    let refused = browser.navigate(&callback).await;
+    // Glewlwyd answers `unauthorized_client` where RFC 6749 §5.2 has `invalid_client`, so this is
+    // the plain "code rejected" refusal (400), not the 502 and the token_endpoint_auth hint
+    // profilegate gives for `invalid_client`; the start-up line names the method in use.
+    assert_eq!(
+        refused.status(),
+        StatusCode::BAD_REQUEST,
+        "{}\n{}",
+        proxy.log(),
+        op.log()
+    );
+    let log = proxy.log();
+    assert!(
+        log.contains("\"token_endpoint_auth\":\"client_secret_basic\""),
+        "{log}"
+    );
+    assert!(
+        log.contains("\"path\":\"/.profilegate/callback\"")
+            && log.contains("rejected the authorization code: unauthorized_client"),
+        "{log}"
+    );
+    // The cause, at Glewlwyd itself: the same secret in a Basic header passes its client
+    // authentication when sent raw (it then refuses only the made-up code, with its own
+    // `invalid_code` where RFC 6749 has `invalid_grant`) and fails when sent URL-encoded, as
+    // RFC 6749 §2.3.1 asks and profilegate does.
+    let encoded: String = url::form_urlencoded::byte_serialize(AWKWARD_SECRET.as_bytes()).collect();
+    assert_ne!(encoded, AWKWARD_SECRET);
+    assert_eq!(
+        token_error(&op, &proxy, AWKWARD_SECRET).await,
+        "invalid_code",
+        "raw secret"
+    );
+    assert_eq!(
+        token_error(&op, &proxy, &encoded).await,
+        "unauthorized_client",
+        "URL-encoded secret"
+    );
+    assert!(
+        !browser
+            .cookies_for(&proxy.url("/"))
+            .contains("profilegate_session="),
+        "no session"
+    );
+    assert_eq!(upstream.count(), 0);
+}
+
+/// The `error` Glewlwyd's token endpoint answers to a made-up code for the `proxy`'s callback
+/// (Glewlwyd checks it among the client's), with the client authenticated by HTTP Basic with
+/// `password` as written.
+async fn token_error(op: &Glewlwyd, proxy: &Proxy, password: &str) -> String {
+    let resp = session_client()
+        .post(format!("{}/token", op.plugin))
+        .basic_auth(CLIENT_ID, Some(password))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", "made-up"),
+            ("redirect_uri", &proxy.url("/.profilegate/callback")),
+        ])
+        .send()
+        .await
+        .expect("token request");
+    let body: Value = resp.json().await.unwrap_or_default();
+    body["error"].as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn glewlwyds_trailing_slash_issuer_written_without_it_is_reported_with_both_strings() {
+    if !glewlwyd_available() {
+        return;
+    }
+    let setup = Setup {
+        issuer: IssuerForm::TrailingSlash,
+        ..Setup::DEFAULT
+    };
+    let port = free_port();
+    let op = Glewlwyd::start(&format!("http://127.0.0.1:{port}"), setup).await;
+    let upstream = EchoUpstream::start().await;
+    let configured = op.issuer.trim_end_matches('/').to_owned();
+    assert_ne!(configured, op.issuer);
+    // Not ready: discovery fails (it runs before the proxy serves, so the log has it now).
+    let proxy = start_proxy_with(port, &configured, &upstream.url(), "", QUESTIONS, false).await;
+    // The log is JSON: the quoted issuers inside its error field are escaped.
+    let quoted = |issuer: &str| format!("{issuer:?}").replace('"', "\\\"");
+    let log = proxy.log();
+    assert!(
+        log.contains("OpenID Provider discovery failed")
+            && log.contains(&quoted(&op.issuer))
+            && log.contains(&quoted(&configured))
+            && log.contains("trailing slash"),
+        "the log names both issuers:\n{log}"
+    );
+    let out = child::output_within(
+        Command::new(binary())
+            .args(["check", "--online", "--config"])
+            .arg(&proxy.config_path),
+        "profilegate check --online",
+        child::COMMAND_LIMIT,
+    )
+    .expect("check runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains(&format!("{:?}", op.issuer)) && text.contains(&format!("{configured:?}")),
+        "check --online names both issuers:\n{text}"
+    );
+    // No sign-in starts at Glewlwyd.
+    let page = Browser::new().navigate(&proxy.url("/app")).await;
+    assert_eq!(page.status(), StatusCode::BAD_GATEWAY);
+}
+
+/// Steps 1 to 3 of a login: an anonymous navigation to `/app?tab=2`, Glewlwyd's authorization
+/// endpoint, its login (a wrong password refused, then the right one) and consent. Returns the
+/// callback URL Glewlwyd sends the browser to (not yet visited).
+async fn sign_in_at_glewlwyd(browser: &Browser, proxy: &Proxy, op: &Glewlwyd) -> String {
     // 1. An anonymous navigation goes to Glewlwyd's authorization endpoint (from its discovery).
     let first = browser.navigate(&proxy.url("/app?tab=2")).await;
     assert_eq!(first.status(), StatusCode::FOUND, "{}", proxy.log());
     let authorize = location(&first);
     assert!(
-        authorize.starts_with(&format!("{}/auth?", op.issuer)),
+        authorize.starts_with(&format!("{}/auth?", op.plugin)),
         "{authorize}"
     );
     assert_eq!(query(&authorize)["code_challenge_method"], "S256");
@@ -461,10 +680,47 @@ async fn login_question_and_logout(signing: Signing) {
         callback.starts_with(&proxy.url("/.profilegate/callback?")),
         "{callback}"
     );
+    // RFC 9207: Glewlwyd's issuer exactly as its plugin spells it.
     assert_eq!(query(&callback)["iss"], op.issuer);
+    callback
+}
 
-    // 4. The callback: code exchanged (client_secret_basic), RS256 ID token verified, userinfo
-    //    read; a new session, and the required question before anything else.
+/// The whole flow against Glewlwyd set up with `setup`, profilegate configured with
+/// `token_endpoint_auth` (unset when `None`).
+async fn login_question_and_logout(setup: Setup, token_endpoint_auth: Option<&str>) {
+    if !glewlwyd_available() {
+        return;
+    }
+    let port = free_port();
+    let op = Glewlwyd::start(&format!("http://127.0.0.1:{port}"), setup).await;
+    eprintln!("Glewlwyd ({setup:?}) started and set up in {:?}", op.setup);
+    let discovery = discovery(&op).await;
+    assert_eq!(discovery["issuer"], op.issuer.as_str());
+    assert_eq!(
+        discovery["id_token_signing_alg_values_supported"][0],
+        setup.signing.alg(),
+        "Glewlwyd signs with the key made for this run"
+    );
+    // Unset, profilegate takes the first secret method Glewlwyd lists.
+    assert_eq!(
+        discovery["token_endpoint_auth_methods_supported"][0], "client_secret_basic",
+        "{discovery}"
+    );
+    let method = token_endpoint_auth.unwrap_or("client_secret_basic");
+    let upstream = EchoUpstream::start().await;
+    let proxy = start_proxy_for(port, &op, setup, &upstream, token_endpoint_auth).await;
+    assert!(
+        proxy
+            .log()
+            .contains(&format!("\"token_endpoint_auth\":\"{method}\"")),
+        "{}",
+        proxy.log()
+    );
+    let browser = Browser::new();
+    let callback = sign_in_at_glewlwyd(&browser, &proxy, &op).await;
+
+    // 4. The callback: code exchanged (`method`), the ID token verified (signature, `iss`
+    //    exactly), userinfo read; a new session, and the required question before anything else.
     let finished = browser.navigate(&callback).await;
     assert_eq!(
         finished.status(),
@@ -540,7 +796,7 @@ async fn login_question_and_logout(signing: Signing) {
     );
     let end_session = location(&logout);
     assert!(
-        end_session.starts_with(&format!("{}/end_session?", op.issuer)),
+        end_session.starts_with(&format!("{}/end_session?", op.plugin)),
         "{end_session}"
     );
     let q = query(&end_session);
@@ -566,7 +822,7 @@ async fn login_question_and_logout(signing: Signing) {
     // 8. Signed out of the proxy: the next navigation starts a new login at Glewlwyd.
     let after = browser.navigate(&proxy.url("/app")).await;
     assert_eq!(after.status(), StatusCode::FOUND);
-    assert!(location(&after).starts_with(&format!("{}/auth?", op.issuer)));
+    assert!(location(&after).starts_with(&format!("{}/auth?", op.plugin)));
     assert!(
         !browser
             .cookies_for(&proxy.url("/"))
