@@ -711,11 +711,20 @@ fn classify_token_error<RE: std::error::Error + 'static>(
 ) -> OidcError {
     use openidconnect::RequestTokenError as E;
     match e {
-        E::ServerResponse(r) if *r.error() == CoreErrorResponseType::InvalidClient => {
+        // `invalid_client` is RFC 6749's answer to failed client authentication; some OPs
+        // (Glewlwyd) say `unauthorized_client` for it. Either way no code is at fault: the
+        // configuration is, and the log says where to look.
+        E::ServerResponse(r)
+            if matches!(
+                r.error(),
+                CoreErrorResponseType::InvalidClient | CoreErrorResponseType::UnauthorizedClient
+            ) =>
+        {
             OidcError::Misconfigured(format!(
-                "the OP refused the client's credentials (invalid_client) with \
-                 token_endpoint_auth {}: check oidc.client_id, the secret or key, and the method \
-                 registered for this client at the OP",
+                "the OP refused the client ({}) with token_endpoint_auth {}: check oidc.client_id, \
+                 the secret or key, and the authentication method registered for this client at \
+                 the OP",
+                r.error(),
                 auth.name()
             ))
         }
