@@ -18,6 +18,7 @@
 
 mod api;
 mod custom_ui;
+mod edge;
 mod exchange;
 mod forward;
 mod handlers;
@@ -76,6 +77,13 @@ pub struct Gate {
     metrics: Arc<Metrics>,
     /// Session cookies already opened (the hot path's unsealing cache).
     sessions: Sessions,
+    /// `server.max_header_bytes`: the longest header line answered (431 beyond).
+    max_header_bytes: usize,
+    /// `server.max_request_head_bytes`: hyper's limit on the whole request head.
+    max_request_head_bytes: usize,
+    /// The origin the custom UI posts back to `/continue` from (`profiling.redirect_url`'s);
+    /// the public origin when the hosted page is used.
+    continue_origin: String,
 }
 
 /// What every answer of the proxy's own, and every forwarded response, is sent as.
@@ -125,6 +133,12 @@ impl Gate {
             read_timeout: config.upstream.read_timeout,
             metrics,
             sessions: Sessions::new(),
+            max_header_bytes: config.server.max_header_bytes,
+            max_request_head_bytes: config.server.max_request_head_bytes,
+            continue_origin: match &config.profiling.ui {
+                QuestionUi::Redirect { url, .. } => url.origin().ascii_serialization(),
+                QuestionUi::Hosted => config.server.public_url.origin().to_owned(),
+            },
         })
     }
 
@@ -166,15 +180,27 @@ impl Gate {
     /// Answers one request: forwards it or answers it here.
     pub async fn serve(&self, req: Request<Incoming>, client: &Peer) -> Response<ProxyBody> {
         let (head, body) = req.into_parts();
+        // The edge, before anything reads the request: header sizes (before the session cookie
+        // is parsed), then the request target (before the decision).
+        if let Some(longest) = edge::oversized_header_line(&head.headers, self.max_header_bytes) {
+            return self.refuse(
+                &head,
+                AppError::HeaderTooLarge {
+                    longest,
+                    limit: self.max_header_bytes,
+                },
+            );
+        }
         if head.uri.scheme().is_some() || head.uri.authority().is_some() {
             // Absolute or authority form (a forward-proxy request, CONNECT): the upstream must
             // never see a foreign authority, and the decision only knows paths.
-            let err = AppError::BadRequest("the request target must be a path".into());
-            err.log(&head.uri.to_string());
-            log_request(&head, 400);
-            let wants_html = accepts_html(header(&head, &ACCEPT));
-            return Answer::error(&err, wants_html, &self.pages, &self.retry_url())
-                .into_response(head.method == http::Method::HEAD);
+            return self.refuse(
+                &head,
+                AppError::BadRequest("the request target must be a path".into()),
+            );
+        }
+        if let Err(bad) = edge::check_path(head.uri.path()) {
+            return self.refuse(&head, AppError::BadRequest(bad.reason().into()));
         }
         let mut session = Session::new(head, body);
         let (decision, user, wants_html) = {
@@ -205,6 +231,22 @@ impl Gate {
                 accepts_html(accept),
             )
         };
+
+        if let Some(allowed) = self.state_changing(decision) {
+            let req = session.req_header();
+            let checked = match (
+                edge::single(&req.headers, &edge::ORIGIN),
+                edge::single(&req.headers, &edge::SEC_FETCH_SITE),
+            ) {
+                (Ok(origin), Ok(site)) => edge::check_origin(&req.method, origin, site, allowed),
+                (Err(()), _) => Err(edge::CrossOrigin::Repeated("Origin")),
+                (_, Err(())) => Err(edge::CrossOrigin::Repeated("Sec-Fetch-Site")),
+            };
+            if let Err(why) = checked {
+                // Refused before the route runs: nothing is read, stored or set.
+                return self.refuse(req, AppError::CrossOrigin(why.to_string()));
+            }
+        }
 
         let answer = match (decision, user) {
             (Decision::Forward, Some(user)) => match self.enricher.for_session(&user.session).await
@@ -276,6 +318,44 @@ impl Gate {
         });
         log_request(req, answer.status);
         answer.into_response(req.method == http::Method::HEAD)
+    }
+
+    /// The origins allowed to send `decision`'s request when it changes state: the routes that
+    /// act on a POST (answers, skips, the API's answers, logout, the custom UI's post-back).
+    /// Every new state-changing route is listed here; the match has no catch-all on purpose.
+    fn state_changing(&self, decision: Decision) -> Option<edge::AllowedOrigin<'_>> {
+        match decision {
+            Decision::SubmitAnswer | Decision::ApiAnswers | Decision::Logout => {
+                Some(edge::AllowedOrigin::Public(&self.origin))
+            }
+            Decision::Continue => Some(edge::AllowedOrigin::CustomUi(&self.continue_origin)),
+            Decision::StartLogin
+            | Decision::Unauthenticated
+            | Decision::FinishLogin
+            | Decision::SignedOut
+            | Decision::Forward
+            | Decision::AskQuestions
+            | Decision::QuestionsPending
+            | Decision::ShowQuestion
+            | Decision::Jwks
+            | Decision::ApiPending
+            | Decision::ApiProfile
+            | Decision::NotFound
+            | Decision::MethodNotAllowed => None,
+        }
+    }
+
+    /// An answer given before any route ran: the error page or JSON, logged.
+    fn refuse(&self, head: &Parts, err: AppError) -> Response<ProxyBody> {
+        err.log(head.uri.path());
+        let answer = Answer::error(
+            &err,
+            accepts_html(header(head, &ACCEPT)),
+            &self.pages,
+            &self.retry_url(),
+        );
+        log_request(head, answer.status);
+        answer.into_response(head.method == http::Method::HEAD)
     }
 
     /// The hot path: the signed-in request, its head rewritten, to the upstream.
@@ -363,7 +443,8 @@ pub struct Worker {
 /// two arrays of that many entries on the heap for every message it reads (about 1,000
 /// instructions per proxied request, and allocator work beyond that).
 const MAX_HEADERS: usize = 100;
-/// Largest request head, in bytes (as pingora-proxy allowed).
+/// hyper's read buffer, in bytes (as pingora-proxy allowed): it bounds the request head, whose
+/// own limit is `server.max_request_head_bytes` (hyper's `max_header_size`, at most this).
 const MAX_HEAD: usize = 1024 * 1024;
 
 impl Worker {
@@ -377,7 +458,10 @@ impl Worker {
         http.timer(TokioTimer::new())
             .header_read_timeout(Duration::from_secs(30))
             .max_headers(MAX_HEADERS)
-            .max_buf_size(MAX_HEAD);
+            .max_buf_size(MAX_HEAD)
+            // Request line plus header lines as received; beyond, hyper answers a bare 431
+            // (no body) and closes the connection.
+            .max_header_size(gate.max_request_head_bytes);
         Self {
             gate: Arc::new(gate),
             http,
