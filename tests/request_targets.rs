@@ -116,7 +116,10 @@ async fn control_bytes_and_broken_utf8_in_the_path_get_400_and_never_reach_the_u
             let resp = request(port, "GET", target, headers).await;
             let body = String::from_utf8_lossy(&resp.body);
             assert_eq!(resp.status, 400, "{who} {target}: {body}");
-            assert!(resp.header("location").is_none(), "{who} {target}: no login");
+            assert!(
+                resp.header("location").is_none(),
+                "{who} {target}: no login"
+            );
             assert!(resp.header("set-cookie").is_none(), "{who} {target}");
             if who == "anonymous" {
                 assert!(body.contains("Request not understood"), "{target}: {body}");
