@@ -321,6 +321,15 @@ mod tests {
     }
 
     #[test]
+    fn every_built_in_template_can_be_overridden() {
+        let mut built_in: Vec<&str> = TEMPLATES.iter().map(|(name, _)| *name).collect();
+        let mut overridable = crate::config::TEMPLATE_NAMES.to_vec();
+        built_in.sort_unstable();
+        overridable.sort_unstable();
+        assert_eq!(built_in, overridable);
+    }
+
+    #[test]
     fn cancelled_page_escapes_everything_and_speaks_its_language() {
         let html = pages().cancelled(&CancelledPage {
             lang: "de",
