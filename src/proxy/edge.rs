@@ -109,7 +109,7 @@ pub enum CrossOrigin {
     /// `Sec-Fetch-Site` says another site sent it.
     FetchSite(String),
     /// `Origin` or `Sec-Fetch-Site` is repeated: no single answer to check.
-    Repeated(&'static str),
+    Repeated(HeaderName),
 }
 
 impl std::fmt::Display for CrossOrigin {
@@ -117,7 +117,7 @@ impl std::fmt::Display for CrossOrigin {
         match self {
             CrossOrigin::Origin(o) => write!(f, "Origin {o:?} is not allowed here"),
             CrossOrigin::FetchSite(s) => write!(f, "Sec-Fetch-Site is {s:?}"),
-            CrossOrigin::Repeated(h) => write!(f, "{h} is repeated"),
+            CrossOrigin::Repeated(h) => write!(f, "{} is repeated", h.as_str()),
         }
     }
 }
@@ -159,12 +159,15 @@ pub fn check_origin(
     }
 }
 
-/// The single value of header `name`; `Err` when it is repeated.
-pub fn single<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Result<Option<&'a [u8]>, ()> {
+/// The single value of header `name`; refused when it is repeated.
+pub fn single<'a>(
+    headers: &'a HeaderMap,
+    name: &HeaderName,
+) -> Result<Option<&'a [u8]>, CrossOrigin> {
     let mut values = headers.get_all(name).iter();
     let first = values.next().map(|v| v.as_bytes());
     match values.next() {
-        Some(_) => Err(()),
+        Some(_) => Err(CrossOrigin::Repeated(name.clone())),
         None => Ok(first),
     }
 }
@@ -332,6 +335,9 @@ mod tests {
             Ok(Some(&b"https://a.example"[..]))
         );
         headers.append(ORIGIN, HeaderValue::from_static("https://a.example"));
-        assert_eq!(single(&headers, &ORIGIN), Err(()));
+        assert_eq!(
+            single(&headers, &ORIGIN),
+            Err(CrossOrigin::Repeated(ORIGIN))
+        );
     }
 }

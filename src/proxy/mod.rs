@@ -18,7 +18,7 @@
 
 mod api;
 mod custom_ui;
-mod edge;
+pub mod edge;
 mod exchange;
 mod forward;
 mod handlers;
@@ -234,14 +234,10 @@ impl Gate {
 
         if let Some(allowed) = self.state_changing(decision) {
             let req = session.req_header();
-            let checked = match (
-                edge::single(&req.headers, &edge::ORIGIN),
-                edge::single(&req.headers, &edge::SEC_FETCH_SITE),
-            ) {
-                (Ok(origin), Ok(site)) => edge::check_origin(&req.method, origin, site, allowed),
-                (Err(()), _) => Err(edge::CrossOrigin::Repeated("Origin")),
-                (_, Err(())) => Err(edge::CrossOrigin::Repeated("Sec-Fetch-Site")),
-            };
+            let checked = edge::single(&req.headers, &edge::ORIGIN).and_then(|origin| {
+                let site = edge::single(&req.headers, &edge::SEC_FETCH_SITE)?;
+                edge::check_origin(&req.method, origin, site, allowed)
+            });
             if let Err(why) = checked {
                 // Refused before the route runs: nothing is read, stored or set.
                 return self.refuse(req, AppError::CrossOrigin(why.to_string()));
