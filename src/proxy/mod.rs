@@ -7,8 +7,12 @@
 //! ```text
 //!  step                     what happens here
 //!  ─────────────────────    ───────────────────────────────────────────────────────────
-//!  decide                   open session cookie, decide(); answer everything but Forward
-//!                           (login redirect, callback, logout, pages, 401/404/405)
+//!  edge                     header line sizes (431; the whole head: hyper, 431), request
+//!                           target a path, decoded path free of control bytes and UTF-8
+//!                           (400)                                      (edge.rs)
+//!  decide                   open session cookie, decide(); a state-changing route from
+//!                           another origin gets 403 (edge.rs); answer everything but
+//!                           Forward (login redirect, callback, logout, pages, 401/404/405)
 //!  prepare                  strip hop-by-hop and identity headers + own cookies, set
 //!                           X-Forwarded-*, inject identity            (upstream.rs)
 //!  forward                  the configured upstream, pooled keep-alive (forward.rs);
