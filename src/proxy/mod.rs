@@ -193,18 +193,18 @@ impl Gate {
                     longest,
                     limit: self.max_header_bytes,
                 },
+                head.uri.path(),
             );
         }
         if head.uri.scheme().is_some() || head.uri.authority().is_some() {
             // Absolute or authority form (a forward-proxy request, CONNECT): the upstream must
             // never see a foreign authority, and the decision only knows paths.
-            return self.refuse(
-                &head,
-                AppError::BadRequest("the request target must be a path".into()),
-            );
+            let err = AppError::BadRequest("the request target must be a path".into());
+            return self.refuse(&head, err, &head.uri.to_string());
         }
         if let Err(bad) = edge::check_path(head.uri.path()) {
-            return self.refuse(&head, AppError::BadRequest(bad.reason().into()));
+            let err = AppError::BadRequest(bad.reason().into());
+            return self.refuse(&head, err, head.uri.path());
         }
         let mut session = Session::new(head, body);
         let (decision, user, wants_html) = {
@@ -244,7 +244,8 @@ impl Gate {
             });
             if let Err(why) = checked {
                 // Refused before the route runs: nothing is read, stored or set.
-                return self.refuse(req, AppError::CrossOrigin(why.to_string()));
+                let err = AppError::CrossOrigin(why.to_string());
+                return self.refuse(req, err, req.uri.path());
             }
         }
 
@@ -345,9 +346,9 @@ impl Gate {
         }
     }
 
-    /// An answer given before any route ran: the error page or JSON, logged.
-    fn refuse(&self, head: &Parts, err: AppError) -> Response<ProxyBody> {
-        err.log(head.uri.path());
+    /// An answer given before any route ran: the error page or JSON, logged with `target`.
+    fn refuse(&self, head: &Parts, err: AppError, target: &str) -> Response<ProxyBody> {
+        err.log(target);
         let answer = Answer::error(
             &err,
             accepts_html(header(head, &ACCEPT)),
