@@ -26,6 +26,10 @@ pub enum AppError {
     ContinueRejected(String),
     #[error("malformed request: {0}")]
     BadRequest(String),
+    #[error("cross-origin request refused: {0}")]
+    CrossOrigin(String),
+    #[error("a header line of {longest} bytes is over the limit of {limit}")]
+    HeaderTooLarge { longest: usize, limit: usize },
     #[error("profile store: {0}")]
     Store(#[from] crate::store::StoreError),
     #[error("no such route")]
@@ -77,13 +81,6 @@ impl AppError {
                 "issuer_mismatch",
                 "Sign-in could not be completed",
                 "The answer came from an identity provider this site does not use.",
-                true,
-            ),
-            AppError::LoginDenied(code) if code == "access_denied" => p(
-                403,
-                "access_denied",
-                "Sign-in cancelled",
-                "The identity provider did not sign you in.",
                 true,
             ),
             AppError::LoginDenied(_) => p(
@@ -149,6 +146,20 @@ impl AppError {
                 "The request could not be read.",
                 false,
             ),
+            AppError::CrossOrigin(_) => p(
+                403,
+                "cross_origin_request",
+                "Request refused",
+                "This request came from another site. Please go back to this site and try again there.",
+                false,
+            ),
+            AppError::HeaderTooLarge { .. } => p(
+                431,
+                "header_too_large",
+                "Request headers too large",
+                "The request carried a header that is too large. Clearing this site's cookies may help.",
+                false,
+            ),
             AppError::Store(_) => p(
                 503,
                 "store_unavailable",
@@ -201,6 +212,16 @@ mod tests {
         );
         assert_eq!(AppError::NotFound.public().status, 404);
         assert_eq!(AppError::CsrfRejected.public().status, 403);
+        assert_eq!(AppError::CrossOrigin("x".into()).public().status, 403);
+        assert_eq!(
+            AppError::CrossOrigin("x".into()).public().code,
+            "cross_origin_request"
+        );
+        let big = AppError::HeaderTooLarge {
+            longest: 20_000,
+            limit: 16_384,
+        };
+        assert_eq!(big.public().status, 431);
     }
 
     #[test]

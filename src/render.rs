@@ -15,6 +15,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/signed_out.html"),
     ),
     ("logout.html", include_str!("../templates/logout.html")),
+    (
+        "cancelled.html",
+        include_str!("../templates/cancelled.html"),
+    ),
     ("question.html", include_str!("../templates/question.html")),
 ];
 
@@ -104,6 +108,16 @@ pub struct QuestionPage<'a> {
     pub ui: crate::profile::i18n::UiText,
 }
 
+/// What the "Sign-in cancelled" page shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct CancelledPage<'a> {
+    /// The page's language (`<html lang>`), and its words in it.
+    pub lang: &'a str,
+    pub text: crate::profile::i18n::CancelledText,
+    /// Where a fresh login starts: the address the user first asked for.
+    pub retry_url: &'a str,
+}
+
 /// Renders the proxy's own pages.
 pub struct Pages {
     env: Environment<'static>,
@@ -156,6 +170,10 @@ impl Pages {
         self.try_render(
             "signed_out.html",
             context! { ..self.base("t"), ..context!{ sign_in_url => "/" } },
+        )?;
+        self.try_render(
+            "cancelled.html",
+            context! { ..self.base("t"), ..context!{ message => "m", retry => "r", retry_url => "/" } },
         )?;
         self.try_render(
             "logout.html",
@@ -233,6 +251,17 @@ impl Pages {
         )
     }
 
+    pub fn cancelled(&self, page: &CancelledPage<'_>) -> String {
+        self.render(
+            "cancelled.html",
+            context! { ..context! { lang => page.lang }, ..self.base(page.text.title), ..context! {
+                message => page.text.message,
+                retry => page.text.retry,
+                retry_url => page.retry_url,
+            }},
+        )
+    }
+
     pub fn signed_out(&self, sign_in_url: &str) -> String {
         self.render(
             "signed_out.html",
@@ -289,6 +318,28 @@ mod tests {
         });
         assert_inert(&html);
         assert!(html.contains("Error 400"));
+    }
+
+    #[test]
+    fn every_built_in_template_can_be_overridden() {
+        let mut built_in: Vec<&str> = TEMPLATES.iter().map(|(name, _)| *name).collect();
+        let mut overridable = crate::config::TEMPLATE_NAMES.to_vec();
+        built_in.sort_unstable();
+        overridable.sort_unstable();
+        assert_eq!(built_in, overridable);
+    }
+
+    #[test]
+    fn cancelled_page_escapes_everything_and_speaks_its_language() {
+        let html = pages().cancelled(&CancelledPage {
+            lang: "de",
+            text: crate::profile::i18n::cancelled_text("de"),
+            retry_url: "/\"><script>alert(1)</script>",
+        });
+        assert_inert(&html);
+        assert!(html.contains("<html lang=\"de\">"), "{html}");
+        assert!(html.contains("Anmeldung abgebrochen"), "{html}");
+        assert!(html.contains("Erneut versuchen"), "{html}");
     }
 
     #[test]

@@ -358,7 +358,8 @@ async fn form_bodies_headers_and_cookies_are_bounded() {
     assert_eq!(long.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(env.upstream.count(), 0, "still pending, nothing forwarded");
 
-    // A request head over the 1 MiB limit (proxy::MAX_HEAD) is refused, never forwarded.
+    // A request head over every limit (a 1 MiB line: server.max_header_bytes, the head:
+    // server.max_request_head_bytes, hyper's 1 MiB buffer) is refused, never forwarded.
     let session = alice.cookies_for(&env.proxy.url("/"));
     let huge = raw::request(
         env.proxy.port,

@@ -1,6 +1,6 @@
-//! Malformed request targets: absolute form, `%00`, invalid UTF-8, overlong. Each is refused
-//! or normalised before any decision, and the path the decision sees is the path the upstream
-//! gets.
+//! Malformed request targets: absolute form, `%00` and other control bytes, invalid UTF-8,
+//! overlong. Each is refused or normalised before any decision, and the path the decision sees
+//! is the path the upstream gets; the query string passes byte for byte.
 
 mod support;
 
@@ -33,8 +33,9 @@ async fn odd_request_targets_are_refused_or_forwarded_exactly_as_decided() {
     }
     assert_eq!(env.upstream.count(), before);
 
-    // Percent-encoded NUL and dot segments: the upstream gets byte for byte what was decided on.
-    for target in ["/a%00b", "/x/%2e%2e/y", "/x/../y", "/%C3%A9t%C3%A9"] {
+    // Dot segments and encoded UTF-8: the upstream gets byte for byte what was decided on.
+    // (A percent-encoded NUL is refused: see the test below.)
+    for target in ["/x/%2e%2e/y", "/x/../y", "/%C3%A9t%C3%A9"] {
         let resp = request(port, "GET", target, &headers).await;
         assert_eq!(resp.status, 200, "{target}");
         assert_eq!(env.upstream.last().target, target);
@@ -77,6 +78,76 @@ async fn odd_request_targets_are_refused_or_forwarded_exactly_as_decided() {
     .await;
     assert!(status == 0 || (400..500).contains(&status), "{status}");
     assert_eq!(env.upstream.count(), n);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_bytes_and_broken_utf8_in_the_path_get_400_and_never_reach_the_upstream() {
+    let env = TestEnv::start().await;
+    let cookie = signed_in_cookie(&env).await;
+    let port = env.proxy.port;
+    let anonymous = vec![("Accept".to_owned(), "text/html".to_owned())];
+    let signed_in = vec![
+        ("Cookie".to_owned(), cookie.clone()),
+        ("Accept".to_owned(), "application/json".to_owned()),
+    ];
+    let refused = [
+        "/a%00b",
+        "/%00",
+        "/%0a",
+        "/%0D%0ASet-Cookie:%20x=1",
+        "/%1F",
+        "/%1f/x",
+        "/%7f",
+        "/app/%09",
+        "/%ff",
+        "/%c3",
+        "/%c3/",
+        "/%c0%af",
+        "/%e0%80%af",
+        "/%ed%a0%80",
+        "/caf%E9",
+        "/.profilegate/profile%00",
+        "/.profilegate/callback%0a",
+        "/.profilegate/api/answers%ff",
+    ];
+    for (who, headers) in [("anonymous", &anonymous), ("signed in", &signed_in)] {
+        for target in refused {
+            let n = env.upstream.count();
+            let resp = request(port, "GET", target, headers).await;
+            let body = String::from_utf8_lossy(&resp.body);
+            assert_eq!(resp.status, 400, "{who} {target}: {body}");
+            assert!(
+                resp.header("location").is_none(),
+                "{who} {target}: no login"
+            );
+            assert!(resp.header("set-cookie").is_none(), "{who} {target}");
+            if who == "anonymous" {
+                assert!(body.contains("Request not understood"), "{target}: {body}");
+            } else {
+                let json: serde_json::Value = serde_json::from_slice(&resp.body).expect("JSON");
+                assert_eq!(json["error"], "bad_request", "{target}");
+            }
+            assert_eq!(env.upstream.count(), n, "{who} {target}: never forwarded");
+        }
+    }
+    assert!(env.proxy.log().contains("control character"));
+    assert!(env.proxy.log().contains("not valid UTF-8"));
+
+    // Valid paths pass, and the query string is forwarded exactly as it came, whatever it holds.
+    for target in [
+        "/caf%C3%A9",
+        "/caf%C3%A9?q=%00",
+        "/search?q=%00%0a%0D%ff&x=%c0%af&%00=%7f",
+        "/100%25",
+        "/%F0%9F%98%80/%20",
+    ] {
+        let resp = request(port, "GET", target, &signed_in).await;
+        assert_eq!(resp.status, 200, "{target}");
+        assert_eq!(env.upstream.last().target, target);
+    }
+    // Anonymous, the same valid path starts a login as always.
+    let resp = request(port, "GET", "/caf%C3%A9?q=%00", &anonymous).await;
+    assert_eq!(resp.status, 302);
 }
 
 /// Writes a request line made of raw bytes plus the usual headers; returns the status (0 when

@@ -151,7 +151,20 @@ pub struct ServerConfig {
     pub prefix: String,
     /// `server.shutdown_timeout`: how long in-flight requests may finish at SIGTERM. Default `5s`.
     pub shutdown_timeout: Duration,
+    /// `server.max_header_bytes`: longest request header line, counted as `name: value`
+    /// (no CRLF); longer gets 431 before the session cookie is read. Default `16KiB`
+    /// (1 KiB to 1 MiB, at most `max_request_head_bytes`).
+    pub max_header_bytes: usize,
+    /// `server.max_request_head_bytes`: largest request head (request line and all header
+    /// lines, as received); larger gets 431 from the HTTP parser. Default `64KiB` (8 KiB to
+    /// 1 MiB).
+    pub max_request_head_bytes: usize,
 }
+
+/// Default of `server.max_header_bytes`.
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 16 * 1024;
+/// Default of `server.max_request_head_bytes`.
+pub const DEFAULT_MAX_REQUEST_HEAD_BYTES: usize = 64 * 1024;
 
 /// The public origin, `scheme://host[:port]`, with no path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -603,6 +616,21 @@ fn read_server(mut r: SectionReader<'_>) -> Option<ServerConfig> {
     let shutdown_timeout = r
         .duration("shutdown_timeout", Duration::ZERO, Duration::from_secs(600))
         .unwrap_or(Duration::from_secs(5));
+    // The head limit is hyper's `max_header_size`; hyper's read buffer (1 MiB) bounds it.
+    let max_request_head_bytes = r
+        .byte_size("max_request_head_bytes", 8 << 10, 1 << 20)
+        .map_or(DEFAULT_MAX_REQUEST_HEAD_BYTES, |b| b as usize);
+    let max_header_bytes = r
+        .byte_size("max_header_bytes", 1 << 10, 1 << 20)
+        .map_or(DEFAULT_MAX_HEADER_BYTES, |b| b as usize);
+    if max_header_bytes > max_request_head_bytes {
+        r.error(
+            "max_header_bytes",
+            format!(
+                "must not exceed server.max_request_head_bytes ({max_request_head_bytes} bytes): one line is part of the head, found {max_header_bytes} bytes"
+            ),
+        );
+    }
     if let (Some(l), Some(a)) = (listen, admin_listen) {
         if l == a {
             r.error(
@@ -620,6 +648,8 @@ fn read_server(mut r: SectionReader<'_>) -> Option<ServerConfig> {
         threads,
         prefix,
         shutdown_timeout,
+        max_header_bytes,
+        max_request_head_bytes,
     })
 }
 

@@ -718,3 +718,63 @@ fn client_authentication_keys_are_checked_together() {
         assert!(keys(&err).contains(&key_named), "{oidc}: {:?}", keys(&err));
     }
 }
+
+#[test]
+fn header_limits_default_to_16_and_64_kib_take_units_and_are_bounded() {
+    let c = load(&minimal(), &[]).expect("valid");
+    assert_eq!(c.server.max_header_bytes, 16 * 1024);
+    assert_eq!(c.server.max_request_head_bytes, 64 * 1024);
+
+    let with = |lines: &str| format!("[server]\n{lines}\n{}", minimal());
+    let c = load(
+        &with("max_header_bytes = \"8KiB\"\nmax_request_head_bytes = 32768"),
+        &[],
+    )
+    .expect("valid");
+    assert_eq!(c.server.max_header_bytes, 8 * 1024);
+    assert_eq!(c.server.max_request_head_bytes, 32 * 1024);
+    let env = [
+        ("PROFILEGATE_SERVER_MAX_HEADER_BYTES", "32KiB"),
+        ("PROFILEGATE_SERVER_MAX_REQUEST_HEAD_BYTES", "1MiB"),
+    ];
+    let c = load(&minimal(), &env).expect("from the environment");
+    assert_eq!(c.server.max_header_bytes, 32 * 1024);
+    assert_eq!(c.server.max_request_head_bytes, 1 << 20);
+
+    for (lines, key, says) in [
+        (
+            "max_header_bytes = 512",
+            "server.max_header_bytes",
+            "between 1 KiB and 1 MiB",
+        ),
+        (
+            "max_header_bytes = \"2MiB\"",
+            "server.max_header_bytes",
+            "between 1 KiB and 1 MiB",
+        ),
+        (
+            "max_header_bytes = \"16KB\"",
+            "server.max_header_bytes",
+            "not a size",
+        ),
+        (
+            "max_request_head_bytes = 4096",
+            "server.max_request_head_bytes",
+            "between 8 KiB and 1 MiB",
+        ),
+        (
+            "max_request_head_bytes = \"2MiB\"",
+            "server.max_request_head_bytes",
+            "between 8 KiB and 1 MiB",
+        ),
+        (
+            "max_header_bytes = \"128KiB\"",
+            "server.max_header_bytes",
+            "must not exceed server.max_request_head_bytes",
+        ),
+    ] {
+        let err = load(&with(lines), &[]).expect_err(lines);
+        assert_eq!(keys(&err), [key], "{lines}");
+        assert!(err.to_string().contains(says), "{lines}: {err}");
+    }
+}

@@ -42,6 +42,7 @@ pub const TEMPLATE_NAMES: &[&str] = &[
     "signed_out.html",
     "logout.html",
     "question.html",
+    "cancelled.html",
 ];
 const MAX_TEMPLATE_BYTES: u64 = 256 * 1024;
 

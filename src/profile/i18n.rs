@@ -120,6 +120,43 @@ pub fn ui_text(lang: &str) -> UiText {
     }
 }
 
+/// The "Sign-in cancelled" page's words (the OP answered `access_denied`, `consent_required`,
+/// `login_required` or `interaction_required`).
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct CancelledText {
+    pub title: &'static str,
+    pub message: &'static str,
+    pub retry: &'static str,
+}
+
+/// The languages the proxy's own words are written in.
+pub const UI_LANGUAGES: [&str; 4] = ["en", "de", "fr", "es"];
+
+pub fn cancelled_text(lang: &str) -> CancelledText {
+    match lang.split('-').next().unwrap_or("en") {
+        "de" => CancelledText {
+            title: "Anmeldung abgebrochen",
+            message: "Sie wurden nicht angemeldet: Die Anmeldung wurde beim Identitätsanbieter abgebrochen oder nicht abgeschlossen.",
+            retry: "Erneut versuchen",
+        },
+        "fr" => CancelledText {
+            title: "Connexion annulée",
+            message: "Vous n'êtes pas connecté : la connexion a été annulée ou n'a pas été terminée auprès du fournisseur d'identité.",
+            retry: "Réessayer",
+        },
+        "es" => CancelledText {
+            title: "Inicio de sesión cancelado",
+            message: "No ha iniciado sesión: el inicio de sesión se canceló o no se completó en el proveedor de identidad.",
+            retry: "Intentar de nuevo",
+        },
+        _ => CancelledText {
+            title: "Sign-in cancelled",
+            message: "You were not signed in: the sign-in was cancelled or not completed at the identity provider.",
+            retry: "Try again",
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,5 +182,18 @@ mod tests {
         assert_eq!(choose(["pt-BR"], &available, "en"), "pt-br");
         assert_eq!(choose(["ja"], &available, "en"), "en");
         assert_eq!(choose([], &available, "en"), "en");
+    }
+
+    #[test]
+    fn every_ui_language_has_its_own_cancelled_page_words() {
+        let english = cancelled_text("en");
+        for lang in UI_LANGUAGES.iter().filter(|l| **l != "en") {
+            let t = cancelled_text(lang);
+            assert_ne!(t.title, english.title, "{lang}");
+            assert_ne!(t.message, english.message, "{lang}");
+            assert_ne!(t.retry, english.retry, "{lang}");
+        }
+        assert_eq!(cancelled_text("de-AT").retry, "Erneut versuchen");
+        assert_eq!(cancelled_text("ja").title, english.title);
     }
 }

@@ -110,7 +110,10 @@ pub async fn finish_login(gate: &Gate, session: &mut Session) -> Handled {
 async fn verify_callback(gate: &Gate, session: &mut Session) -> Handled {
     let headers = cookie_headers(session);
     let cookies = RequestCookies::parse(headers.iter().map(Vec::as_slice));
-    let [state, code, error, iss] = query_params(session, ["state", "code", "error", "iss"]);
+    let [state, code, error, description, iss] = query_params(
+        session,
+        ["state", "code", "error", "error_description", "iss"],
+    );
     // A callback naming no login of this browser changes nothing (a forged link cannot cancel
     // the user's real login in progress).
     let state = state.ok_or((AppError::LoginStateInvalid, Vec::new()))?;
@@ -125,6 +128,18 @@ async fn verify_callback(gate: &Gate, session: &mut Session) -> Handled {
         return Err(fail(AppError::LoginStateReplayed));
     }
     if let Some(error) = error {
+        // The OP's words go to the log only: anyone can put any text in this link.
+        let error = for_log(&error, 64);
+        tracing::info!(
+            error = %error,
+            description = %for_log(description.as_deref().unwrap_or_default(), 300),
+            "the identity provider answered the login with an error"
+        );
+        if CANCELLED.contains(&error.as_str()) {
+            // Not a fault, but still a callback that signed nobody in.
+            Metrics::inc(&gate.metrics.logins_failed);
+            return Ok(cancelled(gate, session, &login).with_cookies(clear));
+        }
         return Err(fail(AppError::LoginDenied(error)));
     }
     // RFC 9207: the authorization response names its issuer, compared exactly (§2.4); a
@@ -195,6 +210,72 @@ async fn verify_callback(gate: &Gate, session: &mut Session) -> Handled {
     let location = super::questions::questions_location(gate, &user, &target)
         .unwrap_or_else(|| target.absolute(&gate.origin));
     Ok(Answer::redirect(302, location).with_cookies(set_cookies))
+}
+
+/// The OP's `error` codes that mean "the user did not (or could not) sign in there" rather
+/// than a fault: the user is shown "Sign-in cancelled" and a way to try again.
+const CANCELLED: [&str; 4] = [
+    "access_denied",
+    "consent_required",
+    "login_required",
+    "interaction_required",
+];
+
+/// The "Sign-in cancelled" page (403: the OP refused to sign the user in), in the language the
+/// login asked for (`ui_locales`) or the browser's, with a link back to where the user was
+/// going, which starts a fresh login. JSON for a client that does not read HTML.
+fn cancelled(gate: &Gate, session: &Session, login: &crate::session::LoginState) -> Answer {
+    let req = session.req_header();
+    let accept = req
+        .headers
+        .get("accept-language")
+        .and_then(|v| v.to_str().ok())
+        .map(crate::profile::i18n::accept_language)
+        .unwrap_or_default();
+    let languages = crate::profile::i18n::UI_LANGUAGES
+        .iter()
+        .map(|l| (*l).to_owned())
+        .collect();
+    let lang = crate::profile::i18n::choose(
+        login
+            .ui_locales
+            .iter()
+            .flat_map(|l| l.split(' '))
+            .chain(accept.iter().map(String::as_str)),
+        &languages,
+        &gate.default_language,
+    );
+    let text = crate::profile::i18n::cancelled_text(&lang);
+    let retry = ReturnTo::from_path(&login.return_to)
+        .unwrap_or_else(ReturnTo::root)
+        .absolute(&gate.origin);
+    if super::accepts_html(req.headers.get(http::header::ACCEPT).map(|v| v.as_bytes())) {
+        Answer::html(
+            403,
+            gate.pages.cancelled(&crate::render::CancelledPage {
+                lang: &lang,
+                text,
+                retry_url: &retry,
+            }),
+        )
+    } else {
+        Answer::json(
+            403,
+            &serde_json::json!({
+                "error": "login_cancelled",
+                "message": text.message,
+                "retry_url": retry,
+            }),
+        )
+    }
+}
+
+/// Text from a request for one log line: at most `max` characters, control characters escaped.
+fn for_log(raw: &str, max: usize) -> String {
+    raw.chars()
+        .take(max)
+        .flat_map(char::escape_debug)
+        .collect::<String>()
 }
 
 /// Ends the session. A POST must carry the session's CSRF token; a GET from another site is

@@ -7,8 +7,12 @@
 //! ```text
 //!  step                     what happens here
 //!  ─────────────────────    ───────────────────────────────────────────────────────────
-//!  decide                   open session cookie, decide(); answer everything but Forward
-//!                           (login redirect, callback, logout, pages, 401/404/405)
+//!  edge                     header line sizes (431; the whole head: hyper, 431), request
+//!                           target a path, decoded path free of control bytes and UTF-8
+//!                           (400)                                      (edge.rs)
+//!  decide                   open session cookie, decide(); a state-changing route from
+//!                           another origin gets 403 (edge.rs); answer everything but
+//!                           Forward (login redirect, callback, logout, pages, 401/404/405)
 //!  prepare                  strip hop-by-hop and identity headers + own cookies, set
 //!                           X-Forwarded-*, inject identity            (upstream.rs)
 //!  forward                  the configured upstream, pooled keep-alive (forward.rs);
@@ -18,6 +22,7 @@
 
 mod api;
 mod custom_ui;
+pub mod edge;
 mod exchange;
 mod forward;
 mod handlers;
@@ -76,6 +81,13 @@ pub struct Gate {
     metrics: Arc<Metrics>,
     /// Session cookies already opened (the hot path's unsealing cache).
     sessions: Sessions,
+    /// `server.max_header_bytes`: the longest header line answered (431 beyond).
+    max_header_bytes: usize,
+    /// `server.max_request_head_bytes`: hyper's limit on the whole request head.
+    max_request_head_bytes: usize,
+    /// The origin the custom UI posts back to `/continue` from (`profiling.redirect_url`'s);
+    /// the public origin when the hosted page is used.
+    continue_origin: String,
 }
 
 /// What every answer of the proxy's own, and every forwarded response, is sent as.
@@ -125,6 +137,12 @@ impl Gate {
             read_timeout: config.upstream.read_timeout,
             metrics,
             sessions: Sessions::new(),
+            max_header_bytes: config.server.max_header_bytes,
+            max_request_head_bytes: config.server.max_request_head_bytes,
+            continue_origin: match &config.profiling.ui {
+                QuestionUi::Redirect { url, .. } => url.origin().ascii_serialization(),
+                QuestionUi::Hosted => config.server.public_url.origin().to_owned(),
+            },
         })
     }
 
@@ -166,15 +184,27 @@ impl Gate {
     /// Answers one request: forwards it or answers it here.
     pub async fn serve(&self, req: Request<Incoming>, client: &Peer) -> Response<ProxyBody> {
         let (head, body) = req.into_parts();
+        // The edge, before anything reads the request: header sizes (before the session cookie
+        // is parsed), then the request target (before the decision).
+        if let Some(longest) = edge::oversized_header_line(&head.headers, self.max_header_bytes) {
+            return self.refuse(
+                &head,
+                AppError::HeaderTooLarge {
+                    longest,
+                    limit: self.max_header_bytes,
+                },
+                head.uri.path(),
+            );
+        }
         if head.uri.scheme().is_some() || head.uri.authority().is_some() {
             // Absolute or authority form (a forward-proxy request, CONNECT): the upstream must
             // never see a foreign authority, and the decision only knows paths.
             let err = AppError::BadRequest("the request target must be a path".into());
-            err.log(&head.uri.to_string());
-            log_request(&head, 400);
-            let wants_html = accepts_html(header(&head, &ACCEPT));
-            return Answer::error(&err, wants_html, &self.pages, &self.retry_url())
-                .into_response(head.method == http::Method::HEAD);
+            return self.refuse(&head, err, &head.uri.to_string());
+        }
+        if let Err(bad) = edge::check_path(head.uri.path()) {
+            let err = AppError::BadRequest(bad.reason().into());
+            return self.refuse(&head, err, head.uri.path());
         }
         let mut session = Session::new(head, body);
         let (decision, user, wants_html) = {
@@ -205,6 +235,19 @@ impl Gate {
                 accepts_html(accept),
             )
         };
+
+        if let Some(allowed) = self.state_changing(decision) {
+            let req = session.req_header();
+            let checked = edge::single(&req.headers, &edge::ORIGIN).and_then(|origin| {
+                let site = edge::single(&req.headers, &edge::SEC_FETCH_SITE)?;
+                edge::check_origin(&req.method, origin, site, allowed)
+            });
+            if let Err(why) = checked {
+                // Refused before the route runs: nothing is read, stored or set.
+                let err = AppError::CrossOrigin(why.to_string());
+                return self.refuse(req, err, req.uri.path());
+            }
+        }
 
         let answer = match (decision, user) {
             (Decision::Forward, Some(user)) => match self.enricher.for_session(&user.session).await
@@ -276,6 +319,44 @@ impl Gate {
         });
         log_request(req, answer.status);
         answer.into_response(req.method == http::Method::HEAD)
+    }
+
+    /// The origins allowed to send `decision`'s request when it changes state: the routes that
+    /// act on a POST (answers, skips, the API's answers, logout, the custom UI's post-back).
+    /// Every new state-changing route is listed here; the match has no catch-all on purpose.
+    fn state_changing(&self, decision: Decision) -> Option<edge::AllowedOrigin<'_>> {
+        match decision {
+            Decision::SubmitAnswer | Decision::ApiAnswers | Decision::Logout => {
+                Some(edge::AllowedOrigin::Public(&self.origin))
+            }
+            Decision::Continue => Some(edge::AllowedOrigin::CustomUi(&self.continue_origin)),
+            Decision::StartLogin
+            | Decision::Unauthenticated
+            | Decision::FinishLogin
+            | Decision::SignedOut
+            | Decision::Forward
+            | Decision::AskQuestions
+            | Decision::QuestionsPending
+            | Decision::ShowQuestion
+            | Decision::Jwks
+            | Decision::ApiPending
+            | Decision::ApiProfile
+            | Decision::NotFound
+            | Decision::MethodNotAllowed => None,
+        }
+    }
+
+    /// An answer given before any route ran: the error page or JSON, logged with `target`.
+    fn refuse(&self, head: &Parts, err: AppError, target: &str) -> Response<ProxyBody> {
+        err.log(target);
+        let answer = Answer::error(
+            &err,
+            accepts_html(header(head, &ACCEPT)),
+            &self.pages,
+            &self.retry_url(),
+        );
+        log_request(head, answer.status);
+        answer.into_response(head.method == http::Method::HEAD)
     }
 
     /// The hot path: the signed-in request, its head rewritten, to the upstream.
@@ -363,7 +444,8 @@ pub struct Worker {
 /// two arrays of that many entries on the heap for every message it reads (about 1,000
 /// instructions per proxied request, and allocator work beyond that).
 const MAX_HEADERS: usize = 100;
-/// Largest request head, in bytes (as pingora-proxy allowed).
+/// hyper's read buffer, in bytes (as pingora-proxy allowed): it bounds the request head, whose
+/// own limit is `server.max_request_head_bytes` (hyper's `max_header_size`, at most this).
 const MAX_HEAD: usize = 1024 * 1024;
 
 impl Worker {
@@ -377,7 +459,10 @@ impl Worker {
         http.timer(TokioTimer::new())
             .header_read_timeout(Duration::from_secs(30))
             .max_headers(MAX_HEADERS)
-            .max_buf_size(MAX_HEAD);
+            .max_buf_size(MAX_HEAD)
+            // Request line plus header lines as received; beyond, hyper answers a bare 431
+            // (no body) and closes the connection.
+            .max_header_size(gate.max_request_head_bytes);
         Self {
             gate: Arc::new(gate),
             http,

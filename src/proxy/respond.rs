@@ -107,9 +107,12 @@ impl Answer {
             http::header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         );
+        // `same-origin`, not `no-referrer`: other sites still learn nothing, but the pages' own
+        // form posts keep their `Origin` (browsers send `Origin: null` under `no-referrer`),
+        // which the cross-origin check of state-changing routes requires.
         headers.insert(
             http::header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
+            HeaderValue::from_static("same-origin"),
         );
         if let Some(ct) = self.content_type {
             headers.insert(CONTENT_TYPE, HeaderValue::from_static(ct));

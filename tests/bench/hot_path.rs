@@ -1,5 +1,5 @@
 //! Criterion micro-benchmarks of the signed-in hot path, piece by piece, in the order a request
-//! meets them: cookie parsing and session unseal (and the opened-session cache that spares it),
+//! meets them: the edge checks (header line sizes, the path), cookie parsing and session unseal (and the opened-session cache that spares it),
 //! the decision, the cached profile view, the
 //! profile JWT (cached, and signed when the cache cannot serve), then header stripping and
 //! injection on the request's `http::HeaderMap`.
@@ -19,7 +19,7 @@ use profilegate::enrich::{Enriched, Enricher};
 use profilegate::jwt::SigningKey;
 use profilegate::pipeline::{decide, is_navigation, Auth, Pending, RequestView, Routes};
 use profilegate::profile::AnswerValue;
-use profilegate::proxy::Sessions;
+use profilegate::proxy::{edge, Sessions};
 use profilegate::session::{now_secs, CookieSealer, RequestCookies, Session};
 use profilegate::store::{
     AnswerSource, ProfileRecord, ProfileStore, SledOptions, SledStore, StoredAnswer,
@@ -265,8 +265,26 @@ fn headers(c: &mut Criterion, f: &Fixture) {
     group.finish();
 }
 
+fn edge_checks(c: &mut Criterion, f: &Fixture) {
+    let mut group = c.benchmark_group("edge");
+    group.bench_function("header line sizes + path (the request's)", |b| {
+        b.iter(|| {
+            let req = black_box(&f.request);
+            (
+                edge::oversized_header_line(&req.headers, 16 * 1024),
+                edge::check_path(req.uri.path()),
+            )
+        })
+    });
+    group.bench_function("path check, percent-encoded UTF-8", |b| {
+        b.iter(|| edge::check_path(black_box("/docs/caf%C3%A9/r%C3%A9sum%C3%A9%20final.pdf")))
+    });
+    group.finish();
+}
+
 fn hot_path(c: &mut Criterion) {
     let f = fixture();
+    edge_checks(c, &f);
     session_unseal(c, &f);
     pipeline_decide(c, &f);
     profile_jwt(c, &f);
