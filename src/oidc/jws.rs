@@ -11,6 +11,10 @@ use openidconnect::{JsonWebKey, JsonWebKeySet};
 
 use super::jwk::RingJsonWebKey;
 
+/// How far in the future an ID token's `iat` may lie, and how long past its `exp` a signed
+/// userinfo answer is still taken (clock skew).
+pub const CLOCK_LEEWAY: u64 = 60;
+
 /// Why no key of the OP verifies a token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyProblem {
@@ -219,7 +223,7 @@ pub fn check_userinfo(
     if let Some(exp) = claims.get("exp") {
         if exp
             .as_u64()
-            .is_none_or(|exp| exp + super::CLOCK_LEEWAY < now)
+            .is_none_or(|exp| exp + CLOCK_LEEWAY < now)
         {
             return Err(UserinfoProblem::Expired);
         }

@@ -35,7 +35,7 @@ use crate::session::{now_secs, LoginState};
 
 use client_auth::ClientCredentials;
 use jwk::RingJsonWebKey;
-use jws::{Jws, KeyProblem};
+use jws::{Jws, KeyProblem, CLOCK_LEEWAY};
 use refetch::Refetches;
 
 /// The client built from discovery, with its typestate spelled out once: openidconnect's
@@ -76,9 +76,6 @@ type ProviderMetadataWithLogout = ProviderMetadata<
     CoreSubjectIdentifierType,
 >;
 
-/// How far in the future an ID token's `iat` may lie, and how long past its `exp` a signed
-/// userinfo answer is still taken (clock skew).
-const CLOCK_LEEWAY: u64 = 60;
 /// Bound on remembered (used) login states.
 const MAX_USED_STATES: usize = 100_000;
 /// `client_assertion_type` of `private_key_jwt` (RFC 7523 §2.2).
