@@ -9,9 +9,9 @@ mod support;
 #[path = "support/mock_op.rs"]
 mod mock_op;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mock_op::{MockOp, OpKeys, Signer};
 use reqwest::StatusCode;
@@ -105,33 +105,22 @@ async fn assert_refused(env: &Env, status: u16, case: &str) -> String {
 
 /// `profilegate check --online` on the proxy's configuration: (exit code, stdout + stderr).
 fn check_online(proxy: &Proxy) -> (i32, String) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let out_path = dir.path().join("out");
-    let out = std::fs::File::create(&out_path).expect("out");
-    let mut child = Command::new(binary())
-        .args(["check", "--online", "--config"])
-        .arg(&proxy.config_path)
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().expect("out"))
-        .stderr(out)
-        .spawn()
-        .expect("check runs");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let code = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status.code().unwrap_or(-1);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "check --online did not finish in 30 s:\n{}",
-                std::fs::read_to_string(&out_path).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    (code, std::fs::read_to_string(&out_path).unwrap_or_default())
+    let out = support::child::output_within(
+        Command::new(binary())
+            .args(["check", "--online", "--config"])
+            .arg(&proxy.config_path),
+        "profilegate check --online",
+        support::child::COMMAND_LIMIT,
+    )
+    .expect("check runs");
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

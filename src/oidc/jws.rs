@@ -221,10 +221,7 @@ pub fn check_userinfo(
         Some(_) => return Err(UserinfoProblem::OtherAudience),
     }
     if let Some(exp) = claims.get("exp") {
-        if exp
-            .as_u64()
-            .is_none_or(|exp| exp + CLOCK_LEEWAY < now)
-        {
+        if exp.as_u64().is_none_or(|exp| exp + CLOCK_LEEWAY < now) {
             return Err(UserinfoProblem::Expired);
         }
     }
