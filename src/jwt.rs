@@ -29,6 +29,21 @@ pub enum TokenError {
     BadSignature,
 }
 
+/// The DER bytes of a PEM `PRIVATE KEY` (PKCS#8) block; `None` when there is none.
+pub fn pkcs8_der(pem: &str) -> Option<Vec<u8>> {
+    let body: String = pem
+        .lines()
+        .skip_while(|l| !l.starts_with("-----BEGIN PRIVATE KEY-----"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("-----END"))
+        .map(str::trim)
+        .collect();
+    if body.is_empty() {
+        return None;
+    }
+    STANDARD.decode(body).ok()
+}
+
 /// The proxy's signing key with its key id and public JWK.
 pub struct SigningKey {
     pair: EcdsaKeyPair,
@@ -56,18 +71,7 @@ impl SigningKey {
 
     /// Parses a PEM `PRIVATE KEY` (PKCS#8).
     pub fn from_pem(pem: &str) -> Result<Self, KeyError> {
-        let body: String = pem
-            .lines()
-            .skip_while(|l| !l.starts_with("-----BEGIN PRIVATE KEY-----"))
-            .skip(1)
-            .take_while(|l| !l.starts_with("-----END"))
-            .map(str::trim)
-            .collect();
-        if body.is_empty() {
-            return Err(KeyError::NotPem);
-        }
-        let der = STANDARD.decode(body).map_err(|_| KeyError::NotPem)?;
-        Self::from_pkcs8(&der)
+        Self::from_pkcs8(&pkcs8_der(pem).ok_or(KeyError::NotPem)?)
     }
 
     pub fn from_pkcs8(der: &[u8]) -> Result<Self, KeyError> {

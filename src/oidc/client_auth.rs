@@ -5,7 +5,7 @@
 //! discovery lists, so an OP that mishandles URL-encoded Basic credentials but lists
 //! `client_secret_post` first still works.
 
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use openidconnect::core::CoreClientAuthMethod;
 use ring::rand::SystemRandom;
@@ -154,16 +154,8 @@ impl ClientCredentials {
 
 /// A PKCS#8 PEM key: EC P-256 or RSA.
 fn parse_key(pem: &str) -> Result<AssertionKey, String> {
-    let body: String = pem
-        .lines()
-        .skip_while(|l| !l.starts_with("-----BEGIN PRIVATE KEY-----"))
-        .skip(1)
-        .take_while(|l| !l.starts_with("-----END"))
-        .map(str::trim)
-        .collect();
-    let der = STANDARD
-        .decode(body)
-        .map_err(|_| "oidc.client_key_file: not a PEM private key".to_owned())?;
+    let der = crate::jwt::pkcs8_der(pem)
+        .ok_or_else(|| "oidc.client_key_file: not a PEM private key".to_owned())?;
     if let Ok(pair) =
         EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der, &SystemRandom::new())
     {
@@ -182,6 +174,7 @@ fn parse_key(pem: &str) -> Result<AssertionKey, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::engine::general_purpose::STANDARD;
 
     fn creds(configured: Option<TokenEndpointAuth>) -> ClientCredentials {
         ClientCredentials {
