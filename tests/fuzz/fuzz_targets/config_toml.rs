@@ -19,7 +19,12 @@ fuzz_target!(|data: &[u8]| {
         Ok(config) => {
             // Debug does not depend on the secrets at all: changing them changes nothing.
             let mut other = config.clone();
-            other.oidc.client_secret = Secret::new("another client secret");
+            if other.oidc.client_secret.is_some() {
+                other.oidc.client_secret = Some(Secret::new("another client secret"));
+            }
+            if other.oidc.client_key_pem.is_some() {
+                other.oidc.client_key_pem = Some(Secret::new("another client key"));
+            }
             other.session.secret = vec![0x5a; 32];
             assert_eq!(
                 format!("{config:?}"),
