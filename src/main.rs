@@ -1,6 +1,7 @@
 //! The `profilegate` command: run the proxy, or check a configuration file.
 #![forbid(unsafe_code)]
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -141,7 +142,10 @@ fn init_logging(config: &Config) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     match config.log.format {
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-        LogFormat::Text => builder.init(),
+        // Never colour in JSON: escape codes would end up inside the string values.
+        LogFormat::Json => builder.with_ansi(false).json().flatten_event(true).init(),
+        // Colour only for a person at a terminal: in a file, a pipe or a journal the escape
+        // codes are noise that breaks grep.
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
     }
 }

@@ -1,5 +1,6 @@
 //! Start-up: builds the pingora server (public proxy + admin listener) from a validated
-//! [`Config`], discovers the OP before serving, and runs until SIGINT or SIGTERM.
+//! [`Config`], discovers the OP before serving, and runs until SIGINT, SIGTERM or SIGQUIT
+//! (SIGHUP is logged and ignored); the store is synced before the process ends.
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -44,8 +45,6 @@ pub enum StartError {
     Oidc(String),
     #[error("OpenID Provider discovery")]
     Discovery(#[source] OidcError),
-    #[error("session.secret is the example placeholder from config.toml; generate your own with `openssl rand -base64 32`")]
-    ExampleSecret,
     #[error("cannot start the start-up runtime: {0}")]
     Runtime(std::io::Error),
     #[error("upstream.url does not make a request URI")]
@@ -76,7 +75,12 @@ async fn signing_key(config: &Config, store: &dyn ProfileStore) -> Result<Signin
     Ok(SigningKey::from_pkcs8(&der)?)
 }
 
-/// Everything `profilegate check` can verify without contacting anything.
+/// Everything `profilegate check` can verify without contacting anything: every step of
+/// [`run`] that depends on the configuration alone (templates, the JWT key, the OIDC settings,
+/// the upstream's request URI; the example session secret is refused by [`Config::load`]).
+/// What depends on the machine at that moment (a listening port taken, the store's directory
+/// locked or unwritable, the database or the OP unreachable) is left to start-up, which
+/// names it: a check that passes on one machine would say nothing about another.
 pub fn check(config: &Config) -> Result<(), StartError> {
     Pages::new(theme(config), &config.theme.templates)?;
     if let Some(pem) = &config.upstream.jwt_key_pem {
@@ -84,6 +88,7 @@ pub fn check(config: &Config) -> Result<(), StartError> {
     }
     Provider::new(config, &Routes::new(&config.server.prefix).callback)
         .map_err(StartError::Oidc)?;
+    crate::proxy::upstream_request_uri(&config.upstream)?;
     Ok(())
 }
 
@@ -101,9 +106,6 @@ pub fn check_online(config: &Config) -> Result<DiscoverySummary, StartError> {
 
 /// Runs the proxy until it is told to stop.
 pub fn run(config: Config) -> Result<(), StartError> {
-    if config.session.is_example_secret() {
-        return Err(StartError::ExampleSecret);
-    }
     let routes = Routes::new(&config.server.prefix);
     let pages = Arc::new(Pages::new(theme(&config), &config.theme.templates)?);
     let provider = Arc::new(Provider::new(&config, &routes.callback).map_err(StartError::Oidc)?);
@@ -228,6 +230,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
         threads = config.server.threads,
         "profilegate starting"
     );
+    ignore_hangup()?;
     server.run(RunArgs::default());
     // Logins are written without waiting for the disk (answers are flushed when they are
     // stored): make the last ones durable before the process ends.
@@ -236,10 +239,41 @@ pub fn run(config: Config) -> Result<(), StartError> {
         .build()
         .map_err(StartError::Runtime)?
         .block_on(store.sync());
-    if let Err(e) = synced {
-        tracing::error!(error = %e, "the store could not be written to disk at shutdown");
+    match synced {
+        Ok(()) => tracing::info!("store synced"),
+        Err(e) => tracing::error!(error = %e, "the store could not be written to disk at shutdown"),
     }
     tracing::info!("profilegate stopped");
+    Ok(())
+}
+
+/// SIGHUP is logged and ignored until configuration reload exists.
+///
+/// pingora handles SIGINT, SIGTERM and SIGQUIT (each stops the server, after which [`run`]
+/// syncs the store) but not SIGHUP, whose default action ends the process at once: unlogged,
+/// and without the store's last writes. Operators send it out of habit ("reload"), and a
+/// terminal that closes sends it too. The handler is registered before this returns, so no
+/// SIGHUP after start-up can take the default action; its thread lives as long as the process.
+fn ignore_hangup() -> Result<(), StartError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .map_err(StartError::Runtime)?;
+    let mut hangup = {
+        let _entered = rt.enter();
+        signal(SignalKind::hangup()).map_err(StartError::Runtime)?
+    };
+    std::thread::Builder::new()
+        .name("sighup".into())
+        .spawn(move || {
+            rt.block_on(async {
+                while hangup.recv().await.is_some() {
+                    tracing::warn!("SIGHUP received: reload is not supported yet; ignored");
+                }
+            })
+        })
+        .map_err(StartError::Runtime)?;
     Ok(())
 }
 

@@ -1,5 +1,7 @@
 //! The `profilegate` command line: every shipped configuration passes `check`; a broken one is
-//! explained key by key; the example secret is refused at run time.
+//! explained key by key, with a hint for a misspelt key or a URL without scheme; what `run`
+//! refuses for its configuration (the example secret), `check` refuses too; text logs have no
+//! colour when they do not go to a terminal.
 
 mod support;
 
@@ -23,8 +25,11 @@ fn check(config: &std::path::Path, env: &[(&str, &str)]) -> std::process::Output
 }
 
 #[test]
-fn the_shipped_config_passes_check_with_a_warning_about_its_example_secret() {
-    let out = check(&repo().join("config.toml"), &[]);
+fn the_shipped_config_passes_check_once_the_operator_supplies_a_session_secret() {
+    let out = check(
+        &repo().join("config.toml"),
+        &[("PROFILEGATE_SESSION_SECRET", support::SESSION_SECRET)],
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -32,7 +37,24 @@ fn the_shipped_config_passes_check_with_a_warning_about_its_example_secret() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("configuration OK"), "{stdout}");
-    assert!(stdout.contains("example placeholder"), "{stdout}");
+}
+
+#[test]
+fn check_refuses_the_shipped_example_session_secret_as_run_does() {
+    // `run` refuses the placeholder, so `check` must too: an operator who saw "OK" would
+    // otherwise only learn at start-up.
+    let out = check(&repo().join("config.toml"), &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("session.secret: is the example placeholder"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("openssl rand -base64 32"), "{stderr}");
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("configuration OK"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -132,8 +154,8 @@ fn run_refuses_the_example_session_secret() {
         .arg(repo().join("config.toml"))
         .env("PROFILEGATE_SERVER_LISTEN", "127.0.0.1:0")
         .env("PROFILEGATE_SERVER_ADMIN_LISTEN", "127.0.0.1:1"));
-    assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("example placeholder"), "{stderr}");
 }
 
@@ -176,8 +198,106 @@ fn a_broken_template_override_fails_check_not_a_user() {
     );
     let text = base.replace("\n[theme]\n", "\n[theme]\ntemplates_dir = \"templates\"\n");
     std::fs::write(&config, text).expect("write");
-    let out = check(&config, &[]);
+    let out = check(
+        &config,
+        &[("PROFILEGATE_SESSION_SECRET", support::SESSION_SECRET)],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("question.html"), "{stderr}");
+}
+
+#[test]
+fn a_misspelt_key_or_section_gets_a_did_you_mean() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("typo.toml");
+    std::fs::write(
+        &path,
+        "[upstream]\nurl = \"http://127.0.0.1:3000\"\n[oidc]\nissuer = \"https://idp.example.com\"\nclient_id = \"c\"\nclient_secert = \"s\"\n[sesion]\nsecret = \"x\"\n",
+    )
+    .expect("write");
+    let out = check(&path, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    for expected in [
+        "oidc.client_secert: unknown key; did you mean `client_secret`?",
+        "sesion: unknown section; did you mean `session`?",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_url_without_scheme_is_explained_with_the_fix() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("scheme.toml");
+    std::fs::write(
+        &path,
+        "[server]\npublic_url = \"localhost:8080\"\n[upstream]\nurl = \"localhost:3000\"\n[oidc]\nissuer = \"idp.example.com/realms/acme\"\nclient_id = \"c\"\nclient_secret = \"s\"\n",
+    )
+    .expect("write");
+    let out = check(
+        &path,
+        &[("PROFILEGATE_SESSION_SECRET", support::SESSION_SECRET)],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    for expected in [
+        "server.public_url: the scheme is missing: write http://localhost:8080",
+        "upstream.url: the scheme is missing: write http://localhost:3000",
+        "oidc.issuer: the scheme is missing: write https://idp.example.com/realms/acme",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
+    }
+}
+
+/// Starts profilegate with `log.format = format` on a taken port, so it logs why it cannot
+/// start and exits; returns its stderr (a pipe, not a terminal).
+fn start_up_failure_log(format: &str) -> String {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let out = run(Command::new(binary())
+        .arg("--config")
+        .arg(repo().join("config.toml"))
+        // NO_COLOR would hide colour by itself; without it only the terminal test decides.
+        .env_remove("NO_COLOR")
+        .env("PROFILEGATE_LOG_FORMAT", format)
+        .env("PROFILEGATE_SESSION_SECRET", support::SESSION_SECRET)
+        .env("PROFILEGATE_SERVER_LISTEN", format!("127.0.0.1:{port}"))
+        .env(
+            "PROFILEGATE_SERVER_PUBLIC_URL",
+            format!("http://127.0.0.1:{port}"),
+        )
+        .env(
+            "PROFILEGATE_SERVER_ADMIN_LISTEN",
+            format!("127.0.0.1:{}", support::free_port()),
+        ));
+    assert!(!out.status.success());
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn text_logs_to_a_pipe_have_no_colour_codes() {
+    let stderr = start_up_failure_log("text");
+    assert!(
+        stderr.contains("ERROR") && stderr.contains("profilegate could not start"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains('\u{1b}'), "escape codes in:\n{stderr:?}");
+}
+
+#[test]
+fn json_logs_have_no_colour_codes() {
+    let stderr = start_up_failure_log("json");
+    assert!(
+        stderr.contains(r#""message":"profilegate could not start""#),
+        "{stderr}"
+    );
+    assert!(!stderr.contains('\u{1b}'), "escape codes in:\n{stderr:?}");
 }

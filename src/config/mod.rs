@@ -2,6 +2,7 @@
 //! read once at start-up into a validated [`Config`]. Every error is collected and reported at
 //! once with its key; nothing downstream re-checks what this module guarantees.
 
+mod hints;
 mod profiling;
 mod reader;
 mod theme;
@@ -175,6 +176,9 @@ pub struct PublicUrl {
 
 impl PublicUrl {
     pub fn parse(raw: &str) -> Result<Self, String> {
+        if let Some(message) = hints::missing_scheme(raw) {
+            return Err(message);
+        }
         let url = Url::parse(raw).map_err(|e| format!("not a valid URL ({e})"))?;
         if url.scheme() != "http" && url.scheme() != "https" {
             return Err("must start with http:// or https://".into());
@@ -299,15 +303,9 @@ pub struct SessionConfig {
     pub cookie_name: String,
 }
 
-/// The placeholder secret of the shipped `config.toml`: accepted by `check`, refused by `run`.
+/// The placeholder secret of the shipped `config.toml` (base64-decoded): a configuration
+/// error, so `check` refuses it as `run` would; the operator supplies a secret of their own.
 pub const EXAMPLE_SESSION_SECRET: &[u8] = b"REPLACE-ME-with-openssl-rand-base64-32";
-
-impl SessionConfig {
-    /// True when the secret is still the shipped example's placeholder.
-    pub fn is_example_secret(&self) -> bool {
-        self.secret == EXAMPLE_SESSION_SECRET
-    }
-}
 
 impl fmt::Debug for SessionConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -400,7 +398,10 @@ impl Config {
 
         for key in root.keys() {
             if !SECTIONS.contains(&key.as_str()) {
-                errors.push(ConfigError::new(key.clone(), "unknown section"));
+                errors.push(ConfigError::new(
+                    key.clone(),
+                    hints::unknown("unknown section", key, SECTIONS),
+                ));
             }
         }
         let mut section = |name: &str, errors: &mut Vec<ConfigError>| -> Table {
@@ -668,6 +669,10 @@ fn socket_addr(r: &mut SectionReader<'_>, key: &str, default: &str) -> Option<So
 }
 
 fn http_url(r: &mut SectionReader<'_>, key: &str, raw: &str) -> Option<Url> {
+    if let Some(message) = hints::missing_scheme(raw) {
+        r.error(key, message);
+        return None;
+    }
     match Url::parse(raw.trim()) {
         Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.host_str().is_some() => {
             Some(u)
@@ -933,6 +938,15 @@ fn read_session(mut r: SectionReader<'_>) -> Option<SessionConfig> {
                 base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw.trim_end_matches('='))
             });
         match decoded {
+            Ok(bytes) if bytes == EXAMPLE_SESSION_SECRET => {
+                r.error(
+                    "secret",
+                    "is the example placeholder from config.toml, which anyone can read: \
+                     generate your own with `openssl rand -base64 32` (or use secret_file or \
+                     PROFILEGATE_SESSION_SECRET)",
+                );
+                None
+            }
             Ok(bytes) if bytes.len() >= 32 => Some(bytes),
             Ok(bytes) => {
                 r.error(
@@ -1111,12 +1125,10 @@ fn read_log(mut r: SectionReader<'_>) -> Option<LogConfig> {
 }
 
 impl Config {
-    /// Problems that do not stop `check` but deserve a word (and may stop `run`).
+    /// Problems that stop neither `check` nor `run` but deserve a word (anything `run` refuses
+    /// is an error of [`Config::load`] instead, so `check` and `run` agree).
     pub fn warnings(&self) -> Vec<String> {
         let mut out = Vec::new();
-        if self.session.is_example_secret() {
-            out.push("session.secret is the example placeholder: profilegate will refuse to run with it; generate one with `openssl rand -base64 32`".into());
-        }
         if !self.server.public_url.is_https() {
             out.push("server.public_url is not https: session cookies are not marked Secure (fine on loopback, not in production)".into());
         }

@@ -134,6 +134,10 @@ fn read_ui(r: &mut SectionReader<'_>) -> Option<QuestionUi> {
                 );
                 return None;
             };
+            if let Some(message) = super::hints::missing_scheme(&raw) {
+                r.error("redirect_url", message);
+                return None;
+            }
             match url::Url::parse(raw.trim()) {
                 Ok(u)
                     if matches!(u.scheme(), "http" | "https")

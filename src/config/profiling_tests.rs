@@ -292,7 +292,7 @@ fn empty_labels_and_unknown_keys_are_refused() {
     );
     assert_eq!(
         only_error(&with("questions_per_logon = 2")),
-        "profiling.questions_per_logon: unknown key"
+        "profiling.questions_per_logon: unknown key; did you mean `questions_per_login`?"
     );
     assert_eq!(
         question_error("boolean", "placeholder = \"Yes?\""),

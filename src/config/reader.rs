@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use toml::{Table, Value};
 
-use super::{ConfigError, Secret};
+use super::{hints, ConfigError, Secret};
 
 /// Largest file a `*_file` secret may name: secrets are short; a bigger file is a wrong path.
 const MAX_SECRET_FILE_BYTES: u64 = 1024 * 1024;
@@ -410,8 +410,16 @@ impl<'a> SectionReader<'a> {
             .filter(|k| !self.read.contains(*k))
             .cloned()
             .collect();
-        for key in unknown {
-            self.error(&key, "unknown key");
+        let known: Vec<&str> = self.read.iter().map(String::as_str).collect();
+        let messages: Vec<(String, String)> = unknown
+            .into_iter()
+            .map(|key| {
+                let message = hints::unknown("unknown key", &key, &known);
+                (key, message)
+            })
+            .collect();
+        for (key, message) in messages {
+            self.error(&key, message);
         }
     }
 }

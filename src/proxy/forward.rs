@@ -60,18 +60,25 @@ pub struct Upstream {
     pool: Mutex<Vec<Pooled>>,
 }
 
+/// The request URI of `upstream.url` (`scheme://host:port/`), as every forwarded request
+/// starts from it. Also called by `profilegate check`, so a URL the config reader accepts but
+/// `http` refuses fails `check` rather than start-up.
+pub fn request_uri(config: &UpstreamConfig) -> Result<Uri, http::uri::InvalidUri> {
+    let scheme = if config.tls { "https" } else { "http" };
+    // The host is validated by the config reader; an IPv6 literal needs its brackets.
+    let host = if config.host.contains(':') {
+        format!("[{}]", config.host)
+    } else {
+        config.host.clone()
+    };
+    format!("{scheme}://{host}:{}/", config.port).parse()
+}
+
 impl Upstream {
     /// Fails only when `upstream.url` does not make a request URI (the config reader has
     /// already checked it).
     pub fn new(config: &UpstreamConfig) -> Result<Self, http::uri::InvalidUri> {
-        let scheme = if config.tls { "https" } else { "http" };
-        // The host is validated by the config reader; an IPv6 literal needs its brackets.
-        let host = if config.host.contains(':') {
-            format!("[{}]", config.host)
-        } else {
-            config.host.clone()
-        };
-        let uri = format!("{scheme}://{host}:{}/", config.port).parse()?;
+        let uri = request_uri(config)?;
         Ok(Self {
             connector: crate::oidc::https_connector(config.connect_timeout),
             uri,

@@ -59,6 +59,7 @@ use crate::session::{now_secs, CookieSealer, RequestCookies, Session as UserSess
 use crate::upstream::{prepare_upstream_request, Peer};
 
 pub use exchange::Session;
+pub use forward::request_uri as upstream_request_uri;
 pub use respond::Answer;
 pub use sessions::{Sessions, SignedIn};
 
