@@ -108,14 +108,14 @@ TARGET=${CARGO_TARGET_DIR:-target}
 DURATION=1 ROUNDS=1 WARMUP=0 LOGINS=2 SKIP_APACHE=1 \
   PROFILEGATE_BIN="$TARGET/debug/profilegate" BARE_PINGORA_BIN="$TARGET/debug/examples/bare-pingora" \
   bounded_fg tests/bench/run.sh >"$TARGET/bench-smoke.log" 2>&1 || { tail -n 40 "$TARGET/bench-smoke.log"; exit 1; }
-echo "side-by-side benchmark ran (debug build: its figures mean nothing; target/bench-smoke.log)"
+echo "side-by-side benchmark ran (debug build: its figures mean nothing; $TARGET/bench-smoke.log)"
 USERS=2000 COOKIES=200 SOAK=3 SAMPLE_EVERY=1 WARMUP=1 RSS_LIMIT_MB=1024 \
   PROFILEGATE_BIN="$TARGET/debug/profilegate" FILL_BIN="$TARGET/debug/examples/bench-memory-fill" \
   bounded_fg tests/bench/memory.sh >"$TARGET/memory-smoke.log" 2>&1 || { tail -n 40 "$TARGET/memory-smoke.log"; exit 1; }
 BACKEND=postgres USERS=2000 COOKIES=200 SOAK=3 SAMPLE_EVERY=1 WARMUP=1 RSS_LIMIT_MB=1024 \
   PROFILEGATE_BIN="$TARGET/debug/profilegate" FILL_BIN="$TARGET/debug/examples/bench-memory-fill" \
   bounded_fg tests/bench/memory.sh >"$TARGET/memory-smoke-postgres.log" 2>&1 || { tail -n 40 "$TARGET/memory-smoke-postgres.log"; exit 1; }
-echo "memory benchmark ran (target/memory-smoke.log, target/memory-smoke-postgres.log)"
+echo "memory benchmark ran ($TARGET/memory-smoke.log, $TARGET/memory-smoke-postgres.log)"
 
 step "fuzz smoke (cargo fuzz, ${FUZZ_SECONDS:-10} s per target; SECURITY.md says how to run longer)"
 # cargo-fuzz and libFuzzer end by themselves (-max_total_time); the limit is for a stuck build.

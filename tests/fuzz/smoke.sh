@@ -10,7 +10,8 @@
 #
 # cargo-fuzz passes nightly-only compiler flags; RUSTC_BOOTSTRAP=1 lets the stable toolchain
 # accept them. The first run builds profilegate and its dependencies once more, instrumented
-# (several minutes on 2 cores); later runs reuse tests/fuzz/target. Corpora grow in
+# (several minutes on 2 cores); later runs reuse tests/fuzz/target (or CARGO_TARGET_DIR, which
+# also holds the logs, fuzz-smoke-<target>.log). Corpora grow in
 # tests/fuzz/corpus/<target>, crashes land in tests/fuzz/artifacts/<target> (both ignored by git).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -54,11 +55,15 @@ printf '%s' 'profilegate_session="YWJj"; profilegate_session_login_abc=x' >"$dir
 echo "==> building fuzz targets (sanitizer: $sanitizer)"
 cargo fuzz build --fuzz-dir "$fuzz_dir" -s "$sanitizer"
 
+# The logs go where cargo put the build: CARGO_TARGET_DIR when set (relative to the repository
+# root, where this script runs cargo), else the fuzz crate's own target directory.
+log_dir="${CARGO_TARGET_DIR:-$fuzz_dir/target}"
+mkdir -p "$log_dir"
 summary=()
 status=0
 for t in "${targets[@]}"; do
   echo "==> fuzzing $t for ${seconds}s"
-  log="$fuzz_dir/target/smoke-$t.log"
+  log="$log_dir/fuzz-smoke-$t.log"
   if cargo fuzz run --fuzz-dir "$fuzz_dir" -s "$sanitizer" "$t" -- \
     -max_total_time="$seconds" -max_len=8192 -timeout=10 -print_final_stats=1 >"$log" 2>&1; then
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
