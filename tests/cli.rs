@@ -301,3 +301,53 @@ fn json_logs_have_no_colour_codes() {
     );
     assert!(!stderr.contains('\u{1b}'), "escape codes in:\n{stderr:?}");
 }
+
+#[test]
+fn the_readme_minimal_configuration_is_the_example_file_and_passes_check_with_its_two_secret_files()
+{
+    let file = repo().join("examples/minimal/profilegate.toml");
+    let toml = std::fs::read_to_string(&file).expect("examples/minimal/profilegate.toml");
+    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README.md");
+    let minimal = readme
+        .split_once("## Minimal configuration\n")
+        .map(|(_, rest)| rest)
+        .expect("a \"Minimal configuration\" section in the README");
+    let block = minimal
+        .split_once("```toml\n")
+        .and_then(|(_, rest)| rest.split_once("```\n"))
+        .map(|(block, _)| block)
+        .expect("a toml block in the section");
+    assert_eq!(
+        block,
+        toml,
+        "the README's block differs from {}",
+        file.display()
+    );
+    assert!(
+        readme.find("## Minimal configuration") < readme.find("## Configuration"),
+        "the minimal configuration comes before the full reference"
+    );
+    // As the README's steps leave it: the file and the two secret files beside it.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("profilegate.toml");
+    std::fs::write(&config, &toml).expect("write");
+    std::fs::write(dir.path().join("client-secret"), "secret-from-the-op\n").expect("write");
+    std::fs::write(
+        dir.path().join("session-secret"),
+        format!("{}\n", support::SESSION_SECRET),
+    )
+    .expect("write");
+    let out = check(&config, &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("upstream    http://localhost:3000/"),
+        "{stdout}"
+    );
+    let lines = toml.lines().filter(|l| !l.trim().is_empty()).count();
+    assert!(lines <= 10, "the minimal configuration has {lines} lines");
+}

@@ -43,6 +43,7 @@ fi
 dir=$(seed_dir config_toml)
 cp config.toml "$dir/seed-config"
 cp examples/kubernetes/profilegate.toml "$dir/seed-kubernetes"
+cp examples/minimal/profilegate.toml "$dir/seed-minimal"
 dir=$(seed_dir answer_form)
 printf '%s' 'q_text=Acme+Corp&q_select=Product&q_multiselect=Sales%2C+EMEA&q_multiselect=Zo%C3%AB' >"$dir/seed-1"
 printf '%s' 'q_number=-12.5e2&q_integer=42&q_date=2024-02-29&q_boolean=true&q_consent=on' >"$dir/seed-2"
