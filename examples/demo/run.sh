@@ -5,7 +5,10 @@
 #
 #   examples/demo/run.sh
 #
-# Needs node + npm (for the test OP in tests/op) and cargo (to build profilegate).
+# Needs cargo (Rust, to build profilegate). Installs what else it needs when missing, as the
+# test command (tests/run.sh) does: the Debian packages cmake (pingora's build), nodejs and npm
+# (the test OP and the demo app) with apt-get, as root or through sudo; then the test OP's npm
+# packages (npm ci in tests/op).
 #
 # Environment overrides (all optional):
 #   DEMO_PORT            profilegate's public port           (default: a free port)
@@ -14,8 +17,9 @@
 #   DEMO_UPSTREAM_PORT   the demo upstream app's port        (default: a free port)
 #   DEMO_READY_TIMEOUT   seconds to wait for profilegate's /readyz (default: 30)
 #   DEMO_KEEP_TMP=1      keep the temporary directory (config, logs, data) on exit
-#   DEMO_BIN      use this profilegate binary and skip `cargo build`
-#   RUST_LOG             passed through to profilegate
+#   DEMO_BIN=PATH        use this profilegate binary and skip `cargo build` (and cmake)
+#   RUST_LOG             profilegate's log filter, written to its log.level (default: info),
+#                        e.g. RUST_LOG=profilegate=debug,info
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -29,11 +33,33 @@ need() {
   command -v "$1" >/dev/null 2>&1 || die "'$1' was not found on PATH. $2"
 }
 
-need node "Install Node.js 20 or later (it runs the test OpenID Provider and the demo app)."
-need npm "Install npm (it comes with Node.js) to fetch the test OP's dependencies."
 if [[ -z "${DEMO_BIN:-}" ]]; then
   need cargo "Install Rust (https://rustup.rs) to build profilegate, or set DEMO_BIN to a built binary."
 fi
+
+# Debian packages, installed when missing (as tests/run.sh does).
+missing=()
+if [[ -z "${DEMO_BIN:-}" ]]; then
+  command -v cmake >/dev/null 2>&1 || missing+=(cmake)
+fi
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+if ((${#missing[@]})); then
+  command -v apt-get >/dev/null 2>&1 ||
+    die "missing: ${missing[*]}; install them with your system's package manager (apt-get was not found)."
+  SUDO=()
+  if [[ "$(id -u)" -ne 0 ]]; then
+    command -v sudo >/dev/null 2>&1 ||
+      die "missing: ${missing[*]}; run as root or install sudo (or install them yourself)."
+    SUDO=(sudo)
+  fi
+  say "installing Debian packages: ${missing[*]}"
+  ${SUDO[@]+"${SUDO[@]}"} apt-get update -qq || die "apt-get update failed"
+  DEBIAN_FRONTEND=noninteractive ${SUDO[@]+"${SUDO[@]}"} apt-get install -y -qq "${missing[@]}" >/dev/null ||
+    die "apt-get install ${missing[*]} failed"
+fi
+need node "Install Node.js 20 or later (it runs the test OpenID Provider and the demo app)."
+need npm "Install npm (it comes with Node.js) to fetch the test OP's dependencies."
 
 node_major=$(node -p 'process.versions.node.split(".")[0]')
 (( node_major >= 20 )) || die "Node.js 20 or later is needed (found $(node --version))."
@@ -159,7 +185,7 @@ toml_str() { # a TOML basic string
 
 if [[ ! -d "$OP_DIR/node_modules/oidc-provider" ]]; then
   say "installing the test OP's dependencies (npm ci in tests/op)"
-  (cd "$OP_DIR" && npm ci --silent) || die "npm ci failed in $OP_DIR"
+  (cd "$OP_DIR" && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci failed in $OP_DIR"
 fi
 
 if [[ -n "${DEMO_BIN:-}" ]]; then
@@ -275,6 +301,7 @@ secret = $(toml_str "$SESSION_SECRET")
 path = $(toml_str "$TMP/data")
 
 [log]
+level = $(toml_str "${RUST_LOG:-info}")
 format = "text"
 
 [theme]
