@@ -42,6 +42,9 @@ if [ ! -e "$dir/seed-0" ]; then
 fi
 dir=$(seed_dir config_toml)
 cp config.toml "$dir/seed-config"
+# The shipped example secret is a configuration error: a copy with a real one reaches the
+# accepted path (and its Debug) from the first input.
+sed 's|^secret = .*|secret = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="|' config.toml >"$dir/seed-config-own-secret"
 cp examples/kubernetes/profilegate.toml "$dir/seed-kubernetes"
 cp examples/minimal/profilegate.toml "$dir/seed-minimal"
 dir=$(seed_dir answer_form)
