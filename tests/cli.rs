@@ -228,6 +228,22 @@ fn a_misspelt_key_or_section_gets_a_did_you_mean() {
             "missing {expected:?} in:\n{stderr}"
         );
     }
+    // From the environment too, named by its variable.
+    let out = check(
+        &repo().join("examples/minimal/profilegate.toml"),
+        &[
+            ("PROFILEGATE_OIDC_CLIENT_SECRET", "x"),
+            ("PROFILEGATE_SESSION_SECRET", support::SESSION_SECRET),
+            ("PROFILEGATE_OIDC_CLIENT_SECRT", "x"),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let expected = "oidc.client_secrt (from PROFILEGATE_OIDC_CLIENT_SECRT): unknown key; did you mean `client_secret`?";
+    assert!(
+        stderr.contains(expected),
+        "missing {expected:?} in:\n{stderr}"
+    );
 }
 
 #[test]
