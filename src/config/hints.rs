@@ -85,8 +85,9 @@ pub(super) fn missing_scheme(raw: &str) -> Option<String> {
     if !is_ip && !is_name {
         return None;
     }
-    // Plain http where it is usual (this machine, a private address), https elsewhere.
-    let local = bare.eq_ignore_ascii_case("localhost")
+    // Plain http where it is usual (this machine, a private address, a one-label name such as
+    // a container's or a Kubernetes service's), https elsewhere.
+    let local = (!is_ip && !bare.contains('.'))
         || bare.parse::<IpAddr>().is_ok_and(|ip| match ip {
             IpAddr::V4(v4) => v4.is_loopback() || v4.is_private(),
             IpAddr::V6(v6) => v6.is_loopback(),
@@ -193,6 +194,10 @@ mod tests {
             (
                 "localhost",
                 Some("the scheme is missing: write http://localhost"),
+            ),
+            (
+                "app:3000",
+                Some("the scheme is missing: write http://app:3000"),
             ),
             ("http://localhost:3000", None),
             ("ftp://example.com", None),
