@@ -162,6 +162,12 @@ impl Gate {
         )
     }
 
+    /// The pages' Content-Security-Policy: their sign-out forms end at the OP's end-session
+    /// endpoint, whose origin is known from discovery.
+    fn page_csp(&self) -> String {
+        respond::page_csp(self.provider.end_session_origin().as_deref())
+    }
+
     fn retry_url(&self) -> String {
         format!("{}/", self.origin)
     }
@@ -318,7 +324,7 @@ impl Gate {
             Answer::error(&err, wants_html, &self.pages, &self.retry_url()).with_cookies(cookies)
         });
         log_request(req, answer.status);
-        answer.into_response(req.method == http::Method::HEAD)
+        answer.into_response(req.method == http::Method::HEAD, &self.page_csp())
     }
 
     /// The origins allowed to send `decision`'s request when it changes state: the routes that
@@ -356,7 +362,7 @@ impl Gate {
             &self.retry_url(),
         );
         log_request(head, answer.status);
-        answer.into_response(head.method == http::Method::HEAD)
+        answer.into_response(head.method == http::Method::HEAD, &self.page_csp())
     }
 
     /// The hot path: the signed-in request, its head rewritten, to the upstream.
@@ -404,7 +410,7 @@ impl Gate {
                 let err = AppError::UpstreamUnavailable(e.to_string());
                 err.log(uri.path());
                 Answer::error(&err, wants_html, &self.pages, &self.retry_url())
-                    .into_response(method == http::Method::HEAD)
+                    .into_response(method == http::Method::HEAD, &self.page_csp())
             }
         }
     }
