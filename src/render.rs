@@ -179,6 +179,8 @@ pub struct ErrorPage<'a> {
     pub title: &'a str,
     pub message: &'a str,
     pub retry_url: Option<&'a str>,
+    /// Who is signed in, when the user is: the sign-out button stays reachable on errors.
+    pub signed_in: Option<SignedIn<'a>>,
 }
 
 impl Pages {
@@ -209,11 +211,13 @@ impl Pages {
             title: "t",
             message: "m",
             retry_url: Some("/"),
+            signed_in: Some(SignedIn::new(Some("u"), "/", "x", "en")),
         };
         self.try_render(
             "error.html",
             context! { ..self.base("t"), ..context!{
-            status => page.status, message => page.message, retry_url => page.retry_url } },
+            status => page.status, message => page.message, retry_url => page.retry_url,
+            signed_in => minijinja::Value::from(minijinja::value::Serde(&page.signed_in)) } },
         )?;
         self.try_render(
             "signed_out.html",
@@ -289,6 +293,7 @@ impl Pages {
                 status => page.status,
                 message => page.message,
                 retry_url => page.retry_url,
+                signed_in => minijinja::Value::from(minijinja::value::Serde(&page.signed_in)),
             }},
         )
     }
@@ -370,6 +375,7 @@ mod tests {
             title: HOSTILE,
             message: HOSTILE,
             retry_url: Some("/\"><script>alert(1)</script>"),
+            signed_in: Some(SignedIn::new(Some(HOSTILE), HOSTILE, HOSTILE, "en")),
         });
         assert_inert(&html);
         assert!(html.contains("Error 400"));
@@ -451,7 +457,8 @@ mod tests {
                 status: 404,
                 title: "t",
                 message: "m",
-                retry_url: None
+                retry_url: None,
+                signed_in: None,
             })
             .contains("Error 404"),
             "others stay built in"
@@ -474,6 +481,7 @@ mod tests {
                     title: "Forbidden",
                     message: "m",
                     retry_url: Some("/"),
+                    signed_in: Some(SignedIn::new(Some("Alice"), "/l", "x", "en")),
                 }),
             ),
             ("signed_out".to_owned(), p.signed_out("/")),
@@ -652,7 +660,8 @@ mod tests {
     fn the_question_page_names_the_user_and_offers_a_sign_out_post_with_the_csrf_token() {
         let pages = every_page(Theme::default());
         for (page, html) in &pages {
-            let signed_in = page.starts_with("question");
+            // Before sign-in (cancelled), after sign-out, and the sign-out page itself: no line.
+            let signed_in = page.starts_with("question") || page == "error";
             assert_eq!(
                 html.contains("Signed in as <strong>Alice</strong>"),
                 signed_in,

@@ -202,6 +202,23 @@ mod tests {
     }
 
     #[test]
+    fn every_ui_language_has_its_own_signed_in_and_error_words() {
+        let english = ui_text("en");
+        assert_eq!(
+            (english.signed_in_as, english.sign_out, english.error),
+            ("Signed in as", "Sign out", "Error")
+        );
+        for lang in UI_LANGUAGES.iter().filter(|l| **l != "en") {
+            let t = ui_text(lang);
+            assert_ne!(t.signed_in_as, english.signed_in_as, "{lang}");
+            assert_ne!(t.sign_out, english.sign_out, "{lang}");
+            assert!(!t.error.is_empty(), "{lang}");
+        }
+        assert_eq!(ui_text("fr").error, "Erreur");
+        assert_eq!(ui_text("de-CH").sign_out, "Abmelden");
+    }
+
+    #[test]
     fn every_ui_language_has_its_own_cancelled_page_words() {
         let english = cancelled_text("en");
         for lang in UI_LANGUAGES.iter().filter(|l| **l != "en") {

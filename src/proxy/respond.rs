@@ -7,7 +7,7 @@ use http::{Response, StatusCode};
 use http_body_util::{Either, Full};
 
 use crate::error::AppError;
-use crate::render::{ErrorPage, Pages};
+use crate::render::{ErrorPage, Pages, SignedIn};
 
 /// The content security policy of the proxy's pages: no script at all.
 const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -77,8 +77,15 @@ impl Answer {
         self
     }
 
-    /// The answer for an error: a page for browsers, JSON for everything else.
-    pub fn error(err: &AppError, wants_html: bool, pages: &Pages, retry_url: &str) -> Self {
+    /// The answer for an error: a page for browsers, JSON for everything else. `signed_in`:
+    /// who is signed in, for the page's sign-out button.
+    pub fn error(
+        err: &AppError,
+        wants_html: bool,
+        pages: &Pages,
+        retry_url: &str,
+        signed_in: Option<SignedIn<'_>>,
+    ) -> Self {
         let p = err.public();
         if wants_html {
             Self::html(
@@ -88,6 +95,7 @@ impl Answer {
                     title: p.title,
                     message: p.message,
                     retry_url: p.retry_login.then_some(retry_url),
+                    signed_in,
                 }),
             )
         } else {
