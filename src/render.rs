@@ -4,7 +4,7 @@
 use minijinja::{context, Environment};
 use serde::Serialize;
 
-use crate::config::FooterLink;
+use crate::config::{CssValue, FooterLink};
 
 /// The built-in templates, embedded at compile time.
 const TEMPLATES: &[(&str, &str)] = &[
@@ -39,28 +39,74 @@ pub const QUESTION_KINDS: [&str; 12] = [
 ];
 
 /// How pages look.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Theme {
+    /// The brand line and the end of every tab title.
     pub title: String,
-    pub primary_color: String,
+    pub primary_color: CssValue,
     pub logo_url: Option<String>,
     /// Administrator CSS, inlined in a `<style>` element (validated to hold no `</`).
     pub custom_css: Option<String>,
-    pub background: String,
-    pub font: Option<String>,
+    pub background: CssValue,
+    pub font: CssValue,
     pub footer_links: Vec<FooterLink>,
 }
 
 impl Default for Theme {
     fn default() -> Self {
+        let config = crate::config::ThemeConfig::default();
         Self {
-            title: "Sign-in".into(),
-            primary_color: "#3451b2".into(),
+            title: "localhost".into(),
+            primary_color: config.primary_color,
             logo_url: None,
             custom_css: None,
-            background: "#f4f5f7".into(),
-            font: None,
+            background: config.background,
+            font: CssValue::system_font(),
             footer_links: Vec::new(),
+        }
+    }
+}
+
+impl Theme {
+    /// The theme as templates see it. The CSS values were checked at load against a grammar
+    /// that keeps them inside their declaration, so they alone are marked safe: auto-escaping
+    /// is HTML escaping and would corrupt them inside `<style>`. Everything else is escaped.
+    fn to_value(&self) -> minijinja::Value {
+        use minijinja::Value;
+        context! {
+            title => &self.title,
+            primary_color => Value::from_safe_string(self.primary_color.to_string()),
+            background => Value::from_safe_string(self.background.to_string()),
+            font => Value::from_safe_string(self.font.to_string()),
+            logo_url => &self.logo_url,
+            custom_css => self.custom_css.clone().map(Value::from_safe_string),
+            footer_links => Value::from(minijinja::value::Serde(&self.footer_links)),
+        }
+    }
+}
+
+/// Who is signed in, shown with a sign-out button on the pages after sign-in.
+#[derive(Debug, Clone, Serialize)]
+pub struct SignedIn<'a> {
+    /// The user's name, else e-mail, else preferred username; none when the OP gave none.
+    pub who: Option<&'a str>,
+    /// The logout route, posted to with `csrf_token` (the session's CSRF token).
+    pub logout: &'a str,
+    pub csrf_token: &'a str,
+    /// "Signed in as" and "Sign out" in the page's language.
+    pub signed_in_as: &'static str,
+    pub sign_out: &'static str,
+}
+
+impl<'a> SignedIn<'a> {
+    pub fn new(who: Option<&'a str>, logout: &'a str, csrf_token: &'a str, lang: &str) -> Self {
+        let ui = crate::profile::i18n::ui_text(lang);
+        Self {
+            who,
+            logout,
+            csrf_token,
+            signed_in_as: ui.signed_in_as,
+            sign_out: ui.sign_out,
         }
     }
 }
@@ -106,6 +152,8 @@ pub struct QuestionPage<'a> {
     /// The page's language (`<html lang>`), and its own words in it.
     pub lang: &'a str,
     pub ui: crate::profile::i18n::UiText,
+    /// Who is signed in, and the sign-out button.
+    pub signed_in: SignedIn<'a>,
 }
 
 /// What the "Sign-in cancelled" page shows.
@@ -131,6 +179,8 @@ pub struct ErrorPage<'a> {
     pub title: &'a str,
     pub message: &'a str,
     pub retry_url: Option<&'a str>,
+    /// Who is signed in, when the user is: the sign-out button stays reachable on errors.
+    pub signed_in: Option<SignedIn<'a>>,
 }
 
 impl Pages {
@@ -161,11 +211,13 @@ impl Pages {
             title: "t",
             message: "m",
             retry_url: Some("/"),
+            signed_in: Some(SignedIn::new(Some("u"), "/", "x", "en")),
         };
         self.try_render(
             "error.html",
             context! { ..self.base("t"), ..context!{
-            status => page.status, message => page.message, retry_url => page.retry_url } },
+            status => page.status, message => page.message, retry_url => page.retry_url,
+            signed_in => minijinja::Value::from(minijinja::value::Serde(&page.signed_in)) } },
         )?;
         self.try_render(
             "signed_out.html",
@@ -202,6 +254,7 @@ impl Pages {
                 total: 2,
                 lang: "en",
                 ui: crate::profile::i18n::ui_text("en"),
+                signed_in: SignedIn::new(Some("u"), "/", "x", "en"),
             };
             self.try_render(
                 "question.html",
@@ -212,7 +265,7 @@ impl Pages {
     }
 
     fn base(&self, title: &str) -> minijinja::Value {
-        context! { theme => minijinja::Value::from(minijinja::value::Serde(&self.theme)), title => title, lang => "en" }
+        context! { theme => self.theme.to_value(), title => title, lang => "en" }
     }
 
     fn try_render(&self, name: &str, ctx: minijinja::Value) -> Result<String, RenderError> {
@@ -240,14 +293,21 @@ impl Pages {
                 status => page.status,
                 message => page.message,
                 retry_url => page.retry_url,
+                signed_in => minijinja::Value::from(minijinja::value::Serde(&page.signed_in)),
             }},
         )
     }
 
     pub fn question(&self, page: &QuestionPage<'_>) -> String {
+        // A refused answer says so in the tab title too: the tab is what a user in another
+        // window sees first.
+        let title = match page.error {
+            Some(_) => format!("{} — {}", page.ui.error, page.question.label),
+            None => page.question.label.to_owned(),
+        };
         self.render(
             "question.html",
-            context! { ..context! { lang => page.lang }, ..self.base(page.question.label), ..minijinja::Value::from(minijinja::value::Serde(page)) },
+            context! { ..context! { lang => page.lang }, ..self.base(&title), ..minijinja::Value::from(minijinja::value::Serde(page)) },
         )
     }
 
@@ -289,7 +349,7 @@ mod tests {
         Pages::new(
             Theme {
                 title: HOSTILE.into(),
-                primary_color: "#000".into(),
+                primary_color: CssValue::color("#000").expect("a color"),
                 logo_url: Some(HOSTILE.into()),
                 footer_links: vec![FooterLink {
                     label: HOSTILE.into(),
@@ -315,6 +375,7 @@ mod tests {
             title: HOSTILE,
             message: HOSTILE,
             retry_url: Some("/\"><script>alert(1)</script>"),
+            signed_in: Some(SignedIn::new(Some(HOSTILE), HOSTILE, HOSTILE, "en")),
         });
         assert_inert(&html);
         assert!(html.contains("Error 400"));
@@ -369,6 +430,7 @@ mod tests {
                 total: 2,
                 lang: "en",
                 ui: crate::profile::i18n::ui_text("en"),
+                signed_in: SignedIn::new(Some(HOSTILE), "/.profilegate/logout", HOSTILE, "en"),
             };
             let html = p.question(&page);
             assert_inert(&html);
@@ -395,7 +457,8 @@ mod tests {
                 status: 404,
                 title: "t",
                 message: "m",
-                retry_url: None
+                retry_url: None,
+                signed_in: None,
             })
             .contains("Error 404"),
             "others stay built in"
@@ -405,6 +468,287 @@ mod tests {
             .err()
             .expect("broken template refused");
         assert!(err.to_string().contains("error.html"), "{err}");
+    }
+
+    /// Every page the proxy renders, with `theme`.
+    fn every_page(theme: Theme) -> Vec<(String, String)> {
+        let p = Pages::new(theme, &[]).expect("templates");
+        let mut out = vec![
+            (
+                "error".to_owned(),
+                p.error(&ErrorPage {
+                    status: 403,
+                    title: "Forbidden",
+                    message: "m",
+                    retry_url: Some("/"),
+                    signed_in: Some(SignedIn::new(Some("Alice"), "/l", "x", "en")),
+                }),
+            ),
+            ("signed_out".to_owned(), p.signed_out("/")),
+            ("logout".to_owned(), p.logout_confirm("/l", "x", Some("u"))),
+            (
+                "cancelled".to_owned(),
+                p.cancelled(&CancelledPage {
+                    lang: "en",
+                    text: crate::profile::i18n::cancelled_text("en"),
+                    retry_url: "/",
+                }),
+            ),
+        ];
+        let options = ["a".to_owned(), "b".to_owned()];
+        for kind in QUESTION_KINDS {
+            for error in [None, Some("Too short")] {
+                out.push((
+                    format!("question {kind} error={error:?}"),
+                    p.question(&QuestionPage {
+                        question: QuestionView {
+                            id: "q",
+                            label: "Label",
+                            help: None,
+                            placeholder: None,
+                            kind,
+                            input_type: "text",
+                            required: true,
+                            options: &options,
+                            constraints: Vec::new(),
+                        },
+                        values: &[],
+                        error,
+                        csrf_token: "x",
+                        action: "/",
+                        rd: "/",
+                        step: 1,
+                        total: 1,
+                        lang: "en",
+                        ui: crate::profile::i18n::ui_text("en"),
+                        signed_in: SignedIn::new(Some("Alice"), "/l", "x", "en"),
+                    }),
+                ));
+            }
+        }
+        out
+    }
+
+    /// The built-in `<style>` element of a page.
+    fn style(html: &str) -> &str {
+        let start = html.find("<style>").expect("a <style>") + "<style>".len();
+        let end = start + html[start..].find("</style>").expect("</style>");
+        &html[start..end]
+    }
+
+    #[test]
+    fn theme_css_values_reach_the_style_element_unescaped_on_every_page() {
+        let color = |c: &str| CssValue::color(c).expect("a color");
+        let font = |f: &str| CssValue::font_family(f).expect("a font list");
+        let default = Theme::default();
+        // The default theme, then each key set on its own.
+        let themes = [
+            ("default", default.clone()),
+            (
+                "title",
+                Theme {
+                    title: "Acme \"Cloud\" & Co".into(),
+                    ..default.clone()
+                },
+            ),
+            (
+                "primary_color",
+                Theme {
+                    primary_color: color("RebeccaPurple"),
+                    ..default.clone()
+                },
+            ),
+            (
+                "background",
+                Theme {
+                    background: color("#0f172a80"),
+                    ..default.clone()
+                },
+            ),
+            (
+                "font",
+                Theme {
+                    font: font("'Inter Tight', \"DejaVu Sans\", sans-serif"),
+                    ..default.clone()
+                },
+            ),
+            (
+                "logo_url",
+                Theme {
+                    logo_url: Some("/logo.svg?a=1&b=2".into()),
+                    ..default.clone()
+                },
+            ),
+            (
+                "custom_css",
+                Theme {
+                    custom_css: Some("main > p::after { content: \"&\" }".into()),
+                    ..default.clone()
+                },
+            ),
+            (
+                "footer_links",
+                Theme {
+                    footer_links: vec![FooterLink {
+                        label: "Privacy & terms".into(),
+                        url: "/privacy".into(),
+                    }],
+                    ..default.clone()
+                },
+            ),
+        ];
+        for (key, theme) in themes {
+            let expected = theme.clone();
+            for (page, html) in every_page(theme) {
+                let css = style(&html);
+                let at = format!("theme key {key}, page {page}");
+                assert!(
+                    !css.contains('&'),
+                    "{at}: HTML escaping inside <style>:\n{css}"
+                );
+                assert!(
+                    css.contains(&format!("--primary: {};", expected.primary_color)),
+                    "{at}:\n{css}"
+                );
+                assert!(
+                    css.contains(&format!("--bg: {};", expected.background)),
+                    "{at}:\n{css}"
+                );
+                assert!(
+                    css.contains(&format!("--font: {};", expected.font)),
+                    "{at}:\n{css}"
+                );
+                assert!(css.contains("font: 16px/1.5 var(--font);"), "{at}");
+                if let Some(custom) = &expected.custom_css {
+                    assert!(
+                        html.contains(&format!("<style>{custom}</style>")),
+                        "{at}: custom CSS is inlined as it is"
+                    );
+                }
+                // The HTML side still escapes: the title is text, the logo an attribute.
+                assert!(
+                    html.contains(&format!(
+                        "<span>{}</span>",
+                        minijinja::HtmlEscape(&expected.title)
+                    )),
+                    "{at}: brand"
+                );
+                if let Some(logo) = &expected.logo_url {
+                    assert!(
+                        html.contains(&format!("src=\"{}\"", minijinja::HtmlEscape(logo))),
+                        "{at}: logo"
+                    );
+                }
+                for link in &expected.footer_links {
+                    assert!(
+                        html.contains(&minijinja::HtmlEscape(&link.label).to_string()),
+                        "{at}: footer"
+                    );
+                }
+            }
+        }
+        // The default font list is real CSS, with its quotes.
+        let html = &every_page(Theme::default())[0].1;
+        assert!(
+            style(html)
+                .contains(r#"--font: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;"#),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn the_question_page_names_the_user_and_offers_a_sign_out_post_with_the_csrf_token() {
+        let pages = every_page(Theme::default());
+        for (page, html) in &pages {
+            // Before sign-in (cancelled), after sign-out, and the sign-out page itself: no line.
+            let signed_in = page.starts_with("question") || page == "error";
+            assert_eq!(
+                html.contains("Signed in as <strong>Alice</strong>"),
+                signed_in,
+                "{page}"
+            );
+            assert_eq!(
+                html.contains(
+                    "<form method=\"post\" action=\"&#x2f;l\">\n        <input type=\"hidden\" name=\"csrf_token\" value=\"x\">"
+                ),
+                signed_in,
+                "{page}: {html}"
+            );
+        }
+        let p = Pages::new(Theme::default(), &[]).expect("templates");
+        let no_name = p.question(&QuestionPage {
+            signed_in: SignedIn::new(None, "/l", "x", "de"),
+            ..sample_question("text", None)
+        });
+        assert!(
+            !no_name.contains("Angemeldet als"),
+            "no name, no \"signed in as\""
+        );
+        assert!(no_name.contains(">Abmelden</button>"), "{no_name}");
+    }
+
+    fn sample_question(kind: &'static str, error: Option<&'static str>) -> QuestionPage<'static> {
+        QuestionPage {
+            question: QuestionView {
+                id: "q",
+                label: "Which company?",
+                help: None,
+                placeholder: None,
+                kind,
+                input_type: "text",
+                required: true,
+                options: &[],
+                constraints: Vec::new(),
+            },
+            values: &[],
+            error,
+            csrf_token: "x",
+            action: "/",
+            rd: "/",
+            step: 1,
+            total: 1,
+            lang: "en",
+            ui: crate::profile::i18n::ui_text("en"),
+            signed_in: SignedIn::new(Some("Alice"), "/l", "x", "en"),
+        }
+    }
+
+    #[test]
+    fn a_refused_answer_says_error_in_the_tab_title() {
+        let p = Pages::new(Theme::default(), &[]).expect("templates");
+        let title = |html: &str| {
+            let start = html.find("<title>").expect("title") + "<title>".len();
+            html[start..start + html[start..].find("</title>").expect("end")].to_owned()
+        };
+        assert_eq!(
+            title(&p.question(&sample_question("text", None))),
+            "Which company? · localhost"
+        );
+        assert_eq!(
+            title(&p.question(&sample_question("text", Some("Too short")))),
+            "Error — Which company? · localhost"
+        );
+        let de = p.question(&QuestionPage {
+            ui: crate::profile::i18n::ui_text("de"),
+            ..sample_question("text", Some("Zu kurz"))
+        });
+        assert_eq!(title(&de), "Fehler — Which company? · localhost");
+    }
+
+    #[test]
+    fn a_consent_question_is_its_checkbox_text_and_no_heading_repeats_the_title() {
+        let p = Pages::new(
+            Theme {
+                title: "Acme".into(),
+                ..Theme::default()
+            },
+            &[],
+        )
+        .expect("templates");
+        let html = p.question(&sample_question("consent", None));
+        assert_eq!(html.matches(">Acme<").count(), 1, "only the brand: {html}");
+        assert!(!html.contains("<h1>"), "{html}");
+        assert!(html.contains("Which company?\n  </label>"), "{html}");
     }
 
     #[test]

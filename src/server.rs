@@ -11,7 +11,7 @@ use pingora::server::{ListenFds, RunArgs, RuntimeOpts, Server, ShutdownWatch};
 use pingora::services::listening::Service;
 
 use crate::admin::Admin;
-use crate::config::Config;
+use crate::config::{Config, CssValue};
 use crate::enrich::Enricher;
 use crate::jwt::{KeyError, SigningKey};
 use crate::metrics::Metrics;
@@ -54,13 +54,22 @@ pub enum StartError {
 /// The page theme from `[theme]`.
 fn theme(config: &Config) -> Theme {
     let t = &config.theme;
+    // Untitled pages are named after the site, not after one step ("Sign-in") of it.
+    let title = t.title.clone().unwrap_or_else(|| {
+        config
+            .server
+            .public_url
+            .url()
+            .host_str()
+            .map_or_else(|| Theme::default().title, str::to_owned)
+    });
     Theme {
-        title: t.title.clone(),
+        title,
         primary_color: t.primary_color.clone(),
         logo_url: t.logo_url.clone(),
         custom_css: t.custom_css.clone(),
         background: t.background.clone(),
-        font: t.font.clone(),
+        font: t.font.clone().unwrap_or_else(CssValue::system_font),
         footer_links: t.footer_links.clone(),
     }
 }

@@ -81,6 +81,13 @@ pub struct Session {
 }
 
 impl Session {
+    /// How the pages name the signed-in user: name, else e-mail, else preferred username.
+    pub fn display_name(&self) -> Option<&str> {
+        [&self.name, &self.email, &self.preferred_username]
+            .into_iter()
+            .find_map(|v| v.as_deref().map(str::trim).filter(|v| !v.is_empty()))
+    }
+
     /// What the pending questions mean for this request's fate. `known` tells which question
     /// ids the configuration still has (a question removed since the login no longer blocks).
     pub fn pending(&self, known: impl Fn(&str) -> bool) -> crate::pipeline::Pending {

@@ -3,8 +3,8 @@
 //! question page (a refused answer, then a valid one) and lands on the app; the echo upstream
 //! says what it received. Screenshots of every step go to `target/test-artifacts/browser/`.
 //!
-//! `TEST_UPDATE_DOCS=1 cargo test --test browser` also refreshes the README's theme
-//! screenshots in `docs/`. `TEST_CHROMIUM` points at another Chromium binary. (Not
+//! `TEST_UPDATE_DOCS=1 cargo test --test browser` also refreshes the README's screenshots in
+//! `docs/` (the question page and the two themes). `TEST_CHROMIUM` points at another Chromium binary. (Not
 //! `PROFILEGATE_*`: profilegate reads those as configuration, and the proxy inherits them.)
 
 mod support;
@@ -147,6 +147,15 @@ async fn chromium_signs_in_answers_the_hosted_question_and_lands_on_the_app() {
 
     let shots = screenshots(&report);
     assert_eq!(shots.len(), 7, "one screenshot per step: {shots:?}");
+    if std::env::var("TEST_UPDATE_DOCS").is_ok_and(|v| v == "1") {
+        // The README's picture of the page: a too-short answer refused (422).
+        let shot = shots
+            .iter()
+            .find(|s| s.ends_with("flow-06-invalid-422.png"))
+            .expect("the 422 screenshot was taken");
+        std::fs::copy(shot, repo().join("docs/question-page.png")).expect("copy to docs/");
+        eprintln!("updated docs/question-page.png");
+    }
     for shot in &shots {
         let size = std::fs::metadata(shot).map(|m| m.len()).unwrap_or(0);
         assert!(size > 1000, "{} is missing or empty", shot.display());
@@ -225,6 +234,7 @@ logo_url = "{}"
                 "title": "Acme Workspace",
                 "primary_color": "rgb(11, 122, 117)",
                 "background": "rgb(244, 245, 247)",
+                "font_family": "system-ui, -apple-system, \"Segoe UI\"",
                 "logo": true,
             }),
             docs_shot: "theme-light.png",
@@ -290,4 +300,70 @@ async fn hosted_question_page_takes_the_configured_theme_in_chromium() {
             eprintln!("updated {}", to.display());
         }
     }
+}
+
+/// The question page for a person in a hurry, at a phone's and a laptop's size: the configured
+/// font and color, who is signed in and a sign-out that works, "Error —" in the tab title and a
+/// red focused field after a 422, a consent question without a repeated title, the card at the
+/// top on the phone. Screenshots: `target/test-artifacts/browser/hurry-<W>x<H>-*.png`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_question_page_serves_a_person_in_a_hurry_on_a_phone_and_a_laptop() {
+    require_browser();
+    // No title: the pages take the host of public_url. A monospace font no page falls back to.
+    let sections = format!(
+        r##"{}
+[[profiling.questions]]
+id = "terms"
+label = "I accept the terms."
+type = "consent"
+required = true
+
+[theme]
+primary_color = "#7c3aed"
+font = '"DejaVu Sans Mono", monospace'
+"##,
+        QUESTIONS.replace("questions_per_login = 1", "questions_per_login = 2")
+    );
+    let env = TestEnv::start_full("", &sections, json!({})).await;
+    let start = env.proxy.url("/dashboard");
+    let host = url::Url::parse(&start)
+        .expect("proxy URL")
+        .host_str()
+        .expect("a host")
+        .to_owned();
+    let config = json!({
+        "mode": "hurry",
+        "start_url": start,
+        "op_issuer": env.op.issuer,
+        "question": question(),
+        "hurry": {
+            "font_family": "\"DejaVu Sans Mono\", monospace",
+            "primary_color": "rgb(124, 58, 237)",
+            "brand": host,
+            "consent_label": "I accept the terms.",
+            "viewports": [
+                { "width": 390, "height": 844, "login": "alice" },
+                { "width": 1280, "height": 800, "login": "bob" },
+            ],
+        },
+        "artifacts": artifacts(),
+        "name": "hurry",
+    });
+    let report = tokio::task::block_in_place(|| run_flow(&env, config));
+    assert_eq!(
+        report["landed"]["viewports"],
+        json!(["hurry-390x844", "hurry-1280x800"]),
+        "{report}"
+    );
+    let shots = screenshots(&report);
+    assert_eq!(shots.len(), 8, "four screenshots per viewport: {shots:?}");
+    for shot in &shots {
+        let size = std::fs::metadata(shot).map(|m| m.len()).unwrap_or(0);
+        assert!(size > 1000, "{} is missing or empty", shot.display());
+    }
+    assert_eq!(
+        env.upstream.count(),
+        0,
+        "the app is not reached: consent was never given"
+    );
 }

@@ -889,6 +889,62 @@ async fn unknown_reserved_routes_get_404_and_never_reach_the_upstream() {
     assert_eq!(env.upstream.count(), 0);
 }
 
+/// A signed-in user who meets an error page can still see who they are and sign out; an
+/// anonymous visitor's error page has no such line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_error_page_names_the_signed_in_user_and_offers_a_sign_out_post() {
+    let env = TestEnv::start().await;
+    let anonymous = env
+        .browser()
+        .navigate(&env.proxy.url("/.profilegate/nope"))
+        .await;
+    assert_eq!(anonymous.status(), StatusCode::NOT_FOUND);
+    let html = anonymous.text().await.expect("page");
+    assert!(
+        !html.contains("Signed in as") && !html.contains("Sign out"),
+        "{html}"
+    );
+
+    let browser = env.browser();
+    browser.login(&env.proxy.url("/"), "alice").await;
+    let resp = browser.navigate(&env.proxy.url("/.profilegate/nope")).await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let html = resp.text().await.expect("page");
+    assert!(
+        html.contains("Signed in as <strong>Alice</strong>"),
+        "{html}"
+    );
+    let form = html
+        .split("<form method=\"post\" action=\"")
+        .nth(1)
+        .expect("a sign-out form");
+    assert!(
+        form.starts_with("&#x2f;.profilegate&#x2f;logout\">"),
+        "{form}"
+    );
+    let token = form
+        .split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a CSRF token");
+    assert!(token.len() >= 16, "{token}");
+
+    // The form works: its token signs the user out.
+    let out = browser
+        .client
+        .post(env.proxy.url("/.profilegate/logout"))
+        .header("origin", env.proxy.url("").trim_end_matches('/'))
+        .form(&[("csrf_token", token)])
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(out.status(), StatusCode::FOUND);
+    assert!(set_cookies(&out)
+        .iter()
+        .any(|c| c.starts_with("profilegate_session=;") && c.contains("Max-Age=0")));
+    assert_eq!(env.upstream.count(), 0);
+}
+
 /// Every proxy worker (`server.threads`, 2 in the tests) accepts on its own listening socket
 /// (SO_REUSEPORT), so the kernel spreads new connections over the workers. With one shared
 /// socket the first worker to wake took every connection queued at that moment, and a client

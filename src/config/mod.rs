@@ -21,7 +21,7 @@ use url::Url;
 use reader::{EnvKeys, SectionReader};
 
 pub use profiling::{ProfilingConfig, QuestionUi};
-pub use theme::{FooterLink, ThemeConfig, TEMPLATE_NAMES};
+pub use theme::{CssValue, FooterLink, ThemeConfig, TEMPLATE_NAMES};
 
 /// The sections a configuration file may have.
 const SECTIONS: &[&str] = &[

@@ -420,7 +420,10 @@ fn store_cache_sizes_take_units_and_are_bounded() {
 fn theme_defaults_match_the_built_in_pages() {
     let c = load(&minimal(), &[]).expect("valid");
     assert_eq!(c.theme, ThemeConfig::default());
-    assert_eq!(c.theme.title, "Sign-in");
+    assert_eq!(
+        c.theme.title, None,
+        "untitled: the pages take the public URL's host"
+    );
     assert_eq!(c.theme.primary_color, "#3451b2");
     assert_eq!(
         (c.theme.logo_url.as_deref(), c.theme.custom_css.as_deref()),
@@ -436,7 +439,7 @@ fn theme_values_are_held_to_shapes_safe_in_html_and_css() {
         minimal()
     );
     let c = load(&text, &[]).expect("valid");
-    assert_eq!(c.theme.title, "Acme <Sign-in>");
+    assert_eq!(c.theme.title.as_deref(), Some("Acme <Sign-in>"));
     assert_eq!(c.theme.logo_url.as_deref(), Some("/static/logo.svg"));
     assert_eq!(c.theme.custom_css.as_deref(), Some("body { margin: 0 }"));
 

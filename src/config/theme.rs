@@ -1,26 +1,34 @@
 //! `[theme]`: how the hosted pages look. Every value lands in HTML or CSS, so each is held to a
-//! shape that cannot break out of where the templates put it (they escape as well).
+//! shape that cannot break out of where the templates put it. HTML values are escaped by the
+//! templates; CSS values (colors, the font list) become [`CssValue`]s here, the only values the
+//! pages put into `<style>` unescaped (HTML escaping would corrupt them: `"Segoe UI"`).
 
 use url::Url;
 
 use super::reader::SectionReader;
 
+mod css;
+pub use css::CssValue;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ThemeConfig {
-    /// `theme.title`: the pages' title and heading. Default `Sign-in`.
-    pub title: String,
+    /// `theme.title`: the name in the pages' brand line and tab titles. Default none: the host
+    /// of `server.public_url` (neutral on every page, before and after sign-in).
+    pub title: Option<String>,
     /// `theme.logo_url`: an `https://` URL, a `data:image/...;base64,` URL, or a path starting
     /// with `/`. Default none (no logo).
     pub logo_url: Option<String>,
-    /// `theme.primary_color`: `#rgb`, `#rrggbb` or a CSS color name. Default `#3451b2`.
-    pub primary_color: String,
+    /// `theme.primary_color`: `#rgb`, `#rgba`, `#rrggbb`, `#rrggbbaa` or a CSS color name.
+    /// Default `#3451b2`.
+    pub primary_color: CssValue,
     /// `theme.custom_css` (inline) or `theme.custom_css_file` (read at load): CSS added to every
     /// page in a `<style>` element, at most 64 KiB, never containing `</`. Default none.
     pub custom_css: Option<String>,
     /// `theme.background`: the page background color, like `primary_color`. Default `#f4f5f7`.
-    pub background: String,
-    /// `theme.font`: a CSS font-family list such as `"Inter", sans-serif`. Default the system font.
-    pub font: Option<String>,
+    pub background: CssValue,
+    /// `theme.font`: a CSS font-family list such as `"Inter", sans-serif`. Default none: the
+    /// system font ([`CssValue::system_font`]).
+    pub font: Option<CssValue>,
     /// `[[theme.footer_links]]` with `label` and `url` (https/http URL or a /path). Default none.
     pub footer_links: Vec<FooterLink>,
     /// `theme.templates_dir`: a directory whose files replace built-in templates of the same
@@ -49,11 +57,11 @@ const MAX_TEMPLATE_BYTES: u64 = 256 * 1024;
 impl Default for ThemeConfig {
     fn default() -> Self {
         Self {
-            title: "Sign-in".into(),
+            title: None,
             logo_url: None,
-            primary_color: "#3451b2".into(),
+            primary_color: CssValue("#3451b2".into()),
             custom_css: None,
-            background: "#f4f5f7".into(),
+            background: CssValue("#f4f5f7".into()),
             font: None,
             footer_links: Vec::new(),
             templates: Vec::new(),
@@ -73,7 +81,7 @@ pub(super) fn read_theme(mut r: SectionReader<'_>) -> Option<ThemeConfig> {
     let defaults = ThemeConfig::default();
     let title = match r.string("title") {
         None => defaults.title,
-        Some(t) => {
+        Some(t) => Some({
             let t = t.trim().to_owned();
             if t.is_empty() {
                 r.error("title", "must not be empty");
@@ -86,24 +94,19 @@ pub(super) fn read_theme(mut r: SectionReader<'_>) -> Option<ThemeConfig> {
                 r.error("title", "must not contain control characters");
             }
             t
-        }
+        }),
     };
     let logo_url = r.string("logo_url").map(|raw| raw.trim().to_owned());
     if let Some(problem) = logo_url.as_deref().and_then(logo_url_problem) {
         r.error("logo_url", problem);
     }
-    let primary_color = r
-        .string("primary_color")
-        .map(|c| c.trim().to_owned())
-        .unwrap_or(defaults.primary_color);
-    if !is_css_color(&primary_color) {
-        r.error(
-            "primary_color",
-            format!(
-                "{primary_color:?} is not a color: use #rgb, #rrggbb or a CSS color name such as \"teal\""
-            ),
-        );
-    }
+    let primary_color = match r.string("primary_color") {
+        None => defaults.primary_color,
+        Some(raw) => CssValue::color(&raw).unwrap_or_else(|problem| {
+            r.error("primary_color", problem);
+            defaults.primary_color
+        }),
+    };
     let css_key = if r.has("custom_css_file") {
         "custom_css_file"
     } else {
@@ -127,29 +130,22 @@ pub(super) fn read_theme(mut r: SectionReader<'_>) -> Option<ThemeConfig> {
             );
         }
     }
-    let background = r
-        .string("background")
-        .map(|c| c.trim().to_owned())
-        .unwrap_or(defaults.background);
-    if !is_css_color(&background) {
-        r.error(
-            "background",
-            format!("{background:?} is not a color: use #rgb, #rrggbb or a CSS color name"),
-        );
-    }
-    let font = r.string("font").map(|f| f.trim().to_owned());
-    if let Some(f) = &font {
-        let ok = !f.is_empty()
-            && f.len() <= 200
-            && f.chars()
-                .all(|c| c.is_ascii_alphanumeric() || " ,-_'\"".contains(c));
-        if !ok {
-            r.error(
-                "font",
-                "must be a CSS font-family list such as \"Inter\", sans-serif (letters, digits, spaces, commas, quotes, - and _)",
-            );
-        }
-    }
+    let background = match r.string("background") {
+        None => defaults.background,
+        Some(raw) => CssValue::color(&raw).unwrap_or_else(|problem| {
+            r.error("background", problem);
+            defaults.background
+        }),
+    };
+    let font = r
+        .string("font")
+        .and_then(|raw| match CssValue::font_family(&raw) {
+            Ok(font) => Some(font),
+            Err(problem) => {
+                r.error("font", problem);
+                None
+            }
+        });
     let mut footer_links = Vec::new();
     for (i, table) in r
         .table_array("footer_links")
@@ -310,16 +306,6 @@ fn logo_data_url_problem(raw: &str, data: &str, usage: &str) -> Option<String> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/');
     (!base64).then(|| format!("{shown:?}: the data after ;base64, is not base64"))
-}
-
-/// `#rgb`, `#rrggbb`, or a name made of letters only (`teal`, `RebeccaPurple`).
-fn is_css_color(c: &str) -> bool {
-    match c.strip_prefix('#') {
-        Some(hex) => {
-            (hex.len() == 3 || hex.len() == 6) && hex.bytes().all(|b| b.is_ascii_hexdigit())
-        }
-        None => (1..=30).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_alphabetic()),
-    }
 }
 
 /// Why `raw` cannot be a footer link's target, if it cannot: an http(s) URL or a /path.

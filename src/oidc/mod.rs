@@ -642,6 +642,13 @@ impl Provider {
         Ok(Some(claims))
     }
 
+    /// The origin of the OP's end-session endpoint, if it has one: where a sign-out form's
+    /// redirect goes, so the pages' `form-action` must allow it.
+    pub fn end_session_origin(&self) -> Option<String> {
+        let origin = self.current()?.end_session.as_ref()?.origin();
+        origin.is_tuple().then(|| origin.ascii_serialization())
+    }
+
     /// Where to send the browser to end the OP session, if the OP supports RP-initiated logout.
     pub fn end_session_url(&self, post_logout_redirect: &str, state: Option<&str>) -> Option<Url> {
         let d = self.current()?;

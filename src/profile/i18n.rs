@@ -77,6 +77,11 @@ pub struct UiText {
     pub no: &'static str,
     pub question: &'static str,
     pub of: &'static str,
+    /// Before the user's name on the pages after sign-in.
+    pub signed_in_as: &'static str,
+    pub sign_out: &'static str,
+    /// Before the tab title of a page whose answer was refused.
+    pub error: &'static str,
 }
 
 pub fn ui_text(lang: &str) -> UiText {
@@ -89,6 +94,9 @@ pub fn ui_text(lang: &str) -> UiText {
             no: "Nein",
             question: "Frage",
             of: "von",
+            signed_in_as: "Angemeldet als",
+            sign_out: "Abmelden",
+            error: "Fehler",
         },
         "fr" => UiText {
             continue_: "Continuer",
@@ -98,6 +106,9 @@ pub fn ui_text(lang: &str) -> UiText {
             no: "Non",
             question: "Question",
             of: "sur",
+            signed_in_as: "Connecté en tant que",
+            sign_out: "Se déconnecter",
+            error: "Erreur",
         },
         "es" => UiText {
             continue_: "Continuar",
@@ -107,6 +118,9 @@ pub fn ui_text(lang: &str) -> UiText {
             no: "No",
             question: "Pregunta",
             of: "de",
+            signed_in_as: "Sesión iniciada como",
+            sign_out: "Cerrar sesión",
+            error: "Error",
         },
         _ => UiText {
             continue_: "Continue",
@@ -116,6 +130,9 @@ pub fn ui_text(lang: &str) -> UiText {
             no: "No",
             question: "Question",
             of: "of",
+            signed_in_as: "Signed in as",
+            sign_out: "Sign out",
+            error: "Error",
         },
     }
 }
@@ -182,6 +199,23 @@ mod tests {
         assert_eq!(choose(["pt-BR"], &available, "en"), "pt-br");
         assert_eq!(choose(["ja"], &available, "en"), "en");
         assert_eq!(choose([], &available, "en"), "en");
+    }
+
+    #[test]
+    fn every_ui_language_has_its_own_signed_in_and_error_words() {
+        let english = ui_text("en");
+        assert_eq!(
+            (english.signed_in_as, english.sign_out, english.error),
+            ("Signed in as", "Sign out", "Error")
+        );
+        for lang in UI_LANGUAGES.iter().filter(|l| **l != "en") {
+            let t = ui_text(lang);
+            assert_ne!(t.signed_in_as, english.signed_in_as, "{lang}");
+            assert_ne!(t.sign_out, english.sign_out, "{lang}");
+            assert!(!t.error.is_empty(), "{lang}");
+        }
+        assert_eq!(ui_text("fr").error, "Erreur");
+        assert_eq!(ui_text("de-CH").sign_out, "Abmelden");
     }
 
     #[test]

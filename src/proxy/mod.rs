@@ -163,6 +163,12 @@ impl Gate {
         )
     }
 
+    /// The pages' Content-Security-Policy: their sign-out forms end at the OP's end-session
+    /// endpoint, whose origin is known from discovery.
+    fn page_csp(&self) -> String {
+        respond::page_csp(self.provider.end_session_origin().as_deref())
+    }
+
     fn retry_url(&self) -> String {
         format!("{}/", self.origin)
     }
@@ -250,6 +256,15 @@ impl Gate {
             }
         }
 
+        // Who is signed in, for an error page's sign-out button; copied only off the hot path
+        // (a forwarded request renders no page of ours, or its own error below).
+        let account = user
+            .as_ref()
+            .filter(|_| decision != Decision::Forward)
+            .map(|u| {
+                let who = u.session.display_name().map(str::to_owned);
+                (who, u.session.csrf.clone())
+            });
         let answer = match (decision, user) {
             (Decision::Forward, Some(user)) => match self.enricher.for_session(&user.session).await
             {
@@ -316,10 +331,14 @@ impl Gate {
         let req = session.req_header();
         let answer = answer.unwrap_or_else(|(err, cookies)| {
             err.log(req.uri.path());
-            Answer::error(&err, wants_html, &self.pages, &self.retry_url()).with_cookies(cookies)
+            let signed_in = account.as_ref().map(|(who, csrf)| {
+                crate::render::SignedIn::new(who.as_deref(), &self.routes.logout, csrf, "en")
+            });
+            Answer::error(&err, wants_html, &self.pages, &self.retry_url(), signed_in)
+                .with_cookies(cookies)
         });
         log_request(req, answer.status);
-        answer.into_response(req.method == http::Method::HEAD)
+        answer.into_response(req.method == http::Method::HEAD, &self.page_csp())
     }
 
     /// The origins allowed to send `decision`'s request when it changes state: the routes that
@@ -355,9 +374,10 @@ impl Gate {
             accepts_html(header(head, &ACCEPT)),
             &self.pages,
             &self.retry_url(),
+            None,
         );
         log_request(head, answer.status);
-        answer.into_response(head.method == http::Method::HEAD)
+        answer.into_response(head.method == http::Method::HEAD, &self.page_csp())
     }
 
     /// The hot path: the signed-in request, its head rewritten, to the upstream.
@@ -404,8 +424,20 @@ impl Gate {
                 Metrics::inc(&self.metrics.upstream_errors);
                 let err = AppError::UpstreamUnavailable(e.to_string());
                 err.log(uri.path());
-                Answer::error(&err, wants_html, &self.pages, &self.retry_url())
-                    .into_response(method == http::Method::HEAD)
+                let signed_in = crate::render::SignedIn::new(
+                    user.session.display_name(),
+                    &self.routes.logout,
+                    &user.session.csrf,
+                    "en",
+                );
+                Answer::error(
+                    &err,
+                    wants_html,
+                    &self.pages,
+                    &self.retry_url(),
+                    Some(signed_in),
+                )
+                .into_response(method == http::Method::HEAD, &self.page_csp())
             }
         }
     }

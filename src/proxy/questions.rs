@@ -12,7 +12,7 @@ use crate::config::QuestionUi;
 use crate::error::AppError;
 use crate::profile::Question;
 use crate::redirect::ReturnTo;
-use crate::render::{QuestionPage, QuestionView};
+use crate::render::{QuestionPage, QuestionView, SignedIn};
 use crate::session::{tokens_equal, Session as UserSession};
 
 // The page's own controls start with `_`, which no question id can (ids are `[a-z][a-z0-9_]*`).
@@ -141,6 +141,7 @@ fn render(
         total: user.pending.len(),
         lang,
         ui: crate::profile::i18n::ui_text(lang),
+        signed_in: SignedIn::new(user.display_name(), &gate.routes.logout, &user.csrf, lang),
     };
     Answer::html(status, gate.pages.question(&page))
 }

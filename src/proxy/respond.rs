@@ -7,10 +7,20 @@ use http::{Response, StatusCode};
 use http_body_util::{Either, Full};
 
 use crate::error::AppError;
-use crate::render::{ErrorPage, Pages};
+use crate::render::{ErrorPage, Pages, SignedIn};
 
 /// The content security policy of the proxy's pages: no script at all.
 const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// [`PAGE_CSP`], with `op_origin` (the OP's end-session endpoint's) allowed as a form target
+/// too: a sign-out form posts to the proxy, which redirects to the OP to end its session, and
+/// browsers apply `form-action` to every redirect of a form submission (Chromium aborts it).
+pub fn page_csp(op_origin: Option<&str>) -> String {
+    match op_origin {
+        Some(op) => PAGE_CSP.replace("form-action 'self'", &format!("form-action 'self' {op}")),
+        None => PAGE_CSP.to_owned(),
+    }
+}
 
 /// One answer to write.
 pub struct Answer {
@@ -67,8 +77,15 @@ impl Answer {
         self
     }
 
-    /// The answer for an error: a page for browsers, JSON for everything else.
-    pub fn error(err: &AppError, wants_html: bool, pages: &Pages, retry_url: &str) -> Self {
+    /// The answer for an error: a page for browsers, JSON for everything else. `signed_in`:
+    /// who is signed in, for the page's sign-out button.
+    pub fn error(
+        err: &AppError,
+        wants_html: bool,
+        pages: &Pages,
+        retry_url: &str,
+        signed_in: Option<SignedIn<'_>>,
+    ) -> Self {
         let p = err.public();
         if wants_html {
             Self::html(
@@ -78,6 +95,7 @@ impl Answer {
                     title: p.title,
                     message: p.message,
                     retry_url: p.retry_login.then_some(retry_url),
+                    signed_in,
                 }),
             )
         } else {
@@ -91,7 +109,8 @@ impl Answer {
 
 impl Answer {
     /// The response to send; `head_only` (a `HEAD` request) keeps the length but not the body.
-    pub fn into_response(self, head_only: bool) -> Response<super::ProxyBody> {
+    /// `csp` is the pages' Content-Security-Policy ([`page_csp`]), sent with HTML.
+    pub fn into_response(self, head_only: bool, csp: &str) -> Response<super::ProxyBody> {
         let len = self.body.len();
         let body = if head_only { Bytes::new() } else { self.body };
         let mut resp = Response::new(Either::Right(Full::new(body)));
@@ -117,10 +136,9 @@ impl Answer {
         if let Some(ct) = self.content_type {
             headers.insert(CONTENT_TYPE, HeaderValue::from_static(ct));
             if ct.starts_with("text/html") {
-                headers.insert(
-                    http::header::CONTENT_SECURITY_POLICY,
-                    HeaderValue::from_static(PAGE_CSP),
-                );
+                let csp = HeaderValue::try_from(csp)
+                    .unwrap_or_else(|_| HeaderValue::from_static(PAGE_CSP));
+                headers.insert(http::header::CONTENT_SECURITY_POLICY, csp);
                 headers.insert(
                     http::header::X_FRAME_OPTIONS,
                     HeaderValue::from_static("DENY"),
@@ -141,5 +159,26 @@ impl Answer {
             }
         }
         resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_csp_adds_only_the_ops_origin_to_form_action() {
+        assert_eq!(page_csp(None), PAGE_CSP);
+        let csp = page_csp(Some("https://idp.example"));
+        assert!(
+            csp.contains("; form-action 'self' https://idp.example;"),
+            "{csp}"
+        );
+        assert_eq!(
+            csp.replace(" https://idp.example", ""),
+            PAGE_CSP,
+            "nothing else changes"
+        );
+        assert!(csp.starts_with("default-src 'none';") && !csp.contains("script-src"));
     }
 }

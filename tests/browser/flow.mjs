@@ -7,7 +7,8 @@
 // Config (JSON):
 //   {
 //     "mode": "flow",                 // "flow": the whole journey with checks (below);
-//                                     // "theme": sign in, check and photograph the themed page
+//                                     // "theme": sign in, check and photograph the themed page;
+//                                     // "hurry": the page for a person in a hurry (below)
 //     "start_url": "http://127.0.0.1:P/dashboard",   // a page behind profilegate
 //     "login": "alice",               // any user name: the test OP accepts any login and password
 //     "question": { "id": "company", "label": "Which company do you work for?",
@@ -15,6 +16,10 @@
 //                   "valid": "Acme Corp" },
 //     "theme": { "title": "Acme", "primary_color": "rgb(11, 122, 117)", "logo": true,
 //                "background": "rgb(15, 23, 42)" },     // mode "theme": what must show
+//     "hurry": { "font_family": "\"DejaVu Sans Mono\"", "primary_color": "rgb(124, 58, 237)",
+//                "brand": "127.0.0.1", "consent_label": "I accept the terms.",
+//                "viewports": [{ "width": 390, "height": 844, "login": "alice" }, ...] },
+//                                     // mode "hurry": what must show, one sign-in per viewport
 //     "artifacts": "target/test-artifacts/browser",      // screenshots go here
 //     "name": "flow",                 // screenshot name prefix
 //     "chromium": "/usr/bin/chromium" // optional; default $TEST_CHROMIUM or /usr/bin/chromium
@@ -31,6 +36,18 @@
 //   06 "A " (passes minlength, trimmed by the server): 422, error next to the field
 //      (aria-describedby, role=alert), the typed value kept, the field focused again
 //   07 a valid answer: 303 to the page first asked for; the echo upstream's JSON is shown
+//
+// Mode "hurry", per viewport (a fresh sign-in as its login), screenshots NAME-WxH-*.png:
+//   question: the computed font-family starts with the configured family (not a serif
+//      fallback), the Continue button has the primary color, the brand reads the title,
+//      "Signed in as <Name>" and a Sign out button show, the card sits near the top on a phone
+//      and in the middle on a desktop
+//   422: the tab title starts with "Error — ", the focused field keeps the error color on its
+//      border and focus ring
+//   consent: the next question is its checkbox's text, with no heading and the title once
+//   signed-out: Sign out POSTs (with the CSRF token) to the logout route, the session cookie is
+//      gone, the OP's logout confirmed lands on profilegate's signed-out page, and the
+//      question page then starts a new sign-in
 //
 // Prints one JSON line on stdout: {"screenshots":[...],"landed":{"url":...,"status":...,
 // "body":...}}. Progress goes to stderr. Any failed check exits 1 with "step NN (...): why".
@@ -97,7 +114,7 @@ async function shot(page, cfg, file) {
 
 async function newContext(browser, options = {}) {
   const context = await browser.newContext({
-    viewport: VIEWPORT,
+    viewport: options.viewport ?? VIEWPORT,
     deviceScaleFactor: 1,
     locale: 'en-US',
     ...options,
@@ -223,6 +240,9 @@ async function flow(browser, cfg) {
   const response = await signIn(page, cfg, true);
   await checkQuestionPage(page, response, q);
   check((await focusedId(page)) === `q-${q.id}`, `the input is not focused; focus is on ${await focusedId(page)}`);
+  // The default font list is real CSS: an HTML-escaped one was dropped, leaving a serif page.
+  const font = (await styleOf(page, 'body', ['fontFamily'])).fontFamily;
+  check(font.startsWith('system-ui, -apple-system, "Segoe UI"'), `the page's font-family is ${font}, not the default system font list`);
   await shot(page, cfg, `${cfg.name}-03-question.png`);
   const questionUrl = page.url();
 
@@ -315,6 +335,10 @@ async function theme(browser, cfg) {
     const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
     check(bg === t.background, `the page background is ${bg}, expected ${t.background}`);
   }
+  if (t.font_family) {
+    const font = (await styleOf(page, 'body', ['fontFamily'])).fontFamily;
+    check(font.startsWith(t.font_family), `the page's font-family is ${font}, expected ${t.font_family}`);
+  }
   if (t.logo) {
     const img = page.locator('.brand img');
     check(await img.count() === 1, 'no logo image');
@@ -331,6 +355,139 @@ async function theme(browser, cfg) {
   await shot(page, cfg, `${cfg.name}-422.png`);
   await context.close();
   return { url: page.url() };
+}
+
+/// Computed styles of the first element matching `selector`.
+async function styleOf(page, selector, props) {
+  return page.locator(selector).first().evaluate(
+    (el, names) => Object.fromEntries(names.map((n) => [n, getComputedStyle(el)[n]])),
+    props,
+  );
+}
+
+/// The card's place: near the top on a phone, vertically centred on a desktop.
+async function checkCardPlace(page, viewport) {
+  const box = await page.locator('main').evaluate((el) => {
+    const r = el.getBoundingClientRect();
+    return { top: r.top, height: r.height };
+  });
+  if (viewport.width <= 480) {
+    check(box.top <= 16, `on a ${viewport.width}px phone the card starts ${box.top}px down, not at the top`);
+  } else {
+    const centred = (viewport.height - box.height) / 2;
+    check(Math.abs(box.top - centred) <= 2, `on a ${viewport.width}px screen the card is at ${box.top}px, not centred (${centred}px)`);
+  }
+}
+
+/// The signed-in line: "Signed in as <name>" and a Sign out button in a POST form with a token.
+async function checkAccount(page, name, prefix) {
+  const account = (await page.locator('.account').innerText()).replace(/\s+/g, ' ').trim();
+  check(account.startsWith(`Signed in as ${name}`), `the account line reads ${JSON.stringify(account)}`);
+  const button = page.getByRole('button', { name: 'Sign out' });
+  check(await button.count() === 1, 'no Sign out button');
+  const form = await button.evaluate((el) => ({
+    method: el.form?.method,
+    action: el.form ? new URL(el.form.action).pathname : null,
+    token: el.form?.elements.csrf_token?.value ?? '',
+  }));
+  check(form.method === 'post' && form.action === `${prefix}/logout`, `the Sign out form is ${JSON.stringify(form)}`);
+  check(form.token.length >= 16, 'the Sign out form carries no CSRF token');
+}
+
+/// Mode "hurry": the question page for a person in a hurry, at each configured viewport.
+async function hurry(browser, cfg) {
+  const q = cfg.question;
+  const h = cfg.hurry;
+  const prefix = cfg.prefix ?? '/.profilegate';
+  const proxyOrigin = new URL(cfg.start_url).origin;
+  const pages = [];
+  for (const vp of h.viewports) {
+    const viewport = { width: vp.width, height: vp.height };
+    const tag = `${cfg.name}-${vp.width}x${vp.height}`;
+    const name = vp.login.charAt(0).toUpperCase() + vp.login.slice(1);
+    const context = await newContext(browser, { viewport });
+    const page = await context.newPage();
+    const response = await signIn(page, { ...cfg, login: vp.login }, false);
+    await checkQuestionPage(page, response, q);
+
+    step(`${tag} question page`);
+    const font = (await styleOf(page, 'body', ['fontFamily'])).fontFamily;
+    check(font.startsWith(h.font_family), `the page's font-family is ${font}, expected it to start with ${h.font_family}`);
+    for (const sel of ['h1', 'button.button', `#q-${q.id}`, '.account']) {
+      const f = (await styleOf(page, sel, ['fontFamily'])).fontFamily;
+      check(f.startsWith(h.font_family), `${sel} has font-family ${f}`);
+    }
+    const bg = (await styleOf(page, 'button.button', ['backgroundColor'])).backgroundColor;
+    check(bg === h.primary_color, `the Continue button is ${bg}, expected ${h.primary_color}`);
+    const brand = (await page.locator('.brand').innerText()).trim();
+    check(brand === h.brand, `the brand reads ${JSON.stringify(brand)}, expected ${JSON.stringify(h.brand)}`);
+    const title = await page.title();
+    check(title === `${q.label} · ${h.brand}`, `the tab title is ${JSON.stringify(title)}`);
+    await checkAccount(page, name, prefix);
+    await checkCardPlace(page, viewport);
+    await shot(page, cfg, `${tag}-question.png`);
+
+    step(`${tag} refused answer`);
+    const padded = `${q.too_short} `;
+    await page.getByLabel(q.label, { exact: true }).fill(padded);
+    const refused = await submitAndWait(page, proxyOrigin, prefix);
+    const input = await checkRefused(page, refused, q, padded);
+    const errorTitle = await page.title();
+    check(errorTitle === `Error — ${q.label} · ${h.brand}`, `after a 422 the tab title is ${JSON.stringify(errorTitle)}`);
+    check((await focusedId(page)) === `q-${q.id}`, 'the field is not focused after a refused answer');
+    const errorColor = (await styleOf(page, `#q-${q.id}-error`, ['color'])).color;
+    const field = await input.evaluate((el) => {
+      const s = getComputedStyle(el);
+      return { border: s.borderTopColor, outline: s.outlineColor, outlineStyle: s.outlineStyle, focused: el.matches(':focus') };
+    });
+    check(field.focused, 'the refused field does not match :focus');
+    check(field.border === errorColor, `the focused refused field's border is ${field.border}, expected the error color ${errorColor}`);
+    check(field.outlineStyle !== 'none' && field.outline === errorColor, `the focused refused field's focus ring is ${field.outlineStyle} ${field.outline}, expected the error color ${errorColor}`);
+    await checkAccount(page, name, prefix);
+    await checkCardPlace(page, viewport);
+    await shot(page, cfg, `${tag}-422.png`);
+
+    step(`${tag} consent question`);
+    await page.getByLabel(q.label, { exact: true }).fill(q.valid);
+    const answered = await submitAndWait(page, proxyOrigin, prefix);
+    check(answered.status() === 303, `a valid answer got ${answered.status()}, expected 303`);
+    await page.waitForURL((u) => u.pathname === `${prefix}/profile`);
+    await page.waitForLoadState();
+    const consent = page.getByLabel(h.consent_label, { exact: true });
+    check(await consent.count() === 1, `no checkbox labelled ${JSON.stringify(h.consent_label)}`);
+    check((await consent.getAttribute('type')) === 'checkbox', 'the consent input is not a checkbox');
+    check(await page.locator('h1').count() === 0, 'a consent question shows a heading');
+    const body = await page.locator('main').innerText();
+    const times = body.split(h.brand).length - 1;
+    check(times === 1, `the title shows ${times} times on the consent page`);
+    await checkAccount(page, name, prefix);
+    await checkCardPlace(page, viewport);
+    await shot(page, cfg, `${tag}-consent.png`);
+
+    step(`${tag} sign out`);
+    const logoutPost = page.waitForRequest((r) => r.url() === `${proxyOrigin}${prefix}/logout` && r.method() === 'POST');
+    const opUrl = new URL(cfg.op_issuer);
+    await Promise.all([
+      page.waitForURL((u) => u.origin === opUrl.origin),
+      page.getByRole('button', { name: 'Sign out' }).click(),
+    ]);
+    const posted = await logoutPost;
+    check(/(^|&)csrf_token=[^&]{16,}/.test(posted.postData() ?? ''), 'the sign-out POST carried no CSRF token');
+    const cookies = await context.cookies(proxyOrigin);
+    check(!cookies.some((c) => c.name === 'profilegate_session'), 'the session cookie survived sign-out');
+    await Promise.all([
+      page.waitForURL((u) => u.origin === proxyOrigin && u.pathname === `${prefix}/signed-out`),
+      page.getByRole('button', { name: 'Yes, sign me out' }).click(),
+    ]);
+    check((await page.locator('h1').innerText()).trim() === 'Signed out', 'not the signed-out page');
+    check(await page.locator('.account').count() === 0, 'the signed-out page shows a signed-in line');
+    await shot(page, cfg, `${tag}-signed-out.png`);
+    await page.goto(cfg.start_url);
+    check(new URL(page.url()).origin !== proxyOrigin, `after sign-out ${cfg.start_url} did not start a sign-in: ${page.url()}`);
+    pages.push(tag);
+    await context.close();
+  }
+  return { viewports: pages };
 }
 
 /// A screenshot of the page a step failed on, when there is one.
@@ -360,7 +517,9 @@ async function main() {
   try {
     log(`Chromium ${browser.version()}`);
     browser.on('disconnected', () => log('Chromium disconnected'));
-    const landed = cfg.mode === 'theme' ? await theme(browser, cfg) : await flow(browser, cfg);
+    const modes = { flow, theme, hurry };
+    check(modes[cfg.mode] !== undefined, `unknown mode ${cfg.mode}`);
+    const landed = await modes[cfg.mode](browser, cfg);
     if (offLoopback.length) log(`blocked requests off loopback: ${offLoopback.join(', ')}`);
     process.stdout.write(`${JSON.stringify({ screenshots, landed, blocked: offLoopback })}\n`);
   } catch (err) {
