@@ -11,7 +11,8 @@
 # free loopback port with its own configuration and SQLite database, never its system service;
 # installed without recommends, with dbconfig-sqlite3 and openssl), and the npm packages pinned by
 # tests/op/package-lock.json (the test OP) and tests/browser/package-lock.json (playwright-core,
-# which drives that chromium and never downloads a browser). Then: cargo fmt --check, unit,
+# which drives that chromium and never downloads a browser). Then: cargo fmt --check, cargo clippy
+# (all targets, warnings are errors), unit,
 # component and end-to-end tests (real OP, echo upstream, profilegate on loopback ports, and a
 # real Chromium; its screenshots go to target/test-artifacts/browser/), a smoke run of both
 # benchmarks on the debug build (they install nginx, wrk and curl when missing), then a short
@@ -86,6 +87,10 @@ export GLEWLWYD_TEST_REQUIRED=1
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
+
+# Lints are policy (STYLE.md): every warning of every target fails the run.
+step "cargo clippy --all-targets -- -D warnings"
+bounded cargo clippy --locked --all-targets -- -D warnings
 
 step "cargo test (each test binary at most $TEST_BINARY_LIMIT s)"
 # Every test binary cargo runs (unit tests, integration tests, the benchmarks in test mode) goes
