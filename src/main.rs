@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use profilegate::config::{Config, LogFormat, ProcessEnv};
 
 /// mimalloc instead of glibc's malloc: the proxy allocates and frees many small buffers per
-/// request from one thread per worker (README "Performance" has the measurement). Built with
+/// request from one thread per worker (docs/performance.md has the measurement). Built with
 /// `no_thp`: with transparent huge pages each thread's heap would pin 2 MiB pages (RSS 61 MB
 /// at start instead of 20 MB, measured).
 #[cfg(feature = "mimalloc")]

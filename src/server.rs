@@ -175,7 +175,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
         // Timeouts of a second or more on tokio's timers (per runtime, woken only when one is
         // due) rather than pingora's "fast" timers, whose clock thread, once started, wakes
         // every 10 ms for good: about 2 ms of CPU per second even when idle, which a sidecar
-        // mostly is. README "Performance" (login cost) has the figures.
+        // mostly is. docs/performance.md (the hot-path changes) has the figures.
         fast_timeout_to_tokio_threshold_seconds: Some(0),
         ..ServerConf::default()
     };
@@ -206,8 +206,8 @@ pub fn run(config: Config) -> Result<(), StartError> {
     // the same address (SO_REUSEPORT: the kernel spreads connections over them; see `OwnSocket`)
     // and its own upstream connection pool: nothing of a request crosses threads. pingora
     // accepts the connections; each worker speaks HTTP/1.1 on them with hyper (`Worker`), which
-    // costs about half of pingora-proxy's own request handling. README "Performance" has the
-    // figures.
+    // costs about half of pingora-proxy's own request handling. docs/performance.md
+    // ("pingora-proxy → hyper") has the figures.
     let mut reuse_port = TcpSocketOptions::default();
     reuse_port.so_reuseport = Some(true);
     let listen = config.server.listen.to_string();

@@ -3,8 +3,8 @@
 //! question page (a refused answer, then a valid one) and lands on the app; the echo upstream
 //! says what it received. Screenshots of every step go to `target/test-artifacts/browser/`.
 //!
-//! `TEST_UPDATE_DOCS=1 cargo test --test browser` also refreshes the README's screenshots in
-//! `docs/` (the question page and the two themes). `TEST_CHROMIUM` points at another Chromium binary. (Not
+//! `TEST_UPDATE_DOCS=1 cargo test --test browser` also refreshes the screenshots in `docs/`
+//! (the question page, shown by the README, and the two themes, shown by docs/profiling.md). `TEST_CHROMIUM` points at another Chromium binary. (Not
 //! `PROFILEGATE_*`: profilegate reads those as configuration, and the proxy inherits them.)
 
 mod support;
@@ -148,7 +148,7 @@ async fn chromium_signs_in_answers_the_hosted_question_and_lands_on_the_app() {
     let shots = screenshots(&report);
     assert_eq!(shots.len(), 7, "one screenshot per step: {shots:?}");
     if std::env::var("TEST_UPDATE_DOCS").is_ok_and(|v| v == "1") {
-        // The README's picture of the page: a too-short answer refused (422).
+        // The README's picture of the page (docs/question-page.png): a too-short answer refused (422).
         let shot = shots
             .iter()
             .find(|s| s.ends_with("flow-06-invalid-422.png"))

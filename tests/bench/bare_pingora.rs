@@ -8,7 +8,7 @@
 //! - `hyper` (default): what profilegate runs: pingora accepts, hyper speaks HTTP/1.1 on each
 //!   connection and forwards through a per-worker pool of hyper client connections;
 //! - `proxy`: pingora-proxy's `ProxyHttp` with no filters, what profilegate ran on before
-//!   (README "Performance" compares the two).
+//!   (docs/performance.md compares the two).
 //!
 //!     bare-pingora LISTEN UPSTREAM [THREADS [ENGINE]]      e.g. bare-pingora 127.0.0.1:8081 127.0.0.1:8080 2 hyper
 

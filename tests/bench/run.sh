@@ -16,7 +16,7 @@
 #                bare_pingora.rs, the cargo example `bare-pingora`): pingora's server, hyper's
 #                HTTP/1, a keep-alive pool, the same settings and allocator as profilegate: the
 #                floor under profilegate's cost. BARE_ENGINE=proxy runs pingora-proxy instead
-#                (what profilegate ran on before; README "Performance" compares them)
+#                (what profilegate ran on before; docs/performance.md compares them)
 #   Apache       apache2 + mod_auth_openidc + mod_proxy in front of the upstream (when installable)
 #
 # Sessions come from real logins at the test OP with curl cookie jars (login and consent forms;
