@@ -498,31 +498,17 @@ mod tests {
         let options = ["a".to_owned(), "b".to_owned()];
         for kind in QUESTION_KINDS {
             for error in [None, Some("Too short")] {
+                let sample = sample_question(kind, error);
+                let page = QuestionPage {
+                    question: QuestionView {
+                        options: &options,
+                        ..sample.question
+                    },
+                    ..sample
+                };
                 out.push((
                     format!("question {kind} error={error:?}"),
-                    p.question(&QuestionPage {
-                        question: QuestionView {
-                            id: "q",
-                            label: "Label",
-                            help: None,
-                            placeholder: None,
-                            kind,
-                            input_type: "text",
-                            required: true,
-                            options: &options,
-                            constraints: Vec::new(),
-                        },
-                        values: &[],
-                        error,
-                        csrf_token: "x",
-                        action: "/",
-                        rd: "/",
-                        step: 1,
-                        total: 1,
-                        lang: "en",
-                        ui: crate::profile::i18n::ui_text("en"),
-                        signed_in: SignedIn::new(Some("Alice"), "/l", "x", "en"),
-                    }),
+                    p.question(&page),
                 ));
             }
         }
