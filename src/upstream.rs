@@ -8,6 +8,7 @@ use http::header::{HeaderMap, HeaderName, HeaderValue, COOKIE};
 use ipnet::IpNet;
 
 use crate::enrich::Enriched;
+use crate::profile::encode_header_value;
 use crate::session::{CookieSealer, Session};
 
 pub const X_FORWARDED_USER: &str = "x-forwarded-user";
@@ -105,26 +106,6 @@ fn classify_normalised(n: &str, underscore: bool) -> HeaderKind {
     } else {
         HeaderKind::Other
     }
-}
-
-/// Encodes a value for a header: printable ASCII (space included) passes except `%`; `%`,
-/// controls (so never a raw CR or LF) and non-ASCII bytes are percent-encoded as UTF-8.
-pub fn encode_header_value(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for &b in value.as_bytes() {
-        if (0x20..0x7f).contains(&b) && b != b'%' {
-            out.push(b as char);
-        } else {
-            out.push('%');
-            out.push(
-                char::from_digit(u32::from(b >> 4), 16).map_or('0', |c| c.to_ascii_uppercase()),
-            );
-            out.push(
-                char::from_digit(u32::from(b & 0xf), 16).map_or('0', |c| c.to_ascii_uppercase()),
-            );
-        }
-    }
-    out
 }
 
 /// Who sent the request, as far as the proxy can tell (one per client connection).
@@ -345,14 +326,5 @@ mod tests {
         assert_eq!(classify("X_Forwarded_For"), HeaderKind::ForwardingVariant);
         assert_eq!(classify("Accept"), HeaderKind::Other);
         assert_eq!(classify("x-profiles"), HeaderKind::Other);
-    }
-
-    #[test]
-    fn header_values_are_percent_encoded_outside_printable_ascii() {
-        assert_eq!(encode_header_value("Acme Inc."), "Acme Inc.");
-        assert_eq!(encode_header_value("100%"), "100%25");
-        assert_eq!(encode_header_value("a\r\nb"), "a%0D%0Ab");
-        assert_eq!(encode_header_value("Zoë"), "Zo%C3%AB");
-        assert_eq!(encode_header_value("\u{7f}"), "%7F");
     }
 }

@@ -3,6 +3,7 @@
 //! once with its key; nothing downstream re-checks what this module guarantees.
 
 mod hints;
+pub mod postgres;
 mod profiling;
 mod reader;
 mod theme;
@@ -1028,7 +1029,7 @@ fn read_store(mut r: SectionReader<'_>) -> Option<StoreConfig> {
             let tls_ca_pem = r.string("tls_ca_file").and_then(|raw| {
                 let path = r.path_from(raw);
                 match std::fs::read(&path) {
-                    Ok(pem) => match crate::store::parse_postgres_ca(&pem) {
+                    Ok(pem) => match postgres::parse_ca(&pem) {
                         Ok(_) => Some(pem),
                         Err(why) => {
                             r.error("tls_ca_file", format!("{}: {why}", path.display()));
@@ -1057,7 +1058,7 @@ fn read_store(mut r: SectionReader<'_>) -> Option<StoreConfig> {
                     if u.expose().starts_with("postgres://")
                         || u.expose().starts_with("postgresql://") =>
                 {
-                    match crate::store::parse_postgres_url(u.expose()) {
+                    match postgres::parse_url(u.expose()) {
                         Ok(pg)
                             if tls_ca_pem.is_some()
                                 && pg.get_ssl_mode()

@@ -3,8 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::upstream::encode_header_value;
-
 /// One answer's value. Values keep their type in the store and in the profile JWT.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -78,6 +76,26 @@ pub fn header_name(id: &str) -> String {
     out
 }
 
+/// Encodes a value for a header: printable ASCII (space included) passes except `%`; `%`,
+/// controls (so never a raw CR or LF) and non-ASCII bytes are percent-encoded as UTF-8.
+pub fn encode_header_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for &b in value.as_bytes() {
+        if (0x20..0x7f).contains(&b) && b != b'%' {
+            out.push(b as char);
+        } else {
+            out.push('%');
+            out.push(
+                char::from_digit(u32::from(b >> 4), 16).map_or('0', |c| c.to_ascii_uppercase()),
+            );
+            out.push(
+                char::from_digit(u32::from(b & 0xf), 16).map_or('0', |c| c.to_ascii_uppercase()),
+            );
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,5 +135,14 @@ mod tests {
             v
         );
         assert_eq!(AnswerValue::Integer(7).to_json(), serde_json::json!(7));
+    }
+
+    #[test]
+    fn header_values_are_percent_encoded_outside_printable_ascii() {
+        assert_eq!(encode_header_value("Acme Inc."), "Acme Inc.");
+        assert_eq!(encode_header_value("100%"), "100%25");
+        assert_eq!(encode_header_value("a\r\nb"), "a%0D%0Ab");
+        assert_eq!(encode_header_value("Zoë"), "Zo%C3%AB");
+        assert_eq!(encode_header_value("\u{7f}"), "%7F");
     }
 }

@@ -8,7 +8,7 @@ pub mod i18n;
 pub mod question;
 pub mod schema;
 
-pub use answer::{header_name, AnswerValue};
+pub use answer::{encode_header_value, header_name, AnswerValue};
 pub use date::{CalendarDate, DateError};
 pub use engine::{Engine, Picked};
 pub use question::{

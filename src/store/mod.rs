@@ -24,9 +24,7 @@ use async_trait::async_trait;
 use crate::config::{StoreBackend, StoreConfig};
 
 pub use cache::{ProfileCache, Revisioned};
-pub use pg_store::{
-    parse_ca as parse_postgres_ca, parse_url as parse_postgres_url, PgOptions, PgStore, PgTls,
-};
+pub use pg_store::{PgOptions, PgStore, PgTls};
 pub use record::{AnswerSource, ProfileRecord, Skip, StoredAnswer, RECORD_FORMAT};
 pub use sled_store::{SledOptions, SledStore};
 

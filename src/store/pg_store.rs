@@ -37,8 +37,6 @@ use deadpool_postgres::{
 };
 use std::sync::Arc;
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::CertificateDer;
 use tokio::task::JoinHandle;
 use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres::NoTls;
@@ -46,6 +44,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::record::{self, ProfileRecord, Skip, StoredAnswer};
 use super::{ProfileStore, StoreError, UserKey};
+use crate::config::postgres::{parse_ca, parse_url};
 
 /// The layout version in `profilegate_meta`.
 const FORMAT_VALUE: &[u8] = b"1";
@@ -218,40 +217,6 @@ impl Connect for ConnectOnIoThread {
             }
         })
     }
-}
-
-/// Parses `store.url` (a `postgres://` URL). The error says what is wrong without quoting the
-/// URL (it may hold a password). `check` calls it too.
-pub fn parse_url(url: &str) -> Result<tokio_postgres::Config, String> {
-    let config: tokio_postgres::Config = url.parse().map_err(|e: tokio_postgres::Error| {
-        // The client's messages name the option, never its value.
-        match std::error::Error::source(&e) {
-            Some(cause) => format!("is not a PostgreSQL URL profilegate can use: {e} ({cause})"),
-            None => format!("is not a PostgreSQL URL profilegate can use: {e}"),
-        }
-    })?;
-    if config.get_hosts().is_empty() {
-        return Err("names no host".to_string());
-    }
-    Ok(config)
-}
-
-/// Reads `store.tls_ca_file`'s PEM: at least one certificate, each one valid.
-pub fn parse_ca(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certs = CertificateDer::pem_slice_iter(pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("not a PEM certificate list ({e})"))?;
-    if certs.is_empty() {
-        return Err("holds no PEM certificate (-----BEGIN CERTIFICATE-----)".to_string());
-    }
-    let mut roots = rustls::RootCertStore::empty();
-    let (_, refused) = roots.add_parsable_certificates(certs.iter().cloned());
-    if refused > 0 {
-        return Err(format!(
-            "{refused} of its certificates cannot be used as a trust anchor"
-        ));
-    }
-    Ok(certs)
 }
 
 /// The rustls connector for `sslmode=require`.
