@@ -231,3 +231,65 @@ fn a_missing_file_and_a_missing_heading_are_both_reported() {
         "{broken:?}"
     );
 }
+
+/// Paths of repository files named in prose or code spans (`src/proxy/edge.rs`,
+/// `tests/login.rs`, `tests/bench/run.sh`): each must exist, so a file moved by a refactor
+/// cannot leave the documentation pointing at nothing. Text inside code blocks counts too.
+fn named_files(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for (at, _) in text.match_indices(|c| c == 's' || c == 't' || c == 'e' || c == 'd') {
+        let rest = &text[at..];
+        let starts = ["src/", "tests/", "examples/", "templates/", "docs/"];
+        if !starts.iter().any(|s| rest.starts_with(s)) {
+            continue;
+        }
+        // Only where a path begins: not inside a longer word or path.
+        let before = text[..at].chars().next_back();
+        if before.is_some_and(|c| c.is_alphanumeric() || matches!(c, '/' | '_' | '-' | '.')) {
+            continue;
+        }
+        let path: String = rest
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || matches!(c, '/' | '_' | '-' | '.'))
+            .collect();
+        let path = path.trim_end_matches('.');
+        let has_extension = path
+            .rsplit('/')
+            .next()
+            .is_some_and(|name| name.contains('.') && !name.ends_with('.'));
+        if has_extension && !path.contains('*') {
+            found.push(path.to_string());
+        }
+    }
+    found
+}
+
+#[test]
+fn every_repository_file_the_docs_name_exists() {
+    let mut missing = Vec::new();
+    for file in documentation_files() {
+        let text = std::fs::read_to_string(&file).expect("readable");
+        for path in named_files(&text) {
+            if !repo().join(&path).exists() {
+                missing.push(format!("{}: {path}", file.display()));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "files named in the docs that do not exist:\n{}",
+        missing.join("\n")
+    );
+}
+
+#[test]
+fn named_files_finds_paths_and_skips_globs_folders_and_words() {
+    let found = named_files(
+        "see `src/proxy/edge.rs`, tests/login.rs. and docs/ or src/store/ \
+         xsrc/a.rs tests/*.rs (templates/base.html)",
+    );
+    assert_eq!(
+        found,
+        vec!["src/proxy/edge.rs", "tests/login.rs", "templates/base.html"]
+    );
+}

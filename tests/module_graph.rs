@@ -36,18 +36,46 @@ const NEVER: &[(&str, &str, &str)] = &[
         "session.rs",
         "configuration is the bottom of the house",
     ),
-    ("config/", "oidc/", "configuration is the bottom of the house"),
-    ("config/", "server.rs", "configuration is the bottom of the house"),
-    ("store/", "proxy/", "the store serves the proxy, not the reverse"),
-    ("store/", "session.rs", "the store knows records, not sessions"),
+    (
+        "config/",
+        "oidc/",
+        "configuration is the bottom of the house",
+    ),
+    (
+        "config/",
+        "server.rs",
+        "configuration is the bottom of the house",
+    ),
+    (
+        "store/",
+        "proxy/",
+        "the store serves the proxy, not the reverse",
+    ),
+    (
+        "store/",
+        "session.rs",
+        "the store knows records, not sessions",
+    ),
     ("store/", "oidc/", "the store knows records, not the OP"),
     ("profile/", "proxy/", "profiling is HTTP-free"),
     ("profile/", "session.rs", "profiling is HTTP-free"),
     ("oidc/", "proxy/", "the OIDC client is below the proxy"),
     ("session.rs", "proxy/", "sessions are below the proxy"),
-    ("pipeline.rs", "proxy/", "decide() is pure: the proxy carries it out"),
-    ("proxy/", "server.rs", "start-up assembles the proxy, not the reverse"),
-    ("proxy/routes/", "proxy/mod.rs", "routes are dispatched by Gate::serve, never the reverse"),
+    (
+        "pipeline.rs",
+        "proxy/",
+        "decide() is pure: the proxy carries it out",
+    ),
+    (
+        "proxy/",
+        "server.rs",
+        "start-up assembles the proxy, not the reverse",
+    ),
+    (
+        "proxy/routes/",
+        "proxy/mod.rs",
+        "routes are dispatched by Gate::serve, never the reverse",
+    ),
 ];
 
 /// One use site: which file names which module path (for the failure message).
@@ -322,7 +350,10 @@ impl Crate {
                 .find(|&k| self.files.contains_key(&path[..k]))?;
             let (module, rest) = path.split_at(k);
             let module = module.to_vec();
-            match rest.first().and_then(|name| self.reexports.get(&module)?.get(name)) {
+            match rest
+                .first()
+                .and_then(|name| self.reexports.get(&module)?.get(name))
+            {
                 Some(target) if target.as_slice() != path.as_slice() => {
                     let mut next = target.clone();
                     next.extend_from_slice(&rest[1..]);
@@ -505,7 +536,10 @@ fn checker_finds_a_planted_circle_and_ignores_tests_and_reexports() {
     };
     write("lib.rs", "pub mod a;\npub mod b;\npub mod c;\n");
     // a/mod.rs only declares and re-exports: its children naming `super::Thing` is no circle.
-    write("a/mod.rs", "mod inner;\nmod other;\npub use inner::Thing;\n");
+    write(
+        "a/mod.rs",
+        "mod inner;\nmod other;\npub use inner::Thing;\n",
+    );
     write("a/inner.rs", "pub struct Thing;\n");
     write("a/other.rs", "use super::Thing;\npub fn f(_: Thing) {}\n");
     // b -> c through a path in code, c -> b through a re-export of a's: a circle b <-> c.
@@ -522,5 +556,8 @@ fn checker_finds_a_planted_circle_and_ignores_tests_and_reexports() {
     assert!(!edges.contains_key(&("a/other.rs".to_owned(), "a/mod.rs".to_owned())));
     assert!(!edges.contains_key(&("b.rs".to_owned(), "a/inner.rs".to_owned())));
     let report = describe(&found, &edges);
-    assert!(report.contains("b.rs -> c.rs") && report.contains("crate::c::h"), "{report}");
+    assert!(
+        report.contains("b.rs -> c.rs") && report.contains("crate::c::h"),
+        "{report}"
+    );
 }
