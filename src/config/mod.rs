@@ -4,7 +4,7 @@
 //!
 //! One file per section (`server.rs`, `upstream.rs`, `oidc.rs`, `session.rs`, `store.rs`,
 //! `log.rs`, `profiling.rs`, `theme.rs`) holds its validated type and the code that reads it
-//! through a [`reader::SectionReader`]; this file keeps [`Config`], loading, the environment
+//! through a `reader::SectionReader`; this file keeps [`Config`], loading, the environment
 //! overrides and the all-errors-at-once orchestration.
 
 mod error;

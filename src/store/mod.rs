@@ -8,10 +8,10 @@
 //! Every write returns only once durable, and every read-modify-write is atomic against
 //! concurrent writers of the same record.
 //!
-//! Layout, bottom up: [`key`] and [`error`], the record and its pure changes ([`record`]), the
-//! trait with the write operations written once ([`api`]), the backends ([`sled`], [`pg`]) each
-//! with its one write primitive, and the [`cache`]. This file only declares, re-exports and
-//! opens the configured backend.
+//! Layout, bottom up: `key.rs` and `error.rs`; the record and its pure changes (`record.rs`);
+//! the trait with the three write operations written once (`api.rs`); the backends (`sled.rs`,
+//! `pg/`), each with its one write primitive; and the profile cache (`cache.rs`). This file only
+//! declares, re-exports and opens the configured backend.
 
 mod api;
 mod cache;
