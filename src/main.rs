@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use profilegate::config::{Config, LogFormat, ProcessEnv};
+use profilegate::config::{Config, LogConfig, LogFormat, ProcessEnv};
 
 /// mimalloc instead of glibc's malloc: the proxy allocates and frees many small buffers per
 /// request from one thread per worker (docs/performance.md has the measurement). Built with
@@ -128,20 +128,20 @@ fn check_online(path: &std::path::Path, config: &Config) -> ExitCode {
 }
 
 fn run(config: Config) -> anyhow::Result<()> {
-    init_logging(&config);
+    init_logging(&config.log);
     for warning in config.warnings() {
         tracing::warn!("{warning}");
     }
     profilegate::server::run(config).context("start-up failed")
 }
 
-fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
+fn init_logging(config: &LogConfig) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    match config.log.format {
+    match config.format {
         // Never colour in JSON: escape codes would end up inside the string values.
         LogFormat::Json => builder.with_ansi(false).json().flatten_event(true).init(),
         // Colour only for a person at a terminal: in a file, a pipe or a journal the escape

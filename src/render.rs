@@ -4,7 +4,7 @@
 use minijinja::{context, Environment};
 use serde::Serialize;
 
-use crate::config::{CssValue, FooterLink};
+use crate::config::{CssValue, FooterLink, PublicUrl, ThemeConfig};
 
 /// The built-in templates, embedded at compile time.
 const TEMPLATES: &[(&str, &str)] = &[
@@ -68,6 +68,26 @@ impl Default for Theme {
 }
 
 impl Theme {
+    /// The theme of `[theme]`. Untitled pages are named after the site (the host of
+    /// `public_url`), not after one step ("Sign-in") of it.
+    pub fn from_config(t: &ThemeConfig, public_url: &PublicUrl) -> Theme {
+        let title = t.title.clone().unwrap_or_else(|| {
+            public_url
+                .url()
+                .host_str()
+                .map_or_else(|| Theme::default().title, str::to_owned)
+        });
+        Theme {
+            title,
+            primary_color: t.primary_color.clone(),
+            logo_url: t.logo_url.clone(),
+            custom_css: t.custom_css.clone(),
+            background: t.background.clone(),
+            font: t.font.clone().unwrap_or_else(CssValue::system_font),
+            footer_links: t.footer_links.clone(),
+        }
+    }
+
     /// The theme as templates see it. The CSS values were checked at load against a grammar
     /// that keeps them inside their declaration, so they alone are marked safe: auto-escaping
     /// is HTML escaping and would corrupt them inside `<style>`. Everything else is escaped.

@@ -11,7 +11,7 @@ use pingora::server::{ListenFds, RunArgs, RuntimeOpts, Server, ShutdownWatch};
 use pingora::services::listening::Service;
 
 use crate::admin::Admin;
-use crate::config::{Config, CssValue};
+use crate::config::{Config, UpstreamConfig};
 use crate::enrich::Enricher;
 use crate::jwt::{KeyError, SigningKey};
 use crate::metrics::Metrics;
@@ -51,32 +51,18 @@ pub enum StartError {
     UpstreamUri(#[from] http::uri::InvalidUri),
 }
 
-/// The page theme from `[theme]`.
-fn theme(config: &Config) -> Theme {
-    let t = &config.theme;
-    // Untitled pages are named after the site, not after one step ("Sign-in") of it.
-    let title = t.title.clone().unwrap_or_else(|| {
-        config
-            .server
-            .public_url
-            .url()
-            .host_str()
-            .map_or_else(|| Theme::default().title, str::to_owned)
-    });
-    Theme {
-        title,
-        primary_color: t.primary_color.clone(),
-        logo_url: t.logo_url.clone(),
-        custom_css: t.custom_css.clone(),
-        background: t.background.clone(),
-        font: t.font.clone().unwrap_or_else(CssValue::system_font),
-        footer_links: t.footer_links.clone(),
-    }
+/// The OIDC callback's absolute URL, as registered at the OP: the public origin and the
+/// callback route.
+fn callback_url(config: &Config, routes: &Routes) -> String {
+    format!("{}{}", config.server.public_url.origin(), routes.callback)
 }
 
 /// The profile-JWT signing key: configured, or generated once and kept in the store.
-async fn signing_key(config: &Config, store: &dyn ProfileStore) -> Result<SigningKey, StartError> {
-    if let Some(pem) = &config.upstream.jwt_key_pem {
+async fn signing_key(
+    upstream: &UpstreamConfig,
+    store: &dyn ProfileStore,
+) -> Result<SigningKey, StartError> {
+    if let Some(pem) = &upstream.jwt_key_pem {
         return Ok(SigningKey::from_pem(pem.expose())?);
     }
     let generate = || SigningKey::generate_pkcs8().unwrap_or_default();
@@ -91,20 +77,24 @@ async fn signing_key(config: &Config, store: &dyn ProfileStore) -> Result<Signin
 /// locked or unwritable, the database or the OP unreachable) is left to start-up, which
 /// names it: a check that passes on one machine would say nothing about another.
 pub fn check(config: &Config) -> Result<(), StartError> {
-    Pages::new(theme(config), &config.theme.templates)?;
+    Pages::new(
+        Theme::from_config(&config.theme, &config.server.public_url),
+        &config.theme.templates,
+    )?;
     if let Some(pem) = &config.upstream.jwt_key_pem {
         SigningKey::from_pem(pem.expose())?;
     }
-    Provider::new(config, &Routes::new(&config.server.prefix).callback)
-        .map_err(StartError::Oidc)?;
+    let routes = Routes::new(&config.server.prefix);
+    Provider::new(&config.oidc, callback_url(config, &routes)).map_err(StartError::Oidc)?;
     crate::proxy::upstream_request_uri(&config.upstream)?;
     Ok(())
 }
 
 /// `check --online`: discovery against the configured OP, as start-up runs it.
 pub fn check_online(config: &Config) -> Result<DiscoverySummary, StartError> {
-    let provider = Provider::new(config, &Routes::new(&config.server.prefix).callback)
-        .map_err(StartError::Oidc)?;
+    let routes = Routes::new(&config.server.prefix);
+    let provider =
+        Provider::new(&config.oidc, callback_url(config, &routes)).map_err(StartError::Oidc)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -116,8 +106,13 @@ pub fn check_online(config: &Config) -> Result<DiscoverySummary, StartError> {
 /// Runs the proxy until it is told to stop.
 pub fn run(config: Config) -> Result<(), StartError> {
     let routes = Routes::new(&config.server.prefix);
-    let pages = Arc::new(Pages::new(theme(&config), &config.theme.templates)?);
-    let provider = Arc::new(Provider::new(&config, &routes.callback).map_err(StartError::Oidc)?);
+    let pages = Arc::new(Pages::new(
+        Theme::from_config(&config.theme, &config.server.public_url),
+        &config.theme.templates,
+    )?);
+    let provider = Arc::new(
+        Provider::new(&config.oidc, callback_url(&config, &routes)).map_err(StartError::Oidc)?,
+    );
     let metrics = Arc::new(Metrics::default());
 
     // Fail early and clearly when a port is taken (pingora would only log it).
@@ -136,7 +131,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
         .map_err(StartError::Runtime)?;
     let (store, key) = rt.block_on(async {
         let store = crate::store::open(&config.store).await?;
-        let key = signing_key(&config, store.as_ref()).await?;
+        let key = signing_key(&config.upstream, store.as_ref()).await?;
         Ok::<_, StartError>((store, key))
     })?;
     tracing::info!(kid = key.kid(), "profile JWT signing key ready");

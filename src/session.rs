@@ -10,7 +10,7 @@ use cookie::{Cookie, CookieJar, Key, SameSite};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
-use crate::config::Config;
+use crate::config::{PublicUrl, SessionConfig};
 use crate::redirect::ReturnTo;
 
 /// Cookies longer than this are ignored unread (a sealed session is well under 1 KiB).
@@ -151,15 +151,17 @@ pub struct CookieSealer {
 }
 
 impl CookieSealer {
-    pub fn new(config: &Config) -> Self {
+    /// Seals with `[session]`'s secret, names and lifetime; cookies are `Secure` when
+    /// `public_url` is https; a login state lives `login_timeout` (`oidc.login_timeout`).
+    pub fn new(session: &SessionConfig, public_url: &PublicUrl, login_timeout: Duration) -> Self {
         Self {
             // HKDF-expands the configured secret (at least 32 bytes) into the 64-byte key.
-            key: Key::derive_from(&config.session.secret),
-            login_prefix: format!("{}_login_", config.session.cookie_name),
-            session_name: config.session.cookie_name.clone(),
-            secure: config.server.public_url.is_https(),
-            lifetime: config.session.lifetime,
-            login_timeout: config.oidc.login_timeout,
+            key: Key::derive_from(&session.secret),
+            login_prefix: format!("{}_login_", session.cookie_name),
+            session_name: session.cookie_name.clone(),
+            secure: public_url.is_https(),
+            lifetime: session.lifetime,
+            login_timeout,
         }
     }
 
@@ -392,8 +394,13 @@ secret = "{secret}"
 "#
     );
     let env: &[(&str, &str)] = &[];
-    let config = Config::from_toml(&text, env, std::path::Path::new(".")).expect("config");
-    CookieSealer::new(&config)
+    let config =
+        crate::config::Config::from_toml(&text, env, std::path::Path::new(".")).expect("config");
+    CookieSealer::new(
+        &config.session,
+        &config.server.public_url,
+        config.oidc.login_timeout,
+    )
 }
 
 #[cfg(test)]

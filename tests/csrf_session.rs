@@ -39,7 +39,12 @@ secret = "{SESSION_SECRET}"
 "#
     );
     let env: &[(&str, &str)] = &[];
-    CookieSealer::new(&Config::from_toml(&text, env, Path::new(".")).expect("config"))
+    let config = Config::from_toml(&text, env, Path::new(".")).expect("config");
+    CookieSealer::new(
+        &config.session,
+        &config.server.public_url,
+        config.oidc.login_timeout,
+    )
 }
 
 /// The session sealed in a `Set-Cookie` value or a `Cookie` header.

@@ -8,7 +8,11 @@ use std::time::Duration;
 
 use toml::{Table, Value};
 
-use super::{hints, ConfigError, Secret};
+use url::Url;
+
+use super::error::ConfigError;
+use super::hints;
+use super::secret::Secret;
 
 /// Largest file a `*_file` secret may name: secrets are short; a bigger file is a wrong path.
 const MAX_SECRET_FILE_BYTES: u64 = 1024 * 1024;
@@ -465,4 +469,24 @@ fn show_bytes(bytes: u64) -> String {
         }
     }
     format!("{bytes} bytes")
+}
+
+pub(super) fn http_url(r: &mut SectionReader<'_>, key: &str, raw: &str) -> Option<Url> {
+    if let Some(message) = hints::missing_scheme(raw) {
+        r.error(key, message);
+        return None;
+    }
+    match Url::parse(raw.trim()) {
+        Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.host_str().is_some() => {
+            Some(u)
+        }
+        Ok(_) => {
+            r.error(key, "must be an http:// or https:// URL with a host");
+            None
+        }
+        Err(e) => {
+            r.error(key, format!("not a valid URL ({e})"));
+            None
+        }
+    }
 }

@@ -30,7 +30,7 @@ use url::Url;
 
 pub use backchannel::{https_connector, BackChannel, BackChannelError};
 
-use crate::config::{Config, TokenEndpointAuth};
+use crate::config::{OidcConfig, TokenEndpointAuth};
 use crate::session::{now_secs, LoginState};
 
 use client_auth::ClientCredentials;
@@ -148,12 +148,11 @@ pub struct Provider {
 }
 
 impl Provider {
-    /// A provider not yet discovered. `redirect_path` is the callback route.
-    pub fn new(config: &Config, redirect_path: &str) -> Result<Self, String> {
-        let redirect = format!("{}{}", config.server.public_url.origin(), redirect_path);
-        let redirect_url = RedirectUrl::new(redirect).map_err(|e| e.to_string())?;
+    /// A provider not yet discovered, from `[oidc]`. `redirect_uri` is the callback route's
+    /// absolute URL (the public origin and the callback path), as registered at the OP.
+    pub fn new(config: &OidcConfig, redirect_uri: String) -> Result<Self, String> {
+        let redirect_url = RedirectUrl::new(redirect_uri).map_err(|e| e.to_string())?;
         let algs = config
-            .oidc
             .signing_algs
             .iter()
             .map(|a| {
@@ -162,18 +161,17 @@ impl Provider {
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
-            issuer: config.oidc.issuer.clone(),
-            client_id: config.oidc.client_id.clone(),
-            credentials: ClientCredentials::new(&config.oidc)?,
+            issuer: config.issuer.clone(),
+            client_id: config.client_id.clone(),
+            credentials: ClientCredentials::new(config)?,
             redirect_url,
             scopes: config
-                .oidc
                 .scopes
                 .iter()
                 .map(|s| Scope::new(s.clone()))
                 .collect(),
             algs,
-            http: BackChannel::new(config.oidc.timeout),
+            http: BackChannel::new(config.timeout),
             discovered: RwLock::new(None),
             discovering: tokio::sync::Mutex::new(()),
             refetches: Mutex::new(Refetches::default()),

@@ -122,7 +122,11 @@ impl Gate {
             } else {
                 "http"
             },
-            sealer: CookieSealer::new(config),
+            sealer: CookieSealer::new(
+                &config.session,
+                &config.server.public_url,
+                config.oidc.login_timeout,
+            ),
             provider,
             pages,
             engine,

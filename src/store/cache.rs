@@ -13,7 +13,8 @@ use std::hash::Hash;
 use ahash::RandomState;
 use std::sync::{Arc, PoisonError, RwLock};
 
-use super::{ProfileRecord, UserKey};
+use super::key::UserKey;
+use super::record::ProfileRecord;
 
 const MAX_SHARDS: usize = 16;
 

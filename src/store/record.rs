@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::StoreError;
+use super::error::StoreError;
 use crate::profile::AnswerValue;
 
 /// The format version written into every record (`"v"`). A reader refuses records with a higher

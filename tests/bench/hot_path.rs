@@ -44,7 +44,11 @@ struct Fixture {
 
 fn fixture() -> Fixture {
     let config = bench_config::load();
-    let sealer = CookieSealer::new(&config);
+    let sealer = CookieSealer::new(
+        &config.session,
+        &config.server.public_url,
+        config.oidc.login_timeout,
+    );
     let mut session = sealer.new_session(
         "248289761001".into(),
         Some("jane@example.com".into()),

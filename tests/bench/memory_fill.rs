@@ -191,7 +191,11 @@ fn seal_cookies(
     cookies: usize,
     out: &str,
 ) -> anyhow::Result<()> {
-    let sealer = CookieSealer::new(config);
+    let sealer = CookieSealer::new(
+        &config.session,
+        &config.server.public_url,
+        config.oidc.login_timeout,
+    );
     let mut file = std::io::BufWriter::new(std::fs::File::create(out)?);
     let step = (users / cookies.max(1)).max(1);
     for n in 0..cookies.min(users) {

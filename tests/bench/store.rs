@@ -377,7 +377,11 @@ fn login_cost(rt: &tokio::runtime::Runtime, store: &dyn ProfileStore, users: usi
 /// as many of them as it can). No store access.
 fn pending_check(users: usize) {
     let config = bench_config::load();
-    let sealer = CookieSealer::new(&config);
+    let sealer = CookieSealer::new(
+        &config.session,
+        &config.server.public_url,
+        config.oidc.login_timeout,
+    );
     let cache: ProfileCache<String, ProfileRecord> = ProfileCache::new(PROFILE_CACHE);
     let record = Arc::new(ProfileRecord {
         revision: 2,

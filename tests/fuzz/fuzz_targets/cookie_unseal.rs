@@ -42,7 +42,11 @@ fn fixture() -> &'static Fixture {
     FIXTURE.get_or_init(|| {
         let env: &[(&str, &str)] = &[];
         let config = Config::from_toml(CONFIG, env, Path::new(".")).expect("config");
-        let sealer = CookieSealer::new(&config);
+        let sealer = CookieSealer::new(
+            &config.session,
+            &config.server.public_url,
+            config.oidc.login_timeout,
+        );
         let session = sealer.new_session(
             "alice".into(),
             Some("alice@example.com".into()),
@@ -54,7 +58,8 @@ fn fixture() -> &'static Fixture {
             .map(|(_, v)| v.as_bytes().to_vec())
             .expect("sealed value");
         let none = RequestCookies::parse(std::iter::empty());
-        let (login, set) = sealer.begin_login(&none, "n".into(), "v".into(), &ReturnTo::root(), None);
+        let (login, set) =
+            sealer.begin_login(&none, "n".into(), "v".into(), &ReturnTo::root(), None);
         let login_pair = pair(set.last().expect("login cookie"));
         Fixture {
             sealer,

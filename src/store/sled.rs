@@ -18,24 +18,16 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use super::record::{self, ProfileRecord, Skip, StoredAnswer};
-use super::{ProfileStore, StoreError, UserKey};
+use super::api::{Commit, ProfileStore, RecordChange};
+use super::error::StoreError;
+use super::key::UserKey;
+use super::record::{self, ProfileRecord};
 
 const USERS_TREE: &str = "users";
 const META_TREE: &str = "meta";
 const FORMAT_KEY: &[u8] = b"format";
 const FORMAT_VALUE: &[u8] = b"1";
 const SECRET_PREFIX: &[u8] = b"secret/";
-
-/// How a write reaches the disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Commit {
-    /// Answers and skips: a new revision, flushed before the caller hears of it.
-    Durable,
-    /// A login's counters and times: same revision, flushed by sled's background flush
-    /// (`flush_every_ms` below) or by the next durable write, whichever comes first.
-    Background,
-}
 
 /// Tuning of the sled store. The defaults suit production.
 #[derive(Debug, Clone)]
@@ -88,41 +80,6 @@ impl SledStore {
     /// The store's directory.
     pub fn path(&self) -> &Path {
         &self.path
-    }
-
-    /// Applies `change` to the latest version of the user's record, atomically; a
-    /// [`Commit::Durable`] change gets a new revision and is on disk when this returns.
-    /// `change` may run several times when writers race; `None` means "no change".
-    async fn update(
-        &self,
-        user: &UserKey,
-        commit: Commit,
-        change: impl Fn(Option<&ProfileRecord>) -> Option<ProfileRecord> + Send,
-    ) -> Result<ProfileRecord, StoreError> {
-        let key = user.storage_key();
-        let updated = loop {
-            let old = self.users.get(&key).map_err(|e| self.sled_error(e))?;
-            let current = old
-                .as_deref()
-                .map(|bytes| self.decode(user, bytes))
-                .transpose()?;
-            let Some(mut next) = change(current.as_ref()) else {
-                return Ok(current.unwrap_or_default());
-            };
-            next.revision =
-                current.as_ref().map_or(0, |r| r.revision) + u64::from(commit == Commit::Durable);
-            let bytes = record::encode(&next)?;
-            match self.users.compare_and_swap(&key, old, Some(bytes)) {
-                Ok(Ok(())) => break next,
-                // Another writer changed the record since we read it: redo on its version.
-                Ok(Err(_conflict)) => continue,
-                Err(e) => return Err(self.sled_error(e)),
-            }
-        };
-        if commit == Commit::Durable {
-            self.flush().await?;
-        }
-        Ok(updated)
     }
 
     fn decode(&self, user: &UserKey, bytes: &[u8]) -> Result<ProfileRecord, StoreError> {
@@ -291,35 +248,36 @@ impl ProfileStore for SledStore {
         bytes.map(|b| self.decode(user, &b)).transpose()
     }
 
-    async fn record_login(&self, user: &UserKey, at: u64) -> Result<ProfileRecord, StoreError> {
-        self.update(user, Commit::Background, |current| {
-            record::with_login(current, at)
-        })
-        .await
-    }
-
-    async fn save_answers(
+    /// A compare-and-swap loop over the record (a writer that lost the race redoes its change
+    /// on the winner's version), then, for a [`Commit::Durable`] change, a flush.
+    async fn update_record(
         &self,
         user: &UserKey,
-        answers: Vec<(String, StoredAnswer)>,
+        commit: Commit,
+        change: &RecordChange<'_>,
     ) -> Result<ProfileRecord, StoreError> {
-        record::check_storable(&answers)?;
-        self.update(user, Commit::Durable, |current| {
-            record::with_answers(current, &answers)
-        })
-        .await
-    }
-
-    async fn record_skip(
-        &self,
-        user: &UserKey,
-        id: &str,
-        skip: Skip,
-    ) -> Result<ProfileRecord, StoreError> {
-        self.update(user, Commit::Durable, |current| {
-            record::with_skip(current, id, skip)
-        })
-        .await
+        let key = user.storage_key();
+        let updated = loop {
+            let old = self.users.get(&key).map_err(|e| self.sled_error(e))?;
+            let current = old
+                .as_deref()
+                .map(|bytes| self.decode(user, bytes))
+                .transpose()?;
+            let Some(next) = change(current.as_ref()) else {
+                return Ok(current.unwrap_or_default());
+            };
+            let bytes = record::encode(&next)?;
+            match self.users.compare_and_swap(&key, old, Some(bytes)) {
+                Ok(Ok(())) => break next,
+                // Another writer changed the record since we read it: redo on its version.
+                Ok(Err(_conflict)) => continue,
+                Err(e) => return Err(self.sled_error(e)),
+            }
+        };
+        if commit == Commit::Durable {
+            self.flush().await?;
+        }
+        Ok(updated)
     }
 
     async fn get_or_create_secret(

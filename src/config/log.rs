@@ -1,0 +1,40 @@
+//! `[log]`: the log filter and format ([`LogConfig`]), and the code that reads them.
+
+use super::reader::SectionReader;
+
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    /// `log.level`: a filter such as `info` or `profilegate=debug,info`. Default `info`.
+    pub level: String,
+    /// `log.format`: `json` (default) or `text`.
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+pub(super) fn read_log(mut r: SectionReader<'_>) -> Option<LogConfig> {
+    let level = r.string("level").unwrap_or_else(|| "info".into());
+    if tracing_subscriber::EnvFilter::try_new(&level).is_err() {
+        r.error(
+            "level",
+            format!("{level:?} is not a log filter such as \"info\" or \"profilegate=debug\""),
+        );
+    }
+    let format = match r.string("format").as_deref() {
+        None | Some("json") => LogFormat::Json,
+        Some("text") => LogFormat::Text,
+        Some(other) => {
+            r.error(
+                "format",
+                format!("{other:?} is not a log format; use \"json\" or \"text\""),
+            );
+            LogFormat::Json
+        }
+    };
+    r.finish();
+    Some(LogConfig { level, format })
+}

@@ -1,0 +1,128 @@
+//! The storage contract, [`ProfileStore`]: what the login callback, the answer handlers and the
+//! profile cache's misses call. A backend implements one write primitive,
+//! [`ProfileStore::update_record`] (an atomic read-modify-write of one [`ProfileRecord`]); the
+//! three write operations (login, answers, skip) are written once here on top of it, with the
+//! pure changes of [`super::record`], so every backend counts revisions alike.
+
+use async_trait::async_trait;
+
+use super::error::StoreError;
+use super::key::UserKey;
+use super::record::{self, ProfileRecord, Skip, StoredAnswer};
+
+/// How a write reaches the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commit {
+    /// Answers and skips: a new revision, durable before the caller hears of it (sled: flushed;
+    /// PostgreSQL: committed synchronously).
+    Durable,
+    /// A login's counters and times: same revision, taken to disk shortly after by the store's
+    /// next flush (sled: its background flush or the next durable write; PostgreSQL:
+    /// `synchronous_commit = off`).
+    Background,
+}
+
+/// A change to one user's record: given the latest version (`None` before the first write),
+/// the next one, or `None` for "nothing to change". It may run several times when writers race.
+pub type RecordChange<'a> =
+    dyn Fn(Option<&ProfileRecord>) -> Option<ProfileRecord> + Send + Sync + 'a;
+
+/// The storage contract. Every write applies to the latest version of the record: concurrent
+/// writers of one user never lose each other's changes. Answers, skips and secrets are durable
+/// when the call returns; a login's bookkeeping reaches the disk shortly after (see
+/// [`ProfileStore::record_login`]).
+#[async_trait]
+pub trait ProfileStore: Send + Sync {
+    /// The user's record, or `None` before their first login.
+    async fn load(&self, user: &UserKey) -> Result<Option<ProfileRecord>, StoreError>;
+
+    /// The one write primitive of a backend: applies `change` to the latest version of the
+    /// user's record atomically against every other writer of that record (on any replica) and
+    /// stores the result as `commit` says, returning it. When `change` returns `None` nothing is
+    /// written and the current record (or an empty one) is returned. `change` sets everything,
+    /// the revision included; it may run more than once.
+    async fn update_record(
+        &self,
+        user: &UserKey,
+        commit: Commit,
+        change: &RecordChange<'_>,
+    ) -> Result<ProfileRecord, StoreError>;
+
+    /// Counts a login at `at` (seconds since the epoch): creates the record at the first one,
+    /// adds one to `logins`, sets `first_login_at` (first time only) and `last_login_at`
+    /// (never moved backwards by a replica with a late clock). The revision does not change (the
+    /// upstream sees nothing of a login), and the call does not wait for the disk: the change is
+    /// written at once and made durable by the store's next flush (sled: within 500 ms, or with
+    /// the next answer or skip of anyone). A crash in between loses the count of that login,
+    /// never an answer; it spares every login a synchronous flush.
+    async fn record_login(&self, user: &UserKey, at: u64) -> Result<ProfileRecord, StoreError> {
+        self.update_record(user, Commit::Background, &|current| {
+            revised(current, Commit::Background, record::with_login(current, at))
+        })
+        .await
+    }
+
+    /// Stores answers (replacing earlier answers to the same ids) and clears skips of those ids.
+    /// Creates the record if needed. An empty list changes nothing.
+    async fn save_answers(
+        &self,
+        user: &UserKey,
+        answers: Vec<(String, StoredAnswer)>,
+    ) -> Result<ProfileRecord, StoreError> {
+        record::check_storable(&answers)?;
+        self.update_record(user, Commit::Durable, &|current| {
+            revised(
+                current,
+                Commit::Durable,
+                record::with_answers(current, &answers),
+            )
+        })
+        .await
+    }
+
+    /// Records that question `id` was skipped. Ignored (the record is returned unchanged) when
+    /// the question already has an answer: an answer from another tab wins over a late skip.
+    async fn record_skip(
+        &self,
+        user: &UserKey,
+        id: &str,
+        skip: Skip,
+    ) -> Result<ProfileRecord, StoreError> {
+        self.update_record(user, Commit::Durable, &|current| {
+            revised(
+                current,
+                Commit::Durable,
+                record::with_skip(current, id, skip),
+            )
+        })
+        .await
+    }
+
+    /// The secret named `name`, created with `create` the first time and kept from then on.
+    /// When callers race, the first write wins and every caller gets the same bytes. An empty
+    /// secret from `create` is refused ([`StoreError::Invalid`]) rather than kept for good.
+    async fn get_or_create_secret(
+        &self,
+        name: &str,
+        create: &(dyn Fn() -> Vec<u8> + Send + Sync),
+    ) -> Result<Vec<u8>, StoreError>;
+
+    /// Whether the store can serve requests (for `/readyz`).
+    async fn ready(&self) -> bool;
+
+    /// Returns once every write made before the call is durable (logins included): called when
+    /// profilegate stops.
+    async fn sync(&self) -> Result<(), StoreError>;
+}
+
+/// Gives a changed record its revision: the current one plus one for a [`Commit::Durable`]
+/// change (what the upstream sees, or the questions depend on, changed), unchanged for a login.
+fn revised(
+    current: Option<&ProfileRecord>,
+    commit: Commit,
+    next: Option<ProfileRecord>,
+) -> Option<ProfileRecord> {
+    let mut next = next?;
+    next.revision = current.map_or(0, |r| r.revision) + u64::from(commit == Commit::Durable);
+    Some(next)
+}
