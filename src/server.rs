@@ -186,9 +186,9 @@ pub fn run(config: Config) -> Result<(), StartError> {
         config.profiling.questions.clone(),
         config.profiling.questions_per_login,
     ));
+    let key = Arc::new(key);
     let enricher = Arc::new(Enricher::new(
-        store.clone(),
-        Arc::new(key),
+        key.clone(),
         provider.issuer().to_owned(),
         config.server.public_url.origin().to_owned(),
         config.upstream.url.origin().ascii_serialization(),
@@ -200,6 +200,8 @@ pub fn run(config: Config) -> Result<(), StartError> {
         pages,
         engine,
         enricher,
+        store: store.clone(),
+        key,
         metrics: metrics.clone(),
     };
     // One single-threaded pingora service per worker, each with its own listening socket on
@@ -212,7 +214,13 @@ pub fn run(config: Config) -> Result<(), StartError> {
     reuse_port.so_reuseport = Some(true);
     let listen = config.server.listen.to_string();
     for worker in 0..config.server.threads {
-        let gate = Gate::new(&config, parts.clone())?;
+        let gate = Gate::new(
+            &config.server,
+            &config.upstream,
+            &config.profiling,
+            crate::session::CookieSealer::new(&config),
+            parts.clone(),
+        )?;
         let mut proxy = Service::new(format!("profilegate proxy {worker}"), Worker::new(gate));
         proxy.add_tcp_with_settings(&listen, reuse_port.clone());
         proxy.threads = Some(1);
