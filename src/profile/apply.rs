@@ -107,3 +107,120 @@ pub async fn apply(
     };
     Ok(Applied::Stored(record))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::{AnswerValue, Question, QuestionType};
+    use crate::store::{SledOptions, SledStore};
+
+    fn engine() -> Engine {
+        let mut company = Question::new("company", "Company", QuestionType::Text);
+        company.required = true;
+        let age = Question::new("age", "Age", QuestionType::Integer);
+        let role = Question::new("role", "Role", QuestionType::Text);
+        let team = Question::new("team", "Team", QuestionType::Text);
+        Engine::new(vec![company, age, role, team], 3)
+    }
+
+    fn key() -> UserKey {
+        UserKey {
+            issuer: "https://op.example".into(),
+            subject: "alice".into(),
+        }
+    }
+
+    async fn store(dir: &tempfile::TempDir) -> SledStore {
+        SledStore::open(&dir.path().join("data"), SledOptions::default())
+            .await
+            .expect("store")
+    }
+
+    fn answer(id: &str, value: &str) -> (String, Vec<String>) {
+        (id.to_owned(), vec![value.to_owned()])
+    }
+
+    #[tokio::test]
+    async fn one_invalid_value_stores_nothing_not_even_the_valid_ones() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = store(&dir).await;
+        let pending = ["company".to_owned(), "age".to_owned()];
+        let answers = [answer("company", "Acme"), answer("age", "old")];
+        let respondent = Respondent {
+            key: &key(),
+            pending: &pending,
+            login: 1,
+        };
+        let submission = Submission {
+            answers: &answers,
+            skips: &[],
+        };
+        let applied = apply(&engine(), &store, respondent, submission, "en")
+            .await
+            .expect("store up");
+        let Applied::Invalid(errors) = applied else {
+            panic!("an invalid age is refused: {applied:?}");
+        };
+        assert_eq!(errors.keys().collect::<Vec<_>>(), ["age"]);
+        assert_eq!(store.load(&key()).await.expect("load"), None);
+    }
+
+    #[tokio::test]
+    async fn valid_answers_and_skips_are_stored_with_the_login_of_the_skip() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = store(&dir).await;
+        let pending = ["company".to_owned(), "role".to_owned()];
+        let answers = [answer("company", "Acme")];
+        let skips = ["role".to_owned()];
+        let respondent = Respondent {
+            key: &key(),
+            pending: &pending,
+            login: 3,
+        };
+        let submission = Submission {
+            answers: &answers,
+            skips: &skips,
+        };
+        let applied = apply(&engine(), &store, respondent, submission, "en")
+            .await
+            .expect("store up");
+        let Applied::Stored(record) = applied else {
+            panic!("valid answers are stored: {applied:?}");
+        };
+        assert_eq!(
+            record.answers["company"].value,
+            AnswerValue::Text("Acme".into())
+        );
+        assert_eq!(record.answers["company"].source, AnswerSource::User);
+        assert_eq!(record.skips["role"].login, 3);
+        assert_eq!(store.load(&key()).await.expect("load"), Some(record));
+    }
+
+    #[tokio::test]
+    async fn only_pending_questions_may_be_answered_and_required_ones_not_skipped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = store(&dir).await;
+        let pending = ["company".to_owned(), "role".to_owned()];
+        let answers = [answer("team", "Core"), answer("role", "Dev")];
+        let skips = ["company".to_owned(), "role".to_owned()];
+        let respondent = Respondent {
+            key: &key(),
+            pending: &pending,
+            login: 1,
+        };
+        let submission = Submission {
+            answers: &answers,
+            skips: &skips,
+        };
+        let applied = apply(&engine(), &store, respondent, submission, "en")
+            .await
+            .expect("store up");
+        let Applied::Invalid(errors) = applied else {
+            panic!("refused: {applied:?}");
+        };
+        assert_eq!(errors["team"], "This question is not pending.");
+        assert_eq!(errors["company"], "This question must be answered.");
+        assert_eq!(errors["role"], "Answer or skip a question, not both.");
+        assert_eq!(store.load(&key()).await.expect("load"), None);
+    }
+}

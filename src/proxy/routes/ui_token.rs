@@ -118,17 +118,85 @@ pub type Rejected = String;
 /// and the form at `form`, not expired at `now`.
 pub fn verify(gate: &Gate, token: &str, form: &Url, now: u64) -> Result<QuestionsClaims, Rejected> {
     let claims = gate.key.verify(token).map_err(|e| e.to_string())?;
+    check(
+        claims,
+        &gate.origin,
+        &form.origin().ascii_serialization(),
+        now,
+    )
+}
+
+/// The checks of [`verify`] after the signature's, in its order: the kind of token, issuer
+/// and audience, expiry.
+fn check(
+    claims: Value,
+    issuer: &str,
+    audience: &str,
+    now: u64,
+) -> Result<QuestionsClaims, Rejected> {
     let claims: QuestionsClaims =
         serde_json::from_value(claims).map_err(|_| "not a questions token".to_owned())?;
     if claims.typ != TOKEN_TYPE {
         return Err("not a questions token".into());
     }
-    let audience = form.origin().ascii_serialization();
-    if claims.iss != gate.origin || claims.aud != audience {
+    if claims.iss != issuer || claims.aud != audience {
         return Err("wrong issuer or audience".into());
     }
     if claims.exp <= now {
         return Err("expired".into());
     }
     Ok(claims)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const PROXY: &str = "https://app.example";
+    const FORM: &str = "https://forms.example";
+
+    fn claims() -> Value {
+        json!({
+            "typ": TOKEN_TYPE, "iss": PROXY, "aud": FORM, "sub": "alice", "login": 2,
+            "questions": [{ "id": "company", "type": "text" }, { "type": "no id" }],
+            "errors": {}, "values": {}, "state": "s1", "continue_url": "x", "rd": "/app",
+            "iat": 100, "exp": 200,
+        })
+    }
+
+    #[test]
+    fn a_questions_token_reads_as_typed_claims() {
+        let read = check(claims(), PROXY, FORM, 150).expect("valid");
+        assert_eq!((read.sub.as_str(), read.login), ("alice", 2));
+        assert_eq!(read.question_ids(), ["company"]);
+        assert_eq!(
+            (read.state.as_str(), read.rd.as_deref()),
+            ("s1", Some("/app"))
+        );
+    }
+
+    #[test]
+    fn other_tokens_wrong_parties_and_expired_tokens_are_refused_in_order() {
+        // A profile JWT, signed with the same key: another kind of token.
+        let profile_jwt = json!({
+            "iss": PROXY, "aud": "http://upstream", "sub": "alice", "iat": 1, "exp": 999,
+            "idp": "https://op.example", "profile": { "company": "Acme" }, "profile_revision": 3,
+        });
+        let refused = |claims, now| check(claims, PROXY, FORM, now).map(|_| ()).unwrap_err();
+        assert_eq!(refused(profile_jwt, 150), "not a questions token");
+        let mut other = claims();
+        other["typ"] = json!("profilegate/other");
+        assert_eq!(refused(other, 150), "not a questions token");
+        let mut foreign = claims();
+        foreign["aud"] = json!("https://evil.example");
+        assert_eq!(refused(foreign, 150), "wrong issuer or audience");
+        let mut forged = claims();
+        forged["iss"] = json!("https://evil.example");
+        assert_eq!(refused(forged, 150), "wrong issuer or audience");
+        assert_eq!(refused(claims(), 200), "expired");
+        let mut no_exp = claims();
+        no_exp.as_object_mut().expect("object").remove("exp");
+        assert_eq!(refused(no_exp, 150), "expired");
+    }
 }
