@@ -1,7 +1,8 @@
 //! What a signed-in user's requests carry upstream besides identity: an `X-Profile-<Id>` header
 //! per answer and the signed `X-Profile-Jwt`. Both are built once per user and profile
 //! revision and kept in memory, so the hot path neither waits on the store nor signs anything
-//! while nothing changes.
+//! while nothing changes. The store itself is its caller's: a cache miss loads through the
+//! store passed in.
 
 use std::sync::{Arc, Mutex};
 
@@ -35,7 +36,7 @@ pub struct Enriched {
 
 /// Builds and caches [`Enriched`] views.
 pub struct Enricher {
-    store: Arc<dyn ProfileStore>,
+    /// Signs the profile JWT.
     key: Arc<SigningKey>,
     issuer: String,
     token_issuer: String,
@@ -51,7 +52,6 @@ impl Enricher {
     /// `cached_users` bounds the in-memory views (`store.profile_cache_users`); beyond it an
     /// arbitrary eighth is dropped (they reload on demand).
     pub fn new(
-        store: Arc<dyn ProfileStore>,
         key: Arc<SigningKey>,
         issuer: String,
         token_issuer: String,
@@ -60,7 +60,6 @@ impl Enricher {
         cached_users: usize,
     ) -> Self {
         Self {
-            store,
             key,
             issuer,
             token_issuer,
@@ -77,27 +76,17 @@ impl Enricher {
         }
     }
 
-    pub fn store(&self) -> &Arc<dyn ProfileStore> {
-        &self.store
-    }
-
-    /// The proxy's signing key (profile JWTs and custom-UI tokens).
-    pub fn key(&self) -> &SigningKey {
-        &self.key
-    }
-
-    pub fn jwks_json(&self) -> &str {
-        self.key.jwks_json()
-    }
-
     /// The view for `session`: from memory when at least as new as the session's revision,
-    /// otherwise loaded from the store (a restart, another replica, an evicted entry).
-    pub async fn for_session(&self, session: &Session) -> Result<Arc<Enriched>, StoreError> {
+    /// otherwise loaded from `store` (a restart, another replica, an evicted entry).
+    pub async fn for_session(
+        &self,
+        store: &dyn ProfileStore,
+        session: &Session,
+    ) -> Result<Arc<Enriched>, StoreError> {
         if let Some(hit) = self.cached(&session.sub, session.rev) {
             return Ok(hit);
         }
-        let record = self
-            .store
+        let record = store
             .load(&self.user_key(&session.sub))
             .await?
             .unwrap_or_default();

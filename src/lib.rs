@@ -19,4 +19,3 @@ pub mod render;
 pub mod server;
 pub mod session;
 pub mod store;
-pub mod upstream;

@@ -181,9 +181,9 @@ pub fn run(config: Config) -> Result<(), StartError> {
         config.profiling.questions.clone(),
         config.profiling.questions_per_login,
     ));
+    let key = Arc::new(key);
     let enricher = Arc::new(Enricher::new(
-        store.clone(),
-        Arc::new(key),
+        key.clone(),
         provider.issuer().to_owned(),
         config.server.public_url.origin().to_owned(),
         config.upstream.url.origin().ascii_serialization(),
@@ -195,6 +195,8 @@ pub fn run(config: Config) -> Result<(), StartError> {
         pages,
         engine,
         enricher,
+        store: store.clone(),
+        key,
         metrics: metrics.clone(),
     };
     // One single-threaded pingora service per worker, each with its own listening socket on
@@ -207,7 +209,17 @@ pub fn run(config: Config) -> Result<(), StartError> {
     reuse_port.so_reuseport = Some(true);
     let listen = config.server.listen.to_string();
     for worker in 0..config.server.threads {
-        let gate = Gate::new(&config, parts.clone())?;
+        let gate = Gate::new(
+            &config.server,
+            &config.upstream,
+            &config.profiling,
+            crate::session::CookieSealer::new(
+                &config.session,
+                &config.server.public_url,
+                config.oidc.login_timeout,
+            ),
+            parts.clone(),
+        )?;
         let mut proxy = Service::new(format!("profilegate proxy {worker}"), Worker::new(gate));
         proxy.add_tcp_with_settings(&listen, reuse_port.clone());
         proxy.threads = Some(1);

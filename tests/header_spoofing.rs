@@ -1,5 +1,5 @@
 //! Header spoofing: every case, `_` and `-` spelling of the identity headers and of the
-//! forwarding headers, judged by `upstream::classify` and sent end to end from an untrusted
+//! forwarding headers, judged by `proxy::prepare::classify` and sent end to end from an untrusted
 //! client through a signed-in session; and untrusted `X-Forwarded-Host`/`-Proto` (or `Host`)
 //! never change a `Location` or a cookie attribute.
 
@@ -7,7 +7,7 @@ mod support;
 
 use std::collections::HashSet;
 
-use profilegate::upstream::{classify, HeaderKind};
+use profilegate::proxy::prepare::{classify, HeaderKind};
 use reqwest::StatusCode;
 use serde_json::json;
 use support::raw::{self, RawResponse};

@@ -1,7 +1,9 @@
 //! Progressive profiling: the questions an administrator configured (model and validation),
-//! the engine that picks what to ask at each login, and the typed answers.
+//! the engine that picks what to ask at each login, the typed answers, and applying a user's
+//! submitted answers (validate, then store) once for every way they arrive.
 
 pub mod answer;
+pub mod apply;
 pub mod date;
 pub mod engine;
 pub mod i18n;
@@ -9,6 +11,7 @@ pub mod question;
 pub mod schema;
 
 pub use answer::{encode_header_value, header_name, AnswerValue};
+pub use apply::{apply, Applied, FieldErrors, Respondent, Submission};
 pub use date::{CalendarDate, DateError};
 pub use engine::{Engine, Picked};
 pub use question::{

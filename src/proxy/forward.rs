@@ -1,5 +1,6 @@
-//! The hot path's way to the upstream: one pool of HTTP/1.1 keep-alive connections per worker,
-//! hyper's client connection on each, and the hop-by-hop rules of a reverse proxy.
+//! The hot path's way to the upstream, after `prepare`: one pool of HTTP/1.1 keep-alive
+//! connections per worker, hyper's client connection on each, the upstream's timeouts, and
+//! its response body ([`TimedBody`]) on the way back.
 //!
 //! A connection stays in the pool while it carries a response (hyper's `SendRequest` says when
 //! it can take the next request), so a request never waits behind another's body: it takes an
@@ -14,9 +15,6 @@ use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::{
-    HeaderMap, HeaderName, HeaderValue, CONNECTION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
-};
 use http::{Request, Response, Uri};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
@@ -32,6 +30,11 @@ use crate::config::UpstreamConfig;
 const IDLE_TIMEOUT: Duration = Duration::from_secs(55);
 /// Most connections one worker keeps (busy and idle together).
 const MAX_POOLED: usize = 1024;
+/// Most header lines in a request or an upstream response: hyper's default, and Apache's
+/// (`LimitRequestFields`). Up to 100 hyper parses into arrays on the stack; a larger limit puts
+/// two arrays of that many entries on the heap for every message it reads (about 1,000
+/// instructions per proxied request, and allocator work beyond that).
+pub const MAX_HEADERS: usize = 100;
 
 /// Why a request could not be forwarded.
 #[derive(Debug, thiserror::Error)]
@@ -169,7 +172,7 @@ impl Upstream {
             builder.title_case_headers(true);
         }
         let (sender, conn) = builder
-            .max_headers(super::MAX_HEADERS)
+            .max_headers(MAX_HEADERS)
             .handshake(io)
             .await
             .map_err(|e| ForwardError::Connect(e.to_string()))?;
@@ -179,80 +182,6 @@ impl Upstream {
             }
         });
         Ok(sender)
-    }
-}
-
-/// Whether the request asks to switch protocols (WebSocket): `Connection: upgrade` and an
-/// `Upgrade` header.
-pub fn wants_upgrade(headers: &HeaderMap) -> bool {
-    headers.contains_key(UPGRADE) && connection_has(headers, "upgrade")
-}
-
-fn connection_has(headers: &HeaderMap, token: &str) -> bool {
-    headers.get_all(CONNECTION).iter().any(|v| {
-        v.to_str()
-            .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
-    })
-}
-
-/// Removes the hop-by-hop headers (RFC 9110 §7.6.1): `Connection` and every header it names,
-/// `Keep-Alive`, `Proxy-Connection`, `TE`, `Trailer`, `Transfer-Encoding` (hyper frames the
-/// body again) and `Upgrade`. An upgrade keeps `Connection: upgrade` and `Upgrade`.
-pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
-    // One pass over the names first: a usual request or response carries none of these but
-    // `Connection: keep-alive`, and then no other header is looked up.
-    let mut found = false;
-    let mut only_keep_alive = true;
-    for (name, value) in headers.iter() {
-        if name == CONNECTION {
-            found = true;
-            only_keep_alive &= value.as_bytes().eq_ignore_ascii_case(b"keep-alive")
-                || value.as_bytes().eq_ignore_ascii_case(b"close");
-        } else if name == TE
-            || name == TRAILER
-            || name == TRANSFER_ENCODING
-            || name == UPGRADE
-            || name.as_str() == "keep-alive"
-            || name.as_str() == "proxy-connection"
-        {
-            found = true;
-            only_keep_alive = false;
-        }
-    }
-    if !found {
-        if upgrade {
-            headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
-        }
-        return;
-    }
-    if only_keep_alive {
-        headers.remove(CONNECTION);
-        if upgrade {
-            headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
-        }
-        return;
-    }
-    let named: Vec<HeaderName> = headers
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-        .filter(|n| !(upgrade && n == UPGRADE))
-        .collect();
-    for name in named {
-        headers.remove(name);
-    }
-    headers.remove(CONNECTION);
-    headers.remove("keep-alive");
-    headers.remove("proxy-connection");
-    for name in [TE, TRAILER, TRANSFER_ENCODING] {
-        headers.remove(name);
-    }
-    if upgrade {
-        headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
-    } else {
-        headers.remove(UPGRADE);
     }
 }
 
@@ -306,81 +235,5 @@ impl Body for TimedBody {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in pairs {
-            map.append(
-                HeaderName::from_bytes(name.as_bytes()).expect("name"),
-                HeaderValue::from_str(value).expect("value"),
-            );
-        }
-        map
-    }
-
-    fn names(map: &HeaderMap) -> Vec<&str> {
-        let mut names: Vec<&str> = map.keys().map(HeaderName::as_str).collect();
-        names.sort_unstable();
-        names
-    }
-
-    #[test]
-    fn hop_by_hop_headers_and_the_ones_connection_names_are_removed() {
-        let mut map = headers(&[
-            ("Connection", "keep-alive, X-Secret-Hop"),
-            ("Connection", "Foo"),
-            ("X-Secret-Hop", "1"),
-            ("Foo", "2"),
-            ("Keep-Alive", "timeout=5"),
-            ("Proxy-Connection", "keep-alive"),
-            ("TE", "trailers"),
-            ("Trailer", "X-Sum"),
-            ("Transfer-Encoding", "chunked"),
-            ("Upgrade", "websocket"),
-            ("Accept", "*/*"),
-        ]);
-        strip_hop_by_hop(&mut map, false);
-        assert_eq!(names(&map), ["accept"]);
-    }
-
-    #[test]
-    fn the_usual_connection_header_costs_no_parsing_and_is_removed() {
-        let mut map = headers(&[("Connection", "keep-alive"), ("Host", "a")]);
-        strip_hop_by_hop(&mut map, false);
-        assert_eq!(names(&map), ["host"]);
-        let mut map = headers(&[("Connection", "close"), ("Host", "a")]);
-        strip_hop_by_hop(&mut map, false);
-        assert_eq!(names(&map), ["host"]);
-    }
-
-    #[test]
-    fn an_upgrade_keeps_upgrade_and_connection_upgrade_only() {
-        let mut map = headers(&[
-            ("Connection", "Upgrade, X-Hop"),
-            ("Upgrade", "websocket"),
-            ("X-Hop", "1"),
-            ("Sec-WebSocket-Key", "k"),
-        ]);
-        assert!(wants_upgrade(&map));
-        strip_hop_by_hop(&mut map, true);
-        assert_eq!(names(&map), ["connection", "sec-websocket-key", "upgrade"]);
-        assert_eq!(map[CONNECTION], "upgrade");
-        assert_eq!(map[UPGRADE], "websocket");
-    }
-
-    #[test]
-    fn an_upgrade_needs_both_headers() {
-        assert!(!wants_upgrade(&headers(&[("Upgrade", "websocket")])));
-        assert!(!wants_upgrade(&headers(&[("Connection", "upgrade")])));
-        assert!(wants_upgrade(&headers(&[
-            ("Connection", "keep-alive, Upgrade"),
-            ("Upgrade", "websocket"),
-        ])));
     }
 }

@@ -2,181 +2,66 @@
 //!
 //! pingora runs the server (one single-threaded service per worker, each on its own listening
 //! socket, signals, graceful shutdown) and hands every accepted connection to [`Worker`], which
-//! speaks HTTP/1.1 on it with hyper. Per request:
+//! speaks HTTP/1.1 on it with hyper. [`Gate::serve`], here, takes each request through the
+//! steps below, one file each:
 //!
 //! ```text
 //!  step                     what happens here
 //!  ─────────────────────    ───────────────────────────────────────────────────────────
-//!  edge                     header line sizes (431; the whole head: hyper, 431), request
-//!                           target a path, decoded path free of control bytes and UTF-8
-//!                           (400)                                      (edge.rs)
-//!  decide                   open session cookie, decide(); a state-changing route from
-//!                           another origin gets 403 (edge.rs); answer everything but
-//!                           Forward (login redirect, callback, logout, pages, 401/404/405)
+//!  connection               pingora accepts, hyper reads the request head (whole head:
+//!                           431), upgrades, shutdown                  (worker.rs)
+//!  edge                     header line sizes (431), request target a path, decoded path
+//!                           free of control bytes and UTF-8 (400)     (edge.rs)
+//!  request                  the exchange: head, query, bounded bodies (request.rs)
+//!  decide                   open session cookie (sessions.rs), decide(); a state-changing
+//!                           route from another origin gets 403 (edge.rs)
+//!  answer here              everything but Forward, one file per route (routes/): login,
+//!                           callback, logout (login.rs), the question page (questions.rs),
+//!                           the JSON API (api.rs), the custom UI (custom_ui.rs), the JWKS
+//!                           (jwks.rs); written as a Reply (reply.rs)
 //!  prepare                  strip hop-by-hop and identity headers + own cookies, set
-//!                           X-Forwarded-*, inject identity            (upstream.rs)
-//!  forward                  the configured upstream, pooled keep-alive (forward.rs);
-//!                           bodies stream both ways, upgrades become a tunnel
-//!  upstream down            a 502 page or JSON instead of a bare status
+//!                           X-Forwarded-*, inject identity, X-Profile-*, JWT (prepare/)
+//!  forward                  the configured upstream, pooled keep-alive, timeouts
+//!                           (forward.rs); bodies stream both ways, upgrades become a
+//!                           tunnel (worker.rs)
+//!  upstream down            a 502 page or JSON instead of a bare status (reply.rs)
 //! ```
+//!
+//! Imports only go down: this file uses the steps and the routes; the routes use the state
+//! ([`Gate`], gate.rs), the request and the reply, never this file.
 
-mod api;
-mod custom_ui;
 pub mod edge;
-mod exchange;
 mod forward;
-mod handlers;
-mod questions;
-mod respond;
+mod gate;
+pub mod prepare;
+mod reply;
+mod request;
+mod routes;
 mod sessions;
+mod worker;
 
-use std::convert::Infallible;
-use std::sync::Arc;
-use std::time::Duration;
-
-use async_trait::async_trait;
-use bytes::Bytes;
 use http::header::{HeaderName, ACCEPT, COOKIE};
 use http::request::Parts;
 use http::{Request, Response, StatusCode};
-use http_body_util::{Either, Full};
+use http_body_util::Either;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use ipnet::IpNet;
-use pingora::apps::ServerApp;
-use pingora::protocols::Stream;
-use pingora::server::ShutdownWatch;
 
-use crate::config::{Config, QuestionUi};
-use crate::enrich::{Enriched, Enricher};
+use crate::enrich::Enriched;
 use crate::error::AppError;
 use crate::metrics::Metrics;
-use crate::oidc::Provider;
-use crate::pipeline::{decide, is_navigation, Auth, Decision, RequestView, Routes};
-use crate::profile::Engine;
-use crate::render::Pages;
-use crate::session::{now_secs, CookieSealer, RequestCookies, Session as UserSession};
-use crate::upstream::{prepare_upstream_request, Peer};
+use crate::pipeline::{decide, is_navigation, Auth, Decision, RequestView};
+use crate::session::{now_secs, RequestCookies};
+use forward::TimedBody;
+use prepare::{prepare_upstream_request, strip_hop_by_hop, wants_upgrade};
+use request::accepts_html;
+use routes::{api, custom_ui, jwks, login, questions};
 
-pub use exchange::Session;
 pub use forward::request_uri as upstream_request_uri;
-pub use respond::Answer;
+pub use gate::{Gate, GateParts};
+pub use reply::{ProxyBody, Reply};
+pub use request::{IncomingRequest, Peer};
 pub use sessions::{Sessions, SignedIn};
-
-/// The proxy service: everything a request may need, built once at start-up.
-pub struct Gate {
-    routes: Routes,
-    origin: String,
-    public_scheme: &'static str,
-    sealer: CookieSealer,
-    provider: Arc<Provider>,
-    pages: Arc<Pages>,
-    engine: Arc<Engine>,
-    enricher: Arc<Enricher>,
-    ui: QuestionUi,
-    languages: std::collections::BTreeSet<String>,
-    default_language: String,
-    trusted: Vec<IpNet>,
-    upstream: forward::Upstream,
-    read_timeout: Duration,
-    metrics: Arc<Metrics>,
-    /// Session cookies already opened (the hot path's unsealing cache).
-    sessions: Sessions,
-    /// `server.max_header_bytes`: the longest header line answered (431 beyond).
-    max_header_bytes: usize,
-    /// `server.max_request_head_bytes`: hyper's limit on the whole request head.
-    max_request_head_bytes: usize,
-    /// The origin the custom UI posts back to `/continue` from (`profiling.redirect_url`'s);
-    /// the public origin when the hosted page is used.
-    continue_origin: String,
-}
-
-/// What every answer of the proxy's own, and every forwarded response, is sent as.
-pub type ProxyBody = Either<forward::TimedBody, Full<Bytes>>;
-
-/// What `Gate` is built from (shared by every worker).
-#[derive(Clone)]
-pub struct GateParts {
-    pub provider: Arc<Provider>,
-    pub pages: Arc<Pages>,
-    pub engine: Arc<Engine>,
-    pub enricher: Arc<Enricher>,
-    pub metrics: Arc<Metrics>,
-}
-
-impl Gate {
-    /// Fails only when `upstream.url` does not make a request URI (see [`forward::Upstream::new`]).
-    pub fn new(config: &Config, parts: GateParts) -> Result<Self, http::uri::InvalidUri> {
-        let GateParts {
-            provider,
-            pages,
-            engine,
-            enricher,
-            metrics,
-        } = parts;
-        Ok(Self {
-            routes: Routes::new(&config.server.prefix),
-            origin: config.server.public_url.origin().to_owned(),
-            public_scheme: if config.server.public_url.is_https() {
-                "https"
-            } else {
-                "http"
-            },
-            sealer: CookieSealer::new(
-                &config.session,
-                &config.server.public_url,
-                config.oidc.login_timeout,
-            ),
-            provider,
-            pages,
-            engine,
-            enricher,
-            ui: config.profiling.ui.clone(),
-            languages: crate::profile::i18n::available(
-                &config.profiling.default_language,
-                &config.profiling.questions,
-            ),
-            default_language: config.profiling.default_language.clone(),
-            trusted: config.server.trusted_proxies.clone(),
-            upstream: forward::Upstream::new(&config.upstream)?,
-            read_timeout: config.upstream.read_timeout,
-            metrics,
-            sessions: Sessions::new(),
-            max_header_bytes: config.server.max_header_bytes,
-            max_request_head_bytes: config.server.max_request_head_bytes,
-            continue_origin: match &config.profiling.ui {
-                QuestionUi::Redirect { url, .. } => url.origin().ascii_serialization(),
-                QuestionUi::Hosted => config.server.public_url.origin().to_owned(),
-            },
-        })
-    }
-
-    /// The language of a page for `user`: `ui_locales` and the `locale` claim (kept in the
-    /// session), then `Accept-Language`, then the configured default.
-    fn language(&self, req: &Parts, user: &UserSession) -> String {
-        let accept = req
-            .headers
-            .get("accept-language")
-            .and_then(|v| v.to_str().ok())
-            .map(crate::profile::i18n::accept_language)
-            .unwrap_or_default();
-        crate::profile::i18n::choose(
-            user.locales.iter().chain(accept.iter()).map(String::as_str),
-            &self.languages,
-            &self.default_language,
-        )
-    }
-
-    /// The pages' Content-Security-Policy: their sign-out forms end at the OP's end-session
-    /// endpoint, whose origin is known from discovery.
-    fn page_csp(&self) -> String {
-        respond::page_csp(self.provider.end_session_origin().as_deref())
-    }
-
-    fn retry_url(&self) -> String {
-        format!("{}/", self.origin)
-    }
-}
+pub use worker::Worker;
 
 /// Header names the decision reads, parsed once (a `&str` lookup parses the name every time).
 const X_REQUESTED_WITH: HeaderName = HeaderName::from_static("x-requested-with");
@@ -184,11 +69,6 @@ const SEC_FETCH_MODE: HeaderName = HeaderName::from_static("sec-fetch-mode");
 
 fn header<'a>(req: &'a Parts, name: &HeaderName) -> Option<&'a [u8]> {
     req.headers.get(name).map(|v| v.as_bytes())
-}
-
-/// True when the client would rather read a page than JSON (given its `Accept` header).
-fn accepts_html(accept: Option<&[u8]>) -> bool {
-    accept.is_some_and(|a| a.windows(9).any(|w| w.eq_ignore_ascii_case(b"text/html")))
 }
 
 impl Gate {
@@ -217,9 +97,9 @@ impl Gate {
             let err = AppError::BadRequest(bad.reason().into());
             return self.refuse(&head, err, head.uri.path());
         }
-        let mut session = Session::new(head, body);
+        let mut request = IncomingRequest::new(head, body);
         let (decision, user, wants_html) = {
-            let req = session.req_header();
+            let req = request.head();
             let cookies =
                 RequestCookies::parse(req.headers.get_all(COOKIE).iter().map(|v| v.as_bytes()));
             let user = self.sessions.open(&self.sealer, &cookies, now_secs());
@@ -248,7 +128,7 @@ impl Gate {
         };
 
         if let Some(allowed) = self.state_changing(decision) {
-            let req = session.req_header();
+            let req = request.head();
             let checked = edge::single(&req.headers, &edge::ORIGIN).and_then(|origin| {
                 let site = edge::single(&req.headers, &edge::SEC_FETCH_SITE)?;
                 edge::check_origin(&req.method, origin, site, allowed)
@@ -269,37 +149,38 @@ impl Gate {
                 let who = u.session.display_name().map(str::to_owned);
                 (who, u.session.csrf.clone())
             });
-        let answer = match (decision, user) {
-            (Decision::Forward, Some(user)) => match self.enricher.for_session(&user.session).await
-            {
-                Ok(profile) => {
-                    Metrics::inc(&self.metrics.forwarded);
-                    return self
-                        .forward(session, client, &user, &profile, wants_html)
-                        .await;
+        let reply = match (decision, user) {
+            (Decision::Forward, Some(user)) => {
+                match self.enricher.for_session(&*self.store, &user.session).await {
+                    Ok(profile) => {
+                        Metrics::inc(&self.metrics.forwarded);
+                        return self
+                            .forward(request, client, &user, &profile, wants_html)
+                            .await;
+                    }
+                    Err(e) => Err((AppError::Store(e), Vec::new())),
                 }
-                Err(e) => Err((AppError::Store(e), Vec::new())),
-            },
+            }
             (Decision::AskQuestions, Some(user)) => {
-                Ok(questions::ask(self, &session, &user.session))
+                Ok(questions::ask(self, &request, &user.session))
             }
             (Decision::QuestionsPending, Some(user)) => {
                 Ok(questions::pending_json(self, &user.session))
             }
             (Decision::ShowQuestion, Some(user)) => {
-                Ok(questions::show(self, &session, &user.session))
+                Ok(questions::show(self, &request, &user.session))
             }
             (Decision::SubmitAnswer, Some(user)) => {
-                questions::submit(self, &mut session, user.into_session()).await
+                questions::submit(self, &mut request, user.into_session()).await
             }
-            (Decision::Jwks, _) => Ok(questions::jwks(self)),
+            (Decision::Jwks, _) => Ok(jwks::keys(self)),
             (Decision::ApiPending, Some(user)) => Ok(api::pending(self, &user.session)),
             (Decision::ApiProfile, Some(user)) => api::profile(self, &user.session).await,
             (Decision::ApiAnswers, Some(user)) => {
-                api::answers(self, &mut session, user.into_session()).await
+                api::answers(self, &mut request, user.into_session()).await
             }
             (Decision::Continue, user) => {
-                custom_ui::handle(self, &mut session, user.map(SignedIn::into_session)).await
+                custom_ui::handle(self, &mut request, user.map(SignedIn::into_session)).await
             }
             // Decisions that need a session are only taken with one.
             (
@@ -315,7 +196,7 @@ impl Gate {
             )
             | (Decision::Unauthenticated, _) => {
                 Metrics::inc(&self.metrics.unauthenticated);
-                Ok(Answer::json(
+                Ok(Reply::json(
                     401,
                     &serde_json::json!({
                         "error": "unauthenticated",
@@ -323,26 +204,26 @@ impl Gate {
                     }),
                 ))
             }
-            (Decision::StartLogin, _) => handlers::start_login(self, &mut session).await,
-            (Decision::FinishLogin, _) => handlers::finish_login(self, &mut session).await,
+            (Decision::StartLogin, _) => login::start(self, &mut request).await,
+            (Decision::FinishLogin, _) => login::finish(self, &mut request).await,
             (Decision::Logout, user) => {
-                handlers::logout(self, &mut session, user.map(SignedIn::into_session)).await
+                login::logout(self, &mut request, user.map(SignedIn::into_session)).await
             }
-            (Decision::SignedOut, _) => Ok(handlers::signed_out(self, &session)),
+            (Decision::SignedOut, _) => Ok(login::signed_out(self, &request)),
             (Decision::NotFound, _) => Err((AppError::NotFound, Vec::new())),
             (Decision::MethodNotAllowed, _) => Err((AppError::MethodNotAllowed, Vec::new())),
         };
-        let req = session.req_header();
-        let answer = answer.unwrap_or_else(|(err, cookies)| {
+        let req = request.head();
+        let reply = reply.unwrap_or_else(|(err, cookies)| {
             err.log(req.uri.path());
             let signed_in = account.as_ref().map(|(who, csrf)| {
                 crate::render::SignedIn::new(who.as_deref(), &self.routes.logout, csrf, "en")
             });
-            Answer::error(&err, wants_html, &self.pages, &self.retry_url(), signed_in)
+            Reply::error(&err, wants_html, &self.pages, &self.retry_url(), signed_in)
                 .with_cookies(cookies)
         });
-        log_request(req, answer.status);
-        answer.into_response(req.method == http::Method::HEAD, &self.page_csp())
+        log_request(req, reply.status);
+        reply.into_response(req.method == http::Method::HEAD, &self.page_csp())
     }
 
     /// The origins allowed to send `decision`'s request when it changes state: the routes that
@@ -370,32 +251,32 @@ impl Gate {
         }
     }
 
-    /// An answer given before any route ran: the error page or JSON, logged with `target`.
+    /// A reply given before any route ran: the error page or JSON, logged with `target`.
     fn refuse(&self, head: &Parts, err: AppError, target: &str) -> Response<ProxyBody> {
         err.log(target);
-        let answer = Answer::error(
+        let reply = Reply::error(
             &err,
             accepts_html(header(head, &ACCEPT)),
             &self.pages,
             &self.retry_url(),
             None,
         );
-        log_request(head, answer.status);
-        answer.into_response(head.method == http::Method::HEAD, &self.page_csp())
+        log_request(head, reply.status);
+        reply.into_response(head.method == http::Method::HEAD, &self.page_csp())
     }
 
     /// The hot path: the signed-in request, its head rewritten, to the upstream.
     async fn forward(
         &self,
-        session: Session,
+        request: IncomingRequest,
         client: &Peer,
         user: &SignedIn,
         profile: &Enriched,
         wants_html: bool,
     ) -> Response<ProxyBody> {
-        let (mut head, body) = session.into_parts();
-        let upgrade = forward::wants_upgrade(&head.headers);
-        forward::strip_hop_by_hop(&mut head.headers, upgrade);
+        let (mut head, body) = request.into_parts();
+        let upgrade = wants_upgrade(&head.headers);
+        strip_hop_by_hop(&mut head.headers, upgrade);
         prepare_upstream_request(
             &mut head.headers,
             client,
@@ -414,15 +295,15 @@ impl Gate {
                 match downstream {
                     Some(downstream) if resp.status() == StatusCode::SWITCHING_PROTOCOLS => {
                         let upstream = hyper::upgrade::on(&mut resp);
-                        tokio::spawn(tunnel(downstream, upstream, uri.path().to_owned()));
+                        tokio::spawn(worker::tunnel(downstream, upstream, uri.path().to_owned()));
                     }
-                    _ => forward::strip_hop_by_hop(resp.headers_mut(), false),
+                    _ => strip_hop_by_hop(resp.headers_mut(), false),
                 }
                 if tracing::enabled!(tracing::Level::DEBUG) {
                     tracing::debug!(method = %method, path = uri.path(), status = resp.status().as_u16(), "request");
                 }
                 let timeout = self.read_timeout;
-                resp.map(|body| Either::Left(forward::TimedBody::new(body, timeout)))
+                resp.map(|body| Either::Left(TimedBody::new(body, timeout)))
             }
             Err(e) => {
                 Metrics::inc(&self.metrics.upstream_errors);
@@ -434,7 +315,7 @@ impl Gate {
                     &user.session.csrf,
                     "en",
                 );
-                Answer::error(
+                Reply::error(
                     &err,
                     wants_html,
                     &self.pages,
@@ -450,97 +331,5 @@ impl Gate {
 fn log_request(req: &Parts, status: u16) {
     if tracing::enabled!(tracing::Level::DEBUG) {
         tracing::debug!(method = %req.method, path = req.uri.path(), status, "request");
-    }
-}
-
-/// Joins the client's and the upstream's upgraded connections (a WebSocket) until either ends.
-async fn tunnel(
-    downstream: hyper::upgrade::OnUpgrade,
-    upstream: hyper::upgrade::OnUpgrade,
-    path: String,
-) {
-    match tokio::try_join!(downstream, upstream) {
-        Ok((client, app)) => {
-            let (mut client, mut app) = (TokioIo::new(client), TokioIo::new(app));
-            if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut app).await {
-                tracing::debug!(path, error = %e, "upgraded connection ended");
-            }
-        }
-        Err(e) => tracing::debug!(path, error = %e, "upgrade did not complete"),
-    }
-}
-
-/// One proxy worker: pingora hands it each accepted connection, hyper serves HTTP/1.1 on it.
-pub struct Worker {
-    gate: Arc<Gate>,
-    http: hyper::server::conn::http1::Builder,
-}
-
-/// Most header lines in a request or an upstream response: hyper's default, and Apache's
-/// (`LimitRequestFields`). Up to 100 hyper parses into arrays on the stack; a larger limit puts
-/// two arrays of that many entries on the heap for every message it reads (about 1,000
-/// instructions per proxied request, and allocator work beyond that).
-const MAX_HEADERS: usize = 100;
-/// hyper's read buffer, in bytes (as pingora-proxy allowed): it bounds the request head, whose
-/// own limit is `server.max_request_head_bytes` (hyper's `max_header_size`, at most this).
-const MAX_HEAD: usize = 1024 * 1024;
-
-impl Worker {
-    pub fn new(gate: Gate) -> Self {
-        let mut http = hyper::server::conn::http1::Builder::new();
-        if gate.upstream.preserves_header_case() {
-            http.preserve_header_case(true);
-        } else {
-            http.title_case_headers(true);
-        }
-        http.timer(TokioTimer::new())
-            .header_read_timeout(Duration::from_secs(30))
-            .max_headers(MAX_HEADERS)
-            .max_buf_size(MAX_HEAD)
-            // Request line plus header lines as received; beyond, hyper answers a bare 431
-            // (no body) and closes the connection.
-            .max_header_size(gate.max_request_head_bytes);
-        Self {
-            gate: Arc::new(gate),
-            http,
-        }
-    }
-}
-
-#[async_trait]
-impl ServerApp for Worker {
-    async fn process_new(
-        self: &Arc<Self>,
-        stream: Stream,
-        shutdown: &ShutdownWatch,
-    ) -> Option<Stream> {
-        let client = stream
-            .get_socket_digest()
-            .and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).map(|a| a.ip()));
-        let gate = self.gate.clone();
-        let peer = Arc::new(Peer::new(client, &gate.trusted));
-        let service = hyper::service::service_fn(move |req| {
-            let (gate, peer) = (gate.clone(), peer.clone());
-            async move { Ok::<_, Infallible>(gate.serve(req, &peer).await) }
-        });
-        let conn = self
-            .http
-            .serve_connection(TokioIo::new(stream), service)
-            .with_upgrades();
-        let mut conn = std::pin::pin!(conn);
-        let mut shutdown = shutdown.clone();
-        let ended = tokio::select! {
-            ended = conn.as_mut() => ended,
-            _ = shutdown.changed() => {
-                // Finish the request in flight, then close.
-                conn.as_mut().graceful_shutdown();
-                conn.await
-            }
-        };
-        if let Err(e) = ended {
-            // A client hanging up or sending garbage is routine: debug, not error.
-            tracing::debug!(error = %e, "client connection ended");
-        }
-        None
     }
 }

@@ -8,9 +8,9 @@
 
 use std::sync::Arc;
 
+use super::prepare::Identity;
 use crate::session::{CookieSealer, RequestCookies, Session};
 use crate::store::{ProfileCache, Revisioned};
-use crate::upstream::Identity;
 
 /// Opened session cookies kept per proxy worker: about 1 KiB each (cookie, session, headers),
 /// so at most ~0.5 MiB per worker.

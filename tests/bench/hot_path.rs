@@ -19,12 +19,12 @@ use profilegate::enrich::{Enriched, Enricher};
 use profilegate::jwt::SigningKey;
 use profilegate::pipeline::{decide, is_navigation, Auth, Pending, RequestView, Routes};
 use profilegate::profile::AnswerValue;
-use profilegate::proxy::{edge, Sessions};
+use profilegate::proxy::prepare::{prepare_upstream_request, Identity};
+use profilegate::proxy::{edge, Peer, Sessions};
 use profilegate::session::{now_secs, CookieSealer, RequestCookies, Session};
 use profilegate::store::{
     AnswerSource, ProfileRecord, ProfileStore, SledOptions, SledStore, StoredAnswer,
 };
-use profilegate::upstream::{prepare_upstream_request, Identity, Peer};
 
 #[path = "config.rs"]
 mod bench_config;
@@ -37,6 +37,7 @@ struct Fixture {
     cookie_header: String,
     request: http::request::Parts,
     enricher: Enricher,
+    store: Arc<dyn ProfileStore>,
     enriched: Arc<Enriched>,
     routes: Routes,
     _dir: tempfile::TempDir,
@@ -101,7 +102,6 @@ fn fixture() -> Fixture {
     let der = SigningKey::generate_pkcs8().expect("key");
     let key = SigningKey::from_pkcs8(&der).expect("key");
     let enricher = Enricher::new(
-        store,
         Arc::new(key),
         "http://localhost:9000".into(),
         "http://127.0.0.1:8080".into(),
@@ -134,6 +134,7 @@ fn fixture() -> Fixture {
         cookie_header,
         request,
         enricher,
+        store,
         enriched,
         routes: Routes::new("/.profilegate"),
         _dir: dir,
@@ -219,8 +220,12 @@ fn profile_jwt(c: &mut Criterion, f: &Fixture) {
         .build()
         .expect("runtime");
     group.bench_function("for_session (cache hit)", |b| {
-        b.to_async(&rt)
-            .iter(|| async { f.enricher.for_session(&f.session).await.expect("cached") })
+        b.to_async(&rt).iter(|| async {
+            f.enricher
+                .for_session(&*f.store, &f.session)
+                .await
+                .expect("cached")
+        })
     });
     // Warm the JWT slot: from then on the same session gets the cached token.
     f.enricher.jwt(&f.enriched, &f.session).expect("jwt");

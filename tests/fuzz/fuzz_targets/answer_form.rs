@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use profilegate::profile::{AnswerValue, CalendarDate, Pattern, Question, QuestionType};
 
-/// Limits of the question page (src/proxy/questions.rs and handlers.rs).
+/// Limits of the question page (src/proxy/routes/questions.rs and src/proxy/request.rs).
 const MAX_FIELDS: usize = 256;
 const MAX_VALUES: usize = 64;
 

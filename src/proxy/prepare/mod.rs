@@ -1,12 +1,16 @@
-//! What the upstream receives: every client-sent identity header is removed in every spelling
-//! (case, `_` for `-`) together with the proxy's own cookies, untrusted `X-Forwarded-*` are
-//! replaced, and only then is the signed-in identity injected.
+//! Every header the upstream receives is prepared here, between the decision and `forward`:
+//! hop-by-hop headers go ([`hop_by_hop`]), every client-sent identity header is removed in
+//! every spelling (case, `_` for `-`) together with the proxy's own cookies, untrusted
+//! `X-Forwarded-*` are replaced, and only then are the signed-in identity, the `X-Profile-*`
+//! answers and the profile JWT injected.
 
-use std::net::IpAddr;
+mod hop_by_hop;
 
 use http::header::{HeaderMap, HeaderName, HeaderValue, COOKIE};
-use ipnet::IpNet;
 
+pub use hop_by_hop::{strip_hop_by_hop, wants_upgrade};
+
+use super::request::Peer;
 use crate::enrich::Enriched;
 use crate::profile::encode_header_value;
 use crate::session::{CookieSealer, Session};
@@ -105,26 +109,6 @@ fn classify_normalised(n: &str, underscore: bool) -> HeaderKind {
         }
     } else {
         HeaderKind::Other
-    }
-}
-
-/// Who sent the request, as far as the proxy can tell (one per client connection).
-#[derive(Debug, Clone)]
-pub struct Peer {
-    pub ip: Option<IpAddr>,
-    pub trusted: bool,
-    /// `ip` as a header value, formatted once per connection.
-    ip_value: Option<HeaderValue>,
-}
-
-impl Peer {
-    pub fn new(ip: Option<IpAddr>, trusted_proxies: &[IpNet]) -> Self {
-        let trusted = ip.is_some_and(|ip| trusted_proxies.iter().any(|net| net.contains(&ip)));
-        Self {
-            ip,
-            trusted,
-            ip_value: ip.and_then(ip_header_value),
-        }
     }
 }
 
@@ -237,16 +221,6 @@ const X_FORWARDED_HOST: &str = "x-forwarded-host";
 /// A header name from a constant of this module (all valid lower-case names).
 fn name(header: &'static str) -> HeaderName {
     HeaderName::from_static(header)
-}
-
-/// The client address as a header value, formatted without a temporary `String`.
-fn ip_header_value(ip: IpAddr) -> Option<HeaderValue> {
-    use std::io::Write;
-    let mut buf = [0u8; 48]; // the longest IPv6 text is 45 bytes
-    let mut cursor = std::io::Cursor::new(&mut buf[..]);
-    write!(cursor, "{ip}").ok()?;
-    let len = usize::try_from(cursor.position()).ok()?;
-    HeaderValue::from_bytes(&buf[..len]).ok()
 }
 
 /// Removes the proxy's own cookies from every `Cookie` header, keeping the application's.

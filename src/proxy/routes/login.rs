@@ -1,13 +1,15 @@
-//! The proxy's own routes: starting a login, the OIDC callback, logout and the signed-out page.
-//! Each returns an [`Answer`], or an error plus the cookies the error answer must still set.
+//! Signing in and out: starting a login (`/` of an anonymous browser), the OIDC callback, logout
+//! and the signed-out page. A completed login counts the login, keeps what the OP already
+//! knows and picks this login's questions.
 
 use std::sync::Arc;
 
-use super::Session;
-use http::header::COOKIE;
 use http::Method;
 
-use super::{Answer, Gate};
+use super::super::gate::Gate;
+use super::super::reply::{Handled, Reply};
+use super::super::request::{accepts_html, form_fields, IncomingRequest};
+use super::next::questions_location;
 use crate::error::AppError;
 use crate::metrics::Metrics;
 use crate::oidc::Provider;
@@ -17,61 +19,18 @@ use crate::session::{now_secs, tokens_equal, RequestCookies, Session as UserSess
 /// Largest form body accepted by the proxy's own forms.
 const MAX_FORM_BODY: usize = 16 * 1024;
 
-pub type Handled = Result<Answer, (AppError, Vec<String>)>;
-
-/// The request's `Cookie` headers, copied so the session can be written to afterwards.
-fn cookie_headers(session: &Session) -> Vec<Vec<u8>> {
-    session
-        .req_header()
-        .headers
-        .get_all(COOKIE)
-        .iter()
-        .map(|v| v.as_bytes().to_vec())
-        .collect()
-}
-
-/// The first value of each query parameter named in `names`, in that order.
-pub(super) fn query_params<const N: usize>(
-    session: &Session,
-    names: [&str; N],
-) -> [Option<String>; N] {
-    let mut out: [Option<String>; N] = std::array::from_fn(|_| None);
-    if let Some(q) = session.req_header().uri.query() {
-        fill_params(q.as_bytes(), &names, &mut out);
-    }
-    out
-}
-
-fn fill_params<const N: usize>(raw: &[u8], names: &[&str; N], out: &mut [Option<String>; N]) {
-    for (k, v) in url::form_urlencoded::parse(raw) {
-        if let Some(i) = names.iter().position(|n| *n == k) {
-            if out[i].is_none() {
-                out[i] = Some(v.into_owned());
-            }
-        }
-    }
-}
-
-/// Every `name=value` pair of a form body, in order.
-pub(super) fn fill_all_params(raw: &[u8]) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(raw)
-        .take(256)
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
-}
-
 /// Anonymous browser navigation: send the user to the OP, remembering where they were going.
-pub async fn start_login(gate: &Gate, session: &mut Session) -> Handled {
-    let return_to = session
-        .req_header()
+pub async fn start(gate: &Gate, request: &mut IncomingRequest) -> Handled {
+    let return_to = request
+        .head()
         .uri
         .path_and_query()
         .and_then(|pq| ReturnTo::from_path(pq.as_str()))
         .unwrap_or_else(ReturnTo::root);
-    let headers = cookie_headers(session);
+    let headers = request.cookie_headers();
     let cookies = RequestCookies::parse(headers.iter().map(Vec::as_slice));
     // `?ui_locales=de fr` on the first navigation: passed to the OP and kept for our pages.
-    let [ui_locales] = query_params(session, ["ui_locales"]);
+    let [ui_locales] = request.query_params(["ui_locales"]);
     let ui_locales = ui_locales.and_then(|raw| {
         let tags: Vec<&str> = raw
             .split(' ')
@@ -95,25 +54,23 @@ pub async fn start_login(gate: &Gate, session: &mut Session) -> Handled {
         .await
         .map_err(|e| (AppError::from(e), Vec::new()))?;
     Metrics::inc(&gate.metrics.logins_started);
-    Ok(Answer::redirect(302, url.to_string()).with_cookies(set_cookies))
+    Ok(Reply::redirect(302, url.to_string()).with_cookies(set_cookies))
 }
 
 /// The OP's redirect back: state, issuer, code, ID token, userinfo; then a new session.
-pub async fn finish_login(gate: &Gate, session: &mut Session) -> Handled {
-    let result = verify_callback(gate, session).await;
+pub async fn finish(gate: &Gate, request: &mut IncomingRequest) -> Handled {
+    let result = verify_callback(gate, request).await;
     if result.is_err() {
         Metrics::inc(&gate.metrics.logins_failed);
     }
     result
 }
 
-async fn verify_callback(gate: &Gate, session: &mut Session) -> Handled {
-    let headers = cookie_headers(session);
+async fn verify_callback(gate: &Gate, request: &mut IncomingRequest) -> Handled {
+    let headers = request.cookie_headers();
     let cookies = RequestCookies::parse(headers.iter().map(Vec::as_slice));
-    let [state, code, error, description, iss] = query_params(
-        session,
-        ["state", "code", "error", "error_description", "iss"],
-    );
+    let [state, code, error, description, iss] =
+        request.query_params(["state", "code", "error", "error_description", "iss"]);
     // A callback naming no login of this browser changes nothing (a forged link cannot cancel
     // the user's real login in progress).
     let state = state.ok_or((AppError::LoginStateInvalid, Vec::new()))?;
@@ -138,7 +95,7 @@ async fn verify_callback(gate: &Gate, session: &mut Session) -> Handled {
         if CANCELLED.contains(&error.as_str()) {
             // Not a fault, but still a callback that signed nobody in.
             Metrics::inc(&gate.metrics.logins_failed);
-            return Ok(cancelled(gate, session, &login).with_cookies(clear));
+            return Ok(cancelled(gate, request, &login).with_cookies(clear));
         }
         return Err(fail(AppError::LoginDenied(error)));
     }
@@ -163,8 +120,8 @@ async fn verify_callback(gate: &Gate, session: &mut Session) -> Handled {
         identity.name,
     );
     // A login: count it, keep what the OP already knows, pick this login's questions.
-    let key = gate.enricher.user_key(&user.sub);
-    let store = gate.enricher.store();
+    let key = gate.user_key(&user.sub);
+    let store = &gate.store;
     let now = now_secs();
     let store_failed = |e| fail(AppError::Store(e));
     // The record after counting the login holds the same answers as before it: what the OP
@@ -207,9 +164,9 @@ async fn verify_callback(gate: &Gate, session: &mut Session) -> Handled {
     let mut set_cookies = vec![gate.sealer.seal_session(&user)];
     set_cookies.extend(gate.sealer.clear_logins(&cookies));
     let target = ReturnTo::from_path(&login.return_to).unwrap_or_else(ReturnTo::root);
-    let location = super::questions::questions_location(gate, &user, &target)
-        .unwrap_or_else(|| target.absolute(&gate.origin));
-    Ok(Answer::redirect(302, location).with_cookies(set_cookies))
+    let location =
+        questions_location(gate, &user, &target).unwrap_or_else(|| target.absolute(&gate.origin));
+    Ok(Reply::redirect(302, location).with_cookies(set_cookies))
 }
 
 /// The OP's `error` codes that mean "the user did not (or could not) sign in there" rather
@@ -224,8 +181,8 @@ const CANCELLED: [&str; 4] = [
 /// The "Sign-in cancelled" page (403: the OP refused to sign the user in), in the language the
 /// login asked for (`ui_locales`) or the browser's, with a link back to where the user was
 /// going, which starts a fresh login. JSON for a client that does not read HTML.
-fn cancelled(gate: &Gate, session: &Session, login: &crate::session::LoginState) -> Answer {
-    let req = session.req_header();
+fn cancelled(gate: &Gate, request: &IncomingRequest, login: &crate::session::LoginState) -> Reply {
+    let req = request.head();
     let accept = req
         .headers
         .get("accept-language")
@@ -249,8 +206,8 @@ fn cancelled(gate: &Gate, session: &Session, login: &crate::session::LoginState)
     let retry = ReturnTo::from_path(&login.return_to)
         .unwrap_or_else(ReturnTo::root)
         .absolute(&gate.origin);
-    if super::accepts_html(req.headers.get(http::header::ACCEPT).map(|v| v.as_bytes())) {
-        Answer::html(
+    if accepts_html(req.headers.get(http::header::ACCEPT).map(|v| v.as_bytes())) {
+        Reply::html(
             403,
             gate.pages.cancelled(&crate::render::CancelledPage {
                 lang: &lang,
@@ -259,7 +216,7 @@ fn cancelled(gate: &Gate, session: &Session, login: &crate::session::LoginState)
             }),
         )
     } else {
-        Answer::json(
+        Reply::json(
             403,
             &serde_json::json!({
                 "error": "login_cancelled",
@@ -280,11 +237,18 @@ fn for_log(raw: &str, max: usize) -> String {
 
 /// Ends the session. A POST must carry the session's CSRF token; a GET from another site is
 /// asked to confirm, so a cross-site link or image cannot sign the user out.
-pub async fn logout(gate: &Gate, session: &mut Session, user: Option<UserSession>) -> Handled {
-    let rd = if session.req_header().method == Method::POST {
-        let body = read_body(session, MAX_FORM_BODY).await?;
+pub async fn logout(
+    gate: &Gate,
+    request: &mut IncomingRequest,
+    user: Option<UserSession>,
+) -> Handled {
+    let rd = if request.head().method == Method::POST {
+        let body = request
+            .read_body(MAX_FORM_BODY)
+            .await
+            .map_err(|e| (e, Vec::new()))?;
         let mut fields: [Option<String>; 2] = [None, None];
-        fill_params(&body, &["csrf_token", "rd"], &mut fields);
+        form_fields(&body, &["csrf_token", "rd"], &mut fields);
         let [csrf, rd] = fields;
         if let Some(u) = &user {
             if !csrf.is_some_and(|c| tokens_equal(&c, &u.csrf)) {
@@ -293,16 +257,16 @@ pub async fn logout(gate: &Gate, session: &mut Session, user: Option<UserSession
         }
         rd
     } else {
-        let [rd] = query_params(session, ["rd"]);
-        let site = session
-            .req_header()
+        let [rd] = request.query_params(["rd"]);
+        let site = request
+            .head()
             .headers
             .get("sec-fetch-site")
             .map(|v| v.as_bytes().to_ascii_lowercase());
         let foreign = matches!(site.as_deref(), Some(b"cross-site") | Some(b"same-site"));
         if let (Some(u), true) = (&user, foreign) {
             let who = u.preferred_username.as_deref().or(u.email.as_deref());
-            return Ok(Answer::html(
+            return Ok(Reply::html(
                 200,
                 gate.pages.logout_confirm(&gate.routes.logout, &u.csrf, who),
             ));
@@ -311,7 +275,7 @@ pub async fn logout(gate: &Gate, session: &mut Session, user: Option<UserSession
     };
 
     let target = rd.and_then(|r| ReturnTo::parse(&r, &gate.origin));
-    let headers = cookie_headers(session);
+    let headers = request.cookie_headers();
     let cookies = RequestCookies::parse(headers.iter().map(Vec::as_slice));
     let mut set_cookies = gate.sealer.clear_logins(&cookies);
     set_cookies.push(gate.sealer.clear_session());
@@ -330,34 +294,14 @@ pub async fn logout(gate: &Gate, session: &mut Session, user: Option<UserSession
         (None, Some(t)) => t.absolute(&gate.origin),
         (None, None) => signed_out,
     };
-    Ok(Answer::redirect(302, location).with_cookies(set_cookies))
+    Ok(Reply::redirect(302, location).with_cookies(set_cookies))
 }
 
 /// After logout: back to where the user asked (same origin only), or the signed-out page.
-pub fn signed_out(gate: &Gate, session: &Session) -> Answer {
-    let [state] = query_params(session, ["state"]);
+pub fn signed_out(gate: &Gate, request: &IncomingRequest) -> Reply {
+    let [state] = request.query_params(["state"]);
     match state.and_then(|s| ReturnTo::parse(&s, &gate.origin)) {
-        Some(target) => Answer::redirect(302, target.absolute(&gate.origin)),
-        None => Answer::html(200, gate.pages.signed_out(&format!("{}/", gate.origin))),
-    }
-}
-
-/// Reads a request body of at most `limit` bytes.
-pub(super) async fn read_body(
-    session: &mut Session,
-    limit: usize,
-) -> Result<Vec<u8>, (AppError, Vec<String>)> {
-    let mut body = Vec::new();
-    loop {
-        match session.read_request_body().await {
-            Ok(Some(chunk)) => {
-                if body.len() + chunk.len() > limit {
-                    return Err((AppError::BodyTooLarge, Vec::new()));
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Ok(None) => return Ok(body),
-            Err(e) => return Err((AppError::BadRequest(e.to_string()), Vec::new())),
-        }
+        Some(target) => Reply::redirect(302, target.absolute(&gate.origin)),
+        None => Reply::html(200, gate.pages.signed_out(&format!("{}/", gate.origin))),
     }
 }

@@ -3,19 +3,18 @@
 //! validated with exactly the hosted page's rules; the `X-Profilegate-Csrf` header must carry
 //! the token) and `GET api/profile` (the user's own answers).
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-
-use super::Session;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::handlers::{read_body, Handled};
-use super::{Answer, Gate};
+use super::super::gate::Gate;
+use super::super::reply::{Handled, Reply};
+use super::super::request::IncomingRequest;
+use super::apply_for;
 use crate::error::AppError;
 use crate::profile::schema::{raw_values, schema};
-use crate::session::{now_secs, tokens_equal, Session as UserSession};
-use crate::store::{AnswerSource, ProfileRecord, Skip, StoredAnswer};
+use crate::profile::{Applied, FieldErrors};
+use crate::session::{tokens_equal, Session as UserSession};
+use crate::store::AnswerSource;
 
 /// Largest JSON body of `POST api/answers`.
 const MAX_JSON_BODY: usize = 64 * 1024;
@@ -40,8 +39,8 @@ fn pending_schemas(gate: &Gate, user: &UserSession) -> Vec<Value> {
 }
 
 /// `GET api/pending`.
-pub fn pending(gate: &Gate, user: &UserSession) -> Answer {
-    Answer::json(
+pub fn pending(gate: &Gate, user: &UserSession) -> Reply {
+    Reply::json(
         200,
         &json!({
             "pending": pending_schemas(gate, user),
@@ -55,7 +54,7 @@ pub fn pending(gate: &Gate, user: &UserSession) -> Answer {
 pub async fn profile(gate: &Gate, user: &UserSession) -> Handled {
     let enriched = gate
         .enricher
-        .for_session(user)
+        .for_session(&*gate.store, user)
         .await
         .map_err(|e| (AppError::Store(e), Vec::new()))?;
     let answers: Map<String, Value> = enriched
@@ -72,7 +71,7 @@ pub async fn profile(gate: &Gate, user: &UserSession) -> Handled {
             )
         })
         .collect();
-    Ok(Answer::json(
+    Ok(Reply::json(
         200,
         &json!({
             "sub": user.sub,
@@ -84,89 +83,9 @@ pub async fn profile(gate: &Gate, user: &UserSession) -> Handled {
     ))
 }
 
-/// What went wrong with which answer: id -> message.
-pub type FieldErrors = BTreeMap<String, String>;
-
-/// Validates `answers` and `skips` for `user`'s pending questions with the hosted page's rules
-/// and, when every one is valid, stores them all durably. Nothing is stored when any is invalid.
-pub async fn apply(
-    gate: &Gate,
-    user: &mut UserSession,
-    answers: &[(String, Vec<String>)],
-    skips: &[String],
-    lang: &str,
-) -> Result<Result<ProfileRecord, FieldErrors>, AppError> {
-    let mut errors = FieldErrors::new();
-    let mut valid = Vec::new();
-    let pending = |id: &str| user.pending.iter().any(|p| p == id);
-    for (id, raw) in answers {
-        let Some(q) = gate.engine.question(id).filter(|_| pending(id)) else {
-            errors.insert(id.clone(), "This question is not pending.".into());
-            continue;
-        };
-        match q.validate_in(raw, lang) {
-            Ok(value) => valid.push((
-                id.clone(),
-                StoredAnswer {
-                    value,
-                    answered_at: now_secs(),
-                    question_version: q.version,
-                    source: AnswerSource::User,
-                },
-            )),
-            Err(e) => {
-                errors.insert(id.clone(), e.message);
-            }
-        }
-    }
-    for id in skips {
-        match gate.engine.question(id).filter(|_| pending(id)) {
-            None => {
-                errors.insert(id.clone(), "This question is not pending.".into());
-            }
-            Some(q) if q.required => {
-                errors.insert(id.clone(), "This question must be answered.".into());
-            }
-            Some(_) if answers.iter().any(|(a, _)| a == id) => {
-                errors.insert(id.clone(), "Answer or skip a question, not both.".into());
-            }
-            Some(_) => {}
-        }
-    }
-    if !errors.is_empty() {
-        return Ok(Err(errors));
-    }
-    let key = gate.enricher.user_key(&user.sub);
-    let store = gate.enricher.store();
-    let mut record = None;
-    if !valid.is_empty() {
-        record = Some(store.save_answers(&key, valid).await?);
-    }
-    for id in skips {
-        let skip = Skip {
-            at: now_secs(),
-            login: user.login,
-        };
-        record = Some(store.record_skip(&key, id, skip).await?);
-    }
-    let record = match record {
-        Some(r) => r,
-        None => store.load(&key).await?.unwrap_or_default(),
-    };
-    for (id, _) in answers {
-        user.settle(id);
-    }
-    for id in skips {
-        user.settle(id);
-    }
-    user.rev = user.rev.max(record.revision);
-    gate.enricher.update(&user.sub, Arc::new(record.clone()));
-    Ok(Ok(record))
-}
-
 /// `POST api/answers`.
-pub async fn answers(gate: &Gate, session: &mut Session, mut user: UserSession) -> Handled {
-    let req = session.req_header();
+pub async fn answers(gate: &Gate, request: &mut IncomingRequest, mut user: UserSession) -> Handled {
+    let req = request.head();
     let csrf_ok = req
         .headers
         .get(CSRF_HEADER)
@@ -190,12 +109,15 @@ pub async fn answers(gate: &Gate, session: &mut Session, mut user: UserSession) 
             Vec::new(),
         ));
     }
-    let body = read_body(session, MAX_JSON_BODY).await?;
-    let request: AnswersRequest = serde_json::from_slice(&body)
+    let body = request
+        .read_body(MAX_JSON_BODY)
+        .await
+        .map_err(|e| (e, Vec::new()))?;
+    let posted: AnswersRequest = serde_json::from_slice(&body)
         .map_err(|e| (AppError::BadRequest(format!("JSON: {e}")), Vec::new()))?;
-    let mut raw = Vec::with_capacity(request.answers.len());
+    let mut raw = Vec::with_capacity(posted.answers.len());
     let mut errors = FieldErrors::new();
-    for (id, value) in request.answers.iter().take(64) {
+    for (id, value) in posted.answers.iter().take(64) {
         match raw_values(value) {
             Ok(values) => raw.push((id.clone(), values)),
             Err(msg) => {
@@ -204,15 +126,15 @@ pub async fn answers(gate: &Gate, session: &mut Session, mut user: UserSession) 
         }
     }
     let outcome = if errors.is_empty() {
-        let lang = gate.language(session.req_header(), &user);
-        apply(gate, &mut user, &raw, &request.skip, &lang)
+        let lang = gate.language(request.head(), &user);
+        apply_for(gate, &mut user, &raw, &posted.skip, &lang)
             .await
             .map_err(|e| (e, Vec::new()))?
     } else {
-        Err(errors)
+        Applied::Invalid(errors)
     };
     match outcome {
-        Err(errors) => Ok(Answer::json(
+        Applied::Invalid(errors) => Ok(Reply::json(
             422,
             &json!({
                 "error": "invalid_answers",
@@ -220,13 +142,13 @@ pub async fn answers(gate: &Gate, session: &mut Session, mut user: UserSession) 
                 "errors": errors,
             }),
         )),
-        Ok(record) => {
+        Applied::Stored(record) => {
             tracing::info!(sub = %user.sub, revision = record.revision, "profile updated (API)");
             let body = json!({
                 "pending": pending_schemas(gate, &user),
                 "profile": record.answers.iter().map(|(id, a)| (id.clone(), a.value.to_json())).collect::<Map<String, Value>>(),
             });
-            Ok(Answer::json(200, &body).with_cookies(vec![gate.sealer.seal_session(&user)]))
+            Ok(Reply::json(200, &body).with_cookies(vec![gate.sealer.seal_session(&user)]))
         }
     }
 }

@@ -1,13 +1,21 @@
-//! Writing the proxy's own answers: redirects, pages, JSON and errors, with the headers every
-//! such answer carries (no caching, no framing, a strict content security policy).
+//! What profilegate answers itself ([`Reply`]): redirects, pages, JSON and errors, with the
+//! headers every such reply carries (no caching, no framing, a strict content security
+//! policy). The last step of every request the proxy does not forward.
 
 use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_TYPE, LOCATION, SET_COOKIE};
 use http::{Response, StatusCode};
 use http_body_util::{Either, Full};
 
+use super::forward::TimedBody;
 use crate::error::AppError;
 use crate::render::{ErrorPage, Pages, SignedIn};
+
+/// What every reply of the proxy's own, and every forwarded response, is sent as.
+pub type ProxyBody = Either<TimedBody, Full<Bytes>>;
+
+/// What a route returns: its reply, or an error plus the cookies the error reply must still set.
+pub type Handled = Result<Reply, (AppError, Vec<String>)>;
 
 /// The content security policy of the proxy's pages: no script at all.
 const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -22,8 +30,8 @@ pub fn page_csp(op_origin: Option<&str>) -> String {
     }
 }
 
-/// One answer to write.
-pub struct Answer {
+/// One reply to write.
+pub struct Reply {
     pub status: u16,
     pub content_type: Option<&'static str>,
     pub body: Bytes,
@@ -31,7 +39,7 @@ pub struct Answer {
     pub set_cookies: Vec<String>,
 }
 
-impl Answer {
+impl Reply {
     pub fn redirect(status: u16, location: String) -> Self {
         Self {
             status,
@@ -77,7 +85,7 @@ impl Answer {
         self
     }
 
-    /// The answer for an error: a page for browsers, JSON for everything else. `signed_in`:
+    /// The reply for an error: a page for browsers, JSON for everything else. `signed_in`:
     /// who is signed in, for the page's sign-out button.
     pub fn error(
         err: &AppError,
@@ -107,10 +115,10 @@ impl Answer {
     }
 }
 
-impl Answer {
+impl Reply {
     /// The response to send; `head_only` (a `HEAD` request) keeps the length but not the body.
     /// `csp` is the pages' Content-Security-Policy ([`page_csp`]), sent with HTML.
-    pub fn into_response(self, head_only: bool, csp: &str) -> Response<super::ProxyBody> {
+    pub fn into_response(self, head_only: bool, csp: &str) -> Response<ProxyBody> {
         let len = self.body.len();
         let body = if head_only { Bytes::new() } else { self.body };
         let mut resp = Response::new(Either::Right(Full::new(body)));

@@ -2,7 +2,8 @@
 //! to the administrator's form with a short-lived token signed by the proxy (who, which
 //! questions with their schema, a one-use state, where to post back). The form posts the answers
 //! to `/.profilegate/continue`, which checks signature, expiry, audience and state (one use),
-//! validates with exactly the hosted page's rules, stores, and continues to the app.
+//! validates with exactly the hosted page's rules, stores, and continues to the app. The token
+//! itself, issued and read back typed, is `ui_token`'s.
 //!
 //! The post-back comes from another site, so the `SameSite=Lax` session cookie is not sent with
 //! it: the token alone says who answers. The proxy then redirects (303) to
@@ -11,73 +12,33 @@
 
 use std::collections::BTreeMap;
 
-use super::Session;
 use http::Method;
-use serde_json::{json, Value};
-use url::Url;
 
-use super::api::{apply, FieldErrors};
-use super::handlers::{fill_all_params, query_params, read_body, Handled};
-use super::{Answer, Gate};
+use super::super::gate::Gate;
+use super::super::reply::{Handled, Reply};
+use super::super::request::{form_pairs, IncomingRequest};
+use super::apply_for;
+use super::next::questions_location;
+use super::ui_token::{self, QuestionsClaims};
 use crate::error::AppError;
-use crate::profile::schema::schema;
+use crate::profile::Applied;
 use crate::redirect::ReturnTo;
-use crate::session::{now_secs, random_token, Session as UserSession};
+use crate::session::{now_secs, Session as UserSession};
 use crate::store::ProfileRecord;
 
-/// The `typ` of a custom-UI token (never accepted as anything else, nor anything else as it).
-const TOKEN_TYPE: &str = "profilegate/questions";
 /// Largest body of a custom UI's post-back.
 const MAX_CONTINUE_BODY: usize = 64 * 1024;
 
-/// The custom form's URL with a fresh token for `user`'s pending questions.
-pub fn redirect_url(
-    gate: &Gate,
-    form: &Url,
-    lifetime: u64,
-    user: &UserSession,
-    rd: &ReturnTo,
-    errors: &FieldErrors,
-    values: &BTreeMap<String, Vec<String>>,
-) -> Result<String, AppError> {
-    let now = now_secs();
-    let questions: Vec<Value> = user
-        .pending
-        .iter()
-        .filter_map(|id| gate.engine.question(id))
-        .map(schema)
-        .collect();
-    let claims = json!({
-        "typ": TOKEN_TYPE,
-        "iss": gate.origin,
-        "aud": form.origin().ascii_serialization(),
-        "sub": user.sub,
-        "login": user.login,
-        "questions": questions,
-        "errors": errors,
-        "values": values,
-        "state": random_token(18),
-        "continue_url": format!("{}{}", gate.origin, gate.routes.continue_),
-        "rd": rd.path(),
-        "iat": now,
-        "exp": now + lifetime,
-    });
-    let token = gate
-        .enricher
-        .key()
-        .sign(&claims)
-        .map_err(|e| AppError::BadRequest(format!("token signing failed: {e}")))?;
-    let mut url = form.clone();
-    url.query_pairs_mut().append_pair("token", &token);
-    Ok(url.to_string())
-}
-
 /// `POST` (from the custom form) or `GET` (the same browser, back on our origin).
-pub async fn handle(gate: &Gate, session: &mut Session, user: Option<UserSession>) -> Handled {
-    if session.req_header().method == Method::POST {
-        post_back(gate, session).await
+pub async fn handle(
+    gate: &Gate,
+    request: &mut IncomingRequest,
+    user: Option<UserSession>,
+) -> Handled {
+    if request.head().method == Method::POST {
+        post_back(gate, request).await
     } else {
-        Ok(come_back(gate, session, user).await)
+        Ok(come_back(gate, request, user).await)
     }
 }
 
@@ -85,7 +46,7 @@ fn reject(why: &str) -> (AppError, Vec<String>) {
     (AppError::ContinueRejected(why.to_owned()), Vec::new())
 }
 
-async fn post_back(gate: &Gate, session: &mut Session) -> Handled {
+async fn post_back(gate: &Gate, request: &mut IncomingRequest) -> Handled {
     let crate::config::QuestionUi::Redirect {
         url: form,
         token_lifetime,
@@ -93,8 +54,11 @@ async fn post_back(gate: &Gate, session: &mut Session) -> Handled {
     else {
         return Err((AppError::NotFound, Vec::new()));
     };
-    let body = read_body(session, MAX_CONTINUE_BODY).await?;
-    let fields = fill_all_params(&body);
+    let body = request
+        .read_body(MAX_CONTINUE_BODY)
+        .await
+        .map_err(|e| (e, Vec::new()))?;
+    let fields = form_pairs(&body);
     let field = |name: &str| {
         fields
             .iter()
@@ -102,23 +66,9 @@ async fn post_back(gate: &Gate, session: &mut Session) -> Handled {
             .map(|(_, v)| v.as_str())
     };
     let token = field("token").ok_or_else(|| reject("no token"))?;
-    let claims = gate
-        .enricher
-        .key()
-        .verify(token)
-        .map_err(|e| reject(&e.to_string()))?;
-    let audience = form.origin().ascii_serialization();
-    if claims["typ"] != TOKEN_TYPE {
-        return Err(reject("not a questions token"));
-    }
-    if claims["iss"] != gate.origin.as_str() || claims["aud"] != audience.as_str() {
-        return Err(reject("wrong issuer or audience"));
-    }
-    let exp = claims["exp"].as_u64().unwrap_or(0);
-    if exp <= now_secs() {
-        return Err(reject("expired"));
-    }
-    let state = claims["state"].as_str().unwrap_or_default();
+    let claims = ui_token::verify(gate, token, form, now_secs()).map_err(|why| reject(&why))?;
+    let exp = claims.exp;
+    let state = claims.state.as_str();
     if field("state") != Some(state) || state.is_empty() {
         return Err(reject("state does not match the token"));
     }
@@ -129,17 +79,10 @@ async fn post_back(gate: &Gate, session: &mut Session) -> Handled {
     {
         return Err(reject("already used"));
     }
-    let ids: Vec<String> = claims["questions"]
-        .as_array()
-        .map(|qs| {
-            qs.iter()
-                .filter_map(|q| q["id"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
+    let ids = claims.question_ids();
     let mut user = token_user(gate, &claims, &ids);
     let rd =
-        ReturnTo::from_path(claims["rd"].as_str().unwrap_or("/")).unwrap_or_else(ReturnTo::root);
+        ReturnTo::from_path(claims.rd.as_deref().unwrap_or("/")).unwrap_or_else(ReturnTo::root);
 
     let skips: Vec<String> = fields
         .iter()
@@ -158,13 +101,13 @@ async fn post_back(gate: &Gate, session: &mut Session) -> Handled {
         .filter(|id| !skips.contains(id))
         .map(|id| (id.clone(), values.get(id).cloned().unwrap_or_default()))
         .collect();
-    match apply(gate, &mut user, &answers, &skips, &gate.default_language)
+    match apply_for(gate, &mut user, &answers, &skips, &gate.default_language)
         .await
         .map_err(|e| (e, Vec::new()))?
     {
         // Invalid: back to the custom UI with the errors and what the user typed.
-        Err(errors) => {
-            let back = redirect_url(
+        Applied::Invalid(errors) => {
+            let back = ui_token::redirect_url(
                 gate,
                 form,
                 token_lifetime.as_secs(),
@@ -174,13 +117,13 @@ async fn post_back(gate: &Gate, session: &mut Session) -> Handled {
                 &values,
             )
             .map_err(|e| (e, Vec::new()))?;
-            Ok(Answer::redirect(303, back))
+            Ok(Reply::redirect(303, back))
         }
-        Ok(record) => {
+        Applied::Stored(record) => {
             tracing::info!(sub = %user.sub, revision = record.revision, "profile updated (custom UI)");
             let rd_param: String =
                 url::form_urlencoded::byte_serialize(rd.path().as_bytes()).collect();
-            Ok(Answer::redirect(
+            Ok(Reply::redirect(
                 303,
                 format!("{}{}?rd={rd_param}", gate.origin, gate.routes.continue_),
             ))
@@ -189,11 +132,11 @@ async fn post_back(gate: &Gate, session: &mut Session) -> Handled {
 }
 
 /// The session the token speaks for: its subject, login and questions.
-fn token_user(gate: &Gate, claims: &Value, ids: &[String]) -> UserSession {
+fn token_user(gate: &Gate, claims: &QuestionsClaims, ids: &[String]) -> UserSession {
     let now = now_secs();
     UserSession {
         sid: String::new(),
-        sub: claims["sub"].as_str().unwrap_or_default().to_owned(),
+        sub: claims.sub.clone(),
         email: None,
         preferred_username: None,
         name: None,
@@ -205,7 +148,7 @@ fn token_user(gate: &Gate, claims: &Value, ids: &[String]) -> UserSession {
             .cloned()
             .collect(),
         rev: 0,
-        login: claims["login"].as_u64().unwrap_or(0),
+        login: claims.login,
         locales: Vec::new(),
         iat: now,
         exp: now,
@@ -235,28 +178,22 @@ pub fn reconcile(gate: &Gate, user: &mut UserSession, record: &ProfileRecord) {
     user.rev = user.rev.max(record.revision);
 }
 
-async fn come_back(gate: &Gate, session: &Session, user: Option<UserSession>) -> Answer {
-    let [rd] = query_params(session, ["rd"]);
+async fn come_back(gate: &Gate, request: &IncomingRequest, user: Option<UserSession>) -> Reply {
+    let [rd] = request.query_params(["rd"]);
     let rd = ReturnTo::parse_or_root(rd.as_deref(), &gate.origin);
     let Some(mut user) = user else {
-        return Answer::redirect(303, rd.absolute(&gate.origin));
+        return Reply::redirect(303, rd.absolute(&gate.origin));
     };
-    let record = match gate
-        .enricher
-        .store()
-        .load(&gate.enricher.user_key(&user.sub))
-        .await
-    {
+    let record = match gate.store.load(&gate.user_key(&user.sub)).await {
         Ok(r) => r.unwrap_or_default(),
         Err(e) => {
             tracing::warn!(error = %e, "profile store unavailable at continue");
-            return Answer::redirect(303, rd.absolute(&gate.origin));
+            return Reply::redirect(303, rd.absolute(&gate.origin));
         }
     };
     reconcile(gate, &mut user, &record);
     gate.enricher.update(&user.sub, std::sync::Arc::new(record));
     let cookie = gate.sealer.seal_session(&user);
-    let next = super::questions::questions_location(gate, &user, &rd)
-        .unwrap_or_else(|| rd.absolute(&gate.origin));
-    Answer::redirect(303, next).with_cookies(vec![cookie])
+    let next = questions_location(gate, &user, &rd).unwrap_or_else(|| rd.absolute(&gate.origin));
+    Reply::redirect(303, next).with_cookies(vec![cookie])
 }

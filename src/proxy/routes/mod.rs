@@ -1,0 +1,60 @@
+//! The routes profilegate answers itself, one file each, each taking the `Gate` state, the
+//! `IncomingRequest` and the signed-in user it needs, and returning a `Reply` (`Handled`):
+//! login, callback and logout (`login`), the hosted question page (`questions`), the JSON API
+//! (`api`), the custom UI (`custom_ui`), the JWKS (`jwks`). Where a user with pending
+//! questions goes next (`next`) and the custom UI's signed token (`ui_token`) are shared by
+//! several of them.
+//!
+//! Below `proxy/mod.rs` (which dispatches to them): they never import it.
+
+pub mod api;
+pub mod custom_ui;
+pub mod jwks;
+pub mod login;
+mod next;
+pub mod questions;
+mod ui_token;
+
+use std::sync::Arc;
+
+use super::gate::Gate;
+use crate::error::AppError;
+use crate::profile::{apply, Applied, Respondent, Submission};
+use crate::session::Session as UserSession;
+
+/// Applies `user`'s submitted answers and skips (`profile::apply`: validate, then store) and,
+/// when they were stored, settles them in the session and refreshes the profile view. The
+/// session's cookie is the caller's to write.
+async fn apply_for(
+    gate: &Gate,
+    user: &mut UserSession,
+    answers: &[(String, Vec<String>)],
+    skips: &[String],
+    lang: &str,
+) -> Result<Applied, AppError> {
+    let key = gate.user_key(&user.sub);
+    let respondent = Respondent {
+        key: &key,
+        pending: &user.pending,
+        login: user.login,
+    };
+    let applied = apply(
+        &gate.engine,
+        &*gate.store,
+        respondent,
+        Submission { answers, skips },
+        lang,
+    )
+    .await?;
+    if let Applied::Stored(record) = &applied {
+        for (id, _) in answers {
+            user.settle(id);
+        }
+        for id in skips {
+            user.settle(id);
+        }
+        user.rev = user.rev.max(record.revision);
+        gate.enricher.update(&user.sub, Arc::new(record.clone()));
+    }
+    Ok(applied)
+}
