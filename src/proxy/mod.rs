@@ -31,6 +31,8 @@ mod respond;
 mod sessions;
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,6 +48,7 @@ use ipnet::IpNet;
 use pingora::apps::ServerApp;
 use pingora::protocols::Stream;
 use pingora::server::ShutdownWatch;
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::config::{Config, QuestionUi};
 use crate::enrich::{Enriched, Enricher};
@@ -503,16 +506,20 @@ impl Worker {
     }
 }
 
-#[async_trait]
-impl ServerApp for Worker {
-    async fn process_new(
+impl Worker {
+    /// Serves HTTP/1.1 on one accepted connection until the client closes it or `shutdown`
+    /// resolves (then the request in flight is finished and the connection closed). `client` is
+    /// the peer's address, for `X-Forwarded-For` and the trusted-proxy check. pingora's
+    /// [`ServerApp::process_new`] calls it; so does the in-process server of the tests
+    /// ([`crate::server::InProcess`]).
+    pub async fn serve_connection<S>(
         self: &Arc<Self>,
-        stream: Stream,
-        shutdown: &ShutdownWatch,
-    ) -> Option<Stream> {
-        let client = stream
-            .get_socket_digest()
-            .and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).map(|a| a.ip()));
+        stream: S,
+        client: Option<IpAddr>,
+        shutdown: impl Future<Output = ()>,
+    ) where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let gate = self.gate.clone();
         let peer = Arc::new(Peer::new(client, &gate.trusted));
         let service = hyper::service::service_fn(move |req| {
@@ -524,10 +531,10 @@ impl ServerApp for Worker {
             .serve_connection(TokioIo::new(stream), service)
             .with_upgrades();
         let mut conn = std::pin::pin!(conn);
-        let mut shutdown = shutdown.clone();
+        let shutdown = std::pin::pin!(shutdown);
         let ended = tokio::select! {
             ended = conn.as_mut() => ended,
-            _ = shutdown.changed() => {
+            () = shutdown => {
                 // Finish the request in flight, then close.
                 conn.as_mut().graceful_shutdown();
                 conn.await
@@ -537,6 +544,25 @@ impl ServerApp for Worker {
             // A client hanging up or sending garbage is routine: debug, not error.
             tracing::debug!(error = %e, "client connection ended");
         }
+    }
+}
+
+#[async_trait]
+impl ServerApp for Worker {
+    async fn process_new(
+        self: &Arc<Self>,
+        stream: Stream,
+        shutdown: &ShutdownWatch,
+    ) -> Option<Stream> {
+        let client = stream
+            .get_socket_digest()
+            .and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).map(|a| a.ip()));
+        let mut shutdown = shutdown.clone();
+        self.serve_connection(stream, client, async move {
+            // A closed channel (the server gone) stops the connection too.
+            let _ = shutdown.changed().await;
+        })
+        .await;
         None
     }
 }
