@@ -827,7 +827,7 @@ async fn header_names_are_title_case_by_default_and_kept_as_sent_with_header_cas
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_and_sigint_stop_the_proxy_within_seconds() {
     for signal in ["TERM", "INT"] {
-        let mut env = TestEnv::start().await;
+        let mut env = TestEnv::spawned().await;
         let took = env.proxy.signal_and_wait(signal, Duration::from_secs(10));
         assert!(
             took.is_some(),
@@ -839,7 +839,7 @@ async fn sigterm_and_sigint_stop_the_proxy_within_seconds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_endpoints_are_not_on_the_public_port() {
-    let env = TestEnv::start().await;
+    let env = TestEnv::spawned().await;
     let admin = format!("http://127.0.0.1:{}", env.proxy.admin_port);
     assert_eq!(
         reqwest::get(format!("{admin}/healthz"))
@@ -951,7 +951,7 @@ async fn an_error_page_names_the_signed_in_user_and_offers_a_sign_out_post() {
 /// opening its connections at once could keep one worker busy and the other idle.
 #[tokio::test]
 async fn every_worker_listens_on_its_own_socket() {
-    let env = TestEnv::start().await;
+    let env = TestEnv::spawned().await;
     let port = format!(":{:04X} ", env.proxy.port);
     let listening = || {
         let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
@@ -975,7 +975,7 @@ async fn every_worker_listens_on_its_own_socket() {
 /// must be refused instead of silently taking half of the connections.
 #[tokio::test]
 async fn a_second_instance_cannot_take_the_port_of_a_running_one() {
-    let env = TestEnv::start().await;
+    let env = TestEnv::spawned().await;
     let store = tempfile::tempdir().expect("tempdir");
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_profilegate"));
     for (name, _) in std::env::vars_os() {

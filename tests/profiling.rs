@@ -43,6 +43,11 @@ async fn env() -> TestEnv {
     TestEnv::start_full("", QUESTIONS, json!({})).await
 }
 
+/// [`env`] with profilegate as a process, for the tests that stop or restart it.
+async fn spawned_env() -> TestEnv {
+    TestEnv::spawned_full("", QUESTIONS, json!({})).await
+}
+
 /// The question page's CSRF token and the hidden `rd`.
 fn form_fields(html: &str) -> (String, String) {
     (form_value(html, "_csrf"), form_value(html, "_rd"))
@@ -354,7 +359,7 @@ async fn nothing_new_is_asked_between_logins() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answers_survive_a_proxy_restart() {
-    let mut env = env().await;
+    let mut env = spawned_env().await;
     let browser = env.browser();
     browser.login(&env.proxy.url("/"), "alice").await;
     answer(&browser, &env, "company", &[("company", "Durable Ltd")]).await;
@@ -385,7 +390,7 @@ async fn answers_survive_a_proxy_restart() {
 /// a proxy stopped right after it still leaves it in the store: the store is synced at shutdown.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_login_is_in_the_store_after_the_proxy_stops_right_after_it() {
-    let mut env = env().await;
+    let mut env = spawned_env().await;
     let browser = env.browser();
     browser.login(&env.proxy.url("/"), "alice").await;
     assert!(

@@ -98,7 +98,7 @@ async fn two_replicas_share_answers_and_the_signing_key_and_notice_a_newer_revis
         return;
     };
     let sections = format!("{QUESTIONS}\n{store}");
-    let env = TestEnv::start_full("", &sections, json!({})).await;
+    let env = TestEnv::spawned_full("", &sections, json!({})).await;
     let replica_b = start_proxy_with(
         free_port(),
         &env.op.issuer,

@@ -1,8 +1,13 @@
 //! Test harness: a real OpenID Provider (npm oidc-provider, `tests/op/server.js`), an echo
-//! upstream that records what it received, and the profilegate binary — all on loopback, on
-//! ports chosen at run time.
+//! upstream that records what it received, and profilegate — all on loopback, on ports chosen
+//! at run time. profilegate runs in the test process ([`TestEnv::start`], [`start_gate`]: the
+//! gate `profilegate::server::InProcess` builds as the binary does, on `127.0.0.1:0`) or as the
+//! binary ([`TestEnv::spawned`], [`start_proxy`]) where the test is about the process: its
+//! command line, signals, restarts, several replicas, the admin listener.
 #![allow(dead_code)]
 
+#[allow(dead_code)]
+pub mod captured_log;
 #[allow(dead_code)]
 pub mod child;
 #[allow(dead_code)]
@@ -19,13 +24,17 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use profilegate::server::InProcess;
 use reqwest::cookie::Jar;
 use reqwest::redirect::Policy;
 use reqwest::{Client, Response, StatusCode};
 use serde_json::json;
+use tracing::instrument::WithSubscriber;
 
 #[allow(unused_imports)]
 pub use upstream::{EchoUpstream, Recorded};
+
+use captured_log::CapturedLog;
 
 pub const CLIENT_ID: &str = "profilegate";
 pub const CLIENT_SECRET: &str = "test-client-secret";
@@ -183,9 +192,12 @@ impl Drop for TestOp {
     }
 }
 
-/// A running profilegate process.
+/// A running profilegate: the binary as a child process, or the gate in this test process.
 pub struct Proxy {
     child: Option<Child>,
+    /// The in-process gate and its log; then there is no process and no admin listener
+    /// (`admin_port` is configured, not listened on).
+    in_process: Option<(InProcess, CapturedLog)>,
     pub port: u16,
     pub admin_port: u16,
     pub origin: String,
@@ -194,8 +206,20 @@ pub struct Proxy {
 }
 
 impl Proxy {
+    /// What profilegate logged so far (JSON lines).
     pub fn log(&self) -> String {
+        if let Some((_, log)) = &self.in_process {
+            return log.text();
+        }
         std::fs::read_to_string(self.dir.path().join("profilegate.log")).unwrap_or_default()
+    }
+
+    /// Panics unless this is the binary: `what` needs a process.
+    fn expect_process(&self, what: &str) {
+        assert!(
+            self.in_process.is_none(),
+            "{what} needs the profilegate process: start it with TestEnv::spawned or start_proxy"
+        );
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -204,6 +228,7 @@ impl Proxy {
 
     /// Sends `signal` (INT or TERM) and returns how long the process took to exit.
     pub fn signal_and_wait(&mut self, signal: &str, limit: Duration) -> Option<Duration> {
+        self.expect_process("a signal");
         let child = self.child.as_mut()?;
         let started = Instant::now();
         Command::new("kill")
@@ -274,6 +299,91 @@ pub async fn start_proxy_full(
     sections: &str,
     wait_ready: bool,
 ) -> Proxy {
+    let mut proxy = configured(port, issuer, upstream, extra_toml, extra_upstream, sections);
+    proxy.spawn(wait_ready).await;
+    proxy
+}
+
+/// A listener for an in-process gate on `127.0.0.1:0`, and its port: bound before the OP
+/// starts, which must know the callback URL.
+pub fn bind_gate() -> (TcpListener, u16) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the gate's listener");
+    let port = listener.local_addr().expect("gate address").port();
+    (listener, port)
+}
+
+/// [`start_proxy`] in this process: the gate served on `listener` (see [`bind_gate`]).
+pub async fn start_gate(
+    listener: TcpListener,
+    issuer: &str,
+    upstream: &str,
+    extra_toml: &str,
+    wait_ready: bool,
+) -> Proxy {
+    start_gate_full(listener, issuer, upstream, extra_toml, "", "", wait_ready).await
+}
+
+/// [`start_proxy_full`] in this process: the gate served on `listener` (see [`bind_gate`]).
+pub async fn start_gate_full(
+    listener: TcpListener,
+    issuer: &str,
+    upstream: &str,
+    extra_toml: &str,
+    extra_upstream: &str,
+    sections: &str,
+    wait_ready: bool,
+) -> Proxy {
+    let port = listener.local_addr().expect("gate address").port();
+    let mut proxy = configured(port, issuer, upstream, extra_toml, extra_upstream, sections);
+    // As the binary reads it, but with no PROFILEGATE_* overrides (the spawned binary gets
+    // none either).
+    let no_env: &[(&str, &str)] = &[];
+    let config = profilegate::config::Config::load(&proxy.config_path, no_env)
+        .unwrap_or_else(|errors| panic!("the test configuration is refused: {errors:?}"));
+    let log = CapturedLog::default();
+    let dispatch = log.dispatch(&config.log.level);
+    // What the binary logs before start-up (src/main.rs).
+    tracing::dispatcher::with_default(&dispatch, || {
+        for warning in config.warnings() {
+            tracing::warn!("{warning}");
+        }
+    });
+    let started = InProcess::start(config, listener)
+        .with_subscriber(dispatch)
+        .await;
+    let gate = started.unwrap_or_else(|e| {
+        panic!(
+            "the in-process gate did not start: {:#}\n{}",
+            anyhow::Error::from(e),
+            log.text()
+        )
+    });
+    if wait_ready {
+        // Discovery ran at start: ready now, or not until a login retries it (as /readyz).
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !gate.ready().await {
+            assert!(
+                Instant::now() < deadline,
+                "the in-process gate did not become ready in 30 s:\n{}",
+                log.text()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    proxy.in_process = Some((gate, log));
+    proxy
+}
+
+/// Writes the configuration of a proxy on `port` (admin listener, store and log in a new
+/// temporary directory) and returns it, not started.
+fn configured(
+    port: u16,
+    issuer: &str,
+    upstream: &str,
+    extra_toml: &str,
+    extra_upstream: &str,
+    sections: &str,
+) -> Proxy {
     let admin_port = free_port();
     let dir = tempfile::tempdir().expect("tempdir");
     let origin = format!("http://127.0.0.1:{port}");
@@ -320,21 +430,21 @@ format = "json"
     std::fs::File::create(&config_path)
         .and_then(|mut f| f.write_all(config.as_bytes()))
         .expect("config written");
-    let mut proxy = Proxy {
+    Proxy {
         child: None,
+        in_process: None,
         port,
         admin_port,
         origin,
         dir,
         config_path,
-    };
-    proxy.spawn(wait_ready).await;
-    proxy
+    }
 }
 
 impl Proxy {
     /// Starts the process on the existing configuration and waits until it answers.
     pub async fn spawn(&mut self, wait_ready: bool) {
+        self.expect_process("spawning");
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -393,6 +503,7 @@ impl Proxy {
 
     /// Stops the process (SIGINT) and starts it again on the same configuration and store.
     pub async fn restart(&mut self) {
+        self.expect_process("a restart");
         assert!(
             self.signal_and_wait("INT", Duration::from_secs(10))
                 .is_some(),
@@ -403,7 +514,7 @@ impl Proxy {
     }
 }
 
-/// OP + echo upstream + profilegate.
+/// OP + echo upstream + profilegate (in this process unless [`TestEnv::spawned`]).
 pub struct TestEnv {
     pub op: TestOp,
     pub upstream: EchoUpstream,
@@ -411,6 +522,7 @@ pub struct TestEnv {
 }
 
 impl TestEnv {
+    /// The gate in this process (see [`start_gate`]).
     pub async fn start() -> TestEnv {
         Self::start_with("", json!({})).await
     }
@@ -422,6 +534,38 @@ impl TestEnv {
 
     /// `sections` are whole TOML tables appended to the configuration.
     pub async fn start_full(
+        extra_server: &str,
+        sections: &str,
+        op_extra: serde_json::Value,
+    ) -> TestEnv {
+        let (listener, port) = bind_gate();
+        let op = TestOp::start(port, op_extra);
+        let upstream = EchoUpstream::start().await;
+        let proxy = start_gate_full(
+            listener,
+            &op.issuer,
+            &upstream.url(),
+            extra_server,
+            "",
+            sections,
+            true,
+        )
+        .await;
+        TestEnv {
+            op,
+            upstream,
+            proxy,
+        }
+    }
+
+    /// The profilegate binary as a child process, for a test about the process (signals,
+    /// restarts, the admin listener, a second process on the same configuration).
+    pub async fn spawned() -> TestEnv {
+        Self::spawned_full("", "", json!({})).await
+    }
+
+    /// [`TestEnv::start_full`] with the binary as a child process.
+    pub async fn spawned_full(
         extra_server: &str,
         sections: &str,
         op_extra: serde_json::Value,
