@@ -619,11 +619,11 @@ async fn assert_app_unavailable_page(resp: reqwest::Response) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_down_upstream_gives_a_502_page_for_signed_in_users() {
-    let port = free_port();
+    let (listener, port) = bind_gate();
     let op = TestOp::start(port, json!({}));
     let dead = free_port();
-    let proxy = start_proxy(
-        port,
+    let proxy = start_gate(
+        listener,
         &op.issuer,
         &format!("http://127.0.0.1:{dead}"),
         "",
@@ -680,11 +680,11 @@ async fn stalling_upstream() -> (u16, tokio::task::JoinHandle<()>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upstream_that_stops_answering_is_cut_off_after_the_read_timeout() {
-    let port = free_port();
+    let (listener, port) = bind_gate();
     let op = TestOp::start(port, json!({}));
     let (upstream, task) = stalling_upstream().await;
-    let proxy = start_proxy_full(
-        port,
+    let proxy = start_gate_full(
+        listener,
         &op.issuer,
         &format!("http://127.0.0.1:{upstream}"),
         "",
@@ -776,11 +776,11 @@ async fn header_names_are_title_case_by_default_and_kept_as_sent_with_header_cas
         ),
     ];
     for (setting, client_header, own_header, app_header) in cases {
-        let port = free_port();
+        let (listener, port) = bind_gate();
         let op = TestOp::start(port, json!({}));
         let (upstream, heads, task) = recording_upstream().await;
-        let proxy = start_proxy_full(
-            port,
+        let proxy = start_gate_full(
+            listener,
             &op.issuer,
             &format!("http://127.0.0.1:{upstream}"),
             "",

@@ -9,6 +9,18 @@ use std::sync::{Arc, Mutex};
 use tracing::Dispatch;
 use tracing_subscriber::fmt::MakeWriter;
 
+/// Sends the `log` crate's records (dependencies') to the current `tracing` subscriber, as
+/// the binary's `init_logging` does, so a gate's captured log has them too. Outside a gate
+/// they go to a global subscriber that keeps nothing. Once per test binary.
+pub fn route_log_records() {
+    use tracing_subscriber::util::SubscriberInitExt;
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Fails only when a test set a global subscriber already: then that one has them.
+        let _ = tracing_subscriber::registry().try_init();
+    });
+}
+
 /// What one gate has logged so far.
 #[derive(Clone, Default)]
 pub struct CapturedLog(Arc<Mutex<Vec<u8>>>);

@@ -340,6 +340,7 @@ pub async fn start_gate_full(
     let no_env: &[(&str, &str)] = &[];
     let config = profilegate::config::Config::load(&proxy.config_path, no_env)
         .unwrap_or_else(|errors| panic!("the test configuration is refused: {errors:?}"));
+    captured_log::route_log_records();
     let log = CapturedLog::default();
     let dispatch = log.dispatch(&config.log.level);
     // What the binary logs before start-up (src/main.rs).
