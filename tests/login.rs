@@ -173,20 +173,10 @@ async fn spoofed_identity_headers_and_the_proxy_cookies_never_reach_the_upstream
         .expect("response");
     assert_eq!(resp.status(), StatusCode::OK);
     let seen = env.upstream.last();
-    assert_eq!(seen.header_values("x-forwarded-user"), ["alice"]);
-    assert_eq!(
-        seen.header_values("x-forwarded-email"),
-        ["alice@example.com"]
-    );
+    headers::assert_alice_forwarded(&seen, env.proxy.port);
     assert_eq!(
         seen.header_values("x-forwarded-preferred-username"),
         ["alice"]
-    );
-    assert_eq!(seen.header_values("x-forwarded-for"), ["127.0.0.1"]);
-    assert_eq!(seen.header_values("x-forwarded-proto"), ["http"]);
-    assert_eq!(
-        seen.header_values("x-forwarded-host"),
-        [format!("127.0.0.1:{}", env.proxy.port)]
     );
     for (name, value) in &seen.headers {
         let n = name.to_ascii_lowercase().replace('_', "-");

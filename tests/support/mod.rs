@@ -11,7 +11,11 @@ pub mod captured_log;
 #[allow(dead_code)]
 pub mod child;
 #[allow(dead_code)]
+pub mod headers;
+#[allow(dead_code)]
 pub mod op_keys;
+#[allow(dead_code)]
+pub mod questions;
 #[allow(dead_code)]
 pub mod raw;
 #[allow(dead_code)]
