@@ -201,7 +201,8 @@ pub struct Proxy {
     child: Option<Child>,
     /// The in-process gate and its log; then there is no process and no admin listener
     /// (`admin_port` is configured, not listened on).
-    in_process: Option<(InProcess, CapturedLog)>,
+    /// (`None` once shut down).
+    in_process: Option<(Option<InProcess>, CapturedLog)>,
     pub port: u16,
     pub admin_port: u16,
     pub origin: String,
@@ -216,6 +217,22 @@ impl Proxy {
             return log.text();
         }
         std::fs::read_to_string(self.dir.path().join("profilegate.log")).unwrap_or_default()
+    }
+
+    /// Stops an in-process gate as SIGTERM stops the process: no more connections, the
+    /// requests in flight finished, every connection closed, the store synced. Its log stays.
+    pub async fn shut_down(&mut self) {
+        let (running, log) = self
+            .in_process
+            .as_mut()
+            .expect("an in-process gate (a process is stopped with signal_and_wait)");
+        let gate = running.take().expect("the gate is running");
+        let stopped = tokio::time::timeout(Duration::from_secs(20), gate.shutdown()).await;
+        assert!(
+            matches!(stopped, Ok(Ok(()))),
+            "the in-process gate did not stop cleanly ({stopped:?}):\n{}",
+            log.text()
+        );
     }
 
     /// Panics unless this is the binary: `what` needs a process.
@@ -375,7 +392,7 @@ pub async fn start_gate_full(
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-    proxy.in_process = Some((gate, log));
+    proxy.in_process = Some((Some(gate), log));
     proxy
 }
 
