@@ -96,22 +96,21 @@ async fn setup() -> Setup {
 }
 
 async fn start_env(sections: &str, key_path: &std::path::Path) -> TestEnv {
-    let port = free_port();
+    let (listener, port) = bind_gate();
     let op = TestOp::start(port, json!({}));
     let upstream = EchoUpstream::start().await;
-    let mut proxy = start_proxy_with(port, &op.issuer, &upstream.url(), "", sections, true).await;
-    // jwt_key_file belongs to the harness's [upstream] table: add it there and restart.
-    let text = std::fs::read_to_string(&proxy.config_path).expect("config");
-    let text = text.replacen(
-        "[upstream]\n",
-        &format!(
-            "[upstream]\njwt_key_file = {:?}\n",
-            key_path.display().to_string()
-        ),
-        1,
-    );
-    std::fs::write(&proxy.config_path, text).expect("config");
-    proxy.restart().await;
+    // jwt_key_file belongs to the harness's [upstream] table.
+    let jwt_key = format!("jwt_key_file = {:?}", key_path.display().to_string());
+    let proxy = start_gate_full(
+        listener,
+        &op.issuer,
+        &upstream.url(),
+        "",
+        &jwt_key,
+        sections,
+        true,
+    )
+    .await;
     TestEnv {
         op,
         upstream,
