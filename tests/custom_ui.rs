@@ -96,26 +96,9 @@ async fn setup() -> Setup {
 }
 
 async fn start_env(sections: &str, key_path: &std::path::Path) -> TestEnv {
-    let (listener, port) = bind_gate();
-    let op = TestOp::start(port, json!({}));
-    let upstream = EchoUpstream::start().await;
     // jwt_key_file belongs to the harness's [upstream] table.
     let jwt_key = format!("jwt_key_file = {:?}", key_path.display().to_string());
-    let proxy = start_gate_full(
-        listener,
-        &op.issuer,
-        &upstream.url(),
-        "",
-        &jwt_key,
-        sections,
-        true,
-    )
-    .await;
-    TestEnv {
-        op,
-        upstream,
-        proxy,
-    }
+    TestEnv::start_upstream_full("", &jwt_key, sections, json!({})).await
 }
 
 fn form_value(html: &str, name: &str) -> String {

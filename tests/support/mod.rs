@@ -560,24 +560,30 @@ impl TestEnv {
         sections: &str,
         op_extra: serde_json::Value,
     ) -> TestEnv {
+        Self::start_upstream_full(extra_server, "", sections, op_extra).await
+    }
+
+    /// [`TestEnv::start_full`] with `extra_upstream` appended to the `[upstream]` table.
+    pub async fn start_upstream_full(
+        extra_server: &str,
+        extra_upstream: &str,
+        sections: &str,
+        op_extra: serde_json::Value,
+    ) -> TestEnv {
         let (listener, port) = bind_gate();
-        let op = TestOp::start(port, op_extra);
-        let upstream = EchoUpstream::start().await;
-        let proxy = start_gate_full(
-            listener,
-            &op.issuer,
-            &upstream.url(),
-            extra_server,
-            "",
-            sections,
-            true,
-        )
-        .await;
-        TestEnv {
-            op,
-            upstream,
-            proxy,
-        }
+        Self::assemble(port, op_extra, |issuer, upstream| async move {
+            start_gate_full(
+                listener,
+                &issuer,
+                &upstream,
+                extra_server,
+                extra_upstream,
+                sections,
+                true,
+            )
+            .await
+        })
+        .await
     }
 
     /// The profilegate binary as a child process, for a test about the process (signals,
@@ -593,17 +599,25 @@ impl TestEnv {
         op_extra: serde_json::Value,
     ) -> TestEnv {
         let port = free_port();
+        Self::assemble(port, op_extra, |issuer, upstream| async move {
+            start_proxy_with(port, &issuer, &upstream, extra_server, sections, true).await
+        })
+        .await
+    }
+
+    /// The OP for a proxy on `port`, the echo upstream, then the proxy `start` makes from the
+    /// OP's issuer and the upstream's URL.
+    async fn assemble<F>(
+        port: u16,
+        op_extra: serde_json::Value,
+        start: impl FnOnce(String, String) -> F,
+    ) -> TestEnv
+    where
+        F: std::future::Future<Output = Proxy>,
+    {
         let op = TestOp::start(port, op_extra);
         let upstream = EchoUpstream::start().await;
-        let proxy = start_proxy_with(
-            port,
-            &op.issuer,
-            &upstream.url(),
-            extra_server,
-            sections,
-            true,
-        )
-        .await;
+        let proxy = start(op.issuer.clone(), upstream.url()).await;
         TestEnv {
             op,
             upstream,
