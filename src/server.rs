@@ -22,6 +22,9 @@ use crate::proxy::{Gate, GateParts, Worker};
 use crate::render::{Pages, RenderError, Theme};
 use crate::store::{ProfileStore, StoreError};
 
+mod in_process;
+pub use in_process::InProcess;
+
 /// Name of the generated profile-JWT key in the store.
 const JWT_KEY_NAME: &str = "profile-jwt-es256-pkcs8";
 
@@ -103,79 +106,62 @@ pub fn check_online(config: &Config) -> Result<DiscoverySummary, StartError> {
         .map_err(StartError::Discovery)
 }
 
-/// Runs the proxy until it is told to stop.
-pub fn run(config: Config) -> Result<(), StartError> {
+/// What start-up builds before anything is served, shared by [`run`] (pingora) and
+/// [`InProcess`] (the tests' server), so both serve the same gate.
+struct Built {
+    store: Arc<dyn ProfileStore>,
+    provider: Arc<Provider>,
+    metrics: Arc<Metrics>,
+    /// What every worker's [`Gate`] is built from.
+    parts: GateParts,
+}
+
+/// Builds the templates, the OIDC client, the store, the profile-JWT key, runs discovery
+/// (logged; a failure is not fatal) and makes the gate's parts. With `check_ports`, first
+/// fails when a configured port is taken (pingora would only log it); the in-process server
+/// passes `false`, its caller has bound the listener already.
+async fn build(config: &Config, check_ports: bool) -> Result<Built, StartError> {
     let routes = Routes::new(&config.server.prefix);
     let pages = Arc::new(Pages::new(
         Theme::from_config(&config.theme, &config.server.public_url),
         &config.theme.templates,
     )?);
     let provider = Arc::new(
-        Provider::new(&config.oidc, callback_url(&config, &routes)).map_err(StartError::Oidc)?,
+        Provider::new(&config.oidc, callback_url(config, &routes)).map_err(StartError::Oidc)?,
     );
     let metrics = Arc::new(Metrics::default());
 
     // Fail early and clearly when a port is taken (pingora would only log it).
-    for (key, addr) in [
-        ("server.listen", config.server.listen),
-        ("server.admin_listen", config.server.admin_listen),
-    ] {
-        TcpListener::bind(addr).map_err(|reason| StartError::Listen { key, addr, reason })?;
+    if check_ports {
+        for (key, addr) in [
+            ("server.listen", config.server.listen),
+            ("server.admin_listen", config.server.admin_listen),
+        ] {
+            TcpListener::bind(addr).map_err(|reason| StartError::Listen { key, addr, reason })?;
+        }
     }
 
-    // Store, key and discovery before serving, on a runtime dropped afterwards: its pooled
-    // connections die with it, and the proxy's runtime builds its own back-channel client.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(StartError::Runtime)?;
-    let (store, key) = rt.block_on(async {
-        let store = crate::store::open(&config.store).await?;
-        let key = signing_key(&config.upstream, store.as_ref()).await?;
-        Ok::<_, StartError>((store, key))
-    })?;
+    let store = crate::store::open(&config.store).await?;
+    let key = signing_key(&config.upstream, store.as_ref()).await?;
     tracing::info!(kid = key.kid(), "profile JWT signing key ready");
-    {
-        rt.block_on(async {
-            let http = BackChannel::new(config.oidc.timeout);
-            match provider.discover_with(&http).await {
-                Ok(found) => tracing::info!(
-                    issuer = %found.issuer,
-                    token_endpoint_auth = found.token_endpoint_auth,
-                    "OpenID Provider discovered"
-                ),
-                Err(e @ OidcError::Unreachable(_)) => tracing::warn!(
-                    issuer = %provider.issuer(),
-                    error = %e,
-                    "OpenID Provider not reachable yet; discovery will be retried at the first login"
-                ),
-                Err(e) => tracing::error!(
-                    issuer = %provider.issuer(),
-                    error = %e,
-                    "OpenID Provider discovery failed: sign-ins cannot work until the configuration or the OP is fixed (retried at each login)"
-                ),
-            }
-        });
+    let http = BackChannel::new(config.oidc.timeout);
+    match provider.discover_with(&http).await {
+        Ok(found) => tracing::info!(
+            issuer = %found.issuer,
+            token_endpoint_auth = found.token_endpoint_auth,
+            "OpenID Provider discovered"
+        ),
+        Err(e @ OidcError::Unreachable(_)) => tracing::warn!(
+            issuer = %provider.issuer(),
+            error = %e,
+            "OpenID Provider not reachable yet; discovery will be retried at the first login"
+        ),
+        Err(e) => tracing::error!(
+            issuer = %provider.issuer(),
+            error = %e,
+            "OpenID Provider discovery failed: sign-ins cannot work until the configuration or the OP is fixed (retried at each login)"
+        ),
     }
-    drop(rt);
-
-    let conf = ServerConf {
-        threads: 1,
-        // Each proxy worker is its own service with one single-threaded runtime (below).
-        work_stealing: false,
-        // No grace period: SIGTERM stops accepting at once, then in-flight requests get
-        // `server.shutdown_timeout` to finish (pingora's 300 s default would hold the store lock).
-        grace_period_seconds: Some(0),
-        graceful_shutdown_timeout_seconds: Some(config.server.shutdown_timeout.as_secs()),
-        // Timeouts of a second or more on tokio's timers (per runtime, woken only when one is
-        // due) rather than pingora's "fast" timers, whose clock thread, once started, wakes
-        // every 10 ms for good: about 2 ms of CPU per second even when idle, which a sidecar
-        // mostly is. docs/performance.md (the hot-path changes) has the figures.
-        fast_timeout_to_tokio_threshold_seconds: Some(0),
-        ..ServerConf::default()
-    };
-    let mut server = Server::new_with_opt_and_conf(None, conf);
-    server.bootstrap();
 
     let engine = Arc::new(Engine::new(
         config.profiling.questions.clone(),
@@ -199,6 +185,64 @@ pub fn run(config: Config) -> Result<(), StartError> {
         key,
         metrics: metrics.clone(),
     };
+    Ok(Built {
+        store,
+        provider,
+        metrics,
+        parts,
+    })
+}
+
+/// One worker's gate: its own cookie sealer and upstream pool over the shared parts.
+fn gate(config: &Config, parts: &GateParts) -> Result<Gate, StartError> {
+    let sealer = crate::session::CookieSealer::new(
+        &config.session,
+        &config.server.public_url,
+        config.oidc.login_timeout,
+    );
+    Ok(Gate::new(
+        &config.server,
+        &config.upstream,
+        &config.profiling,
+        sealer,
+        parts.clone(),
+    )?)
+}
+
+/// Runs the proxy until it is told to stop.
+pub fn run(config: Config) -> Result<(), StartError> {
+    // Start-up on a runtime dropped afterwards: its pooled connections (the store's, the
+    // discovery's) die with it, and the proxy's runtime builds its own back-channel client.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(StartError::Runtime)?;
+    let Built {
+        store,
+        provider,
+        metrics,
+        parts,
+    } = rt.block_on(build(&config, true))?;
+    drop(rt);
+
+    let conf = ServerConf {
+        threads: 1,
+        // Each proxy worker is its own service with one single-threaded runtime (below).
+        work_stealing: false,
+        // No grace period: SIGTERM stops accepting at once, then in-flight requests get
+        // `server.shutdown_timeout` to finish (pingora's 300 s default would hold the store lock).
+        grace_period_seconds: Some(0),
+        graceful_shutdown_timeout_seconds: Some(config.server.shutdown_timeout.as_secs()),
+        // Timeouts of a second or more on tokio's timers (per runtime, woken only when one is
+        // due) rather than pingora's "fast" timers, whose clock thread, once started, wakes
+        // every 10 ms for good: about 2 ms of CPU per second even when idle, which a sidecar
+        // mostly is. docs/performance.md (the hot-path changes) has the figures.
+        fast_timeout_to_tokio_threshold_seconds: Some(0),
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+
     // One single-threaded pingora service per worker, each with its own listening socket on
     // the same address (SO_REUSEPORT: the kernel spreads connections over them; see `OwnSocket`)
     // and its own upstream connection pool: nothing of a request crosses threads. pingora
@@ -209,18 +253,10 @@ pub fn run(config: Config) -> Result<(), StartError> {
     reuse_port.so_reuseport = Some(true);
     let listen = config.server.listen.to_string();
     for worker in 0..config.server.threads {
-        let gate = Gate::new(
-            &config.server,
-            &config.upstream,
-            &config.profiling,
-            crate::session::CookieSealer::new(
-                &config.session,
-                &config.server.public_url,
-                config.oidc.login_timeout,
-            ),
-            parts.clone(),
-        )?;
-        let mut proxy = Service::new(format!("profilegate proxy {worker}"), Worker::new(gate));
+        let mut proxy = Service::new(
+            format!("profilegate proxy {worker}"),
+            Worker::new(gate(&config, &parts)?),
+        );
         proxy.add_tcp_with_settings(&listen, reuse_port.clone());
         proxy.threads = Some(1);
         server.add_service(OwnSocket(proxy));

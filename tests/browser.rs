@@ -14,31 +14,25 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use support::questions::*;
 use support::*;
 
-const LABEL: &str = "Which company do you work for?";
-
 /// The `[profiling]` section of every test here: one required text question.
-const QUESTIONS: &str = r#"
-[profiling]
-questions_per_login = 1
-
-[[profiling.questions]]
-id = "company"
-label = "Which company do you work for?"
-help = "We use it to set up your workspace."
-placeholder = "Acme Inc."
-type = "text"
-required = true
-min_length = 2
-max_length = 100
-"#;
+fn questions() -> String {
+    profiling(
+        &["questions_per_login = 1"],
+        &[company()
+            .with("help", r#""We use it to set up your workspace.""#)
+            .with("placeholder", r#""Acme Inc.""#)
+            .with("max_length", "100")],
+    )
+}
 
 /// The question as flow.mjs checks it.
 fn question() -> Value {
     json!({
         "id": "company",
-        "label": LABEL,
+        "label": COMPANY_LABEL,
         "too_short": "A",
         "error": "Enter at least 2 characters.",
         "valid": "Acme Corp",
@@ -130,7 +124,10 @@ async fn chromium_signs_in_answers_the_hosted_question_and_lands_on_the_app() {
     require_browser();
     let env = TestEnv::start_full(
         "",
-        &format!("{QUESTIONS}\n[theme]\ntitle = \"Acme Workspace\"\nprimary_color = \"#0b7a75\"\n"),
+        &format!(
+            "{}\n[theme]\ntitle = \"Acme Workspace\"\nprimary_color = \"#0b7a75\"\n",
+            questions()
+        ),
         json!({}),
     )
     .await;
@@ -276,7 +273,8 @@ async fn hosted_question_page_takes_the_configured_theme_in_chromium() {
     require_browser();
     let update_docs = std::env::var("TEST_UPDATE_DOCS").is_ok_and(|v| v == "1");
     for theme in themes() {
-        let env = TestEnv::start_full("", &format!("{QUESTIONS}\n{}", theme.toml), json!({})).await;
+        let env =
+            TestEnv::start_full("", &format!("{}\n{}", questions(), theme.toml), json!({})).await;
         let config = json!({
             "mode": "theme",
             "start_url": env.proxy.url("/dashboard"),
@@ -322,7 +320,7 @@ required = true
 primary_color = "#7c3aed"
 font = '"DejaVu Sans Mono", monospace'
 "##,
-        QUESTIONS.replace("questions_per_login = 1", "questions_per_login = 2")
+        questions().replace("questions_per_login = 1", "questions_per_login = 2")
     );
     let env = TestEnv::start_full("", &sections, json!({})).await;
     let start = env.proxy.url("/dashboard");

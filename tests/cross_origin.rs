@@ -8,16 +8,16 @@ mod support;
 
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
+use support::headers::jws_claims;
+use support::questions::*;
 use support::*;
 
-const QUESTION: &str = r#"
-[profiling]
-[[profiling.questions]]
-id = "company"
-label = "Which company do you work for?"
-type = "text"
-required = false
-"#;
+fn question() -> String {
+    profiling(
+        &[],
+        &[Question::new("company", COMPANY_LABEL, "text").with("required", "false")],
+    )
+}
 
 /// `Origin` and `Sec-Fetch-Site` of one request; `PUBLIC` and `UI` stand for the proxy's and
 /// the custom UI's origins.
@@ -184,7 +184,7 @@ fn assert_refused_as(resp_status: StatusCode, body: &str, html: bool, what: &str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn state_changing_routes_refuse_other_origins_and_store_nothing() {
-    let env = TestEnv::start_full("", QUESTION, json!({})).await;
+    let env = TestEnv::start_full("", &question(), json!({})).await;
     for (i, route) in [
         Route::Answer,
         Route::Skip,
@@ -258,7 +258,7 @@ async fn state_changing_routes_refuse_other_origins_and_store_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn safe_requests_are_never_refused_for_their_origin() {
-    let env = TestEnv::start_full("", QUESTION, json!({})).await;
+    let env = TestEnv::start_full("", &question(), json!({})).await;
     let user = sign_in(&env, "alice").await;
     // A cross-site GET of the question page, of the API and of logout changes nothing and is
     // answered as before (logout by GET from another site asks for confirmation).
@@ -300,7 +300,7 @@ async fn the_custom_ui_post_back_is_allowed_from_the_custom_uis_origin_only() {
     // No custom UI has to run: the test reads the token from the redirect to it.
     let ui_port = free_port();
     let ui_origin = format!("http://127.0.0.1:{ui_port}");
-    let sections = QUESTION.replace(
+    let sections = question().replace(
         "[profiling]\n",
         &format!("[profiling]\nui = \"redirect\"\nredirect_url = \"{ui_origin}/form\"\n"),
     );
@@ -326,14 +326,7 @@ async fn the_custom_ui_post_back_is_allowed_from_the_custom_uis_origin_only() {
         let to_ui = location(&resp);
         assert!(to_ui.starts_with(&ui_origin), "{to_ui}");
         let token = query(&to_ui)["token"].clone();
-        let payload = token.split('.').nth(1).expect("payload");
-        use base64::Engine;
-        let claims: Value = serde_json::from_slice(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(payload)
-                .expect("b64"),
-        )
-        .expect("claims");
+        let claims = jws_claims(&token);
         (token, claims["state"].as_str().expect("state").to_owned())
     };
     let post = |token: String, state: String, combo: Combo| {

@@ -12,17 +12,13 @@ use profilegate::config::Config;
 use profilegate::session::{CookieSealer, RequestCookies, Session};
 use reqwest::StatusCode;
 use serde_json::json;
+use support::questions::*;
 use support::raw;
 use support::*;
 
-const QUESTION: &str = r#"
-[[profiling.questions]]
-id = "company"
-label = "Which company do you work for?"
-type = "text"
-required = true
-min_length = 2
-"#;
+fn question() -> String {
+    profiling(&[], &[company()])
+}
 
 /// A sealer with the test proxies' session secret, to read what their cookies hold.
 fn sealer() -> CookieSealer {
@@ -64,7 +60,7 @@ fn session_cookie(set: &[String]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answers_need_this_sessions_csrf_token() {
-    let env = TestEnv::start_full("", &format!("[profiling]\n{QUESTION}"), json!({})).await;
+    let env = TestEnv::start_full("", &question(), json!({})).await;
     let alice = env.browser();
     alice.login(&env.proxy.url("/app"), "alice").await;
     let bob = Browser::new();
@@ -320,7 +316,7 @@ async fn every_login_makes_a_new_session_and_replaces_a_planted_cookie() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn form_bodies_headers_and_cookies_are_bounded() {
-    let env = TestEnv::start_full("", &format!("[profiling]\n{QUESTION}"), json!({})).await;
+    let env = TestEnv::start_full("", &question(), json!({})).await;
     let alice = env.browser();
     alice.login(&env.proxy.url("/app"), "alice").await;
     let csrf = open(&alice.cookies_for(&env.proxy.url("/")))

@@ -10,6 +10,8 @@ use base64::Engine;
 use profilegate::jwt::SigningKey;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use support::headers::jws_claims;
+use support::questions::*;
 use support::*;
 
 /// The example custom UI app, stopped when dropped.
@@ -71,26 +73,17 @@ async fn setup() -> Setup {
     let key_path = dir.path().join("jwt.pem");
     std::fs::write(&key_path, pem).expect("write key");
     let ui_port = free_port();
-    let sections = format!(
-        r#"
-[profiling]
-questions_per_login = 2
-ui = "redirect"
-redirect_url = "http://127.0.0.1:{ui_port}/"
-
-[[profiling.questions]]
-id = "company"
-label = "Which company do you work for?"
-type = "text"
-required = true
-min_length = 2
-
-[[profiling.questions]]
-id = "role"
-label = "Your role?"
-type = "select"
-options = ["Engineering", "Sales"]
-"#
+    let sections = profiling(
+        &[
+            "questions_per_login = 2",
+            r#"ui = "redirect""#,
+            &format!(r#"redirect_url = "http://127.0.0.1:{ui_port}/""#),
+        ],
+        &[
+            company(),
+            Question::new("role", "Your role?", "select")
+                .with("options", r#"["Engineering", "Sales"]"#),
+        ],
     );
     let env = start_env(&sections, &key_path).await;
     let ui = CustomUi::start(&env.proxy.origin, ui_port);
@@ -103,27 +96,9 @@ options = ["Engineering", "Sales"]
 }
 
 async fn start_env(sections: &str, key_path: &std::path::Path) -> TestEnv {
-    let port = free_port();
-    let op = TestOp::start(port, json!({}));
-    let upstream = EchoUpstream::start().await;
-    let mut proxy = start_proxy_with(port, &op.issuer, &upstream.url(), "", sections, true).await;
-    // jwt_key_file belongs to the harness's [upstream] table: add it there and restart.
-    let text = std::fs::read_to_string(&proxy.config_path).expect("config");
-    let text = text.replacen(
-        "[upstream]\n",
-        &format!(
-            "[upstream]\njwt_key_file = {:?}\n",
-            key_path.display().to_string()
-        ),
-        1,
-    );
-    std::fs::write(&proxy.config_path, text).expect("config");
-    proxy.restart().await;
-    TestEnv {
-        op,
-        upstream,
-        proxy,
-    }
+    // jwt_key_file belongs to the harness's [upstream] table.
+    let jwt_key = format!("jwt_key_file = {:?}", key_path.display().to_string());
+    TestEnv::start_upstream_full("", &jwt_key, sections, json!({})).await
 }
 
 fn form_value(html: &str, name: &str) -> String {
@@ -135,9 +110,7 @@ fn form_value(html: &str, name: &str) -> String {
 }
 
 fn claims_of(url: &str) -> Value {
-    let token = query(url)["token"].clone();
-    let payload = token.split('.').nth(1).expect("payload");
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("b64")).expect("json")
+    jws_claims(&query(url)["token"])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -297,8 +270,7 @@ async fn the_custom_ui_round_trip_and_every_bad_token_is_refused() {
     ];
     let (good, _) = with("rd", json!("/"), "s-good");
     let mut parts: Vec<String> = good.split('.').map(str::to_owned).collect();
-    let mut payload: Value =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&parts[1]).expect("b64")).expect("json");
+    let mut payload = jws_claims(&good);
     payload["sub"] = json!("mallory");
     parts[1] = URL_SAFE_NO_PAD.encode(payload.to_string());
     cases.push(("tampered", (parts.join("."), "s-good".to_owned())));

@@ -5,25 +5,19 @@ mod support;
 
 use reqwest::StatusCode;
 use serde_json::json;
+use support::questions::*;
 use support::*;
 
-const QUESTIONS: &str = r#"
-[profiling]
-questions_per_login = 2
-
-[[profiling.questions]]
-id = "company"
-label = "Which company do you work for?"
-type = "text"
-required = true
-min_length = 2
-
-[[profiling.questions]]
-id = "interests"
-label = "What are you interested in?"
-type = "multiselect"
-options = ["api", "security", "billing"]
-"#;
+fn questions() -> String {
+    profiling(
+        &["questions_per_login = 2"],
+        &[
+            company(),
+            Question::new("interests", "What are you interested in?", "multiselect")
+                .with("options", r#"["api", "security", "billing"]"#),
+        ],
+    )
+}
 
 async fn signed_in(env: &TestEnv) -> Browser {
     let browser = env.browser();
@@ -33,7 +27,7 @@ async fn signed_in(env: &TestEnv) -> Browser {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_single_page_app_answers_through_the_json_api() {
-    let env = TestEnv::start_full("", QUESTIONS, json!({})).await;
+    let env = TestEnv::start_full("", &questions(), json!({})).await;
     let browser = signed_in(&env).await;
     let api = |p: &str| env.proxy.url(&format!("/.profilegate/api/{p}"));
 

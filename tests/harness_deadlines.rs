@@ -1,6 +1,7 @@
 //! The test harness's own promise (issue 14, item 0): a child that gets stuck — a test OP that
 //! never prints its ready line, a command that never ends, a test binary past its limit — fails
 //! the run within a deadline and shows what the child wrote, instead of hanging CI.
+//! The in-process gate of `TestEnv` stops within one too, leaving no listener or connection.
 
 mod support;
 
@@ -81,4 +82,50 @@ fn a_test_binary_past_its_limit_is_stopped_with_everything_it_started() {
             .unwrap_or_default()
             .contains(") Z ");
     assert!(!alive, "the grandchild {pid} outlived the limit");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_in_process_gate_refuses_new_connections_and_closes_open_ones_at_shutdown() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // TestEnv's gate runs in the test process: stopped, it leaves no listener and no
+    // connection behind (as the process at SIGTERM), and within a deadline.
+    let mut env = support::TestEnv::start().await;
+    let port = env.proxy.port;
+    let mut open = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    open.write_all(b"GET /.profilegate/jwks.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .expect("request");
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(10), open.read(&mut buf))
+            .await
+            .expect("an answer in time")
+            .expect("read");
+        assert!(n > 0, "closed before answering");
+        head.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+
+    let started = Instant::now();
+    env.proxy.shut_down().await;
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err(),
+        "a stopped gate still accepts"
+    );
+    // The kept-alive connection ends (the rest of the answer, then end of stream).
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), open.read_to_end(&mut rest))
+        .await
+        .expect("the open connection was closed")
+        .expect("read");
 }

@@ -75,7 +75,7 @@ async fn a_key_rotated_right_after_start_up_signs_in_with_no_wait() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signed_userinfo_from_the_op_is_verified_and_used() {
-    let port = free_port();
+    let (listener, port) = bind_gate();
     let op = TestOp::start(
         port,
         json!({
@@ -84,7 +84,7 @@ async fn signed_userinfo_from_the_op_is_verified_and_used() {
         }),
     );
     let upstream = EchoUpstream::start().await;
-    let proxy = start_proxy(port, &op.issuer, &upstream.url(), "", true).await;
+    let proxy = start_gate(listener, &op.issuer, &upstream.url(), "", true).await;
     assert_signs_in(&proxy, &op, &upstream, "signed userinfo").await;
 }
 

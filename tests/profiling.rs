@@ -8,39 +8,32 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::json;
+use support::questions::*;
 use support::*;
 
-const QUESTIONS: &str = r#"
-[profiling]
-questions_per_login = 1
-
-[[profiling.questions]]
-id = "company"
-label = "Which company do you work for?"
-help = "We use it to tailor your workspace."
-type = "text"
-required = true
-min_length = 2
-max_length = 100
-
-[[profiling.questions]]
-id = "role"
-label = "What best describes your role?"
-type = "select"
-options = ["Engineering", "Product", "Design", "Sales", "Other"]
-required = false
-
-[[profiling.questions]]
-id = "team_size"
-label = "How many people are on your team?"
-type = "integer"
-min = 1
-max = 10000
-required = false
-"#;
+fn questions() -> String {
+    profiling(
+        &["questions_per_login = 1"],
+        &[
+            company()
+                .with("help", r#""We use it to tailor your workspace.""#)
+                .with("max_length", "100"),
+            role(&["Engineering", "Product", "Design", "Sales", "Other"]),
+            Question::new("team_size", "How many people are on your team?", "integer")
+                .with("min", "1")
+                .with("max", "10000")
+                .with("required", "false"),
+        ],
+    )
+}
 
 async fn env() -> TestEnv {
-    TestEnv::start_full("", QUESTIONS, json!({})).await
+    TestEnv::start_full("", &questions(), json!({})).await
+}
+
+/// [`env`] with profilegate as a process, for the tests that stop or restart it.
+async fn spawned_env() -> TestEnv {
+    TestEnv::spawned_full("", &questions(), json!({})).await
 }
 
 /// The question page's CSRF token and the hidden `rd`.
@@ -96,23 +89,13 @@ async fn answer_rd(
 }
 
 fn verify_jwt(env: &TestEnv, token: &str) -> serde_json::Value {
-    let out = child::output_within(
-        Command::new("node")
-            .arg(repo().join("tests/op/verify-jwt.mjs"))
-            .arg(env.proxy.url("/.profilegate/jwks.json"))
-            .arg(&env.proxy.origin)
-            .arg(env.upstream.url())
-            .arg(token),
-        "node tests/op/verify-jwt.mjs",
-        child::COMMAND_LIMIT,
+    headers::verify_profile_jwt(
+        &env.proxy.url("/.profilegate/jwks.json"),
+        &env.proxy.origin,
+        &env.upstream.url(),
+        token,
     )
-    .expect("node runs");
-    assert!(
-        out.status.success(),
-        "JWT did not verify: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("payload json")
+    .unwrap_or_else(|why| panic!("JWT did not verify: {why}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -354,7 +337,7 @@ async fn nothing_new_is_asked_between_logins() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answers_survive_a_proxy_restart() {
-    let mut env = env().await;
+    let mut env = spawned_env().await;
     let browser = env.browser();
     browser.login(&env.proxy.url("/"), "alice").await;
     answer(&browser, &env, "company", &[("company", "Durable Ltd")]).await;
@@ -385,7 +368,7 @@ async fn answers_survive_a_proxy_restart() {
 /// a proxy stopped right after it still leaves it in the store: the store is synced at shutdown.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_login_is_in_the_store_after_the_proxy_stops_right_after_it() {
-    let mut env = env().await;
+    let mut env = spawned_env().await;
     let browser = env.browser();
     browser.login(&env.proxy.url("/"), "alice").await;
     assert!(
@@ -450,7 +433,7 @@ async fn control_characters_and_script_payloads_never_reach_a_header_or_a_page_u
 
     // Non-ASCII and % are percent-encoded; decoding is exact.
     let fresh = Browser::new();
-    let env2 = TestEnv::start_full("", QUESTIONS, json!({})).await;
+    let env2 = TestEnv::start_full("", &questions(), json!({})).await;
     fresh.login(&env2.proxy.url("/"), "bob").await;
     answer(
         &fresh,
@@ -512,7 +495,7 @@ async fn a_claim_the_op_already_supplies_is_not_asked_and_still_reaches_the_upst
         "claims": { "carol": { "company": "Initech" } },
         "extra_scope_claims": { "profile": ["company"] },
     });
-    let env = TestEnv::start_full("", QUESTIONS, op_extra).await;
+    let env = TestEnv::start_full("", &questions(), op_extra).await;
     let browser = env.browser();
     let cb = browser.login(&env.proxy.url("/start"), "carol").await;
     let loc = location(&cb);

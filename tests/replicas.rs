@@ -9,29 +9,20 @@
 
 mod support;
 
-use std::process::Command;
-
 use reqwest::StatusCode;
 use serde_json::json;
+use support::questions::*;
 use support::*;
 
-const QUESTIONS: &str = r#"
-[profiling]
-questions_per_login = 1
-
-[[profiling.questions]]
-id = "company"
-label = "Which company do you work for?"
-type = "text"
-required = true
-
-[[profiling.questions]]
-id = "role"
-label = "What best describes your role?"
-type = "select"
-options = ["Engineering", "Design"]
-required = false
-"#;
+fn questions() -> String {
+    profiling(
+        &["questions_per_login = 1"],
+        &[
+            Question::new("company", COMPANY_LABEL, "text").with("required", "true"),
+            role(&["Engineering", "Design"]),
+        ],
+    )
+}
 
 /// A schema of its own on the test server; the `[store]` table that uses it.
 async fn store_table() -> Option<String> {
@@ -97,8 +88,8 @@ async fn two_replicas_share_answers_and_the_signing_key_and_notice_a_newer_revis
     let Some(store) = store_table().await else {
         return;
     };
-    let sections = format!("{QUESTIONS}\n{store}");
-    let env = TestEnv::start_full("", &sections, json!({})).await;
+    let sections = format!("{}\n{store}", questions());
+    let env = TestEnv::spawned_full("", &sections, json!({})).await;
     let replica_b = start_proxy_with(
         free_port(),
         &env.op.issuer,
@@ -124,22 +115,14 @@ async fn two_replicas_share_answers_and_the_signing_key_and_notice_a_newer_revis
 
     // B signs with the key A created and stored: B's token verifies against A's JWKS.
     let token = seen.header("x-profile-jwt").expect("jwt").to_owned();
-    let out = child::output_within(
-        Command::new("node")
-            .arg(repo().join("tests/op/verify-jwt.mjs"))
-            .arg(env.proxy.url("/.profilegate/jwks.json"))
-            .arg(&replica_b.origin)
-            .arg(env.upstream.url())
-            .arg(&token),
-        "node tests/op/verify-jwt.mjs",
-        child::COMMAND_LIMIT,
-    )
-    .expect("node runs");
-    assert!(
-        out.status.success(),
-        "B's JWT did not verify with A's keys: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    if let Err(why) = headers::verify_profile_jwt(
+        &env.proxy.url("/.profilegate/jwks.json"),
+        &replica_b.origin,
+        &env.upstream.url(),
+        &token,
+    ) {
+        panic!("B's JWT did not verify with A's keys: {why}");
+    }
 
     // A second login at A asks the next question; the answer gives a new revision, which the
     // new session carries. B still caches the old revision and must reload.

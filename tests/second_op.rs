@@ -28,6 +28,7 @@ use reqwest::cookie::Jar;
 use reqwest::redirect::Policy;
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
+use support::questions::*;
 use support::*;
 
 /// The package's SQLite schema (the same tables as /usr/share/doc/glewlwyd/database/
@@ -41,17 +42,9 @@ const USER_EMAIL: &str = "alice@example.org";
 /// How long Glewlwyd may take to answer on its port.
 const START_DEADLINE: Duration = Duration::from_secs(20);
 
-const QUESTIONS: &str = r#"
-[profiling]
-questions_per_login = 1
-
-[[profiling.questions]]
-id = "company"
-label = "Which company do you work for?"
-type = "text"
-required = true
-min_length = 2
-"#;
+fn questions() -> String {
+    profiling(&["questions_per_login = 1"], &[company()])
+}
 
 /// What the test needs on the machine; the first one missing, if any.
 fn missing_prerequisite() -> Option<String> {
@@ -430,7 +423,8 @@ async fn start_proxy_for(
     upstream: &EchoUpstream,
     token_endpoint_auth: Option<&str>,
 ) -> Proxy {
-    let mut proxy = start_proxy_with(port, &op.issuer, &upstream.url(), "", QUESTIONS, true).await;
+    let mut proxy =
+        start_proxy_with(port, &op.issuer, &upstream.url(), "", &questions(), true).await;
     if setup.secret == CLIENT_SECRET && token_endpoint_auth.is_none() {
         return proxy;
     }
@@ -580,7 +574,7 @@ async fn glewlwyds_trailing_slash_issuer_written_without_it_is_reported_with_bot
     let configured = op.issuer.trim_end_matches('/').to_owned();
     assert_ne!(configured, op.issuer);
     // Not ready: discovery fails (it runs before the proxy serves, so the log has it now).
-    let proxy = start_proxy_with(port, &configured, &upstream.url(), "", QUESTIONS, false).await;
+    let proxy = start_proxy_with(port, &configured, &upstream.url(), "", &questions(), false).await;
     // The log is JSON: the quoted issuers inside its error field are escaped.
     let quoted = |issuer: &str| format!("{issuer:?}").replace('"', "\\\"");
     let log = proxy.log();

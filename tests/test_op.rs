@@ -4,11 +4,10 @@
 
 mod support;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use profilegate::jwt::SigningKey;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use support::headers::jws_parts;
 use support::*;
 
 /// The OP's discovery document.
@@ -40,17 +39,6 @@ async fn jwks_kids(op: &TestOp) -> Vec<String> {
         .iter()
         .map(|k| k["kid"].as_str().expect("kid").to_owned())
         .collect()
-}
-
-/// A compact JWS's decoded header and payload (not verified: these tests look at what the OP
-/// chose to put there).
-fn jws_parts(token: &str) -> (Value, Value) {
-    let mut parts = token.split('.');
-    let mut decode = || -> Value {
-        let part = parts.next().unwrap_or_else(|| panic!("not a JWS: {token}"));
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).expect("base64url")).expect("JSON")
-    };
-    (decode(), decode())
 }
 
 /// The redirect URI the default client is registered with (nothing listens there: the sign-in

@@ -24,7 +24,7 @@ struct MockEnv {
 async fn mock_env() -> MockEnv {
     let op = MockOp::start().await;
     let upstream = EchoUpstream::start().await;
-    let proxy = start_proxy(free_port(), &op.issuer, &upstream.url(), "", true).await;
+    let proxy = start_gate(bind_gate().0, &op.issuer, &upstream.url(), "", true).await;
     MockEnv {
         op,
         upstream,
@@ -646,7 +646,7 @@ async fn an_issuer_with_a_path_is_discovered_and_signs_in() {
     let op = MockOp::start_at("/realms/acme").await;
     assert!(op.issuer.ends_with("/realms/acme"));
     let upstream = EchoUpstream::start().await;
-    let proxy = start_proxy(free_port(), &op.issuer, &upstream.url(), "", true).await;
+    let proxy = start_gate(bind_gate().0, &op.issuer, &upstream.url(), "", true).await;
     let env = MockEnv {
         op,
         upstream,
