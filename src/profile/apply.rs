@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 
 use super::engine::Engine;
-use crate::session::now_secs;
 use crate::store::{
     AnswerSource, ProfileRecord, ProfileStore, Skip, StoreError, StoredAnswer, UserKey,
 };
@@ -18,6 +17,8 @@ pub type FieldErrors = BTreeMap<String, String>;
 pub struct Submission<'a> {
     pub answers: &'a [(String, Vec<String>)],
     pub skips: &'a [String],
+    /// When it was submitted (seconds since the epoch): the answers' and skips' time.
+    pub at: u64,
 }
 
 /// The user a submission is applied for: who, which questions are pending, which login.
@@ -48,7 +49,7 @@ pub async fn apply(
     submission: Submission<'_>,
     lang: &str,
 ) -> Result<Applied, StoreError> {
-    let Submission { answers, skips } = submission;
+    let Submission { answers, skips, at } = submission;
     let mut errors = FieldErrors::new();
     let mut valid = Vec::new();
     let pending = |id: &str| respondent.pending.iter().any(|p| p == id);
@@ -62,7 +63,7 @@ pub async fn apply(
                 id.clone(),
                 StoredAnswer {
                     value,
-                    answered_at: now_secs(),
+                    answered_at: at,
                     question_version: q.version,
                     source: AnswerSource::User,
                 },
@@ -96,7 +97,7 @@ pub async fn apply(
     }
     for id in skips {
         let skip = Skip {
-            at: now_secs(),
+            at,
             login: respondent.login,
         };
         record = Some(store.record_skip(key, id, skip).await?);
@@ -154,6 +155,7 @@ mod tests {
         let submission = Submission {
             answers: &answers,
             skips: &[],
+            at: 1_700_000_000,
         };
         let applied = apply(&engine(), &store, respondent, submission, "en")
             .await
@@ -180,6 +182,7 @@ mod tests {
         let submission = Submission {
             answers: &answers,
             skips: &skips,
+            at: 1_700_000_000,
         };
         let applied = apply(&engine(), &store, respondent, submission, "en")
             .await
@@ -211,6 +214,7 @@ mod tests {
         let submission = Submission {
             answers: &answers,
             skips: &skips,
+            at: 1_700_000_000,
         };
         let applied = apply(&engine(), &store, respondent, submission, "en")
             .await

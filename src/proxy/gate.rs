@@ -20,7 +20,7 @@ use crate::oidc::Provider;
 use crate::pipeline::Routes;
 use crate::profile::Engine;
 use crate::render::Pages;
-use crate::session::{CookieSealer, Session as UserSession};
+use crate::session::{CookieSealer, Session};
 use crate::store::{ProfileStore, UserKey};
 
 /// The proxy service: everything a request may need, built once at start-up.
@@ -125,7 +125,7 @@ impl Gate {
 
     /// The language of a page for `user`: `ui_locales` and the `locale` claim (kept in the
     /// session), then `Accept-Language`, then the configured default.
-    pub(super) fn language(&self, req: &Parts, user: &UserSession) -> String {
+    pub(super) fn language(&self, req: &Parts, user: &Session) -> String {
         let accept = req
             .headers
             .get("accept-language")

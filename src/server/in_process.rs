@@ -11,7 +11,8 @@ use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::instrument::WithSubscriber;
 
-use super::{build, gate, Built, StartError};
+use super::build::{build, gate, Built};
+use super::error::StartError;
 use crate::config::Config;
 use crate::oidc::Provider;
 use crate::proxy::Worker;

@@ -13,7 +13,7 @@ use super::apply_for;
 use crate::error::AppError;
 use crate::profile::schema::{raw_values, schema};
 use crate::profile::{Applied, FieldErrors};
-use crate::session::{tokens_equal, Session as UserSession};
+use crate::session::{tokens_equal, Session};
 use crate::store::AnswerSource;
 
 /// Largest JSON body of `POST api/answers`.
@@ -30,7 +30,7 @@ struct AnswersRequest {
     skip: Vec<String>,
 }
 
-fn pending_schemas(gate: &Gate, user: &UserSession) -> Vec<Value> {
+fn pending_schemas(gate: &Gate, user: &Session) -> Vec<Value> {
     user.pending
         .iter()
         .filter_map(|id| gate.engine.question(id))
@@ -39,7 +39,7 @@ fn pending_schemas(gate: &Gate, user: &UserSession) -> Vec<Value> {
 }
 
 /// `GET api/pending`.
-pub fn pending(gate: &Gate, user: &UserSession) -> Reply {
+pub fn pending(gate: &Gate, user: &Session) -> Reply {
     Reply::json(
         200,
         &json!({
@@ -51,7 +51,7 @@ pub fn pending(gate: &Gate, user: &UserSession) -> Reply {
 }
 
 /// `GET api/profile`.
-pub async fn profile(gate: &Gate, user: &UserSession) -> Handled {
+pub async fn profile(gate: &Gate, user: &Session) -> Handled {
     let enriched = gate
         .enricher
         .for_session(&*gate.store, user)
@@ -84,7 +84,7 @@ pub async fn profile(gate: &Gate, user: &UserSession) -> Handled {
 }
 
 /// `POST api/answers`.
-pub async fn answers(gate: &Gate, request: &mut IncomingRequest, mut user: UserSession) -> Handled {
+pub async fn answers(gate: &Gate, request: &mut IncomingRequest, mut user: Session) -> Handled {
     let req = request.head();
     let csrf_ok = req
         .headers

@@ -23,18 +23,14 @@ use super::ui_token::{self, QuestionsClaims};
 use crate::error::AppError;
 use crate::profile::Applied;
 use crate::redirect::ReturnTo;
-use crate::session::{now_secs, Session as UserSession};
+use crate::session::{now_secs, Session};
 use crate::store::ProfileRecord;
 
 /// Largest body of a custom UI's post-back.
 const MAX_CONTINUE_BODY: usize = 64 * 1024;
 
 /// `POST` (from the custom form) or `GET` (the same browser, back on our origin).
-pub async fn handle(
-    gate: &Gate,
-    request: &mut IncomingRequest,
-    user: Option<UserSession>,
-) -> Handled {
+pub async fn handle(gate: &Gate, request: &mut IncomingRequest, user: Option<Session>) -> Handled {
     if request.head().method == Method::POST {
         post_back(gate, request).await
     } else {
@@ -132,9 +128,9 @@ async fn post_back(gate: &Gate, request: &mut IncomingRequest) -> Handled {
 }
 
 /// The session the token speaks for: its subject, login and questions.
-fn token_user(gate: &Gate, claims: &QuestionsClaims, ids: &[String]) -> UserSession {
+fn token_user(gate: &Gate, claims: &QuestionsClaims, ids: &[String]) -> Session {
     let now = now_secs();
-    UserSession {
+    Session {
         sid: String::new(),
         sub: claims.sub.clone(),
         email: None,
@@ -157,7 +153,7 @@ fn token_user(gate: &Gate, claims: &QuestionsClaims, ids: &[String]) -> UserSess
 
 /// Drops from `user.pending` what the store says is settled: answered at the question's
 /// current version, or skipped at this login.
-pub fn reconcile(gate: &Gate, user: &mut UserSession, record: &ProfileRecord) {
+pub fn reconcile(gate: &Gate, user: &mut Session, record: &ProfileRecord) {
     let settled: Vec<String> = user
         .pending
         .iter()
@@ -178,7 +174,7 @@ pub fn reconcile(gate: &Gate, user: &mut UserSession, record: &ProfileRecord) {
     user.rev = user.rev.max(record.revision);
 }
 
-async fn come_back(gate: &Gate, request: &IncomingRequest, user: Option<UserSession>) -> Reply {
+async fn come_back(gate: &Gate, request: &IncomingRequest, user: Option<Session>) -> Reply {
     let [rd] = request.query_params(["rd"]);
     let rd = ReturnTo::parse_or_root(rd.as_deref(), &gate.origin);
     let Some(mut user) = user else {

@@ -14,7 +14,7 @@ use crate::error::AppError;
 use crate::metrics::Metrics;
 use crate::oidc::Provider;
 use crate::redirect::ReturnTo;
-use crate::session::{now_secs, tokens_equal, RequestCookies, Session as UserSession};
+use crate::session::{now_secs, tokens_equal, RequestCookies, Session};
 
 /// Largest form body accepted by the proxy's own forms.
 const MAX_FORM_BODY: usize = 16 * 1024;
@@ -237,11 +237,7 @@ fn for_log(raw: &str, max: usize) -> String {
 
 /// Ends the session. A POST must carry the session's CSRF token; a GET from another site is
 /// asked to confirm, so a cross-site link or image cannot sign the user out.
-pub async fn logout(
-    gate: &Gate,
-    request: &mut IncomingRequest,
-    user: Option<UserSession>,
-) -> Handled {
+pub async fn logout(gate: &Gate, request: &mut IncomingRequest, user: Option<Session>) -> Handled {
     let rd = if request.head().method == Method::POST {
         let body = request
             .read_body(MAX_FORM_BODY)

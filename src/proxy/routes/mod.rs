@@ -20,14 +20,14 @@ use std::sync::Arc;
 use super::gate::Gate;
 use crate::error::AppError;
 use crate::profile::{apply, Applied, Respondent, Submission};
-use crate::session::Session as UserSession;
+use crate::session::{now_secs, Session};
 
 /// Applies `user`'s submitted answers and skips (`profile::apply`: validate, then store) and,
 /// when they were stored, settles them in the session and refreshes the profile view. The
 /// session's cookie is the caller's to write.
 async fn apply_for(
     gate: &Gate,
-    user: &mut UserSession,
+    user: &mut Session,
     answers: &[(String, Vec<String>)],
     skips: &[String],
     lang: &str,
@@ -42,7 +42,11 @@ async fn apply_for(
         &gate.engine,
         &*gate.store,
         respondent,
-        Submission { answers, skips },
+        Submission {
+            answers,
+            skips,
+            at: now_secs(),
+        },
         lang,
     )
     .await?;

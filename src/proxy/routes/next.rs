@@ -7,7 +7,7 @@ use super::ui_token;
 use crate::config::QuestionUi;
 use crate::profile::Question;
 use crate::redirect::ReturnTo;
-use crate::session::Session as UserSession;
+use crate::session::Session;
 
 /// `/.profilegate/profile?rd=<return_to>` on the proxy's origin.
 pub fn profile_url(gate: &Gate, return_to: &ReturnTo) -> String {
@@ -17,7 +17,7 @@ pub fn profile_url(gate: &Gate, return_to: &ReturnTo) -> String {
 
 /// Where a user with pending questions answers them, coming back to `rd`: the hosted page or
 /// the custom UI (with a fresh signed token). `None` when nothing is pending.
-pub fn questions_location(gate: &Gate, user: &UserSession, rd: &ReturnTo) -> Option<String> {
+pub fn questions_location(gate: &Gate, user: &Session, rd: &ReturnTo) -> Option<String> {
     next_question(gate, user)?;
     match &gate.ui {
         QuestionUi::Hosted => Some(profile_url(gate, rd)),
@@ -39,6 +39,6 @@ pub fn questions_location(gate: &Gate, user: &UserSession, rd: &ReturnTo) -> Opt
 }
 
 /// The first pending question this configuration still knows.
-pub fn next_question<'g>(gate: &'g Gate, user: &UserSession) -> Option<&'g Question> {
+pub fn next_question<'g>(gate: &'g Gate, user: &Session) -> Option<&'g Question> {
     user.pending.iter().find_map(|id| gate.engine.question(id))
 }

@@ -14,7 +14,7 @@ use crate::error::AppError;
 use crate::profile::{Applied, Question};
 use crate::redirect::ReturnTo;
 use crate::render::{QuestionPage, QuestionView, SignedIn};
-use crate::session::{tokens_equal, Session as UserSession};
+use crate::session::{tokens_equal, Session};
 
 // The page's own controls start with `_`, which no question id can (ids are `[a-z][a-z0-9_]*`).
 
@@ -24,7 +24,7 @@ const MAX_ANSWER_BODY: usize = 64 * 1024;
 const MAX_VALUES: usize = 64;
 
 /// A browser navigation while questions are pending: to the questions, coming back here.
-pub fn ask(gate: &Gate, request: &IncomingRequest, user: &UserSession) -> Reply {
+pub fn ask(gate: &Gate, request: &IncomingRequest, user: &Session) -> Reply {
     let here = request
         .head()
         .uri
@@ -36,7 +36,7 @@ pub fn ask(gate: &Gate, request: &IncomingRequest, user: &UserSession) -> Reply 
 }
 
 /// An API request while a required question is pending: 403 JSON naming the questions.
-pub fn pending_json(gate: &Gate, user: &UserSession) -> Reply {
+pub fn pending_json(gate: &Gate, user: &Session) -> Reply {
     let questions: Vec<serde_json::Value> = user
         .required
         .iter()
@@ -87,7 +87,7 @@ fn render(
     gate: &Gate,
     lang: &str,
     status: u16,
-    user: &UserSession,
+    user: &Session,
     q: &Question,
     values: &[String],
     error: Option<&str>,
@@ -110,7 +110,7 @@ fn render(
 }
 
 /// `GET /.profilegate/profile`: the next pending question, or on to the app.
-pub fn show(gate: &Gate, request: &IncomingRequest, user: &UserSession) -> Reply {
+pub fn show(gate: &Gate, request: &IncomingRequest, user: &Session) -> Reply {
     let [rd] = request.query_params(["rd"]);
     let rd = return_to(gate, rd.as_deref());
     match (next_question(gate, user), &gate.ui) {
@@ -128,7 +128,7 @@ pub fn show(gate: &Gate, request: &IncomingRequest, user: &UserSession) -> Reply
 }
 
 /// `POST /.profilegate/profile`: validate and store an answer (or a skip), then move on.
-pub async fn submit(gate: &Gate, request: &mut IncomingRequest, mut user: UserSession) -> Handled {
+pub async fn submit(gate: &Gate, request: &mut IncomingRequest, mut user: Session) -> Handled {
     debug_assert_eq!(request.head().method, Method::POST);
     let body = request
         .read_body(MAX_ANSWER_BODY)

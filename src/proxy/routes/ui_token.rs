@@ -13,7 +13,7 @@ use crate::error::AppError;
 use crate::profile::schema::schema;
 use crate::profile::FieldErrors;
 use crate::redirect::ReturnTo;
-use crate::session::{now_secs, random_token, Session as UserSession};
+use crate::session::{now_secs, random_token, Session};
 
 /// The `typ` of a custom-UI token (never accepted as anything else, nor anything else as it).
 pub const TOKEN_TYPE: &str = "profilegate/questions";
@@ -76,7 +76,7 @@ pub fn redirect_url(
     gate: &Gate,
     form: &Url,
     lifetime: u64,
-    user: &UserSession,
+    user: &Session,
     rd: &ReturnTo,
     errors: &FieldErrors,
     values: &BTreeMap<String, Vec<String>>,
