@@ -126,3 +126,116 @@ fn revised(
     next.revision = current.map_or(0, |r| r.revision) + u64::from(commit == Commit::Durable);
     Some(next)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::profile::AnswerValue;
+    use crate::store::record::AnswerSource;
+
+    /// A backend with nothing but the primitive (a map under a lock), to show that the three
+    /// operations need no more than that.
+    #[derive(Default)]
+    struct MapStore {
+        records: Mutex<HashMap<UserKey, ProfileRecord>>,
+        commits: Mutex<Vec<Commit>>,
+    }
+
+    #[async_trait]
+    impl ProfileStore for MapStore {
+        async fn load(&self, user: &UserKey) -> Result<Option<ProfileRecord>, StoreError> {
+            Ok(self.records.lock().expect("lock").get(user).cloned())
+        }
+
+        async fn update_record(
+            &self,
+            user: &UserKey,
+            commit: Commit,
+            change: &RecordChange<'_>,
+        ) -> Result<ProfileRecord, StoreError> {
+            let mut records = self.records.lock().expect("lock");
+            let current = records.get(user);
+            let Some(next) = change(current) else {
+                return Ok(current.cloned().unwrap_or_default());
+            };
+            records.insert(user.clone(), next.clone());
+            self.commits.lock().expect("lock").push(commit);
+            Ok(next)
+        }
+
+        async fn get_or_create_secret(
+            &self,
+            _name: &str,
+            create: &(dyn Fn() -> Vec<u8> + Send + Sync),
+        ) -> Result<Vec<u8>, StoreError> {
+            Ok(create())
+        }
+
+        async fn ready(&self) -> bool {
+            true
+        }
+
+        async fn sync(&self) -> Result<(), StoreError> {
+            Ok(())
+        }
+    }
+
+    fn answer(value: AnswerValue) -> StoredAnswer {
+        StoredAnswer {
+            value,
+            answered_at: 1,
+            question_version: 1,
+            source: AnswerSource::User,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_operations_count_revisions_and_choose_the_commit_on_any_primitive() {
+        let store = MapStore::default();
+        let u = UserKey::new("https://op.example", "alice");
+        let login = store.record_login(&u, 10).await.expect("login");
+        assert_eq!(
+            (login.logins, login.revision),
+            (1, 0),
+            "a login keeps the revision"
+        );
+        let answered = store
+            .save_answers(&u, vec![("a".into(), answer(AnswerValue::Bool(true)))])
+            .await
+            .expect("answers");
+        assert_eq!(answered.revision, 1);
+        let skipped = store
+            .record_skip(&u, "b", Skip { at: 11, login: 1 })
+            .await
+            .expect("skip");
+        assert_eq!(skipped.revision, 2);
+        // No change, no write: an empty answer list and a skip of an answered question.
+        assert_eq!(
+            store
+                .save_answers(&u, Vec::new())
+                .await
+                .expect("none")
+                .revision,
+            2
+        );
+        let late = store
+            .record_skip(&u, "a", Skip { at: 12, login: 1 })
+            .await
+            .expect("late skip");
+        assert_eq!((late.revision, late.skips.len()), (2, 1));
+        assert_eq!(
+            *store.commits.lock().expect("lock"),
+            [Commit::Background, Commit::Durable, Commit::Durable]
+        );
+        let refused = store
+            .save_answers(
+                &u,
+                vec![("n".into(), answer(AnswerValue::Number(f64::NAN)))],
+            )
+            .await;
+        assert!(matches!(refused, Err(StoreError::Invalid(_))));
+    }
+}
