@@ -237,7 +237,7 @@ fn a_missing_file_and_a_missing_heading_are_both_reported() {
 /// cannot leave the documentation pointing at nothing. Text inside code blocks counts too.
 fn named_files(text: &str) -> Vec<String> {
     let mut found = Vec::new();
-    for (at, _) in text.match_indices(|c| c == 's' || c == 't' || c == 'e' || c == 'd') {
+    for (at, _) in text.match_indices(['s', 't', 'e', 'd']) {
         let rest = &text[at..];
         let starts = ["src/", "tests/", "examples/", "templates/", "docs/"];
         if !starts.iter().any(|s| rest.starts_with(s)) {
