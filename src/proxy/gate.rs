@@ -11,6 +11,7 @@ use ipnet::IpNet;
 
 use super::forward::Upstream;
 use super::reply::page_csp;
+use super::request::accepted_languages;
 use super::sessions::Sessions;
 use crate::config::{ProfilingConfig, QuestionUi, ServerConfig, UpstreamConfig};
 use crate::enrich::Enricher;
@@ -126,12 +127,7 @@ impl Gate {
     /// The language of a page for `user`: `ui_locales` and the `locale` claim (kept in the
     /// session), then `Accept-Language`, then the configured default.
     pub(super) fn language(&self, req: &Parts, user: &Session) -> String {
-        let accept = req
-            .headers
-            .get("accept-language")
-            .and_then(|v| v.to_str().ok())
-            .map(crate::profile::i18n::accept_language)
-            .unwrap_or_default();
+        let accept = accepted_languages(req);
         crate::profile::i18n::choose(
             user.locales.iter().chain(accept.iter()).map(String::as_str),
             &self.languages,

@@ -92,12 +92,41 @@ pub fn form_fields<const N: usize>(raw: &[u8], names: &[&str; N], out: &mut [Opt
     }
 }
 
-/// Every `name=value` pair of a form body, in order.
-pub fn form_pairs(raw: &[u8]) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(raw)
-        .take(256)
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
+/// A posted form (`application/x-www-form-urlencoded`), decoded: its first 256 `name=value`
+/// pairs in order (a name may repeat).
+pub struct Form(Vec<(String, String)>);
+
+impl Form {
+    pub fn parse(raw: &[u8]) -> Self {
+        Form(
+            url::form_urlencoded::parse(raw)
+                .take(256)
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )
+    }
+
+    /// The first value of `name`.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every pair, in order.
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.0
+    }
+}
+
+/// The languages of the request's `Accept-Language`, best first (none without the header).
+pub fn accepted_languages(head: &Parts) -> Vec<String> {
+    head.headers
+        .get("accept-language")
+        .and_then(|v| v.to_str().ok())
+        .map(crate::profile::i18n::accept_language)
+        .unwrap_or_default()
 }
 
 /// True when the client would rather read a page than JSON (given its `Accept` header).

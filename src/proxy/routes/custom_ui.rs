@@ -16,7 +16,7 @@ use http::Method;
 
 use super::super::gate::Gate;
 use super::super::reply::{Handled, Reply};
-use super::super::request::{form_pairs, IncomingRequest};
+use super::super::request::{Form, IncomingRequest};
 use super::apply_for;
 use super::next::questions_location;
 use super::ui_token::{self, QuestionsClaims};
@@ -54,13 +54,8 @@ async fn post_back(gate: &Gate, request: &mut IncomingRequest) -> Handled {
         .read_body(MAX_CONTINUE_BODY)
         .await
         .map_err(|e| (e, Vec::new()))?;
-    let fields = form_pairs(&body);
-    let field = |name: &str| {
-        fields
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let posted = Form::parse(&body);
+    let field = |name: &str| posted.field(name);
     let token = field("token").ok_or_else(|| reject("no token"))?;
     let claims = ui_token::verify(gate, token, form, now_secs()).map_err(|why| reject(&why))?;
     let exp = claims.exp;
@@ -80,14 +75,15 @@ async fn post_back(gate: &Gate, request: &mut IncomingRequest) -> Handled {
     let rd =
         ReturnTo::from_path(claims.rd.as_deref().unwrap_or("/")).unwrap_or_else(ReturnTo::root);
 
-    let skips: Vec<String> = fields
+    let skips: Vec<String> = posted
+        .pairs()
         .iter()
         .filter(|(k, _)| k == "skip")
         .map(|(_, v)| v.clone())
         .filter(|id| ids.contains(id))
         .collect();
     let mut values: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (k, v) in &fields {
+    for (k, v) in posted.pairs() {
         if ids.contains(k) && !skips.contains(k) {
             values.entry(k.clone()).or_default().push(v.clone());
         }

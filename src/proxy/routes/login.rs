@@ -8,7 +8,7 @@ use http::Method;
 
 use super::super::gate::Gate;
 use super::super::reply::{Handled, Reply};
-use super::super::request::{accepts_html, form_fields, IncomingRequest};
+use super::super::request::{accepted_languages, accepts_html, form_fields, IncomingRequest};
 use super::next::questions_location;
 use crate::error::AppError;
 use crate::metrics::Metrics;
@@ -183,12 +183,7 @@ const CANCELLED: [&str; 4] = [
 /// going, which starts a fresh login. JSON for a client that does not read HTML.
 fn cancelled(gate: &Gate, request: &IncomingRequest, login: &crate::session::LoginState) -> Reply {
     let req = request.head();
-    let accept = req
-        .headers
-        .get("accept-language")
-        .and_then(|v| v.to_str().ok())
-        .map(crate::profile::i18n::accept_language)
-        .unwrap_or_default();
+    let accept = accepted_languages(req);
     let languages = crate::profile::i18n::UI_LANGUAGES
         .iter()
         .map(|l| (*l).to_owned())

@@ -6,7 +6,7 @@ use http::Method;
 
 use super::super::gate::Gate;
 use super::super::reply::{Handled, Reply};
-use super::super::request::{form_pairs, IncomingRequest};
+use super::super::request::{Form, IncomingRequest};
 use super::apply_for;
 use super::next::{next_question, profile_url, questions_location};
 use crate::config::QuestionUi;
@@ -134,13 +134,8 @@ pub async fn submit(gate: &Gate, request: &mut IncomingRequest, mut user: Sessio
         .read_body(MAX_ANSWER_BODY)
         .await
         .map_err(|e| (e, Vec::new()))?;
-    let fields = form_pairs(&body);
-    let field = |name: &str| {
-        fields
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let form = Form::parse(&body);
+    let field = |name: &str| form.field(name);
     if !field("_csrf").is_some_and(|t| tokens_equal(t, &user.csrf)) {
         return Err((AppError::CsrfRejected, Vec::new()));
     }
@@ -157,7 +152,7 @@ pub async fn submit(gate: &Gate, request: &mut IncomingRequest, mut user: Sessio
     let values: Vec<String> = if skip {
         Vec::new()
     } else {
-        fields
+        form.pairs()
             .iter()
             .filter(|(k, _)| *k == q.id)
             .take(MAX_VALUES)
