@@ -12,6 +12,7 @@ pub mod jwt;
 pub mod metrics;
 pub mod oidc;
 pub mod pipeline;
+pub mod policy;
 pub mod profile;
 pub mod proxy;
 pub mod redirect;
