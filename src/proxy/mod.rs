@@ -192,10 +192,11 @@ impl Gate {
                 }
             }
             (Decision::ForwardPublic, _) => {
-                Metrics::inc(&self.metrics.forwarded);
+                Metrics::inc(&self.metrics.forwarded_public);
                 return self.forward(request, client, None, wants_html).await;
             }
             (Decision::Deny, _) => {
+                Metrics::inc(&self.metrics.denied);
                 let req = request.head();
                 let matched = self
                     .policy
