@@ -1,6 +1,6 @@
 //! Paths as the route rules read them. The upstream receives [`normalize`]d paths; a rule that
 //! widens access (`public`, `questions = "skip"`) matches only the [`strict`] reading, one that
-//! narrows it (`allow` and the simple keys) matches the [`lenient`] reading — the most any
+//! narrows it (`allow` and the simple keys) matches any of the [`lenient_readings`] — whatever any
 //! server behind us could make of the path. So no spelling of a path (encoded slashes, dot
 //! segments, `;` parameters, case, double slashes, `%2e`) can make a protected path public.
 
@@ -82,28 +82,41 @@ pub fn strict(normalized: &str) -> Option<&str> {
     (!ambiguous).then_some(normalized)
 }
 
-/// The most a server behind us could make of the path: every escape decoded (repeatedly, for
-/// double encoding), `\` read as `/`, `;` parameters dropped from every segment, dot segments
-/// removed and empty segments merged. Narrowing rules match this reading, ignoring ASCII case.
-pub fn lenient(normalized: &str) -> Cow<'_, str> {
+/// How many times a server behind us might decode a path (double encoding and more).
+const DECODING_DEPTHS: usize = 4;
+
+/// Every way a server behind us could read the path: decoded 0 to [`DECODING_DEPTHS`] times,
+/// each with `\` read as `/` and `;` parameters dropped from every segment, and each both with
+/// dot segments resolved and as it stands. Narrowing rules match if any reading matches,
+/// ignoring ASCII case. A path with no `%`, `\` or `;` has one reading: itself.
+pub fn lenient_readings(normalized: &str) -> Vec<Cow<'_, str>> {
     let bytes = normalized.as_bytes();
     if !bytes.iter().any(|&b| matches!(b, b'%' | b'\\' | b';')) {
-        return Cow::Borrowed(normalized);
+        return vec![Cow::Borrowed(normalized)];
     }
+    let mut readings: Vec<Cow<'_, str>> = vec![Cow::Borrowed(normalized)];
     let mut current = normalized.to_owned();
-    for _ in 0..4 {
-        let next = decode_all(&current);
-        if next == current {
-            break;
+    for depth in 0..=DECODING_DEPTHS {
+        if depth > 0 {
+            let next = decode_all(&current);
+            if next == current {
+                break;
+            }
+            current = next;
         }
-        current = next;
+        let slashed = current.replace('\\', "/");
+        let without_params: Vec<&str> = slashed
+            .split('/')
+            .map(|segment| segment.split(';').next().unwrap_or(""))
+            .collect();
+        let plain = without_params.join("/");
+        for reading in [remove_dot_segments(&plain), plain] {
+            if !readings.iter().any(|r| *r == reading) {
+                readings.push(Cow::Owned(reading));
+            }
+        }
     }
-    let slashed = current.replace('\\', "/");
-    let without_params: Vec<&str> = slashed
-        .split('/')
-        .map(|segment| segment.split(';').next().unwrap_or(""))
-        .collect();
-    Cow::Owned(remove_dot_segments(&without_params.join("/")))
+    readings
 }
 
 /// Every `%XX` decoded; bytes that do not form UTF-8 are replaced (they match no rule).
@@ -251,7 +264,7 @@ mod tests {
     }
 
     #[test]
-    fn lenient_reads_the_most_a_server_could() {
+    fn lenient_readings_include_every_decoding_depth() {
         let table = [
             ("/admin", "/admin"),
             ("/healthz/..;/admin", "/admin"),
@@ -261,10 +274,18 @@ mod tests {
             ("/static\\..\\admin", "/admin"),
             ("/admin;jsessionid=1", "/admin"),
             ("/x/%252e%252e/admin", "/admin"),
+            // Decoded once, this is still under /admin; decoded twice it climbs out.
+            ("/admin/%252e%252e/healthz", "/admin/%2e%2e/healthz"),
+            ("/admin/%252e%252e/healthz", "/healthz"),
         ];
         for (normalized, expected) in table {
-            assert_eq!(lenient(normalized), expected, "{normalized}");
+            let readings = lenient_readings(normalized);
+            assert!(
+                readings.iter().any(|r| r == expected),
+                "{normalized}: {expected} not in {readings:?}"
+            );
         }
+        assert_eq!(lenient_readings("/plain/path").len(), 1);
     }
 
     #[test]
