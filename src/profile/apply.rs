@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use super::engine::Engine;
+use super::engine::{answer_is_current, Engine};
 use crate::store::{
     AnswerSource, ProfileRecord, ProfileStore, Skip, StoreError, StoredAnswer, UserKey,
 };
@@ -96,11 +96,15 @@ pub async fn apply(
         record = Some(store.save_answers(key, valid).await?);
     }
     for id in skips {
-        let skip = Skip {
-            at,
-            login: respondent.login,
+        let skip = Skip::new(at, respondent.login);
+        // A skip stands beside an answer that no longer counts (expired, or to an older
+        // version): the question was asked again. A current answer wins over a late skip.
+        let outdated = |a: &StoredAnswer| {
+            engine
+                .question(id)
+                .is_some_and(|q| !answer_is_current(q, a, at))
         };
-        record = Some(store.record_skip(key, id, skip).await?);
+        record = Some(store.record_skip(key, id, skip, &outdated).await?);
     }
     let record = match record {
         Some(r) => r,

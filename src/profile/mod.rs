@@ -13,7 +13,7 @@ pub mod schema;
 pub use answer::{encode_header_value, header_name, AnswerValue};
 pub use apply::{apply, Applied, FieldErrors, Respondent, Submission};
 pub use date::{CalendarDate, DateError};
-pub use engine::{Engine, Picked};
+pub use engine::{answer_is_current, answers_json, DueOnPath, Engine, Picked};
 pub use question::{
     LengthLimits, Pattern, PatternError, Question, QuestionType, UnknownQuestionType,
     ValidationError,

@@ -9,8 +9,12 @@ mod pattern;
 #[cfg(test)]
 mod tests;
 
+use std::time::Duration;
+
 use super::answer::{header_name, AnswerValue};
 use super::date::{CalendarDate, DateError};
+
+use crate::policy::Expr;
 
 pub use kind::{LengthLimits, QuestionType, UnknownQuestionType};
 pub use pattern::{Pattern, PatternError};
@@ -88,6 +92,21 @@ pub struct Question {
     /// Texts in other languages, from `label = { en = "...", de = "..." }` (and the same for
     /// `help`, `placeholder`, `pattern_message`). The plain fields hold the default language.
     pub translations: std::collections::BTreeMap<String, Translation>,
+    /// `when`: a CEL expression over `claims`, `groups` and `answers`; the question is asked
+    /// only while it is true (false when it cannot be evaluated). Default: always.
+    pub when: Option<Expr>,
+    /// `on_paths`: normalized path prefixes; the question is never asked at login, only when
+    /// the user opens one of them. Default none (asked at login).
+    pub on_paths: Vec<String>,
+    /// `ask_again_after`: a skip keeps this optional question away this long. Default: it
+    /// returns at the next login.
+    pub ask_again_after: Option<Duration>,
+    /// `expires_after`: an answer this old is asked again, its old value pre-filled. Default:
+    /// answers never expire.
+    pub expires_after: Option<Duration>,
+    /// `max_skips`: after this many skips the optional question is asked as required.
+    /// Default: it can be skipped for ever.
+    pub max_skips: Option<u32>,
 }
 
 /// A question's texts in one language; missing ones fall back to the default language.
@@ -149,6 +168,11 @@ impl Question {
             max_choices: None,
             translations: std::collections::BTreeMap::new(),
             version: 1,
+            when: None,
+            on_paths: Vec::new(),
+            ask_again_after: None,
+            expires_after: None,
+            max_skips: None,
         }
     }
 

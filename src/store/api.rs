@@ -27,6 +27,10 @@ pub enum Commit {
 pub type RecordChange<'a> =
     dyn Fn(Option<&ProfileRecord>) -> Option<ProfileRecord> + Send + Sync + 'a;
 
+/// Whether a stored answer no longer counts (expired, or given to an older version of its
+/// question): a skip may then be recorded beside it.
+pub type OutdatedAnswer<'a> = dyn Fn(&StoredAnswer) -> bool + Send + Sync + 'a;
+
 /// The storage contract. Every write applies to the latest version of the record: concurrent
 /// writers of one user never lose each other's changes. Answers, skips and secrets are durable
 /// when the call returns; a login's bookkeeping reaches the disk shortly after (see
@@ -80,19 +84,23 @@ pub trait ProfileStore: Send + Sync {
         .await
     }
 
-    /// Records that question `id` was skipped. Ignored (the record is returned unchanged) when
-    /// the question already has an answer: an answer from another tab wins over a late skip.
+    /// Records that question `id` was skipped, counting the skips since its last answer
+    /// ([`Skip::count`]). Ignored (the record is returned unchanged) when the question already
+    /// has an answer that `outdated` does not call outdated: an answer from another tab wins
+    /// over a late skip, while a skip of a question asked again beside its expired answer
+    /// counts (the old answer stays).
     async fn record_skip(
         &self,
         user: &UserKey,
         id: &str,
         skip: Skip,
+        outdated: &OutdatedAnswer<'_>,
     ) -> Result<ProfileRecord, StoreError> {
         self.update_record(user, Commit::Durable, &|current| {
             revised(
                 current,
                 Commit::Durable,
-                record::with_skip(current, id, skip),
+                record::with_skip(current, id, skip, outdated),
             )
         })
         .await
@@ -208,7 +216,7 @@ mod tests {
             .expect("answers");
         assert_eq!(answered.revision, 1);
         let skipped = store
-            .record_skip(&u, "b", Skip { at: 11, login: 1 })
+            .record_skip(&u, "b", Skip::new(11, 1), &|_| false)
             .await
             .expect("skip");
         assert_eq!(skipped.revision, 2);
@@ -222,7 +230,7 @@ mod tests {
             2
         );
         let late = store
-            .record_skip(&u, "a", Skip { at: 12, login: 1 })
+            .record_skip(&u, "a", Skip::new(12, 1), &|_| false)
             .await
             .expect("late skip");
         assert_eq!((late.revision, late.skips.len()), (2, 1));

@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use crate::config::{StoreBackend, StoreConfig};
 
-pub use self::api::{Commit, ProfileStore, RecordChange};
+pub use self::api::{Commit, OutdatedAnswer, ProfileStore, RecordChange};
 pub use self::cache::{ProfileCache, Revisioned};
 pub use self::error::StoreError;
 pub use self::key::UserKey;

