@@ -2,8 +2,13 @@
 //! (`[[profiling.questions]]`). Each question is checked here, once, so the engine and the
 //! question page can trust every [`Question`] they are given.
 
+mod conditions;
+
+use std::collections::BTreeSet;
+
 use toml::Value;
 
+use self::conditions::read_conditions;
 use super::reader::SectionReader;
 use crate::profile::{CalendarDate, Pattern, Question, QuestionType};
 
@@ -181,13 +186,19 @@ pub(super) fn read_profiling(mut r: SectionReader<'_>) -> Option<ProfilingConfig
         );
     }
     let tables = r.table_array("questions").unwrap_or_default();
+    // Every id, before any question is read: a `when` may name a question asked after it.
+    let ids: BTreeSet<String> = tables
+        .iter()
+        .filter_map(|t| Some(t.get("id")?.as_str()?.to_owned()))
+        .collect();
+    let is_question = |id: &str| ids.contains(id);
     let mut questions = Vec::with_capacity(tables.len());
     let mut seen: Vec<(String, String)> = Vec::new(); // (id, dotted name of its entry)
     let mut all_valid = true;
     for (i, table) in tables.into_iter().enumerate() {
         let entry = format!("{}[{i}]", r.key("questions"));
         let mut q = r.nested(entry.clone(), table);
-        let (id, question) = read_question(&mut q, &default_language);
+        let (id, question) = read_question(&mut q, &default_language, &is_question);
         if let Some(id) = id {
             // With the id rules below, distinct ids give distinct header names, so a duplicate
             // id is the only way two questions could share a header.
@@ -239,6 +250,7 @@ fn id_problem(id: &str) -> Option<String> {
 fn read_question(
     r: &mut SectionReader<'_>,
     default_language: &str,
+    is_question: &dyn Fn(&str) -> bool,
 ) -> (Option<String>, Option<Question>) {
     let errors_before = r.error_count();
     let id = r
@@ -302,6 +314,10 @@ fn read_question(
     let max = r.value("max");
 
     let Some(kind) = kind else {
+        // The condition keys are still read and checked, so none is reported as unknown.
+        let mut unread = Question::new("", "", QuestionType::Text);
+        unread.required = required;
+        read_conditions(r, &mut unread, is_question);
         return (id, None);
     };
     // A missing label or id is already reported; the rest is still checked, so every error
@@ -323,6 +339,7 @@ fn read_question(
     read_pattern(r, &mut question, pattern, pattern_message);
     read_options(r, &mut question, options);
     read_bounds(r, &mut question, min, max);
+    read_conditions(r, &mut question, is_question);
     let valid = r.error_count() == errors_before;
     (id, valid.then_some(question))
 }

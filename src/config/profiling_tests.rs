@@ -1,6 +1,8 @@
 //! `[profiling]` and `[[profiling.questions]]`: defaults, the shipped example, and every
 //! rejection `profilegate check` must explain with the question and key.
 
+use std::time::Duration;
+
 use super::tests::{keys, load, minimal};
 use crate::profile::{AnswerValue, QuestionType};
 
@@ -354,4 +356,173 @@ fn texts_may_be_given_per_language() {
         "needs an en text: {k:?}"
     );
     assert!(k.iter().any(|k| k.contains("not a tag!")), "{k:?}");
+}
+
+// ---- when, on_paths, ask_again_after, expires_after, max_skips --------------------------------
+
+/// Two questions, `role` then `team_size`, with `extra` keys on the second.
+fn conditioned(extra: &str) -> String {
+    with(&format!(
+        "[[profiling.questions]]\nid = \"role\"\nlabel = \"Role\"\ntype = \"select\"\n\
+         options = [\"Engineering\", \"Sales\"]\n\
+         [[profiling.questions]]\nid = \"team_size\"\nlabel = \"Team size\"\ntype = \"integer\"\n\
+         {extra}\n"
+    ))
+}
+
+#[test]
+fn condition_and_timing_keys_load_into_the_question() {
+    let c = load(
+        &conditioned(
+            "when = 'answers.role == \"Engineering\" && claims.email.endsWith(\"@acme.com\")'\n\
+             on_paths = [\"/billing\", \"/shop/%7Euser/./cart\", \"/billing\"]\n\
+             ask_again_after = \"30d\"\nexpires_after = \"365d\"\nmax_skips = 3",
+        ),
+        &[],
+    )
+    .expect("valid");
+    let [role, team] = &c.profiling.questions[..] else {
+        panic!("two questions: {:?}", c.profiling.questions);
+    };
+    assert!(role.when.is_none() && role.on_paths.is_empty());
+    assert_eq!(
+        (role.ask_again_after, role.expires_after, role.max_skips),
+        (None, None, None)
+    );
+    let when = team.when.as_ref().expect("when");
+    assert_eq!(
+        when.source(),
+        "answers.role == \"Engineering\" && claims.email.endsWith(\"@acme.com\")"
+    );
+    assert_eq!(when.answer_ids().collect::<Vec<_>>(), ["role"]);
+    assert!(when.claims().reads("email"));
+    assert_eq!(
+        team.on_paths,
+        ["/billing", "/shop/~user/cart"],
+        "normalized, once each"
+    );
+    assert_eq!(team.ask_again_after, Some(Duration::from_secs(30 * 86_400)));
+    assert_eq!(team.expires_after, Some(Duration::from_secs(365 * 86_400)));
+    assert_eq!(team.max_skips, Some(3));
+}
+
+#[test]
+fn a_condition_may_name_a_later_question() {
+    let text = with(
+        "[[profiling.questions]]\nid = \"company\"\nlabel = \"Company\"\ntype = \"text\"\n\
+         when = '!has(answers.role) || answers.role != \"Student\"'\n\
+         [[profiling.questions]]\nid = \"role\"\nlabel = \"Role\"\ntype = \"text\"\n",
+    );
+    let c = load(&text, &[]).expect("a later question is fine");
+    assert!(c.profiling.questions[0].when.is_some());
+}
+
+#[test]
+fn bad_condition_and_timing_values_are_named_by_their_key() {
+    // (keys on profiling.questions[1], the one error as "key: message" starts with)
+    let q = "profiling.questions[1]";
+    let cases: &[(&str, String)] = &[
+        (
+            "when = 'request.path == \"/\"'",
+            format!("{q}.when: `request` cannot be used here"),
+        ),
+        (
+            "when = 'user.name == \"x\"'",
+            format!("{q}.when: unknown variable `user`"),
+        ),
+        (
+            "when = 'answers.rol == \"Engineering\"'",
+            format!("{q}.when: `answers.rol`: no question has the id `rol`"),
+        ),
+        (
+            "when = 'answers.role =='",
+            format!("{q}.when: not a valid expression"),
+        ),
+        ("when = ''", format!("{q}.when: the expression is empty")),
+        ("when = true", format!("{q}.when: expected a string")),
+        (
+            "on_paths = []",
+            format!("{q}.on_paths: must list at least one path"),
+        ),
+        (
+            "on_paths = \"/billing\"",
+            format!("{q}.on_paths: expected a list of strings"),
+        ),
+        (
+            "on_paths = [\"billing\"]",
+            format!("{q}.on_paths[0]: \"billing\" must be a path starting with \"/\""),
+        ),
+        (
+            "on_paths = [\"/a\", \"/billing?x=1\"]",
+            format!("{q}.on_paths[1]: \"/billing?x=1\" must be a path without a query"),
+        ),
+        (
+            "on_paths = [\"/billing#top\"]",
+            format!("{q}.on_paths[0]: \"/billing#top\" must be a path without a query"),
+        ),
+        (
+            "on_paths = [\"\"]",
+            format!("{q}.on_paths[0]: \"\" must be a path starting"),
+        ),
+        (
+            "on_paths = [\"/my bills\"]",
+            format!("{q}.on_paths[0]: \"/my bills\" must not contain spaces"),
+        ),
+        (
+            "ask_again_after = \"soon\"",
+            format!("{q}.ask_again_after: expected a duration such as"),
+        ),
+        (
+            "ask_again_after = 30",
+            format!("{q}.ask_again_after: expected a string"),
+        ),
+        (
+            "expires_after = \"0s\"",
+            format!("{q}.expires_after: must be between 1s and"),
+        ),
+        (
+            "expires_after = \"20years\"",
+            format!("{q}.expires_after: must be between 1s and"),
+        ),
+        (
+            "max_skips = 0",
+            format!("{q}.max_skips: must be between 1 and"),
+        ),
+        (
+            "max_skips = \"3\"",
+            format!("{q}.max_skips: expected an integer"),
+        ),
+        (
+            "required = true\nmax_skips = 2",
+            format!("{q}.max_skips: applies only to optional questions"),
+        ),
+        (
+            "required = true\nask_again_after = \"1d\"",
+            format!("{q}.ask_again_after: applies only to optional questions"),
+        ),
+        (
+            "ask_agian_after = \"1d\"",
+            format!("{q}.ask_agian_after: unknown key"),
+        ),
+    ];
+    for (extra, expected) in cases {
+        let error = only_error(&conditioned(extra));
+        assert!(
+            error.starts_with(expected.as_str()),
+            "{extra}\n  gave: {error}\n  want: {expected}..."
+        );
+    }
+}
+
+#[test]
+fn condition_keys_of_a_question_without_a_type_are_still_checked() {
+    let text = conditioned("").replace("type = \"integer\"\n", "max_skips = 0\n");
+    let err = load(&text, &[]).expect_err("invalid");
+    assert_eq!(
+        keys(&err),
+        [
+            "profiling.questions[1].type",
+            "profiling.questions[1].max_skips"
+        ]
+    );
 }
