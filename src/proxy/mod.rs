@@ -216,13 +216,13 @@ impl Gate {
                 Ok(questions::pending_json(self, &user.session))
             }
             (Decision::ShowQuestion, Some(user)) => {
-                Ok(questions::show(self, &request, &user.session))
+                questions::show(self, &request, &user.session).await
             }
             (Decision::SubmitAnswer, Some(user)) => {
                 questions::submit(self, &mut request, user.into_session()).await
             }
             (Decision::Jwks, _) => Ok(jwks::keys(self)),
-            (Decision::ApiPending, Some(user)) => Ok(api::pending(self, &user.session)),
+            (Decision::ApiPending, Some(user)) => api::pending(self, &user.session).await,
             (Decision::ApiProfile, Some(user)) => api::profile(self, &user.session).await,
             (Decision::ApiAnswers, Some(user)) => {
                 api::answers(self, &mut request, user.into_session()).await

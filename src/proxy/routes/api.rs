@@ -10,6 +10,7 @@ use super::super::gate::Gate;
 use super::super::reply::{Handled, Reply};
 use super::super::request::IncomingRequest;
 use super::apply_for;
+use super::questions::{previous_answer, stored_answers};
 use crate::error::AppError;
 use crate::profile::schema::{raw_values, schema};
 use crate::profile::{Applied, FieldErrors};
@@ -30,24 +31,40 @@ struct AnswersRequest {
     skip: Vec<String>,
 }
 
-fn pending_schemas(gate: &Gate, user: &Session) -> Vec<Value> {
+/// The pending questions' schemas; one the user answered before (asked again: expired, or
+/// a new version) carries the stored value as `"current"`, for the form to pre-fill.
+fn pending_schemas(
+    gate: &Gate,
+    user: &Session,
+    stored: &dyn Fn(&str) -> Option<Value>,
+) -> Vec<Value> {
     user.pending
         .iter()
         .filter_map(|id| gate.engine.question(id))
-        .map(schema)
+        .map(|q| {
+            let mut schema = schema(q);
+            if let (Value::Object(fields), Some(current)) = (&mut schema, stored(&q.id)) {
+                fields.insert("current".into(), current);
+            }
+            schema
+        })
         .collect()
 }
 
 /// `GET api/pending`.
-pub fn pending(gate: &Gate, user: &Session) -> Reply {
-    Reply::json(
+pub async fn pending(gate: &Gate, user: &Session) -> Handled {
+    let stored = stored_answers(gate, user)
+        .await
+        .map_err(|e| (e, Vec::new()))?;
+    let current = |id: &str| previous_answer(&stored.answers, id).map(|a| a.value.to_json());
+    Ok(Reply::json(
         200,
         &json!({
-            "pending": pending_schemas(gate, user),
+            "pending": pending_schemas(gate, user, &current),
             "csrf_token": user.csrf,
             "csrf_header": "X-Profilegate-Csrf",
         }),
-    )
+    ))
 }
 
 /// `GET api/profile`.
@@ -144,8 +161,9 @@ pub async fn answers(gate: &Gate, request: &mut IncomingRequest, mut user: Sessi
         )),
         Applied::Stored(record) => {
             tracing::info!(sub = %user.sub, revision = record.revision, "profile updated (API)");
+            let current = |id: &str| record.answers.get(id).map(|a| a.value.to_json());
             let body = json!({
-                "pending": pending_schemas(gate, &user),
+                "pending": pending_schemas(gate, &user, &current),
                 "profile": record.answers.iter().map(|(id, a)| (id.clone(), a.value.to_json())).collect::<Map<String, Value>>(),
             });
             Ok(Reply::json(200, &body).with_cookies(vec![gate.sealer.seal_session(&user)]))

@@ -2,6 +2,8 @@
 //! or a skip, store it durably, and send the user on; plus the redirects and 403s that point
 //! users with pending questions there. Validating and storing is `profile::apply`'s.
 
+use std::sync::Arc;
+
 use http::Method;
 
 use super::super::gate::Gate;
@@ -10,11 +12,13 @@ use super::super::request::{Form, IncomingRequest};
 use super::apply_for;
 use super::next::{next_question, profile_url, questions_location};
 use crate::config::QuestionUi;
+use crate::enrich::Enriched;
 use crate::error::AppError;
 use crate::profile::{Applied, Question};
 use crate::redirect::ReturnTo;
 use crate::render::{QuestionPage, QuestionView, SignedIn};
 use crate::session::{tokens_equal, Session};
+use crate::store::StoredAnswer;
 
 // The page's own controls start with `_`, which no question id can (ids are `[a-z][a-z0-9_]*`).
 
@@ -109,14 +113,40 @@ fn render(
     Reply::html(status, gate.pages.question(&page))
 }
 
-/// `GET /.profilegate/profile`: the next pending question, or on to the app.
-pub fn show(gate: &Gate, request: &IncomingRequest, user: &Session) -> Reply {
+/// The user's stored answers (the profile view, loaded on a miss), for pre-filling questions
+/// asked again. Off the hot path: only the question page and `api/pending` read it.
+pub(super) async fn stored_answers(gate: &Gate, user: &Session) -> Result<Arc<Enriched>, AppError> {
+    gate.enricher
+        .for_session(&*gate.store, user)
+        .await
+        .map_err(AppError::Store)
+}
+
+/// The stored answer to question `id`, if the user gave one before: a question asked again
+/// (its answer expired, or its version rose) shows it for confirmation.
+pub(super) fn previous_answer<'a>(
+    answers: &'a [(String, StoredAnswer)],
+    id: &str,
+) -> Option<&'a StoredAnswer> {
+    answers.iter().find(|(a, _)| a == id).map(|(_, a)| a)
+}
+
+/// `GET /.profilegate/profile`: the next pending question (pre-filled with the user's earlier
+/// answer when it is asked again), or on to the app.
+pub async fn show(gate: &Gate, request: &IncomingRequest, user: &Session) -> Handled {
     let [rd] = request.query_params(["rd"]);
     let rd = return_to(gate, rd.as_deref());
-    match (next_question(gate, user), &gate.ui) {
+    Ok(match (next_question(gate, user), &gate.ui) {
         (Some(q), QuestionUi::Hosted) => {
             let lang = gate.language(request.head(), user);
-            render(gate, &lang, 200, user, q, &[], None, &rd)
+            let stored = stored_answers(gate, user)
+                .await
+                .map_err(|e| (e, Vec::new()))?;
+            // The same path as a refused answer's re-render: the values fill the inputs.
+            let values = previous_answer(&stored.answers, &q.id)
+                .map(|a| a.value.form_values())
+                .unwrap_or_default();
+            render(gate, &lang, 200, user, q, &values, None, &rd)
         }
         (Some(_), QuestionUi::Redirect { .. }) => {
             let to =
@@ -124,7 +154,7 @@ pub fn show(gate: &Gate, request: &IncomingRequest, user: &Session) -> Reply {
             Reply::redirect(303, to)
         }
         (None, _) => Reply::redirect(303, rd.absolute(&gate.origin)),
-    }
+    })
 }
 
 /// `POST /.profilegate/profile`: validate and store an answer (or a skip), then move on.
@@ -182,4 +212,129 @@ pub async fn submit(gate: &Gate, request: &mut IncomingRequest, mut user: Sessio
         rd.absolute(&gate.origin)
     };
     Ok(Reply::redirect(303, next).with_cookies(vec![gate.sealer.seal_session(&user)]))
+}
+
+#[cfg(test)]
+mod tests {
+    //! The pre-filled answer of a question asked again, from the store through the profile
+    //! view to the page's inputs (the same values path as a refused answer's re-render).
+
+    use super::*;
+    use crate::enrich::Enricher;
+    use crate::jwt::SigningKey;
+    use crate::profile::{AnswerValue, QuestionType};
+    use crate::render::{Pages, QuestionPage, Theme};
+    use crate::store::{AnswerSource, ProfileStore, SledOptions, SledStore, UserKey};
+
+    fn question(id: &str, kind: QuestionType, options: &[&str]) -> Question {
+        let mut q = Question::new(id, id, kind);
+        q.options = options.iter().map(|o| (*o).to_owned()).collect();
+        q.expires_after = Some(std::time::Duration::from_secs(60));
+        q
+    }
+
+    fn page_for(pages: &Pages, q: &Question, values: &[String]) -> String {
+        pages.question(&QuestionPage {
+            question: view(q, "en"),
+            values,
+            error: None,
+            csrf_token: "t",
+            action: "/.profilegate/profile",
+            rd: "/",
+            step: 1,
+            total: 1,
+            lang: "en",
+            ui: crate::profile::i18n::ui_text("en"),
+            signed_in: SignedIn::new(Some("Alice"), "/.profilegate/logout", "t", "en"),
+        })
+    }
+
+    #[tokio::test]
+    async fn a_question_asked_again_shows_the_stored_answer_in_its_inputs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SledStore::open(&dir.path().join("data"), SledOptions::default())
+            .await
+            .expect("store");
+        let key = UserKey::new("https://op.example", "alice");
+        // (question, stored answer, what its input must show)
+        let cases = [
+            (
+                question("company", QuestionType::Text, &[]),
+                AnswerValue::Text("Acme & Co".into()),
+                r#"value="Acme &amp; Co""#,
+            ),
+            (
+                question("role", QuestionType::Select, &["Engineering", "Sales"]),
+                AnswerValue::Text("Sales".into()),
+                r#"<option value="Sales" selected>"#,
+            ),
+            (
+                question("langs", QuestionType::Multiselect, &["de", "en", "fr"]),
+                AnswerValue::List(vec!["de".into(), "fr".into()]),
+                r#"value="fr" checked"#,
+            ),
+            (
+                question("newsletter", QuestionType::Boolean, &[]),
+                AnswerValue::Bool(false),
+                r#"value="false" checked"#,
+            ),
+            (
+                question("born", QuestionType::Date, &[]),
+                AnswerValue::Date("1990-04-01".into()),
+                r#"value="1990-04-01""#,
+            ),
+            (
+                question("team_size", QuestionType::Integer, &[]),
+                AnswerValue::Integer(12),
+                r#"value="12""#,
+            ),
+        ];
+        let answered_at = 1_000;
+        let answers = cases
+            .iter()
+            .map(|(q, value, _)| {
+                let answer = StoredAnswer {
+                    value: value.clone(),
+                    answered_at,
+                    question_version: q.version,
+                    source: AnswerSource::User,
+                };
+                (q.id.clone(), answer)
+            })
+            .collect();
+        store.save_answers(&key, answers).await.expect("saved");
+        let der = SigningKey::generate_pkcs8().expect("key");
+        let signing = Arc::new(SigningKey::from_pkcs8(&der).expect("key"));
+        let enricher = Enricher::new(
+            signing,
+            "https://op.example".into(),
+            "https://app.example".into(),
+            "https://upstream.example".into(),
+            300,
+            10,
+        );
+        let record = store.load(&key).await.expect("load").expect("record");
+        let stored = enricher.update("alice", Arc::new(record));
+        let pages = Pages::new(Theme::default(), &[]).expect("templates");
+        for (q, value, shown) in &cases {
+            let answer = previous_answer(&stored.answers, &q.id).expect("stored");
+            assert!(
+                !crate::profile::answer_is_current(q, answer, answered_at + 60),
+                "{}: expired, so asked again",
+                q.id
+            );
+            assert_eq!(
+                answer.value.to_json(),
+                value.to_json(),
+                "api/pending's current"
+            );
+            let html = page_for(&pages, q, &answer.value.form_values());
+            assert!(html.contains(shown), "{}: {shown} in\n{html}", q.id);
+        }
+        // A question never answered starts empty.
+        let fresh = question("city", QuestionType::Text, &[]);
+        assert!(previous_answer(&stored.answers, &fresh.id).is_none());
+        let html = page_for(&pages, &fresh, &[]);
+        assert!(html.contains(r#"value="""#), "{html}");
+    }
 }
