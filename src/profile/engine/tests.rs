@@ -366,7 +366,14 @@ fn ask_again_after_keeps_a_skipped_question_away_for_that_long() {
 #[test]
 fn an_optional_question_skipped_max_skips_times_is_required() {
     // (skips so far, ask_again_after, now, pending, required)
-    let cases: [(u32, Option<u64>, u64, &[&str], &[&str]); 5] = [
+    type Case = (
+        u32,
+        Option<u64>,
+        u64,
+        &'static [&'static str],
+        &'static [&'static str],
+    );
+    let cases: [Case; 5] = [
         (1, None, NOW, &["role"], &[]),
         (2, None, NOW, &["role"], &[]),
         (3, None, NOW, &["role"], &["role"]),
