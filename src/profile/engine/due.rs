@@ -4,8 +4,8 @@
 
 use serde_json::{Map, Value};
 
+use super::configured::{answers_json, is_required, Engine};
 use super::timing::{after_skip, AfterSkip};
-use super::{answers_json, is_required, Engine};
 use crate::policy::Facts;
 use crate::store::ProfileRecord;
 

@@ -5,9 +5,12 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 
 use super::*;
+use crate::policy::ClaimUse;
 use crate::policy::{Expr, Scope};
+use crate::profile::Question;
 use crate::profile::{AnswerValue, QuestionType};
 use crate::store::Skip;
+use crate::store::{AnswerSource, ProfileRecord, StoredAnswer};
 
 const NOW: u64 = 1_800_000_000;
 const DAY: u64 = 86_400;
