@@ -26,6 +26,10 @@ pub struct Respondent<'a> {
     pub key: &'a UserKey,
     /// The pending question ids: only these may be answered or skipped.
     pub pending: &'a [String],
+    /// The ids of `pending` that must be answered: besides the required questions, optional
+    /// ones skipped `max_skips` times (soft-required, as the engine picked them). None of
+    /// these may be skipped.
+    pub required: &'a [String],
     /// The login the skips belong to.
     pub login: u64,
 }
@@ -78,7 +82,7 @@ pub async fn apply(
             None => {
                 errors.insert(id.clone(), "This question is not pending.".into());
             }
-            Some(q) if q.required => {
+            Some(q) if q.required || respondent.required.iter().any(|r| r == id) => {
                 errors.insert(id.clone(), "This question must be answered.".into());
             }
             Some(_) if answers.iter().any(|(a, _)| a == id) => {
@@ -154,6 +158,7 @@ mod tests {
         let respondent = Respondent {
             key: &key(),
             pending: &pending,
+            required: &[],
             login: 1,
         };
         let submission = Submission {
@@ -181,6 +186,7 @@ mod tests {
         let respondent = Respondent {
             key: &key(),
             pending: &pending,
+            required: &[],
             login: 3,
         };
         let submission = Submission {
@@ -213,6 +219,7 @@ mod tests {
         let respondent = Respondent {
             key: &key(),
             pending: &pending,
+            required: &[],
             login: 1,
         };
         let submission = Submission {
@@ -230,5 +237,93 @@ mod tests {
         assert_eq!(errors["company"], "This question must be answered.");
         assert_eq!(errors["role"], "Answer or skip a question, not both.");
         assert_eq!(store.load(&key()).await.expect("load"), None);
+    }
+
+    #[tokio::test]
+    async fn a_soft_required_question_cannot_be_skipped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = store(&dir).await;
+        let pending = ["role".to_owned()];
+        let respondent = Respondent {
+            key: &key(),
+            pending: &pending,
+            required: &pending,
+            login: 4,
+        };
+        let skips = ["role".to_owned()];
+        let submission = Submission {
+            answers: &[],
+            skips: &skips,
+            at: 1_700_000_000,
+        };
+        let applied = apply(&engine(), &store, respondent, submission, "en")
+            .await
+            .expect("store up");
+        let Applied::Invalid(errors) = applied else {
+            panic!("refused: {applied:?}");
+        };
+        assert_eq!(errors["role"], "This question must be answered.");
+        assert_eq!(store.load(&key()).await.expect("load"), None);
+    }
+
+    #[tokio::test]
+    async fn skipping_a_question_asked_again_counts_beside_its_expired_answer() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = store(&dir).await;
+        let mut role = Question::new("role", "Role", QuestionType::Text);
+        role.expires_after = Some(std::time::Duration::from_secs(100));
+        let engine = Engine::new(vec![role], 1);
+        let answered_at = 1_700_000_000;
+        let old = StoredAnswer {
+            value: AnswerValue::Text("Dev".into()),
+            answered_at,
+            question_version: 1,
+            source: AnswerSource::User,
+        };
+        store
+            .save_answers(&key(), vec![("role".into(), old.clone())])
+            .await
+            .expect("saved");
+        let pending = ["role".to_owned()];
+        let skips = ["role".to_owned()];
+        let user = key();
+        let skip_at = |at| {
+            let respondent = Respondent {
+                key: &user,
+                pending: &pending,
+                required: &[],
+                login: 2,
+            };
+            let submission = Submission {
+                answers: &[],
+                skips: &skips,
+                at,
+            };
+            (respondent, submission)
+        };
+        // Still current (another tab answered a moment ago): the late skip changes nothing.
+        let (respondent, submission) = skip_at(answered_at + 99);
+        let Applied::Stored(record) = apply(&engine, &store, respondent, submission, "en")
+            .await
+            .expect("store up")
+        else {
+            panic!("a skip is valid");
+        };
+        assert!(record.skips.is_empty());
+        // Expired: the skip is recorded and counted, the old answer kept.
+        for (n, at) in [(1, answered_at + 100), (2, answered_at + 500)] {
+            let (respondent, submission) = skip_at(at);
+            let Applied::Stored(record) = apply(&engine, &store, respondent, submission, "en")
+                .await
+                .expect("store up")
+            else {
+                panic!("a skip is valid");
+            };
+            assert_eq!(
+                (record.skips["role"].at, record.skips["role"].count),
+                (at, n)
+            );
+            assert_eq!(record.answers["role"], old);
+        }
     }
 }

@@ -31,8 +31,9 @@ struct AnswersRequest {
     skip: Vec<String>,
 }
 
-/// The pending questions' schemas; one the user answered before (asked again: expired, or
-/// a new version) carries the stored value as `"current"`, for the form to pre-fill.
+/// The pending questions' schemas, `"required": true` for the session's required ones (soft-
+/// required included); one the user answered before (asked again: expired, or a new version)
+/// carries the stored value as `"current"`, for the form to pre-fill.
 fn pending_schemas(
     gate: &Gate,
     user: &Session,
@@ -43,8 +44,14 @@ fn pending_schemas(
         .filter_map(|id| gate.engine.question(id))
         .map(|q| {
             let mut schema = schema(q);
-            if let (Value::Object(fields), Some(current)) = (&mut schema, stored(&q.id)) {
-                fields.insert("current".into(), current);
+            if let Value::Object(fields) = &mut schema {
+                // Soft-required (skipped `max_skips` times): it cannot be skipped any more.
+                if user.required.iter().any(|r| *r == q.id) {
+                    fields.insert("required".into(), Value::Bool(true));
+                }
+                if let Some(current) = stored(&q.id) {
+                    fields.insert("current".into(), current);
+                }
             }
             schema
         })

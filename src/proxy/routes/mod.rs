@@ -36,6 +36,7 @@ async fn apply_for(
     let respondent = Respondent {
         key: &key,
         pending: &user.pending,
+        required: &user.required,
         login: user.login,
     };
     let applied = apply(

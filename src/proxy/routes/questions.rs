@@ -45,7 +45,8 @@ pub fn pending_json(gate: &Gate, user: &Session) -> Reply {
         .required
         .iter()
         .filter_map(|id| gate.engine.question(id))
-        .map(|q| serde_json::json!({ "id": q.id, "label": q.label, "required": q.required }))
+        // Every one listed is required (soft-required ones included).
+        .map(|q| serde_json::json!({ "id": q.id, "label": q.label, "required": true }))
         .collect();
     Reply::json(
         403,
@@ -58,7 +59,9 @@ pub fn pending_json(gate: &Gate, user: &Session) -> Reply {
     )
 }
 
-fn view<'q>(q: &'q Question, lang: &str) -> QuestionView<'q> {
+/// The question as the page shows it; `required` also when the engine made an optional
+/// question required (skipped `max_skips` times): then it has no "Skip for now".
+fn view<'q>(q: &'q Question, lang: &str, required: bool) -> QuestionView<'q> {
     let (label, help, placeholder) = q.texts(lang);
     QuestionView {
         id: &q.id,
@@ -67,7 +70,7 @@ fn view<'q>(q: &'q Question, lang: &str) -> QuestionView<'q> {
         placeholder,
         kind: q.kind.as_str(),
         input_type: q.input_type(),
-        required: q.required,
+        required,
         options: &q.options,
         constraints: q.html_constraints(),
     }
@@ -98,7 +101,11 @@ fn render(
     rd: &ReturnTo,
 ) -> Reply {
     let page = QuestionPage {
-        question: view(q, lang),
+        question: view(
+            q,
+            lang,
+            q.required || user.required.iter().any(|r| *r == q.id),
+        ),
         values,
         error,
         csrf_token: &user.csrf,
@@ -234,8 +241,12 @@ mod tests {
     }
 
     fn page_for(pages: &Pages, q: &Question, values: &[String]) -> String {
+        page_with(pages, view(q, "en", q.required), values)
+    }
+
+    fn page_with(pages: &Pages, question: QuestionView<'_>, values: &[String]) -> String {
         pages.question(&QuestionPage {
-            question: view(q, "en"),
+            question,
             values,
             error: None,
             csrf_token: "t",
@@ -336,5 +347,14 @@ mod tests {
         assert!(previous_answer(&stored.answers, &fresh.id).is_none());
         let html = page_for(&pages, &fresh, &[]);
         assert!(html.contains(r#"value="""#), "{html}");
+    }
+
+    #[test]
+    fn a_soft_required_question_offers_no_skip() {
+        let pages = Pages::new(Theme::default(), &[]).expect("templates");
+        let role = question("role", QuestionType::Text, &[]);
+        assert!(page_for(&pages, &role, &[]).contains("Skip for now"));
+        let soft = page_with(&pages, view(&role, "en", true), &[]);
+        assert!(!soft.contains("Skip for now"), "{soft}");
     }
 }
