@@ -82,7 +82,7 @@ pub async fn apply(
             None => {
                 errors.insert(id.clone(), "This question is not pending.".into());
             }
-            Some(q) if q.required || respondent.required.iter().any(|r| r == id) => {
+            Some(q) if q.required || respondent.required.contains(id) => {
                 errors.insert(id.clone(), "This question must be answered.".into());
             }
             Some(_) if answers.iter().any(|(a, _)| a == id) => {

@@ -46,7 +46,7 @@ fn pending_schemas(
             let mut schema = schema(q);
             if let Value::Object(fields) = &mut schema {
                 // Soft-required (skipped `max_skips` times): it cannot be skipped any more.
-                if user.required.iter().any(|r| *r == q.id) {
+                if user.required.contains(&q.id) {
                     fields.insert("required".into(), Value::Bool(true));
                 }
                 if let Some(current) = stored(&q.id) {

@@ -101,11 +101,7 @@ fn render(
     rd: &ReturnTo,
 ) -> Reply {
     let page = QuestionPage {
-        question: view(
-            q,
-            lang,
-            q.required || user.required.iter().any(|r| *r == q.id),
-        ),
+        question: view(q, lang, q.required || user.required.contains(&q.id)),
         values,
         error,
         csrf_token: &user.csrf,
