@@ -64,6 +64,8 @@ pub struct Gate {
     pub(super) policy_open: bool,
     /// A rule reads answers: its verdicts need the profile.
     pub(super) policy_reads_answers: bool,
+    /// Some question is asked just in time (`on_paths`).
+    pub(super) on_paths: bool,
 }
 
 /// What `Gate` is built from besides its configuration (shared by every worker).
@@ -100,7 +102,9 @@ impl Gate {
             metrics,
             policy,
         } = parts;
-        let session_claims = policy.claims();
+        let mut session_claims = policy.claims();
+        session_claims.merge(&engine.claims());
+        let on_paths = engine.questions().iter().any(|q| !q.on_paths.is_empty());
         Ok(Self {
             routes: Routes::new(&server.prefix),
             origin: server.public_url.origin().to_owned(),
@@ -135,6 +139,7 @@ impl Gate {
             },
             policy_open: policy.is_open(),
             policy_reads_answers: policy.uses_answers(),
+            on_paths,
             policy,
             session_claims,
         })

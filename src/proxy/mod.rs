@@ -41,6 +41,7 @@ mod sessions;
 mod worker;
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use http::header::{HeaderName, ACCEPT, COOKIE, HOST};
 use http::request::Parts;
@@ -51,8 +52,10 @@ use hyper::body::Incoming;
 use crate::enrich::Enriched;
 use crate::error::AppError;
 use crate::metrics::Metrics;
-use crate::pipeline::{decide, is_navigation, Auth, Decision, RequestView, RouteFlags};
-use crate::policy::{normalize, Facts, RequestFacts, RouteMatch, Verdict};
+use crate::pipeline::{decide, is_navigation, Auth, Decision, Pending, RequestView, RouteFlags};
+use crate::policy::{normalize, under_segment, Facts, RequestFacts, RouteMatch, Verdict};
+use crate::profile::DueOnPath;
+use crate::session::Session;
 use crate::session::{now_secs, RequestCookies};
 use forward::TimedBody;
 use prepare::{prepare_upstream_request, strip_hop_by_hop, wants_upgrade};
@@ -111,7 +114,7 @@ impl Gate {
             }
         }
         let mut request = IncomingRequest::new(head, body);
-        let (decision, user, wants_html) = {
+        let (decision, user, wants_html, due_here) = {
             let req = request.head();
             let cookies =
                 RequestCookies::parse(req.headers.get_all(COOKIE).iter().map(|v| v.as_bytes()));
@@ -137,14 +140,19 @@ impl Gate {
                     skip_questions: matched.skip_questions,
                 },
             };
+            let pending = |u: &SignedIn| u.session.pending(|id| self.engine.question(id).is_some());
+            let mut due_here = Vec::new();
             let auth = match &user {
-                Some(u) if reserved || self.policy_open => {
-                    Auth::SignedIn(u.session.pending(|id| self.engine.question(id).is_some()))
-                }
+                Some(u) if reserved => Auth::SignedIn(pending(u)),
                 Some(u) => match self.permits(u, req, matched).await {
-                    Ok(true) => {
-                        Auth::SignedIn(u.session.pending(|id| self.engine.question(id).is_some()))
+                    Ok(true) if self.on_paths && !matched.public && !matched.skip_questions => {
+                        match self.due_here(u, path).await {
+                            Ok(due) => due_here = due,
+                            Err(e) => return self.refuse(req, AppError::Store(e), path),
+                        }
+                        Auth::SignedIn(with_due(pending(u), &due_here))
                     }
+                    Ok(true) => Auth::SignedIn(pending(u)),
                     Ok(false) => Auth::Denied,
                     Err(e) => return self.refuse(req, AppError::Store(e), path),
                 },
@@ -154,6 +162,7 @@ impl Gate {
                 decide(&view, auth, &self.routes),
                 user,
                 accepts_html(accept),
+                due_here,
             )
         };
 
@@ -209,8 +218,18 @@ impl Gate {
                 };
                 Err((AppError::AccessDenied(why), Vec::new()))
             }
+            (Decision::AskQuestions, Some(user)) if !due_here.is_empty() => {
+                let session = self.ask_just_in_time(user, &due_here);
+                Ok(questions::ask(self, &request, &session)
+                    .with_cookies(vec![self.sealer.seal_session(&session)]))
+            }
             (Decision::AskQuestions, Some(user)) => {
                 Ok(questions::ask(self, &request, &user.session))
+            }
+            (Decision::QuestionsPending, Some(user)) if !due_here.is_empty() => {
+                let session = self.ask_just_in_time(user, &due_here);
+                Ok(questions::pending_json(self, &session)
+                    .with_cookies(vec![self.sealer.seal_session(&session)]))
             }
             (Decision::QuestionsPending, Some(user)) => {
                 Ok(questions::pending_json(self, &user.session))
@@ -385,6 +404,9 @@ impl Gate {
         req: &Parts,
         matched: RouteMatch,
     ) -> Result<bool, crate::store::StoreError> {
+        if self.policy_open {
+            return Ok(true);
+        }
         let profile = match self.policy_reads_answers {
             true => Some(
                 self.enricher
@@ -434,6 +456,75 @@ impl Gate {
                 )
             }
         })
+    }
+}
+
+impl Gate {
+    /// The `on_paths` questions due on `path` (normalized) that the session does not already
+    /// have pending. The session's due list is computed from the stored record at most once
+    /// per profile revision and minute; a path outside every `on_paths` prefix costs nothing.
+    async fn due_here(
+        &self,
+        user: &SignedIn,
+        path: &str,
+    ) -> Result<Vec<DueOnPath>, crate::store::StoreError> {
+        let session = &user.session;
+        let asked_here = |q: &crate::profile::Question| {
+            q.on_paths.iter().any(|prefix| under_segment(path, prefix))
+                && !session.pending.contains(&q.id)
+        };
+        if !self.engine.questions().iter().any(asked_here) {
+            return Ok(Vec::new());
+        }
+        let now = now_secs();
+        let revision = self
+            .enricher
+            .for_session(&*self.store, session)
+            .await?
+            .revision;
+        let due = match user.cached_due(revision, now) {
+            Some(due) => due,
+            None => {
+                let key = self.user_key(&session.sub);
+                let record = self.store.load(&key).await?.unwrap_or_default();
+                let due = self.engine.due_on_paths(
+                    &record,
+                    &session.claims,
+                    &session.groups,
+                    now,
+                    session.login,
+                );
+                user.keep_due(record.revision, now, due)
+            }
+        };
+        Ok(due
+            .iter()
+            .filter(|d| d.matches(path) && !session.pending.contains(&d.id))
+            .cloned()
+            .collect())
+    }
+
+    /// The session with the `due` questions added to its pending ones (asked just in time).
+    fn ask_just_in_time(&self, user: Arc<SignedIn>, due: &[DueOnPath]) -> Session {
+        let mut session = user.into_session();
+        for question in due {
+            session.pending.push(question.id.clone());
+            if question.required {
+                session.required.push(question.id.clone());
+            }
+        }
+        session
+    }
+}
+
+/// What the session's pending questions plus the ones due on this path mean.
+fn with_due(pending: Pending, due: &[DueOnPath]) -> Pending {
+    if due.iter().any(|d| d.required) {
+        Pending::Required
+    } else if !due.is_empty() && pending == Pending::Nothing {
+        Pending::Optional
+    } else {
+        pending
     }
 }
 

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use super::prepare::Identity;
 use crate::policy::SessionVerdicts;
+use crate::profile::DueOnPath;
 use crate::session::{CookieSealer, RequestCookies, Session};
 use crate::store::{ProfileCache, Revisioned};
 
@@ -24,7 +25,13 @@ pub struct SignedIn {
     /// What the policy decides for this session, with the profile revision it was computed
     /// at (answers can change a verdict): computed once per session and revision.
     verdicts: Mutex<Option<(u64, Arc<SessionVerdicts>)>>,
+    /// The `on_paths` questions due for this session: (profile revision, computed at, list).
+    due: Mutex<Option<(u64, u64, Arc<[DueOnPath]>)>>,
 }
+
+/// How long a session's due `on_paths` questions are reused when nothing changed (a skip's
+/// `ask_again_after` running out is noticed within this time).
+const DUE_FOR_SECS: u64 = 60;
 
 impl SignedIn {
     fn new(session: Session) -> Self {
@@ -33,7 +40,26 @@ impl SignedIn {
             session,
             identity,
             verdicts: Mutex::new(None),
+            due: Mutex::new(None),
         }
+    }
+
+    /// The due `on_paths` questions at profile `revision` and time `now`, if still cached.
+    pub fn cached_due(&self, revision: u64, now: u64) -> Option<Arc<[DueOnPath]>> {
+        let cached = self.due.lock().unwrap_or_else(|p| p.into_inner());
+        match &*cached {
+            Some((at, computed, due)) if *at == revision && now < computed + DUE_FOR_SECS => {
+                Some(due.clone())
+            }
+            _ => None,
+        }
+    }
+
+    /// Keeps the due `on_paths` questions computed at profile `revision` and time `now`.
+    pub fn keep_due(&self, revision: u64, now: u64, due: Vec<DueOnPath>) -> Arc<[DueOnPath]> {
+        let due: Arc<[DueOnPath]> = due.into();
+        *self.due.lock().unwrap_or_else(|p| p.into_inner()) = Some((revision, now, due.clone()));
+        due
     }
 
     /// The session's verdicts at profile `revision`: the cached ones, or `compute`d and kept.

@@ -144,8 +144,7 @@ async fn verify_callback(gate: &Gate, request: &mut IncomingRequest) -> Handled 
             .await
             .map_err(store_failed)?;
     }
-    // lead: pass the session's claims and groups (the ones `gate.engine.claims()` names).
-    let picked = gate.engine.pick(&record, &serde_json::Map::new(), &[], now);
+    let picked = gate.engine.pick(&record, &user.claims, &user.groups, now);
     user.pending = picked.pending;
     user.required = picked.required;
     user.rev = record.revision;
