@@ -1,0 +1,486 @@
+//! End-to-end: no spelling of a request target widens access (issue 17, "Routes"). A generated
+//! corpus of request targets — protected paths reached from public prefixes through encoded
+//! slashes, backslashes, dot segments, `;` parameters, case, `?`/`#` and their escapes, double
+//! slashes and the query — is sent over a raw socket to the real gate (`/healthz` and `/static/`
+//! public, `/admin` for the group `admins`), anonymously and as a signed-in non-admin, and what
+//! the echo upstream received is checked against every reading a server behind the gate could
+//! make of the path.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use reqwest::StatusCode;
+use serde_json::json;
+use support::raw::{self, RawResponse};
+use support::*;
+
+/// The paths the gate must protect; the corpus reaches for each of them.
+const PROTECTED: [&str; 3] = ["/admin", "/admin/users", "/app/secret"];
+
+/// The configuration under test: two public prefixes, and `/admin` for admins only.
+const ROUTES: &str = r#"
+[[routes]]
+path = "/healthz"
+public = true
+
+[[routes]]
+path = "/static/"
+public = true
+
+[[routes]]
+path = "/admin"
+allowed_groups = ["admins"]
+"#;
+
+/// `root` is an admin, `staff1` is signed in but not one.
+fn op_users() -> serde_json::Value {
+    json!({
+        "claims": {
+            "root": { "groups": ["admins"] },
+            "staff1": { "groups": ["staff"] },
+        },
+        "extra_scope_claims": { "profile": ["groups"] },
+    })
+}
+
+/// Ways to write the step from one segment up to its parent and on to the next one.
+const SEPARATORS: [&str; 9] = [
+    "/", "//", "%2F", "%2f", "%252F", "\\", "%5C", "%5c", "%255C",
+];
+const DOT_DOTS: [&str; 8] = [
+    "..",
+    "%2e%2e",
+    "%2E%2E",
+    ".%2e",
+    "%2e.",
+    "..;",
+    "%252e%252e",
+    "..;x=1",
+];
+/// Where a climb starts: the public prefixes as configured and as a lax server could read them.
+const STARTS: [&str; 7] = [
+    "/healthz",
+    "/static",
+    "/static/app.css",
+    "/HEALTHZ",
+    "/Static",
+    "/healthz;",
+    "/healthz;x=1",
+];
+/// What may follow a path: nothing, a query or fragment (bare, escaped, naming a public path).
+const SUFFIXES: [&str; 12] = [
+    "",
+    "?",
+    "#",
+    "%3F",
+    "%23",
+    "?next=/healthz",
+    "?/healthz",
+    "#/healthz",
+    "%3F/healthz",
+    "%23/healthz",
+    "?/static/app.css",
+    "%3f/../healthz",
+];
+
+/// Spellings of one protected path that a lax server could take for it.
+fn spellings(base: &str) -> Vec<String> {
+    let rest = &base[1..];
+    let mut out = vec![
+        base.to_owned(),
+        base.to_uppercase(),
+        format!("/{}{}", rest[..1].to_uppercase(), &rest[1..]),
+        format!("/%{:02X}{}", rest.as_bytes()[0], &rest[1..]),
+        format!("/%{:02x}{}", rest.as_bytes()[0], &rest[1..]),
+        format!("/%25{:02X}{}", rest.as_bytes()[0], &rest[1..]),
+        format!(
+            "/{}%{:02X}",
+            &rest[..rest.len() - 1],
+            rest.as_bytes()[rest.len() - 1]
+        ),
+        format!("/{base}"),
+        format!("/.{base}"),
+        format!("/%2e{base}"),
+        format!("/x/..{base}"),
+        format!("/x/%2e%2e{base}"),
+        format!("{base}/"),
+        format!("{base}/."),
+        format!("{base};x"),
+        format!("{base};x=/healthz"),
+        format!("{base}%3Bx"),
+        format!("{base}%2F"),
+        format!("{base}.json"),
+        format!("{base}istrator"),
+        base.replace('/', "\\").replacen('\\', "/", 1),
+        base.replace('/', "%5C").replacen("%5C", "/", 1),
+        base.replace('/', "%2F").replacen("%2F", "/", 1),
+    ];
+    out.dedup();
+    out
+}
+
+/// The request targets, without duplicates, in a fixed order.
+fn corpus() -> Vec<String> {
+    let mut targets = BTreeSet::new();
+    // Climb from a public prefix to a protected path.
+    for start in STARTS {
+        for sep in SEPARATORS {
+            for up in DOT_DOTS {
+                for base in PROTECTED {
+                    targets.insert(format!("{start}{sep}{up}{sep}{}", &base[1..]));
+                }
+            }
+        }
+    }
+    // The protected path spelled another way, followed by something that names a public one.
+    for base in PROTECTED {
+        for spelling in spellings(base) {
+            for suffix in SUFFIXES {
+                targets.insert(format!("{spelling}{suffix}"));
+            }
+        }
+    }
+    // A public path whose "query" or "fragment" climbs out of it.
+    for public in ["/healthz", "/static/app.css"] {
+        for cut in ["?", "#", "%3F", "%3f", "%23", ";", "%3B"] {
+            for base in PROTECTED {
+                targets.insert(format!("{public}{cut}/..{base}"));
+                targets.insert(format!("{public}{cut}/%2e%2e{base}"));
+            }
+        }
+        // And the public paths themselves, which must be served.
+        for suffix in SUFFIXES {
+            targets.insert(format!("{public}{suffix}"));
+        }
+    }
+    targets.into_iter().collect()
+}
+
+/// `%XX` decoded once; bytes that are not UTF-8 are replaced.
+fn decode_once(path: &str) -> String {
+    percent_encoding::percent_decode_str(path)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// `\` read as `/`, `;` parameters dropped, dot segments resolved, empty segments merged,
+/// lower-cased: what a lax server makes of an (already decoded) path.
+fn lax(path: &str) -> String {
+    let slashed = path.replace('\\', "/");
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in slashed.split('/') {
+        match segment.split(';').next().unwrap_or("") {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            s => segments.push(s),
+        }
+    }
+    format!("/{}", segments.join("/")).to_lowercase()
+}
+
+/// Every reading of `path` a server behind the gate could make: decoded 0, 1, 2, ... times
+/// (until nothing changes), each read laxly. The last one is the contract's lenient reading.
+fn readings(path: &str) -> Vec<String> {
+    let mut out = vec![lax(path)];
+    let mut current = path.to_owned();
+    for _ in 0..8 {
+        let next = decode_once(&current);
+        if next == current {
+            break;
+        }
+        out.push(lax(&next));
+        current = next;
+    }
+    out
+}
+
+/// The contract's lenient reading: every escape decoded repeatedly, then read laxly.
+fn lenient(path: &str) -> String {
+    readings(path).pop().unwrap_or_default()
+}
+
+fn is_protected(reading: &str) -> bool {
+    reading.starts_with("/admin") || reading.starts_with("/app/")
+}
+
+/// The contract's strict reading of a public path: exact case, segment-boundary prefix, and
+/// nothing in it that reads two ways.
+fn strictly_public(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    let ambiguous = path.contains([';', '\\', '#'])
+        || ["%2f", "%5c", "%25", "%3b", "%3f", "%23"]
+            .iter()
+            .any(|escape| lower.contains(escape));
+    let under = path == "/healthz" || path.starts_with("/healthz/") || path.starts_with("/static/");
+    under && !ambiguous
+}
+
+/// The path of a request target (the query cut off).
+fn path_of(target: &str) -> &str {
+    target.split(['?', '#']).next().unwrap_or(target)
+}
+
+/// One target's fate at the gate.
+struct Sent {
+    target: String,
+    status: u16,
+    /// The target the upstream received, when the request was forwarded.
+    upstream: Option<String>,
+    /// The spoofed identity headers that reached the upstream.
+    spoofed: Vec<String>,
+}
+
+/// Sends every target in turn (one connection each) with `headers`, and notes what the
+/// upstream received for it.
+async fn send_all(env: &TestEnv, targets: &[String], headers: &[(String, String)]) -> Vec<Sent> {
+    let mut sent = Vec::with_capacity(targets.len());
+    for target in targets {
+        let before = env.upstream.count();
+        let resp: RawResponse = raw::request(env.proxy.port, "GET", target, headers).await;
+        let received = env.upstream.requests();
+        assert!(
+            received.len() <= before + 1,
+            "{target}: the upstream received {} requests for one",
+            received.len() - before
+        );
+        let forwarded = received.get(before);
+        sent.push(Sent {
+            target: target.clone(),
+            status: resp.status,
+            upstream: forwarded.map(|r| r.target.clone()),
+            spoofed: forwarded
+                .map(|r| {
+                    [
+                        "x-forwarded-user",
+                        "x-forwarded-groups",
+                        "x-forwarded-email",
+                    ]
+                    .iter()
+                    .flat_map(|name| r.header_values(name))
+                    .map(str::to_owned)
+                    .collect()
+                })
+                .unwrap_or_default(),
+        });
+    }
+    sent
+}
+
+/// How many targets were forwarded and refused, by status: for a failure message.
+fn tally(sent: &[Sent]) -> String {
+    let mut forwarded: BTreeMap<u16, usize> = BTreeMap::new();
+    let mut refused: BTreeMap<u16, usize> = BTreeMap::new();
+    for s in sent {
+        let counts = match s.upstream {
+            Some(_) => &mut forwarded,
+            None => &mut refused,
+        };
+        *counts.entry(s.status).or_default() += 1;
+    }
+    format!(
+        "{} targets; forwarded by status {forwarded:?}; refused by status {refused:?}",
+        sent.len()
+    )
+}
+
+/// Fails with every violation (the first 40 in full) and the tally.
+fn assert_none(what: &str, violations: &[String], sent: &[Sent]) {
+    assert!(
+        violations.is_empty(),
+        "{what}: {} violations ({})\n{}",
+        violations.len(),
+        tally(sent),
+        violations
+            .iter()
+            .take(40)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+async fn env() -> TestEnv {
+    TestEnv::start_full("", ROUTES, op_users()).await
+}
+
+/// The session cookie of `login`, signed in through the OP.
+async fn session_cookie(env: &TestEnv, login: &str) -> String {
+    let browser = env.browser();
+    let callback = browser.login(&env.proxy.url("/app/home"), login).await;
+    assert_eq!(
+        callback.status(),
+        StatusCode::FOUND,
+        "{login}'s callback; OP: {}",
+        env.op.stderr()
+    );
+    browser.cookies_for(&env.proxy.origin)
+}
+
+#[test]
+fn the_corpus_has_at_least_500_targets_and_reaches_every_protected_path() {
+    let targets = corpus();
+    assert!(targets.len() >= 500, "only {} targets", targets.len());
+    for base in PROTECTED {
+        let reaching = targets
+            .iter()
+            .filter(|t| lenient(path_of(t)).starts_with(base))
+            .count();
+        assert!(reaching >= 100, "only {reaching} targets reach {base}");
+    }
+    // The oracle itself: the readings the invariants rely on.
+    assert_eq!(lenient("/healthz/..;/admin"), "/admin");
+    assert_eq!(lenient("/static%252F..%252Fadmin"), "/admin");
+    assert_eq!(lenient("/HEALTHZ\\..\\App/Secret"), "/app/secret");
+    assert!(strictly_public("/healthz"));
+    assert!(strictly_public("/static/app.css"));
+    assert!(!strictly_public("/healthzx"));
+    assert!(!strictly_public("/HEALTHZ"));
+    assert!(!strictly_public("/static"));
+    assert!(!strictly_public("/healthz;x/../admin"));
+    assert!(!strictly_public("/static/%2e%2e%2Fadmin"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_target_of_the_corpus_reaches_a_protected_path_anonymously() {
+    let env = env().await;
+    let targets = corpus();
+    assert!(targets.len() >= 500, "only {} targets", targets.len());
+    // A client that claims to be someone: the claim must never reach the upstream.
+    let spoof = vec![
+        ("X-Forwarded-User".to_owned(), "root".to_owned()),
+        ("X-Forwarded-Groups".to_owned(), "admins".to_owned()),
+        (
+            "X-Forwarded-Email".to_owned(),
+            "root@example.com".to_owned(),
+        ),
+    ];
+    let sent = send_all(&env, &targets, &spoof).await;
+    let mut violations = Vec::new();
+    for s in &sent {
+        let Some(received) = &s.upstream else {
+            continue;
+        };
+        let path = path_of(received);
+        let protected: Vec<String> = readings(path)
+            .into_iter()
+            .filter(|r| is_protected(r))
+            .collect();
+        if !strictly_public(path) || !protected.is_empty() {
+            violations.push(format!(
+                "{:?} -> {} and the upstream received {received:?} (not strictly public, or read as {protected:?})",
+                s.target, s.status
+            ));
+        }
+        if !s.spoofed.is_empty() {
+            violations.push(format!(
+                "{:?} -> {}: the client's identity headers reached the upstream: {:?}",
+                s.target, s.status, s.spoofed
+            ));
+        }
+    }
+    assert_none("anonymous", &violations, &sent);
+    // Not everything was refused: the public paths in the corpus were served.
+    let served = sent.iter().filter(|s| s.upstream.is_some()).count();
+    assert!(
+        served > 0,
+        "nothing was forwarded, not even /healthz ({})",
+        tally(&sent)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_target_of_the_corpus_reaches_admin_as_a_signed_in_non_admin() {
+    let env = env().await;
+    let cookie = session_cookie(&env, "staff1").await;
+    let headers = vec![("Cookie".to_owned(), cookie)];
+    let targets = corpus();
+    let sent = send_all(&env, &targets, &headers).await;
+    let mut violations = Vec::new();
+    for s in &sent {
+        let Some(received) = &s.upstream else {
+            continue;
+        };
+        let reading = lenient(path_of(received));
+        if reading.starts_with("/admin") {
+            violations.push(format!(
+                "{:?} -> {} and the upstream received {received:?} (read leniently as {reading:?})",
+                s.target, s.status
+            ));
+        }
+    }
+    assert_none("signed in as staff1 (not in admins)", &violations, &sent);
+    // The session works: the user's own paths are served.
+    let served = sent
+        .iter()
+        .filter(|s| {
+            s.upstream
+                .as_deref()
+                .is_some_and(|t| t.starts_with("/app/"))
+        })
+        .count();
+    assert!(
+        served > 0,
+        "no /app/ path was forwarded for a signed-in user ({})",
+        tally(&sent)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn public_paths_are_served_and_an_admin_reaches_admin() {
+    let env = env().await;
+    // Anonymous: the public paths reach the upstream as they are, with no identity.
+    for target in [
+        "/healthz",
+        "/healthz/live",
+        "/static/app.css",
+        "/healthz?probe=1",
+    ] {
+        let before = env.upstream.count();
+        let resp = raw::request(env.proxy.port, "GET", target, &[]).await;
+        let received = env.upstream.requests();
+        assert_eq!(
+            (resp.status, received.len()),
+            (200, before + 1),
+            "{target}: anonymous, public: {resp:?}"
+        );
+        let seen = &received[before];
+        assert_eq!(seen.target, target, "{target}: what the upstream received");
+        assert_eq!(seen.header("x-forwarded-user"), None, "{target}: {seen:?}");
+    }
+    // Anonymous: the protected paths are not served.
+    for target in ["/admin", "/app/secret", "/static", "/healthzx"] {
+        let before = env.upstream.count();
+        let resp = raw::request(env.proxy.port, "GET", target, &[]).await;
+        assert!(
+            resp.status == 401 || resp.status == 302,
+            "{target}: anonymous: {resp:?}"
+        );
+        assert_eq!(
+            env.upstream.count(),
+            before,
+            "{target}: forwarded anonymously"
+        );
+    }
+
+    // The admin reaches /admin and below; the non-admin gets 403 there.
+    let admin = vec![("Cookie".to_owned(), session_cookie(&env, "root").await)];
+    let staff = vec![("Cookie".to_owned(), session_cookie(&env, "staff1").await)];
+    for target in ["/admin", "/admin/users", "/ADMIN/users"] {
+        let before = env.upstream.count();
+        let resp = raw::request(env.proxy.port, "GET", target, &admin).await;
+        assert_eq!(resp.status, 200, "{target} as root: {resp:?}");
+        assert_eq!(env.upstream.count(), before + 1, "{target} as root");
+        assert_eq!(env.upstream.last().header("x-forwarded-user"), Some("root"));
+        let resp = raw::request(env.proxy.port, "GET", target, &staff).await;
+        assert_eq!(
+            resp.status,
+            403,
+            "{target} as staff1: {resp:?} {}",
+            String::from_utf8_lossy(&resp.body)
+        );
+        assert_eq!(env.upstream.count(), before + 1, "{target} as staff1");
+    }
+}
