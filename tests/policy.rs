@@ -1,12 +1,15 @@
 //! End-to-end: who may pass (`[access]`) and where (`[[routes]]`), against the real test OP
 //! with users that differ by e-mail domain, groups claim and verified e-mail; what the upstream
 //! received (and that it received nothing for a denied request). The question conditions and
-//! timing are in `policy/conditions.rs`.
+//! timing are in `policy/conditions.rs`; the README's legacy-app example runs in
+//! `policy/readme_example.rs`.
 
 mod support;
 
 #[path = "policy/conditions.rs"]
 mod conditions;
+#[path = "policy/readme_example.rs"]
+mod readme_example;
 
 use reqwest::StatusCode;
 use serde_json::json;
