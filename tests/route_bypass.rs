@@ -133,6 +133,17 @@ fn corpus() -> Vec<String> {
             }
         }
     }
+    // From a protected path back out to a public one: the rule of the path as written must
+    // still apply where a server would not resolve the climb.
+    for base in PROTECTED {
+        for sep in SEPARATORS {
+            for up in DOT_DOTS {
+                for public in ["healthz", "static/app.css"] {
+                    targets.insert(format!("{base}{sep}{up}{sep}{public}"));
+                }
+            }
+        }
+    }
     // The protected path spelled another way, followed by something that names a public one.
     for base in PROTECTED {
         for spelling in spellings(base) {
@@ -483,4 +494,96 @@ async fn public_paths_are_served_and_an_admin_reaches_admin() {
         );
         assert_eq!(env.upstream.count(), before + 1, "{target} as staff1");
     }
+}
+
+/// The same corpus through the policy alone (`policy::normalize`, `policy::RouteTable`), as
+/// the gate applies it: which targets the upstream would receive, and in what form. Runs
+/// without the OP, so a failure here points at the policy rather than the gate's wiring.
+/// [`ROUTES`] as the policy's own types.
+fn route_table() -> profilegate::policy::RouteTable {
+    use profilegate::policy::{AccessRule, PathPattern, QuestionsMode, Route, RouteTable};
+    let route = |path: &str, public: bool, groups: &[&str]| Route {
+        pattern: PathPattern::Prefix(path.to_owned()),
+        methods: Vec::new(),
+        public,
+        questions: QuestionsMode::Ask,
+        access: AccessRule {
+            groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+            ..AccessRule::default()
+        },
+    };
+    RouteTable::new(vec![
+        route("/healthz", true, &[]),
+        route("/static/", true, &[]),
+        route("/admin", false, &["admins"]),
+    ])
+}
+
+#[test]
+fn the_route_table_alone_keeps_both_invariants_for_every_target() {
+    use profilegate::policy::normalize;
+    let table = route_table();
+    let mut anonymous = Vec::new();
+    let mut staff = Vec::new();
+    for target in corpus() {
+        let path = path_of(&target);
+        let received = normalize(path);
+        let matched = table.matches("GET", &received);
+        if matched.public {
+            let protected: Vec<String> = readings(&received)
+                .into_iter()
+                .filter(|r| is_protected(r))
+                .collect();
+            if !strictly_public(&received) || !protected.is_empty() {
+                anonymous.push(format!("{target:?} public as {received:?} ({protected:?})"));
+            }
+        }
+        let admin_rule = matched.rules().any(|i| i == 2);
+        if !admin_rule && lenient(&received).starts_with("/admin") {
+            staff.push(format!(
+                "{target:?} -> {received:?}: read leniently as {:?}, and the /admin rule does not apply",
+                lenient(&received)
+            ));
+        }
+    }
+    assert!(
+        anonymous.is_empty() && staff.is_empty(),
+        "anonymous: {} violations\n{}\nnon-admin: {} violations\n{}",
+        anonymous.len(),
+        anonymous.join("\n"),
+        staff.len(),
+        staff.join("\n")
+    );
+}
+
+/// A server behind the gate decodes a path once (most do), or not at all, before it routes it:
+/// `/admin/%252e%252e/healthz` is, to it, the segment `%2e%2e` under `/admin/` (an app's
+/// `/admin/*` handler or admin router runs), and `/admin%2F..%2Fhealthz` starts with `/admin`.
+/// Only the fully decoded reading resolves either to `/healthz`. The `/admin` rule must apply
+/// whenever any of these readings is under `/admin`, not only the last one.
+#[test]
+fn every_decoding_of_a_path_under_admin_stays_under_the_admin_rule() {
+    use profilegate::policy::normalize;
+    let table = route_table();
+    let mut escaped = Vec::new();
+    for target in corpus() {
+        let received = normalize(path_of(&target));
+        let admin_rule = table.matches("GET", &received).rules().any(|i| i == 2);
+        let under_admin: Vec<String> = readings(&received)
+            .into_iter()
+            .filter(|r| r.starts_with("/admin"))
+            .collect();
+        if !admin_rule && !under_admin.is_empty() {
+            escaped.push(format!(
+                "{target:?}: the upstream would receive {received:?}, read as {under_admin:?} \
+                 (decoded 0, 1, ... times), and the /admin rule does not apply"
+            ));
+        }
+    }
+    assert!(
+        escaped.is_empty(),
+        "{} targets escape the /admin rule for a non-admin; the first 20:\n{}",
+        escaped.len(),
+        escaped[..escaped.len().min(20)].join("\n")
+    );
 }
