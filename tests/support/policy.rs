@@ -5,7 +5,9 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use profilegate::store::{ProfileStore, Skip, SledOptions, SledStore, StoredAnswer, UserKey};
+use profilegate::store::{
+    Commit, ProfileStore, Skip, SledOptions, SledStore, StoredAnswer, UserKey,
+};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -272,10 +274,18 @@ async fn write_seeds(path: &std::path::Path, issuer: &str, seeds: Vec<(&str, Vec
                         .await
                 }
                 Seed::Skip { id, ago } => {
-                    let skip: Skip =
-                        serde_json::from_value(json!({ "at": now() - ago, "login": 1 }))
-                            .expect("a skip");
-                    store.record_skip(&user, id, skip).await
+                    // Written through the store's one write primitive: `record_skip` takes
+                    // more arguments once skips are counted. One skip, at the first login.
+                    let skip = json!({ "at": now() - ago, "login": 1, "count": 1 });
+                    store
+                        .update_record(&user, Commit::Durable, &|current| {
+                            let skip: Skip = serde_json::from_value(skip.clone()).ok()?;
+                            let mut next = current.cloned().unwrap_or_default();
+                            next.skips.insert(id.to_owned(), skip);
+                            next.revision += 1;
+                            Some(next)
+                        })
+                        .await
                 }
             };
             written.unwrap_or_else(|e| panic!("seed {login}'s record: {e}"));
