@@ -127,7 +127,12 @@ async fn an_on_paths_question_is_asked_when_the_user_opens_the_path() {
 
     // Opening /billing: the question, then back to /billing with the answer upstream.
     let nav = alice.navigate(&env.proxy.url("/billing")).await;
-    assert_eq!(nav.status(), StatusCode::SEE_OTHER, "asked at /billing");
+    assert_eq!(
+        nav.status(),
+        StatusCode::SEE_OTHER,
+        "the question is asked at /billing; instead the upstream received {:?}",
+        env.upstream.requests().get(before + 2).map(|r| &r.target)
+    );
     assert_eq!(
         location(&nav),
         env.proxy.url("/.profilegate/profile?rd=%2Fbilling")
