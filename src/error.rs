@@ -38,6 +38,10 @@ pub enum AppError {
     MethodNotAllowed,
     #[error("upstream unavailable: {0}")]
     UpstreamUnavailable(String),
+    #[error("access denied by {0}")]
+    AccessDenied(String),
+    #[error("the session would be too large: {0}")]
+    SessionTooLarge(String),
 }
 
 /// What the user is told: a status, a title and one sentence.
@@ -180,6 +184,20 @@ impl AppError {
                 "upstream_unavailable",
                 "Application unavailable",
                 "The application behind this sign-in cannot be reached right now. Please try again in a moment.",
+                false,
+            ),
+            AppError::AccessDenied(_) => p(
+                403,
+                "access_denied",
+                "Access denied",
+                "Your account does not have access to this page. If you think it should, ask the site's administrator, or sign in with another account.",
+                false,
+            ),
+            AppError::SessionTooLarge(_) => p(
+                500,
+                "session_too_large",
+                "Sign-in could not be completed",
+                "Your account carries more information than this site can keep for a session. Please tell the site's administrator.",
                 false,
             ),
         }

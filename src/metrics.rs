@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[derive(Debug, Default)]
 pub struct Metrics {
     pub forwarded: AtomicU64,
+    pub forwarded_public: AtomicU64,
+    pub denied: AtomicU64,
     pub unauthenticated: AtomicU64,
     pub logins_started: AtomicU64,
     pub logins_completed: AtomicU64,
@@ -21,11 +23,21 @@ impl Metrics {
     }
 
     pub fn render(&self) -> String {
-        let rows: [(&str, &str, &AtomicU64); 7] = [
+        let rows: [(&str, &str, &AtomicU64); 9] = [
             (
                 "profilegate_forwarded_total",
                 "Requests forwarded upstream for a signed-in user.",
                 &self.forwarded,
+            ),
+            (
+                "profilegate_forwarded_public_total",
+                "Requests forwarded upstream on a public route without a signed-in user.",
+                &self.forwarded_public,
+            ),
+            (
+                "profilegate_denied_total",
+                "Requests of signed-in users refused by [access] or a route's rule (403).",
+                &self.denied,
             ),
             (
                 "profilegate_unauthenticated_total",

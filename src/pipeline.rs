@@ -20,11 +20,18 @@
 //!     signed-out ───────► SignedOut     "you have signed out" page
 //!     anything else ────► NotFound      404 page
 //!                                                   │
+//!   a public route ([[routes]] public = true) ──────┤
+//!     signed in, allowed ► Forward       with identity, never a question
+//!     anyone else ───────► ForwardPublic identity headers stripped, nothing injected
+//!                                                   │
 //!   anonymous ──────────────────────────────────────┤
 //!     browser navigation ► StartLogin   302 to the OP with state, nonce, PKCE S256
 //!     API / XHR / other ─► Unauthenticated  401 JSON, never a redirect
 //!                                                   │
-//!   signed in, question pending ────────────────────┤
+//!   signed in, a rule says no ([access], route) ────┤
+//!     anything ──────────► Deny          403 page (sign-out) or JSON; never upstream
+//!                                                   │
+//!   signed in, question pending, route asks ────────┤
 //!     browser navigation ► AskQuestions      303 to the question page
 //!     other, required ───► QuestionsPending  403 JSON naming the questions
 //!     other, optional ───► Forward
@@ -43,6 +50,17 @@ pub struct RequestView<'a> {
     pub path: &'a str,
     /// True for a top-level browser navigation (HTML accepted, not XHR/fetch).
     pub is_navigation: bool,
+    /// What `[[routes]]` say about the path (nothing for reserved paths).
+    pub route: RouteFlags,
+}
+
+/// The widening effects of the matched route (`policy::RouteMatch`), as `decide` reads them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RouteFlags {
+    /// No session needed, no questions.
+    pub public: bool,
+    /// Pending questions do not block.
+    pub skip_questions: bool,
 }
 
 /// Whether the request carries a valid session, and what it still has to answer.
@@ -50,6 +68,8 @@ pub struct RequestView<'a> {
 pub enum Auth {
     Anonymous,
     SignedIn(Pending),
+    /// Signed in, but `[access]` or the route's rule refuses this user here.
+    Denied,
 }
 
 /// The questions a session still has to settle.
@@ -115,6 +135,10 @@ pub enum Decision {
     SignedOut,
     /// Signed in: forward upstream with identity attached.
     Forward,
+    /// A public route without an allowed session: forward with identity headers stripped.
+    ForwardPublic,
+    /// Signed in, refused by a policy rule: 403 page or JSON.
+    Deny,
     /// Signed in, a question pending, browser navigation: 303 to the question page.
     AskQuestions,
     /// Signed in, a required question pending, not a navigation: 403 JSON.
@@ -142,12 +166,21 @@ pub enum Decision {
 /// Decides what happens to a request. Pure: same inputs, same decision.
 pub fn decide(req: &RequestView<'_>, auth: Auth, routes: &Routes) -> Decision {
     if routes.is_reserved(req.path) {
+        // The proxy's own routes serve every signed-in user, denied or not (sign-out above all).
         return reserved(req, auth, routes);
+    }
+    if req.route.public {
+        return match auth {
+            Auth::SignedIn(_) => Decision::Forward,
+            Auth::Anonymous | Auth::Denied => Decision::ForwardPublic,
+        };
     }
     match auth {
         Auth::Anonymous if req.is_navigation => Decision::StartLogin,
         Auth::Anonymous => Decision::Unauthenticated,
+        Auth::Denied => Decision::Deny,
         Auth::SignedIn(Pending::Nothing) => Decision::Forward,
+        Auth::SignedIn(_) if req.route.skip_questions => Decision::Forward,
         Auth::SignedIn(_) if req.is_navigation => Decision::AskQuestions,
         Auth::SignedIn(Pending::Optional) => Decision::Forward,
         Auth::SignedIn(Pending::Required) => Decision::QuestionsPending,
@@ -192,18 +225,24 @@ fn reserved(req: &RequestView<'_>, auth: Auth, routes: &Routes) -> Decision {
     {
         match auth {
             Auth::Anonymous => Decision::Unauthenticated,
-            Auth::SignedIn(_) if get && path == routes.api_pending => Decision::ApiPending,
-            Auth::SignedIn(_) if get && path == routes.api_profile => Decision::ApiProfile,
-            Auth::SignedIn(_) if post && path == routes.api_answers => Decision::ApiAnswers,
-            Auth::SignedIn(_) => Decision::MethodNotAllowed,
+            Auth::SignedIn(_) | Auth::Denied if get && path == routes.api_pending => {
+                Decision::ApiPending
+            }
+            Auth::SignedIn(_) | Auth::Denied if get && path == routes.api_profile => {
+                Decision::ApiProfile
+            }
+            Auth::SignedIn(_) | Auth::Denied if post && path == routes.api_answers => {
+                Decision::ApiAnswers
+            }
+            Auth::SignedIn(_) | Auth::Denied => Decision::MethodNotAllowed,
         }
     } else if path == routes.profile {
         match auth {
             Auth::Anonymous if get && req.is_navigation => Decision::StartLogin,
             Auth::Anonymous => Decision::Unauthenticated,
-            Auth::SignedIn(_) if get => Decision::ShowQuestion,
-            Auth::SignedIn(_) if post => Decision::SubmitAnswer,
-            Auth::SignedIn(_) => Decision::MethodNotAllowed,
+            Auth::SignedIn(_) | Auth::Denied if get => Decision::ShowQuestion,
+            Auth::SignedIn(_) | Auth::Denied if post => Decision::SubmitAnswer,
+            Auth::SignedIn(_) | Auth::Denied => Decision::MethodNotAllowed,
         }
     } else {
         Decision::NotFound
@@ -248,6 +287,72 @@ mod tests {
             method,
             path,
             is_navigation: nav,
+            route: RouteFlags::default(),
+        }
+    }
+
+    #[test]
+    fn policy_table() {
+        let routes = Routes::new("/.profilegate");
+        let public = RouteFlags {
+            public: true,
+            skip_questions: true,
+        };
+        let skip = RouteFlags {
+            public: false,
+            skip_questions: true,
+        };
+        let ask = RouteFlags::default();
+        let (get, post) = (Method::GET, Method::POST);
+        let table: &[(&Method, &str, bool, RouteFlags, Auth, Decision)] = &[
+            (&get, "/healthz", false, public, Anonymous, ForwardPublic),
+            (&get, "/healthz", true, public, Anonymous, ForwardPublic),
+            (&get, "/healthz", true, public, SignedIn, Forward),
+            (&get, "/healthz", true, public, REQUIRED, Forward),
+            (&get, "/healthz", true, public, Auth::Denied, ForwardPublic),
+            (&get, "/app", true, ask, Auth::Denied, Deny),
+            (&post, "/api/x", false, ask, Auth::Denied, Deny),
+            (&get, "/api/x", false, skip, Auth::Denied, Deny),
+            (&get, "/api/x", false, skip, REQUIRED, Forward),
+            (&get, "/api/x", true, skip, REQUIRED, Forward),
+            (&get, "/api/x", false, skip, Anonymous, Unauthenticated),
+            (&get, "/app", true, ask, REQUIRED, AskQuestions),
+            // The proxy's own routes serve a denied user: sign-out, the question page.
+            (
+                &get,
+                "/.profilegate/logout",
+                true,
+                ask,
+                Auth::Denied,
+                Logout,
+            ),
+            (
+                &get,
+                "/.profilegate/profile",
+                true,
+                ask,
+                Auth::Denied,
+                ShowQuestion,
+            ),
+            (
+                &get,
+                "/.profilegate/api/profile",
+                false,
+                ask,
+                Auth::Denied,
+                ApiProfile,
+            ),
+        ];
+        for (method, path, nav, route, auth, expected) in table {
+            let view = RequestView {
+                route: *route,
+                ..view(method, path, *nav)
+            };
+            let got = decide(&view, *auth, &routes);
+            assert_eq!(
+                got, *expected,
+                "{method} {path} nav={nav} {route:?} {auth:?}"
+            );
         }
     }
 

@@ -71,6 +71,13 @@ pub struct Session {
     /// The login number (1 for the user's first login) that created this session.
     #[serde(default)]
     pub login: u64,
+    /// The claims the policy and the question conditions read (ID token, then userinfo),
+    /// kept from the login; the others are not kept.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub claims: serde_json::Map<String, serde_json::Value>,
+    /// The user's groups, read at login from `access.groups_claim`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
     /// Preferred languages known at login: `ui_locales`, then the OP's `locale` claim.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub locales: Vec<String>,
@@ -194,9 +201,30 @@ impl CookieSealer {
             required: Vec::new(),
             rev: 0,
             login: 0,
+            claims: serde_json::Map::new(),
+            groups: Vec::new(),
             locales: Vec::new(),
             iat: now,
             exp: now + self.lifetime.as_secs(),
+        }
+    }
+
+    /// Whether `session` fits in one cookie once sealed (browsers keep at most 4096 bytes of
+    /// name and value); the reason when it does not.
+    pub fn fits(&self, session: &Session) -> Result<(), String> {
+        let json = serde_json::to_string(session).unwrap_or_default().len();
+        // AES-GCM adds a 12-byte nonce and a 16-byte tag; then standard base64.
+        let sealed = (json + 28).div_ceil(3) * 4;
+        let cookie = self.session_name.len() + 1 + sealed;
+        match cookie <= MAX_COOKIE_VALUE {
+            true => Ok(()),
+            false => Err(format!(
+                "the sealed session cookie would be {cookie} bytes (limit {MAX_COOKIE_VALUE}); \
+                 {} groups and {} claims kept: narrow access.groups_claim or the claims your \
+                 expressions read",
+                session.groups.len(),
+                session.claims.len()
+            )),
         }
     }
 

@@ -33,12 +33,20 @@ async fn odd_request_targets_are_refused_or_forwarded_exactly_as_decided() {
     }
     assert_eq!(env.upstream.count(), before);
 
-    // Dot segments and encoded UTF-8: the upstream gets byte for byte what was decided on.
-    // (A percent-encoded NUL is refused: see the test below.)
-    for target in ["/x/%2e%2e/y", "/x/../y", "/%C3%A9t%C3%A9"] {
+    // Dot segments and encoded UTF-8: the upstream gets the normalized path the decision was
+    // taken on (dot segments removed, escapes of unreserved characters decoded), the query
+    // byte for byte. (A percent-encoded NUL is refused: see the test below.)
+    for (target, normalized) in [
+        ("/x/%2e%2e/y", "/y"),
+        ("/x/../y?a=/../b", "/y?a=/../b"),
+        ("/x//y/./z", "/x/y/z"),
+        ("/%7euser/%61", "/~user/a"),
+        ("/%C3%A9t%C3%A9", "/%C3%A9t%C3%A9"),
+        ("/a%2fb", "/a%2Fb"),
+    ] {
         let resp = request(port, "GET", target, &headers).await;
         assert_eq!(resp.status, 200, "{target}");
-        assert_eq!(env.upstream.last().target, target);
+        assert_eq!(env.upstream.last().target, normalized, "{target}");
     }
     // A reserved route reached through dot segments is still the proxy's, never forwarded.
     let n = env.upstream.count();

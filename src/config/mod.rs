@@ -7,6 +7,7 @@
 //! through a `reader::SectionReader`; this file keeps [`Config`], loading, the environment
 //! overrides and the all-errors-at-once orchestration.
 
+mod access;
 mod error;
 mod hints;
 mod log;
@@ -46,6 +47,8 @@ pub use self::upstream::UpstreamConfig;
 /// The sections a configuration file may have.
 const SECTIONS: &[&str] = &[
     "server",
+    "access",
+    "routes",
     "upstream",
     "oidc",
     "session",
@@ -93,6 +96,8 @@ pub struct Config {
     pub log: LogConfig,
     pub profiling: ProfilingConfig,
     pub theme: ThemeConfig,
+    /// `[access]` and `[[routes]]`, compiled.
+    pub policy: crate::policy::Policy,
 }
 
 impl Config {
@@ -139,6 +144,7 @@ impl Config {
                 ));
             }
         }
+        let routes = root.remove("routes");
         let mut section = |name: &str, errors: &mut Vec<ConfigError>| -> Table {
             match root.remove(name) {
                 None => Table::new(),
@@ -209,6 +215,17 @@ impl Config {
             base_dir,
             &mut errors,
         ));
+        // After [profiling]: `allow` may read answers, so it must know the question ids.
+        let t = section("access", &mut errors);
+        let ids: Option<Vec<String>> = profiling
+            .as_ref()
+            .map(|p| p.questions.iter().map(|q| q.id.clone()).collect());
+        let is_question = |id: &str| ids.as_ref().is_none_or(|ids| ids.iter().any(|q| q == id));
+        let policy = access::read_policy(
+            SectionReader::new("access", t, &env_keys, base_dir, &mut errors),
+            routes,
+            &is_question,
+        );
         let t = section("theme", &mut errors);
         let theme = theme::read_theme(SectionReader::new(
             "theme",
@@ -219,7 +236,7 @@ impl Config {
         ));
 
         match (
-            server, upstream, oidc, session, store, log, profiling, theme,
+            server, upstream, oidc, session, store, log, profiling, theme, policy,
         ) {
             (
                 Some(server),
@@ -230,6 +247,7 @@ impl Config {
                 Some(log),
                 Some(profiling),
                 Some(theme),
+                Some(policy),
             ) if errors.is_empty() => Ok(Config {
                 server,
                 upstream,
@@ -239,6 +257,7 @@ impl Config {
                 log,
                 profiling,
                 theme,
+                policy,
             }),
             _ => Err(ConfigErrors(errors)),
         }
@@ -265,6 +284,13 @@ fn apply_env(
         };
         let section = section.to_ascii_lowercase();
         let key = key.to_ascii_lowercase();
+        if section == "routes" {
+            errors.push(ConfigError::new(
+                name.clone(),
+                "[[routes]] cannot be set from the environment: write them in the file",
+            ));
+            continue;
+        }
         if !SECTIONS.contains(&section.as_str()) || key.is_empty() {
             errors.push(ConfigError::new(
                 name.clone(),
@@ -301,6 +327,8 @@ impl Config {
     }
 }
 
+#[cfg(test)]
+mod access_tests;
 #[cfg(test)]
 mod profiling_tests;
 #[cfg(test)]

@@ -69,6 +69,11 @@ impl<'a> SectionReader<'a> {
         self.errors.push(ConfigError::new(key, message));
     }
 
+    /// Reports an error under `full_key` as given (a key outside this section, as `routes[2]`).
+    pub(super) fn report_at(&mut self, full_key: &str, message: impl Into<String>) {
+        self.errors.push(ConfigError::new(full_key, message));
+    }
+
     /// How many errors have been reported so far (by any reader), to tell whether a step added one.
     pub(super) fn error_count(&self) -> usize {
         self.errors.len()

@@ -111,6 +111,19 @@ pub struct Identity {
     pub name: Option<String>,
     /// Every userinfo claim (standard and custom), by name.
     pub claims: serde_json::Map<String, serde_json::Value>,
+    /// Every claim of the verified ID token (custom ones included), by name.
+    pub id_token_claims: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Identity {
+    /// The claims policies read: the ID token's, then userinfo's for names it lacks.
+    pub fn merged_claims(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut merged = self.id_token_claims.clone();
+        for (name, value) in &self.claims {
+            merged.entry(name.clone()).or_insert_with(|| value.clone());
+        }
+        merged
+    }
 }
 
 /// What discovery found, plus the client built from it.
@@ -485,6 +498,10 @@ impl Provider {
                 .and_then(|n| n.get(None))
                 .map(|n| n.as_str().to_owned()),
             claims: serde_json::Map::new(),
+            // Verified above; read again for the claims the crate's typed view leaves out.
+            id_token_claims: Jws::parse(&compact, &self.algs)
+                .and_then(|jws| jws.claims())
+                .unwrap_or_default(),
         };
         if let Some(info) = self
             .userinfo(d, token.access_token().secret(), &identity.subject)

@@ -77,7 +77,7 @@ impl AccessRule {
                 return false;
             };
             let domain = email.rsplit_once('@').map(|(_, d)| d);
-            let listed = self.emails.iter().any(|e| *e == email)
+            let listed = self.emails.contains(&email)
                 || domain.is_some_and(|d| self.email_domains.iter().any(|a| a == d));
             if !listed {
                 return false;

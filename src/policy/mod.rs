@@ -20,5 +20,5 @@ mod verdict;
 pub use access::{groups_at, AccessRule};
 pub use expr::{ClaimUse, Expr, Facts, RequestFacts, Scope};
 pub use path::normalize;
-pub use routes::{PathPattern, QuestionsMode, Route, RouteMatch, RouteTable};
+pub use routes::{PathPattern, QuestionsMode, Route, RouteMatch, RouteTable, MAX_ROUTES};
 pub use verdict::{Policy, SessionVerdicts, Verdict};

@@ -19,6 +19,7 @@ use crate::jwt::SigningKey;
 use crate::metrics::Metrics;
 use crate::oidc::Provider;
 use crate::pipeline::Routes;
+use crate::policy::{ClaimUse, Policy};
 use crate::profile::Engine;
 use crate::render::Pages;
 use crate::session::{CookieSealer, Session};
@@ -55,6 +56,14 @@ pub struct Gate {
     /// The origin the custom UI posts back to `/continue` from (`profiling.redirect_url`'s);
     /// the public origin when the hosted page is used.
     pub(super) continue_origin: String,
+    /// `[access]` and `[[routes]]`.
+    pub(super) policy: Arc<Policy>,
+    /// The claims a session keeps: those the policy and the question conditions read.
+    pub(super) session_claims: ClaimUse,
+    /// No rule restricts anyone: the policy is not consulted.
+    pub(super) policy_open: bool,
+    /// A rule reads answers: its verdicts need the profile.
+    pub(super) policy_reads_answers: bool,
 }
 
 /// What `Gate` is built from besides its configuration (shared by every worker).
@@ -67,6 +76,7 @@ pub struct GateParts {
     pub store: Arc<dyn ProfileStore>,
     pub key: Arc<SigningKey>,
     pub metrics: Arc<Metrics>,
+    pub policy: Arc<Policy>,
 }
 
 impl Gate {
@@ -88,7 +98,9 @@ impl Gate {
             store,
             key,
             metrics,
+            policy,
         } = parts;
+        let session_claims = policy.claims();
         Ok(Self {
             routes: Routes::new(&server.prefix),
             origin: server.public_url.origin().to_owned(),
@@ -121,6 +133,10 @@ impl Gate {
                 QuestionUi::Redirect { url, .. } => url.origin().ascii_serialization(),
                 QuestionUi::Hosted => server.public_url.origin().to_owned(),
             },
+            policy_open: policy.is_open(),
+            policy_reads_answers: policy.uses_answers(),
+            policy,
+            session_claims,
         })
     }
 

@@ -40,7 +40,9 @@ mod routes;
 mod sessions;
 mod worker;
 
-use http::header::{HeaderName, ACCEPT, COOKIE};
+use std::borrow::Cow;
+
+use http::header::{HeaderName, ACCEPT, COOKIE, HOST};
 use http::request::Parts;
 use http::{Request, Response, StatusCode};
 use http_body_util::Either;
@@ -49,7 +51,8 @@ use hyper::body::Incoming;
 use crate::enrich::Enriched;
 use crate::error::AppError;
 use crate::metrics::Metrics;
-use crate::pipeline::{decide, is_navigation, Auth, Decision, RequestView};
+use crate::pipeline::{decide, is_navigation, Auth, Decision, RequestView, RouteFlags};
+use crate::policy::{normalize, Facts, RequestFacts, RouteMatch, Verdict};
 use crate::session::{now_secs, RequestCookies};
 use forward::TimedBody;
 use prepare::{prepare_upstream_request, strip_hop_by_hop, wants_upgrade};
@@ -74,7 +77,7 @@ fn header<'a>(req: &'a Parts, name: &HeaderName) -> Option<&'a [u8]> {
 impl Gate {
     /// Answers one request: forwards it or answers it here.
     pub async fn serve(&self, req: Request<Incoming>, client: &Peer) -> Response<ProxyBody> {
-        let (head, body) = req.into_parts();
+        let (mut head, body) = req.into_parts();
         // The edge, before anything reads the request: header sizes (before the session cookie
         // is parsed), then the request target (before the decision).
         if let Some(longest) = edge::oversized_header_line(&head.headers, self.max_header_bytes) {
@@ -97,6 +100,16 @@ impl Gate {
             let err = AppError::BadRequest(bad.reason().into());
             return self.refuse(&head, err, head.uri.path());
         }
+        // The path as the upstream will receive it, and as the routes and `decide` read it.
+        if let Cow::Owned(normal) = normalize(head.uri.path()) {
+            match with_path(&head.uri, &normal) {
+                Some(uri) => head.uri = uri,
+                None => {
+                    let err = AppError::BadRequest("the path cannot be normalized".into());
+                    return self.refuse(&head, err, head.uri.path());
+                }
+            }
+        }
         let mut request = IncomingRequest::new(head, body);
         let (decision, user, wants_html) = {
             let req = request.head();
@@ -104,20 +117,37 @@ impl Gate {
                 RequestCookies::parse(req.headers.get_all(COOKIE).iter().map(|v| v.as_bytes()));
             let user = self.sessions.open(&self.sealer, &cookies, now_secs());
             let accept = header(req, &ACCEPT);
+            let path = req.uri.path();
+            let reserved = self.routes.is_reserved(path);
+            let matched = match reserved {
+                true => RouteMatch::default(),
+                false => self.policy.routes.matches(req.method.as_str(), path),
+            };
             let view = RequestView {
                 method: &req.method,
-                path: req.uri.path(),
+                path,
                 is_navigation: is_navigation(
                     &req.method,
                     accept,
                     header(req, &X_REQUESTED_WITH),
                     header(req, &SEC_FETCH_MODE),
                 ),
+                route: RouteFlags {
+                    public: matched.public,
+                    skip_questions: matched.skip_questions,
+                },
             };
             let auth = match &user {
-                Some(u) => {
+                Some(u) if reserved || self.policy_open => {
                     Auth::SignedIn(u.session.pending(|id| self.engine.question(id).is_some()))
                 }
+                Some(u) => match self.permits(u, req, matched).await {
+                    Ok(true) => {
+                        Auth::SignedIn(u.session.pending(|id| self.engine.question(id).is_some()))
+                    }
+                    Ok(false) => Auth::Denied,
+                    Err(e) => return self.refuse(req, AppError::Store(e), path),
+                },
                 None => Auth::Anonymous,
             };
             (
@@ -155,11 +185,29 @@ impl Gate {
                     Ok(profile) => {
                         Metrics::inc(&self.metrics.forwarded);
                         return self
-                            .forward(request, client, &user, &profile, wants_html)
+                            .forward(request, client, Some((&user, &profile)), wants_html)
                             .await;
                     }
                     Err(e) => Err((AppError::Store(e), Vec::new())),
                 }
+            }
+            (Decision::ForwardPublic, _) => {
+                Metrics::inc(&self.metrics.forwarded_public);
+                return self.forward(request, client, None, wants_html).await;
+            }
+            (Decision::Deny, _) => {
+                Metrics::inc(&self.metrics.denied);
+                let req = request.head();
+                let matched = self
+                    .policy
+                    .routes
+                    .matches(req.method.as_str(), req.uri.path());
+                let routes: Vec<String> = matched.rules().map(|i| format!("routes[{i}]")).collect();
+                let why = match routes.is_empty() {
+                    true => "[access]".to_owned(),
+                    false => format!("[access] and {}", routes.join(", ")),
+                };
+                Err((AppError::AccessDenied(why), Vec::new()))
             }
             (Decision::AskQuestions, Some(user)) => {
                 Ok(questions::ask(self, &request, &user.session))
@@ -236,6 +284,8 @@ impl Gate {
             }
             Decision::Continue => Some(edge::AllowedOrigin::CustomUi(&self.continue_origin)),
             Decision::StartLogin
+            | Decision::ForwardPublic
+            | Decision::Deny
             | Decision::Unauthenticated
             | Decision::FinishLogin
             | Decision::SignedOut
@@ -265,13 +315,13 @@ impl Gate {
         reply.into_response(head.method == http::Method::HEAD, &self.page_csp())
     }
 
-    /// The hot path: the signed-in request, its head rewritten, to the upstream.
+    /// The hot path: the signed-in request, its head rewritten, to the upstream; or, without
+    /// `signed_in`, a public route's request with every identity header stripped.
     async fn forward(
         &self,
         request: IncomingRequest,
         client: &Peer,
-        user: &SignedIn,
-        profile: &Enriched,
+        signed_in: Option<(&SignedIn, &Enriched)>,
         wants_html: bool,
     ) -> Response<ProxyBody> {
         let (mut head, body) = request.into_parts();
@@ -280,8 +330,8 @@ impl Gate {
         prepare_upstream_request(
             &mut head.headers,
             client,
-            Some(&user.identity),
-            Some((profile, self.enricher.jwt(profile, &user.session))),
+            signed_in.map(|(user, _)| &user.identity),
+            signed_in.map(|(user, profile)| (profile, self.enricher.jwt(profile, &user.session))),
             &self.sealer,
             self.public_scheme,
         );
@@ -309,23 +359,93 @@ impl Gate {
                 Metrics::inc(&self.metrics.upstream_errors);
                 let err = AppError::UpstreamUnavailable(e.to_string());
                 err.log(uri.path());
-                let signed_in = crate::render::SignedIn::new(
-                    user.session.display_name(),
-                    &self.routes.logout,
-                    &user.session.csrf,
-                    "en",
-                );
-                Reply::error(
-                    &err,
-                    wants_html,
-                    &self.pages,
-                    &self.retry_url(),
-                    Some(signed_in),
-                )
-                .into_response(method == http::Method::HEAD, &self.page_csp())
+                let account = signed_in.map(|(user, _)| {
+                    crate::render::SignedIn::new(
+                        user.session.display_name(),
+                        &self.routes.logout,
+                        &user.session.csrf,
+                        "en",
+                    )
+                });
+                Reply::error(&err, wants_html, &self.pages, &self.retry_url(), account)
+                    .into_response(method == http::Method::HEAD, &self.page_csp())
             }
         }
     }
+}
+
+impl Gate {
+    /// Whether `[access]` and the matched routes' rules let `user` through: the session's
+    /// verdicts, computed once per session and profile revision; only a rule that reads
+    /// `request` is evaluated here at each request. Reads the profile (an in-memory cache hit
+    /// on the hot path) only when a rule reads answers.
+    async fn permits(
+        &self,
+        user: &SignedIn,
+        req: &Parts,
+        matched: RouteMatch,
+    ) -> Result<bool, crate::store::StoreError> {
+        let profile = match self.policy_reads_answers {
+            true => Some(
+                self.enricher
+                    .for_session(&*self.store, &user.session)
+                    .await?,
+            ),
+            false => None,
+        };
+        let answers = || {
+            profile
+                .as_ref()
+                .map(|p| {
+                    p.answers
+                        .iter()
+                        .map(|(id, answer)| (id.clone(), answer.value.to_json()))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let session = &user.session;
+        let revision = profile.as_ref().map_or(0, |p| p.revision);
+        let verdicts = user.verdicts(revision, || {
+            self.policy.verdicts(&Facts {
+                claims: &session.claims,
+                groups: &session.groups,
+                answers: &answers(),
+                request: None,
+            })
+        });
+        Ok(match self.policy.verdict(&verdicts, matched) {
+            Verdict::Allow => true,
+            Verdict::Deny => false,
+            Verdict::PerRequest => {
+                let host = req.headers.get(HOST).and_then(|h| h.to_str().ok());
+                self.policy.permits(
+                    matched,
+                    &Facts {
+                        claims: &session.claims,
+                        groups: &session.groups,
+                        answers: &answers(),
+                        request: Some(RequestFacts {
+                            method: req.method.as_str(),
+                            path: req.uri.path(),
+                            host: host.unwrap_or_default(),
+                        }),
+                    },
+                )
+            }
+        })
+    }
+}
+
+/// `uri` with its path replaced by `path` (the query kept).
+fn with_path(uri: &http::Uri, path: &str) -> Option<http::Uri> {
+    let target = match uri.query() {
+        Some(query) => format!("{path}?{query}"),
+        None => path.to_owned(),
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = Some(target.parse().ok()?);
+    http::Uri::from_parts(parts).ok()
 }
 
 fn log_request(req: &Parts, status: u16) {

@@ -6,9 +6,10 @@
 //! unsealing would. The expiry is still checked at every request. Bounded like the profile
 //! cache (a full shard drops an eighth); a miss costs one unsealing.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use super::prepare::Identity;
+use crate::policy::SessionVerdicts;
 use crate::session::{CookieSealer, RequestCookies, Session};
 use crate::store::{ProfileCache, Revisioned};
 
@@ -20,12 +21,36 @@ const CAPACITY: usize = 512;
 pub struct SignedIn {
     pub session: Session,
     pub identity: Identity,
+    /// What the policy decides for this session, with the profile revision it was computed
+    /// at (answers can change a verdict): computed once per session and revision.
+    verdicts: Mutex<Option<(u64, Arc<SessionVerdicts>)>>,
 }
 
 impl SignedIn {
     fn new(session: Session) -> Self {
         let identity = Identity::of(&session);
-        Self { session, identity }
+        Self {
+            session,
+            identity,
+            verdicts: Mutex::new(None),
+        }
+    }
+
+    /// The session's verdicts at profile `revision`: the cached ones, or `compute`d and kept.
+    pub fn verdicts(
+        &self,
+        revision: u64,
+        compute: impl FnOnce() -> SessionVerdicts,
+    ) -> Arc<SessionVerdicts> {
+        let mut cached = self.verdicts.lock().unwrap_or_else(|p| p.into_inner());
+        match &*cached {
+            Some((at, verdicts)) if *at == revision => verdicts.clone(),
+            _ => {
+                let verdicts = Arc::new(compute());
+                *cached = Some((revision, verdicts.clone()));
+                verdicts
+            }
+        }
     }
 
     /// The session, for handlers that change it (a copy: the cached one stays as it was).

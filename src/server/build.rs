@@ -117,6 +117,7 @@ pub(super) async fn build(config: &Config, check_ports: bool) -> Result<Built, S
         store: store.clone(),
         key,
         metrics: metrics.clone(),
+        policy: Arc::new(config.policy.clone()),
     };
     Ok(Built {
         store,

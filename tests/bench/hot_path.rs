@@ -1,6 +1,7 @@
 //! Criterion micro-benchmarks of the signed-in hot path, piece by piece, in the order a request
 //! meets them: the edge checks (header line sizes, the path), cookie parsing and session unseal (and the opened-session cache that spares it),
-//! the decision, the cached profile view, the
+//! the decision, the policy (path normalization, 20 routes, the session's verdict), the cached
+//! profile view, the
 //! profile JWT (cached, and signed when the cache cannot serve), then header stripping and
 //! injection on the request's `http::HeaderMap`.
 //!
@@ -17,7 +18,12 @@ use http::Method;
 
 use profilegate::enrich::{Enriched, Enricher};
 use profilegate::jwt::SigningKey;
-use profilegate::pipeline::{decide, is_navigation, Auth, Pending, RequestView, Routes};
+use profilegate::pipeline::{
+    decide, is_navigation, Auth, Pending, RequestView, RouteFlags, Routes,
+};
+use profilegate::policy::{
+    normalize, AccessRule, Facts, PathPattern, Policy, QuestionsMode, Route, RouteTable,
+};
 use profilegate::profile::AnswerValue;
 use profilegate::proxy::prepare::{prepare_upstream_request, Identity};
 use profilegate::proxy::{edge, Peer, Sessions};
@@ -178,6 +184,7 @@ fn pipeline_decide(c: &mut Criterion, f: &Fixture) {
                 method: &method,
                 path: black_box("/app/dashboard"),
                 is_navigation: true,
+                route: RouteFlags::default(),
             };
             decide(&view, Auth::SignedIn(Pending::Nothing), &f.routes)
         })
@@ -188,6 +195,7 @@ fn pipeline_decide(c: &mut Criterion, f: &Fixture) {
                 method: &method,
                 path: black_box("/.profilegate/api/pending"),
                 is_navigation: false,
+                route: RouteFlags::default(),
             };
             decide(&view, Auth::SignedIn(Pending::Nothing), &f.routes)
         })
@@ -205,9 +213,105 @@ fn pipeline_decide(c: &mut Criterion, f: &Fixture) {
                     h("x-requested-with"),
                     h("sec-fetch-mode"),
                 ),
+                route: RouteFlags::default(),
             };
             let pending = f.session.pending(|id| id == "company");
             decide(&view, Auth::SignedIn(pending), &f.routes)
+        })
+    });
+    group.finish();
+}
+
+/// 20 routes as a real deployment might have them: 10 public, 5 for a group, 5 never blocked
+/// by questions, with `[access]` limited to a domain.
+fn twenty_routes() -> Policy {
+    let route = |path: &str, public: bool, questions: QuestionsMode, groups: &[&str]| Route {
+        pattern: PathPattern::Prefix(path.into()),
+        methods: Vec::new(),
+        public,
+        questions,
+        access: AccessRule {
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            ..AccessRule::default()
+        },
+    };
+    let mut routes = Vec::new();
+    for path in [
+        "/healthz",
+        "/static/",
+        "/assets/",
+        "/favicon.ico",
+        "/robots.txt",
+        "/public/",
+        "/webhooks/stripe",
+        "/docs/",
+        "/status",
+        "/.well-known/",
+    ] {
+        routes.push(route(path, true, QuestionsMode::Ask, &[]));
+    }
+    for path in [
+        "/admin",
+        "/billing/admin",
+        "/reports",
+        "/internal/",
+        "/ops/",
+    ] {
+        routes.push(route(path, false, QuestionsMode::Ask, &["admins"]));
+    }
+    for path in ["/api/", "/graphql", "/ws/", "/events/", "/uploads/"] {
+        routes.push(route(path, false, QuestionsMode::Skip, &[]));
+    }
+    Policy {
+        access: AccessRule {
+            email_domains: vec!["example.com".into()],
+            ..AccessRule::default()
+        },
+        routes: RouteTable::new(routes),
+        groups_claim: "groups".into(),
+    }
+}
+
+/// The per-request policy work: normalize the path, match 20 routes, read the session's
+/// cached verdict (computed once per session and profile revision, outside the loop).
+fn policy(c: &mut Criterion) {
+    let mut group = c.benchmark_group("policy");
+    let policy = twenty_routes();
+    let claims = serde_json::json!({"email": "jane@example.com", "email_verified": true});
+    let claims = claims.as_object().cloned().unwrap_or_default();
+    let groups = vec!["staff".to_owned()];
+    let answers = serde_json::Map::new();
+    let verdicts = policy.verdicts(&Facts {
+        claims: &claims,
+        groups: &groups,
+        answers: &answers,
+        request: None,
+    });
+    for (name, path) in [
+        ("no route matches (all 20 tried)", "/app/dashboard"),
+        ("a skip route (16th)", "/api/v1/items"),
+        ("a public route (1st)", "/healthz"),
+        (
+            "dot segments and an encoded slash",
+            "/static/../admin%2Fusers",
+        ),
+    ] {
+        group.bench_function(format!("normalize + 20 routes + verdict: {name}"), |b| {
+            b.iter(|| {
+                let path = normalize(black_box(path));
+                let matched = policy.routes.matches("GET", &path);
+                (matched, policy.verdict(&verdicts, matched))
+            })
+        });
+    }
+    group.bench_function("session verdicts (once per session and revision)", |b| {
+        b.iter(|| {
+            policy.verdicts(&Facts {
+                claims: black_box(&claims),
+                groups: &groups,
+                answers: &answers,
+                request: None,
+            })
         })
     });
     group.finish();
@@ -296,6 +400,7 @@ fn hot_path(c: &mut Criterion) {
     edge_checks(c, &f);
     session_unseal(c, &f);
     pipeline_decide(c, &f);
+    policy(c);
     profile_jwt(c, &f);
     headers(c, &f);
 }

@@ -281,4 +281,27 @@ required = true
 min_length = 2
 max_length = 100
 TOML
+  if [[ "${BENCH_POLICY:-0}" == 1 ]]; then bench_policy_toml; fi
+  printf '%s\n' "${BENCH_PG_EXTRA:-}"
+}
+
+# BENCH_POLICY=1: an [access] rule and 20 routes (10 public, 5 for a group, 5 never blocked by
+# questions), none of which the measured path `/` matches: every request tries all 20.
+bench_policy_toml() {
+  cat <<'TOML'
+
+[access]
+allowed_email_domains = ["example.com"]
+require_email_verified = true
+TOML
+  local path
+  for path in /healthz /static/ /assets/ /favicon.ico /robots.txt /public/ /webhooks/stripe /docs/ /status /.well-known/; do
+    printf '\n[[routes]]\npath = "%s"\npublic = true\n' "$path"
+  done
+  for path in /admin /billing/admin /reports /internal/ /ops/; do
+    printf '\n[[routes]]\npath = "%s"\nallowed_groups = ["admins"]\n' "$path"
+  done
+  for path in /api/ /graphql /ws/ /events/ /uploads/; do
+    printf '\n[[routes]]\npath = "%s"\nquestions = "skip"\n' "$path"
+  done
 }

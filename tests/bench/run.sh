@@ -46,6 +46,9 @@
 #   WRK_THREADS=1      wrk threads (-t)
 #   BENCH_PG_SERVER="threads = 1"   extra lines for profilegate's [server] table
 #   BENCH_PG_STORE='cache_size = "8MiB"'  extra lines for profilegate's [store] table
+#   BENCH_POLICY=1     give profilegate an [access] rule (e-mail domain, verified e-mail) and 20
+#                      [[routes]] (10 public, 5 for a group, 5 skipping questions; see lib.sh)
+#   BENCH_PG_EXTRA=... extra TOML appended to profilegate's configuration
 #   WARMUP=2           seconds of unmeasured load per target before the first round (0: none)
 #   LOGINS=50          complete logins of new users per proxy for the login cost (0: none)
 #   SKIP_APACHE=1      leave Apache + mod_auth_openidc out

@@ -19,13 +19,14 @@ pub const X_FORWARDED_USER: &str = "x-forwarded-user";
 pub const X_FORWARDED_EMAIL: &str = "x-forwarded-email";
 pub const X_FORWARDED_PREFERRED_USERNAME: &str = "x-forwarded-preferred-username";
 pub const X_PROFILE_JWT: &str = "x-profile-jwt";
+pub const X_FORWARDED_GROUPS: &str = "x-forwarded-groups";
 
 /// Identity header names (normalised: lower case, `-`) that only the proxy may set.
 const IDENTITY_HEADERS: &[&str] = &[
     X_FORWARDED_USER,
     X_FORWARDED_EMAIL,
     X_FORWARDED_PREFERRED_USERNAME,
-    "x-forwarded-groups",
+    X_FORWARDED_GROUPS,
     "x-forwarded-access-token",
     "x-auth-request-user",
     "x-auth-request-email",
@@ -119,6 +120,8 @@ pub struct Identity {
     user: Option<HeaderValue>,
     email: Option<HeaderValue>,
     preferred_username: Option<HeaderValue>,
+    /// The groups, comma-joined, each encoded like an answer (so `,` inside one is `%2C`).
+    groups: Option<HeaderValue>,
 }
 
 impl Identity {
@@ -128,6 +131,16 @@ impl Identity {
             user: value(&session.sub),
             email: session.email.as_deref().and_then(value),
             preferred_username: session.preferred_username.as_deref().and_then(value),
+            groups: (!session.groups.is_empty())
+                .then(|| {
+                    let items: Vec<String> = session
+                        .groups
+                        .iter()
+                        .map(|g| encode_header_value(g).replace(',', "%2C"))
+                        .collect();
+                    HeaderValue::from_str(&items.join(",")).ok()
+                })
+                .flatten(),
         }
     }
 
@@ -198,6 +211,7 @@ pub fn prepare_upstream_request(
             (X_FORWARDED_USER, &identity.user),
             (X_FORWARDED_EMAIL, &identity.email),
             (X_FORWARDED_PREFERRED_USERNAME, &identity.preferred_username),
+            (X_FORWARDED_GROUPS, &identity.groups),
         ] {
             if let Some(value) = value {
                 headers.insert(name(header), value.clone());

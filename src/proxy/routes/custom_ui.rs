@@ -141,6 +141,8 @@ fn token_user(gate: &Gate, claims: &QuestionsClaims, ids: &[String]) -> Session 
             .collect(),
         rev: 0,
         login: claims.login,
+        claims: serde_json::Map::new(),
+        groups: Vec::new(),
         locales: Vec::new(),
         iat: now,
         exp: now,

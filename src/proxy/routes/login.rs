@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use http::Method;
+use serde_json::{Map, Value as Json};
 
 use super::super::gate::Gate;
 use super::super::reply::{Handled, Reply};
@@ -13,6 +14,7 @@ use super::next::questions_location;
 use crate::error::AppError;
 use crate::metrics::Metrics;
 use crate::oidc::Provider;
+use crate::policy::{groups_at, ClaimUse};
 use crate::redirect::ReturnTo;
 use crate::session::{now_secs, tokens_equal, RequestCookies, Session};
 
@@ -114,11 +116,17 @@ async fn verify_callback(gate: &Gate, request: &mut IncomingRequest) -> Handled 
         .map_err(|e| fail(AppError::Oidc(e)))?;
 
     let mut user = gate.sealer.new_session(
-        identity.subject,
-        identity.email,
-        identity.preferred_username,
-        identity.name,
+        identity.subject.clone(),
+        identity.email.clone(),
+        identity.preferred_username.clone(),
+        identity.name.clone(),
     );
+    // What the policy and the question conditions read, kept for the session's life.
+    user.groups = groups_at(
+        &gate.policy.groups_claim,
+        &[&identity.id_token_claims, &identity.claims],
+    );
+    user.claims = kept_claims(identity.merged_claims(), &gate.session_claims);
     // A login: count it, keep what the OP already knows, pick this login's questions.
     let key = gate.user_key(&user.sub);
     let store = &gate.store;
@@ -155,6 +163,9 @@ async fn verify_callback(gate: &Gate, request: &mut IncomingRequest) -> Handled 
                 .map(|l| l.replace('_', "-")),
         )
         .collect();
+    gate.sealer
+        .fits(&user)
+        .map_err(|why| fail(AppError::SessionTooLarge(why)))?;
     tracing::info!(sub = %user.sub, login = user.login, pending = ?user.pending, "login completed");
     gate.enricher.update(&user.sub, Arc::new(record));
     Metrics::inc(&gate.metrics.logins_completed);
@@ -167,6 +178,19 @@ async fn verify_callback(gate: &Gate, request: &mut IncomingRequest) -> Handled 
     let location =
         questions_location(gate, &user, &target).unwrap_or_else(|| target.absolute(&gate.origin));
     Ok(Reply::redirect(302, location).with_cookies(set_cookies))
+}
+
+/// The claims of `all` that `used` names (all but the ID token's one-time values when an
+/// expression reads `claims` whole).
+fn kept_claims(all: Map<String, Json>, used: &ClaimUse) -> Map<String, Json> {
+    match used {
+        ClaimUse::None => Map::new(),
+        ClaimUse::Names(names) => all.into_iter().filter(|(k, _)| names.contains(k)).collect(),
+        ClaimUse::All => all
+            .into_iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "nonce" | "at_hash" | "c_hash"))
+            .collect(),
+    }
 }
 
 /// The OP's `error` codes that mean "the user did not (or could not) sign in there" rather
