@@ -499,24 +499,22 @@ async fn public_paths_are_served_and_an_admin_reaches_admin() {
 /// The same corpus through the policy alone (`policy::normalize`, `policy::RouteTable`), as
 /// the gate applies it: which targets the upstream would receive, and in what form. Runs
 /// without the OP, so a failure here points at the policy rather than the gate's wiring.
-/// [`ROUTES`] as the policy's own types.
+/// [`ROUTES`] as the configuration compiles it (the gate's own loading, minus the listeners).
 fn route_table() -> profilegate::policy::RouteTable {
-    use profilegate::policy::{AccessRule, PathPattern, QuestionsMode, Route, RouteTable};
-    let route = |path: &str, public: bool, groups: &[&str]| Route {
-        pattern: PathPattern::Prefix(path.to_owned()),
-        methods: Vec::new(),
-        public,
-        questions: QuestionsMode::Ask,
-        access: AccessRule {
-            groups: groups.iter().map(|g| (*g).to_owned()).collect(),
-            ..AccessRule::default()
-        },
-    };
-    RouteTable::new(vec![
-        route("/healthz", true, &[]),
-        route("/static/", true, &[]),
-        route("/admin", false, &["admins"]),
-    ])
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("profilegate.toml");
+    let toml = format!(
+        "[upstream]\nurl = \"http://127.0.0.1:3000\"\n\
+         [oidc]\nissuer = \"http://127.0.0.1:9\"\nclient_id = \"{CLIENT_ID}\"\n\
+         client_secret = \"{CLIENT_SECRET}\"\n\
+         [session]\nsecret = \"{SESSION_SECRET}\"\n\
+         [store]\npath = \"data\"\n{ROUTES}"
+    );
+    std::fs::write(&path, toml).expect("write the configuration");
+    let no_env: &[(&str, &str)] = &[];
+    let config = profilegate::config::Config::load(&path, no_env)
+        .unwrap_or_else(|errors| panic!("the routes are refused: {errors:?}"));
+    config.policy.routes
 }
 
 #[test]
