@@ -19,6 +19,8 @@ pub mod op;
 #[allow(dead_code)]
 pub mod op_keys;
 #[allow(dead_code)]
+pub mod policy;
+#[allow(dead_code)]
 pub mod proxy;
 #[allow(dead_code)]
 pub mod questions;
