@@ -25,8 +25,15 @@ pub struct SignedIn {
     /// What the policy decides for this session, with the profile revision it was computed
     /// at (answers can change a verdict): computed once per session and revision.
     verdicts: Mutex<Option<(u64, Arc<SessionVerdicts>)>>,
-    /// The `on_paths` questions due for this session: (profile revision, computed at, list).
-    due: Mutex<Option<(u64, u64, Arc<[DueOnPath]>)>>,
+    /// The `on_paths` questions due for this session.
+    due: Mutex<Option<DueCache>>,
+}
+
+/// The due `on_paths` questions of a session, as computed at a profile revision and a time.
+struct DueCache {
+    revision: u64,
+    computed_at: u64,
+    due: Arc<[DueOnPath]>,
 }
 
 /// How long a session's due `on_paths` questions are reused when nothing changed (a skip's
@@ -47,18 +54,20 @@ impl SignedIn {
     /// The due `on_paths` questions at profile `revision` and time `now`, if still cached.
     pub fn cached_due(&self, revision: u64, now: u64) -> Option<Arc<[DueOnPath]>> {
         let cached = self.due.lock().unwrap_or_else(|p| p.into_inner());
-        match &*cached {
-            Some((at, computed, due)) if *at == revision && now < computed + DUE_FOR_SECS => {
-                Some(due.clone())
-            }
-            _ => None,
-        }
+        cached
+            .as_ref()
+            .filter(|c| c.revision == revision && now < c.computed_at + DUE_FOR_SECS)
+            .map(|c| c.due.clone())
     }
 
     /// Keeps the due `on_paths` questions computed at profile `revision` and time `now`.
     pub fn keep_due(&self, revision: u64, now: u64, due: Vec<DueOnPath>) -> Arc<[DueOnPath]> {
         let due: Arc<[DueOnPath]> = due.into();
-        *self.due.lock().unwrap_or_else(|p| p.into_inner()) = Some((revision, now, due.clone()));
+        *self.due.lock().unwrap_or_else(|p| p.into_inner()) = Some(DueCache {
+            revision,
+            computed_at: now,
+            due: due.clone(),
+        });
         due
     }
 
