@@ -494,7 +494,7 @@ impl Gate {
                     now,
                     session.login,
                 );
-                user.keep_due(record.revision, now, due)
+                user.keep_due(revision, now, due)
             }
         };
         Ok(due
