@@ -61,10 +61,26 @@ const NEVER: &[(&str, &str, &str)] = &[
     ("profile/", "session.rs", "profiling is HTTP-free"),
     ("oidc/", "proxy/", "the OIDC client is below the proxy"),
     ("policy/", "proxy/", "policy is pure: no HTTP"),
-    ("policy/", "config/", "the configuration compiles the policy, not the reverse"),
-    ("policy/", "profile/", "question conditions use the policy, not the reverse"),
-    ("policy/", "store/", "policy decides over facts, never reads the store"),
-    ("policy/", "session.rs", "policy decides over facts, not sessions"),
+    (
+        "policy/",
+        "config/",
+        "the configuration compiles the policy, not the reverse",
+    ),
+    (
+        "policy/",
+        "profile/",
+        "question conditions use the policy, not the reverse",
+    ),
+    (
+        "policy/",
+        "store/",
+        "policy decides over facts, never reads the store",
+    ),
+    (
+        "policy/",
+        "session.rs",
+        "policy decides over facts, not sessions",
+    ),
     ("session.rs", "proxy/", "sessions are below the proxy"),
     (
         "pipeline.rs",

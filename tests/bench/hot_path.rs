@@ -304,6 +304,35 @@ fn policy(c: &mut Criterion) {
             })
         });
     }
+    // A rule that reads `request` cannot be cached: its CEL program runs at each request.
+    let per_request = AccessRule {
+        allow: Some(
+            profilegate::policy::Expr::compile(
+                r#"request.method == "GET" && "staff" in groups"#,
+                profilegate::policy::Scope::Access,
+                &|_| false,
+            )
+            .expect("compiles"),
+        ),
+        ..AccessRule::default()
+    };
+    group.bench_function(
+        "an allow reading request (CEL, evaluated per request)",
+        |b| {
+            b.iter(|| {
+                per_request.permits(&Facts {
+                    claims: black_box(&claims),
+                    groups: &groups,
+                    answers: &answers,
+                    request: Some(profilegate::policy::RequestFacts {
+                        method: "GET",
+                        path: "/reports",
+                        host: "app.example.com",
+                    }),
+                })
+            })
+        },
+    );
     group.bench_function("session verdicts (once per session and revision)", |b| {
         b.iter(|| {
             policy.verdicts(&Facts {
