@@ -43,6 +43,9 @@ async fn odd_request_targets_are_refused_or_forwarded_exactly_as_decided() {
         ("/%7euser/%61", "/~user/a"),
         ("/%C3%A9t%C3%A9", "/%C3%A9t%C3%A9"),
         ("/a%2fb", "/a%2Fb"),
+        // A `%` that starts no escape is a literal `%`: written `%25`, so that no decoding
+        // downstream can join it with what follows (`%%31` would otherwise become `%1`).
+        ("/a%zz/%%31", "/a%25zz/%251"),
     ] {
         let resp = request(port, "GET", target, &headers).await;
         assert_eq!(resp.status, 200, "{target}");

@@ -7,8 +7,8 @@
 use std::borrow::Cow;
 
 /// The path the upstream receives: escapes of unreserved characters decoded (RFC 3986
-/// §6.2.2.2), other escapes' hex digits upper-cased, dot segments removed (§5.2.4) and empty
-/// segments merged. Borrowed when the path is already normal (the common case).
+/// §6.2.2.2), other escapes' hex digits upper-cased, a `%` that starts no escape written `%25`,
+/// dot segments removed (§5.2.4) and empty segments merged. Borrowed when the path is already normal (the common case).
 pub fn normalize(path: &str) -> Cow<'_, str> {
     if is_normal(path) {
         return Cow::Borrowed(path);
@@ -27,8 +27,14 @@ pub fn normalize(path: &str) -> Cow<'_, str> {
                 decoded.push_str(&format!("{byte:02X}"));
                 i += 3;
             }
+            None if bytes[i] == b'%' => {
+                // A `%` that starts no escape is a literal `%`, as servers read it: written
+                // `%25`, so no decoding here can make it start one (`%%31` is not `%1`).
+                decoded.push_str("%25");
+                i += 1;
+            }
             None => {
-                // Copy up to the next escape: the path is valid UTF-8, and '%' is ASCII.
+                // Copy up to the next `%`: the path is valid UTF-8, and '%' is ASCII.
                 let next = path[i + 1..].find('%').map_or(path.len(), |n| i + 1 + n);
                 decoded.push_str(&path[i..next]);
                 i = next;
@@ -50,7 +56,8 @@ fn is_normal(path: &str) -> bool {
             b'%' => match escape_at(bytes, i) {
                 Some(byte) if is_unreserved(byte) => return false,
                 Some(_) if bytes[i + 1..i + 3].iter().any(u8::is_ascii_lowercase) => return false,
-                _ => {}
+                Some(_) => {}
+                None => return false,
             },
             b'/' if i > 0 => {
                 let segment = &bytes[segment_start + 1..i];
@@ -233,7 +240,9 @@ mod tests {
             ("/a%2Fb", "/a%2Fb"),
             ("/a%20b", "/a%20b"),
             ("/healthz/..;/admin", "/healthz/..;/admin"),
-            ("/100%", "/100%"),
+            ("/100%", "/100%25"),
+            ("/V/=%%%3%31", "/V/=%25%25%2531"),
+            ("/%%61", "/%25a"),
         ];
         for (raw, expected) in table {
             assert_eq!(normalize(raw), expected, "{raw}");

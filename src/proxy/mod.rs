@@ -13,14 +13,21 @@
 //!  edge                     header line sizes (431), request target a path, decoded path
 //!                           free of control bytes and UTF-8 (400)     (edge.rs)
 //!  request                  the exchange: head, query, bounded bodies (request.rs)
+//!  normalize                the path the routes, the decision and the upstream see
+//!                           (policy::normalize)
+//!  policy                   the matched routes; may this user pass (the session's cached
+//!                           verdicts); on_paths questions due here (access.rs)
 //!  decide                   open session cookie (sessions.rs), decide(); a state-changing
 //!                           route from another origin gets 403 (edge.rs)
+//!  deny                     a refused user: the error page (403, sign-out) or JSON
 //!  answer here              everything but Forward, one file per route (routes/): login,
 //!                           callback, logout (login.rs), the question page (questions.rs),
 //!                           the JSON API (api.rs), the custom UI (custom_ui.rs), the JWKS
 //!                           (jwks.rs); written as a Reply (reply.rs)
 //!  prepare                  strip hop-by-hop and identity headers + own cookies, set
-//!                           X-Forwarded-*, inject identity, X-Profile-*, JWT (prepare/)
+//!                           X-Forwarded-*, inject identity, X-Forwarded-Groups,
+//!                           X-Profile-*, JWT (prepare/); a public route's anonymous
+//!                           request gets nothing injected
 //!  forward                  the configured upstream, pooled keep-alive, timeouts
 //!                           (forward.rs); bodies stream both ways, upgrades become a
 //!                           tunnel (worker.rs)
@@ -30,6 +37,7 @@
 //! Imports only go down: this file uses the steps and the routes; the routes use the state
 //! ([`Gate`], gate.rs), the request and the reply, never this file.
 
+mod access;
 pub mod edge;
 mod forward;
 mod gate;
@@ -41,9 +49,8 @@ mod sessions;
 mod worker;
 
 use std::borrow::Cow;
-use std::sync::Arc;
 
-use http::header::{HeaderName, ACCEPT, COOKIE, HOST};
+use http::header::{HeaderName, ACCEPT, COOKIE};
 use http::request::Parts;
 use http::{Request, Response, StatusCode};
 use http_body_util::Either;
@@ -52,11 +59,10 @@ use hyper::body::Incoming;
 use crate::enrich::Enriched;
 use crate::error::AppError;
 use crate::metrics::Metrics;
-use crate::pipeline::{decide, is_navigation, Auth, Decision, Pending, RequestView, RouteFlags};
-use crate::policy::{normalize, under_segment, Facts, RequestFacts, RouteMatch, Verdict};
-use crate::profile::DueOnPath;
-use crate::session::Session;
+use crate::pipeline::{decide, is_navigation, Auth, Decision, RequestView, RouteFlags};
+use crate::policy::{normalize, RouteMatch};
 use crate::session::{now_secs, RequestCookies};
+use access::with_due;
 use forward::TimedBody;
 use prepare::{prepare_upstream_request, strip_hop_by_hop, wants_upgrade};
 use request::accepts_html;
@@ -390,141 +396,6 @@ impl Gate {
                     .into_response(method == http::Method::HEAD, &self.page_csp())
             }
         }
-    }
-}
-
-impl Gate {
-    /// Whether `[access]` and the matched routes' rules let `user` through: the session's
-    /// verdicts, computed once per session and profile revision; only a rule that reads
-    /// `request` is evaluated here at each request. Reads the profile (an in-memory cache hit
-    /// on the hot path) only when a rule reads answers.
-    async fn permits(
-        &self,
-        user: &SignedIn,
-        req: &Parts,
-        matched: RouteMatch,
-    ) -> Result<bool, crate::store::StoreError> {
-        if self.policy_open {
-            return Ok(true);
-        }
-        let profile = match self.policy_reads_answers {
-            true => Some(
-                self.enricher
-                    .for_session(&*self.store, &user.session)
-                    .await?,
-            ),
-            false => None,
-        };
-        let answers = || {
-            profile
-                .as_ref()
-                .map(|p| {
-                    p.answers
-                        .iter()
-                        .map(|(id, answer)| (id.clone(), answer.value.to_json()))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let session = &user.session;
-        let revision = profile.as_ref().map_or(0, |p| p.revision);
-        let verdicts = user.verdicts(revision, || {
-            self.policy.verdicts(&Facts {
-                claims: &session.claims,
-                groups: &session.groups,
-                answers: &answers(),
-                request: None,
-            })
-        });
-        Ok(match self.policy.verdict(&verdicts, matched) {
-            Verdict::Allow => true,
-            Verdict::Deny => false,
-            Verdict::PerRequest => {
-                let host = req.headers.get(HOST).and_then(|h| h.to_str().ok());
-                self.policy.permits(
-                    matched,
-                    &Facts {
-                        claims: &session.claims,
-                        groups: &session.groups,
-                        answers: &answers(),
-                        request: Some(RequestFacts {
-                            method: req.method.as_str(),
-                            path: req.uri.path(),
-                            host: host.unwrap_or_default(),
-                        }),
-                    },
-                )
-            }
-        })
-    }
-}
-
-impl Gate {
-    /// The `on_paths` questions due on `path` (normalized) that the session does not already
-    /// have pending. The session's due list is computed from the stored record at most once
-    /// per profile revision and minute; a path outside every `on_paths` prefix costs nothing.
-    async fn due_here(
-        &self,
-        user: &SignedIn,
-        path: &str,
-    ) -> Result<Vec<DueOnPath>, crate::store::StoreError> {
-        let session = &user.session;
-        let asked_here = |q: &crate::profile::Question| {
-            q.on_paths.iter().any(|prefix| under_segment(path, prefix))
-                && !session.pending.contains(&q.id)
-        };
-        if !self.engine.questions().iter().any(asked_here) {
-            return Ok(Vec::new());
-        }
-        let now = now_secs();
-        let revision = self
-            .enricher
-            .for_session(&*self.store, session)
-            .await?
-            .revision;
-        let due = match user.cached_due(revision, now) {
-            Some(due) => due,
-            None => {
-                let key = self.user_key(&session.sub);
-                let record = self.store.load(&key).await?.unwrap_or_default();
-                let due = self.engine.due_on_paths(
-                    &record,
-                    &session.claims,
-                    &session.groups,
-                    now,
-                    session.login,
-                );
-                user.keep_due(revision, now, due)
-            }
-        };
-        Ok(due
-            .iter()
-            .filter(|d| d.matches(path) && !session.pending.contains(&d.id))
-            .cloned()
-            .collect())
-    }
-
-    /// The session with the `due` questions added to its pending ones (asked just in time).
-    fn ask_just_in_time(&self, user: Arc<SignedIn>, due: &[DueOnPath]) -> Session {
-        let mut session = user.into_session();
-        for question in due {
-            session.pending.push(question.id.clone());
-            if question.required {
-                session.required.push(question.id.clone());
-            }
-        }
-        session
-    }
-}
-
-/// What the session's pending questions plus the ones due on this path mean.
-fn with_due(pending: Pending, due: &[DueOnPath]) -> Pending {
-    if due.iter().any(|d| d.required) {
-        Pending::Required
-    } else if !due.is_empty() && pending == Pending::Nothing {
-        Pending::Optional
-    } else {
-        pending
     }
 }
 

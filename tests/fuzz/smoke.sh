@@ -20,7 +20,7 @@ export RUSTC_BOOTSTRAP=1
 seconds="${FUZZ_SECONDS:-20}"
 sanitizer="${FUZZ_SANITIZER:-none}"
 fuzz_dir=tests/fuzz
-all=(cookie_unseal redirect_check answer_form config_toml)
+all=(cookie_unseal redirect_check answer_form config_toml route_match)
 if (($#)); then targets=("$@"); else targets=("${all[@]}"); fi
 
 if ! command -v cargo-fuzz >/dev/null 2>&1; then
