@@ -7,9 +7,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use percent_encoding::percent_decode_str;
-use profilegate::policy::{
-    normalize, AccessRule, PathPattern, QuestionsMode, Route, RouteTable,
-};
+use profilegate::policy::{normalize, AccessRule, PathPattern, QuestionsMode, Route, RouteTable};
 
 fn route(path: &str, public: bool, questions: QuestionsMode, groups: &[&str]) -> Route {
     Route {
@@ -52,7 +50,9 @@ fn readings(path: &str) -> Vec<String> {
         let plain = plain.join("/");
         out.push(resolve(&plain).to_ascii_lowercase());
         out.push(plain.to_ascii_lowercase());
-        current = percent_decode_str(&current).decode_utf8_lossy().into_owned();
+        current = percent_decode_str(&current)
+            .decode_utf8_lossy()
+            .into_owned();
     }
     out
 }
@@ -62,7 +62,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     // A request target's path: visible ASCII, no query or fragment.
-    if raw.len() > 256 || !raw.bytes().all(|b| (0x21..0x7f).contains(&b) && b != b'?' && b != b'#')
+    if raw.len() > 256
+        || !raw
+            .bytes()
+            .all(|b| (0x21..0x7f).contains(&b) && b != b'?' && b != b'#')
     {
         return;
     }
@@ -74,13 +77,26 @@ fuzz_target!(|data: &[u8]| {
         route("/api/", false, QuestionsMode::Skip, &[]),
     ]);
     let normal = normalize(&path);
-    assert_eq!(normalize(&normal), normal, "{path:?}: normalize is not stable");
+    assert_eq!(
+        normalize(&normal),
+        normal,
+        "{path:?}: normalize is not stable"
+    );
     let matched = table.matches("GET", &normal);
     let admin = readings(&normal).iter().any(|r| r.starts_with("/admin"));
     if admin {
-        assert!(!matched.public, "{path:?} -> {normal:?} is public yet reads as /admin");
-        assert!(!matched.skip_questions, "{path:?} -> {normal:?} skips questions yet reads as /admin");
-        assert!(matched.rules & (1 << 2) != 0, "{path:?} -> {normal:?} escapes the /admin rule");
+        assert!(
+            !matched.public,
+            "{path:?} -> {normal:?} is public yet reads as /admin"
+        );
+        assert!(
+            !matched.skip_questions,
+            "{path:?} -> {normal:?} skips questions yet reads as /admin"
+        );
+        assert!(
+            matched.rules & (1 << 2) != 0,
+            "{path:?} -> {normal:?} escapes the /admin rule"
+        );
     }
     if matched.public {
         let plain = normal.as_ref();
@@ -90,7 +106,10 @@ fuzz_target!(|data: &[u8]| {
         );
         let lower = plain.to_ascii_lowercase();
         for ambiguous in [";", "\\", "%2f", "%5c", "%25", "%3b"] {
-            assert!(!lower.contains(ambiguous), "{path:?} -> {normal:?} is public with {ambiguous}");
+            assert!(
+                !lower.contains(ambiguous),
+                "{path:?} -> {normal:?} is public with {ambiguous}"
+            );
         }
     }
 });
