@@ -17,10 +17,18 @@ use profilegate::config::{Config, LogConfig, LogFormat, ProcessEnv};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `profilegate --version`: the package version and the git commit it was built from.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("PROFILEGATE_GIT_COMMIT"),
+    ")"
+);
+
 #[derive(Parser)]
 #[command(
     name = "profilegate",
-    version,
+    version = VERSION,
     about = "OpenID Connect reverse proxy with progressive profiling"
 )]
 struct Cli {

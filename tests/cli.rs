@@ -25,6 +25,31 @@ fn check(config: &std::path::Path, env: &[(&str, &str)]) -> std::process::Output
 }
 
 #[test]
+fn version_names_the_package_version_and_the_git_commit() {
+    let out = run(Command::new(binary()).arg("--version"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let line = stdout.trim();
+    let expected_start = format!("profilegate {} (commit ", env!("CARGO_PKG_VERSION"));
+    let commit = line
+        .strip_prefix(&expected_start)
+        .and_then(|rest| rest.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("unexpected --version output: {line:?}"));
+    // Built in a git checkout (the test command's fresh clone): the commit of this tree.
+    let head = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(repo())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    match head {
+        Some(head) => assert_eq!(commit, head, "{line:?}"),
+        None => assert_eq!(commit, "unknown", "{line:?}"),
+    }
+}
+
+#[test]
 fn the_shipped_config_passes_check_once_the_operator_supplies_a_session_secret() {
     let out = check(
         &repo().join("config.toml"),
