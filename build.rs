@@ -18,15 +18,15 @@ fn main() {
         .filter(|c| c.bytes().all(|b| b.is_ascii_hexdigit()))
         .unwrap_or_else(|| "unknown".to_owned());
     println!("cargo:rustc-env=PROFILEGATE_GIT_COMMIT={commit}");
-    // Built again when HEAD moves: HEAD itself, the branch it names, and packed refs.
+    // Built again when HEAD moves: HEAD itself, the branch it names, and packed refs. Only
+    // files that exist are named: cargo reruns a build script at every build for a missing one.
     if let Some(dir) = git(&["rev-parse", "--git-dir"]).map(PathBuf::from) {
-        println!("cargo:rerun-if-changed={}", dir.join("HEAD").display());
-        println!(
-            "cargo:rerun-if-changed={}",
-            dir.join("packed-refs").display()
-        );
-        if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {
-            println!("cargo:rerun-if-changed={}", dir.join(branch).display());
+        let branch = git(&["symbolic-ref", "-q", "HEAD"]);
+        let watched = [Some("HEAD"), Some("packed-refs"), branch.as_deref()];
+        for file in watched.into_iter().flatten().map(|f| dir.join(f)) {
+            if file.is_file() {
+                println!("cargo:rerun-if-changed={}", file.display());
+            }
         }
     }
     println!("cargo:rerun-if-changed=build.rs");
