@@ -1,6 +1,8 @@
-//! Build script: records the git commit the binary is built from, for `profilegate --version`
-//! (`PROFILEGATE_GIT_COMMIT`: 12 hex digits, or "unknown" outside a git checkout, as in a
-//! container build that copies the sources without `.git`).
+//! Build script: records the git commit the binary is built from, for `profilegate --version`:
+//! `BUILD_GIT_COMMIT`, 12 hex digits, or "unknown" outside a git checkout (a container build
+//! that copies the sources without `.git`). Not a `PROFILEGATE_*` name: cargo also sets it in
+//! the environment of the tests it runs, and profilegate refuses unknown `PROFILEGATE_*`
+//! variables.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -17,7 +19,7 @@ fn main() {
     let commit = git(&["rev-parse", "--short=12", "HEAD"])
         .filter(|c| c.bytes().all(|b| b.is_ascii_hexdigit()))
         .unwrap_or_else(|| "unknown".to_owned());
-    println!("cargo:rustc-env=PROFILEGATE_GIT_COMMIT={commit}");
+    println!("cargo:rustc-env=BUILD_GIT_COMMIT={commit}");
     // Built again when HEAD moves: HEAD itself, the branch it names, and packed refs. Only
     // files that exist are named: cargo reruns a build script at every build for a missing one.
     if let Some(dir) = git(&["rev-parse", "--git-dir"]).map(PathBuf::from) {
