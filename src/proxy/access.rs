@@ -11,7 +11,7 @@ use super::gate::Gate;
 use super::sessions::SignedIn;
 use crate::pipeline::Pending;
 use crate::policy::{under_segment, Facts, RequestFacts, RouteMatch, Verdict};
-use crate::profile::DueOnPath;
+use crate::profile::{answers_json, DueOnPath};
 use crate::session::{now_secs, Session};
 
 impl Gate {
@@ -39,12 +39,7 @@ impl Gate {
         let answers = || {
             profile
                 .as_ref()
-                .map(|p| {
-                    p.answers
-                        .iter()
-                        .map(|(id, answer)| (id.clone(), answer.value.to_json()))
-                        .collect()
-                })
+                .map(|p| answers_json(p.answers.iter().map(|(id, answer)| (id, answer))))
                 .unwrap_or_default()
         };
         let session = &user.session;
