@@ -8,6 +8,7 @@
 //! overrides and the all-errors-at-once orchestration.
 
 mod access;
+mod admin;
 mod error;
 mod hints;
 mod log;
@@ -29,6 +30,7 @@ use toml::{Table, Value};
 
 use self::reader::{EnvKeys, SectionReader};
 
+pub use self::admin::{AdminConfig, AdminToken, MIN_ADMIN_TOKEN_CHARS};
 pub use self::error::{ConfigError, ConfigErrors};
 pub use self::log::{LogConfig, LogFormat};
 pub use self::oidc::{OidcConfig, TokenEndpointAuth, SUPPORTED_SIGNING_ALGS};
@@ -56,6 +58,7 @@ const SECTIONS: &[&str] = &[
     "log",
     "profiling",
     "theme",
+    "admin",
 ];
 
 /// Where environment overrides come from: the process environment in production, a map in tests.
@@ -98,6 +101,8 @@ pub struct Config {
     pub theme: ThemeConfig,
     /// `[access]` and `[[routes]]`, compiled.
     pub policy: crate::policy::Policy,
+    /// `[admin]`: the admin API's tokens.
+    pub admin: AdminConfig,
 }
 
 impl Config {
@@ -234,9 +239,17 @@ impl Config {
             base_dir,
             &mut errors,
         ));
+        let t = section("admin", &mut errors);
+        let admin = admin::read_admin(SectionReader::new(
+            "admin",
+            t,
+            &env_keys,
+            base_dir,
+            &mut errors,
+        ));
 
         match (
-            server, upstream, oidc, session, store, log, profiling, theme, policy,
+            server, upstream, oidc, session, store, log, profiling, theme, policy, admin,
         ) {
             (
                 Some(server),
@@ -248,6 +261,7 @@ impl Config {
                 Some(profiling),
                 Some(theme),
                 Some(policy),
+                Some(admin),
             ) if errors.is_empty() => Ok(Config {
                 server,
                 upstream,
@@ -258,6 +272,7 @@ impl Config {
                 profiling,
                 theme,
                 policy,
+                admin,
             }),
             _ => Err(ConfigErrors(errors)),
         }

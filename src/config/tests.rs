@@ -782,3 +782,43 @@ fn header_limits_default_to_16_and_64_kib_take_units_and_are_bounded() {
         assert!(err.to_string().contains(says), "{lines}: {err}");
     }
 }
+
+#[test]
+fn admin_tokens_come_from_a_file_of_named_lines_and_are_off_by_default() {
+    assert!(!load(&minimal(), &[]).expect("valid").admin.enabled());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("admin-tokens");
+    let long = "t".repeat(32);
+    std::fs::write(
+        &file,
+        format!("# operators\nops:{long}\n\n{}\n", "u".repeat(30)),
+    )
+    .expect("write");
+    let text = format!(
+        "{}\n[admin]\ntoken_file = {:?}\n",
+        minimal(),
+        file.display().to_string()
+    );
+    let c = load(&text, &[]).expect("valid");
+    let names: Vec<&str> = c.admin.tokens.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["ops", "admin"]);
+    assert!(
+        !format!("{:?}", c.admin).contains(&long),
+        "Debug hides tokens"
+    );
+
+    std::fs::write(&file, format!("ops:short\nops:{long}\nops:{long}\n")).expect("write");
+    let err = load(&text, &[]).expect_err("bad lines");
+    let messages: Vec<String> = err.0.iter().map(|e| e.to_string()).collect();
+    assert_eq!(
+        keys(&err),
+        ["admin.token_file", "admin.token_file"],
+        "{messages:?}"
+    );
+    assert!(messages[0].contains("line 1") && messages[0].contains("at least 24"));
+    assert!(messages[1].contains("line 3") && messages[1].contains("twice"));
+    assert!(
+        messages.iter().all(|m| !m.contains(&long)),
+        "no token in errors"
+    );
+}

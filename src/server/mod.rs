@@ -7,7 +7,7 @@ use pingora::server::configuration::ServerConf;
 use pingora::server::{ListenFds, RunArgs, RuntimeOpts, Server, ShutdownWatch};
 use pingora::services::listening::Service;
 
-use crate::admin::Admin;
+use crate::admin::{Admin, AdminAuth, AdminContext};
 use crate::config::Config;
 use crate::jwt::SigningKey;
 use crate::oidc::{BackChannel, DiscoverySummary, Provider};
@@ -111,11 +111,12 @@ pub fn run(config: Config) -> Result<(), StartError> {
 
     let mut admin = Service::new(
         "profilegate admin".to_owned(),
-        Admin {
+        Admin::new(AdminContext {
             provider,
             store: store.clone(),
             metrics,
-        },
+            auth: AdminAuth::from_config(&config.admin),
+        }),
     );
     admin.add_tcp(&config.server.admin_listen.to_string());
     admin.threads = Some(1);
