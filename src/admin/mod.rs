@@ -9,6 +9,8 @@
 //! (`POST /admin/import`).
 
 mod auth;
+pub mod dashboard;
+pub mod funnel;
 mod reply;
 
 use std::convert::Infallible;
@@ -140,6 +142,10 @@ async fn admin_route(context: &AdminContext, request: Request<Incoming>) -> Resp
     let path = request.uri().path().to_owned();
     match (request.method().clone(), path.as_str()) {
         (_, "/admin") => reply::redirect("/admin/"),
+        (Method::GET | Method::HEAD, "/admin/") => dashboard::show(context, &caller, request).await,
+        (Method::GET | Method::HEAD, "/admin/stats") => {
+            funnel::stats(context, &caller, request).await
+        }
         _ => {
             let _ = &caller;
             json(

@@ -1,5 +1,8 @@
 //! Counters for the admin listener's `/metrics`, in the Prometheus text format.
 //! Relaxed atomics: one uncontended add per event, nothing on the hot path beyond that.
+//! The question funnel's counters, with their batched writes to the store, are `funnel.rs`'s.
+
+pub mod funnel;
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,6 +18,8 @@ pub struct Metrics {
     pub logins_failed: AtomicU64,
     pub logouts: AtomicU64,
     pub upstream_errors: AtomicU64,
+    /// The question funnel (`profilegate_question_*`).
+    pub funnel: funnel::FunnelMetrics,
 }
 
 impl Metrics {
@@ -76,6 +81,7 @@ impl Metrics {
             let _ = writeln!(out, "# TYPE {name} counter");
             let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
         }
+        self.funnel.render(&mut out);
         out
     }
 }
