@@ -1,0 +1,495 @@
+//! The question funnel end to end: 50 users sign in at the real test OP and, on the hosted
+//! question page, answer, skip and submit invalid answers in known numbers. The figures must
+//! be exactly those in `/metrics`, `GET /admin/stats` and the dashboard (read in headless
+//! Chromium, which also takes `docs/dashboard.png` when `TEST_UPDATE_DOCS=1`), and in
+//! `profilegate stats`; the store's totals survive a restart (sled). On PostgreSQL
+//! (`PG_TEST_URL`), two replicas' figures add up in the store.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use support::questions::*;
+use support::*;
+
+const TOKEN: &str = "funnel-test-admin-token-0123456789";
+
+fn sections() -> String {
+    format!(
+        "{}\n[admin]\ntoken = \"ops:{TOKEN}\"\n",
+        profiling(
+            &["questions_per_login = 2"],
+            &[company(), role(&["Engineering", "Design"])],
+        )
+    )
+}
+
+/// What user `i` does: (invalid company answers first, role: answer / skip, invalid role first).
+fn script(i: usize) -> (bool, bool, bool) {
+    (i % 5 == 0, i % 2 == 0, i % 10 == 1)
+}
+
+/// The figures the script gives for `users` users numbered from `from`:
+/// question -> [shown, answered, skipped, invalid].
+fn expected(users: std::ops::Range<usize>) -> BTreeMap<&'static str, [u64; 4]> {
+    let mut company = [0; 4];
+    let mut role = [0; 4];
+    for i in users {
+        let (bad_company, answer_role, bad_role) = script(i);
+        company[0] += 1;
+        company[1] += 1;
+        company[3] += u64::from(bad_company);
+        role[0] += 1;
+        role[1] += u64::from(answer_role);
+        role[2] += u64::from(!answer_role);
+        role[3] += u64::from(bad_role);
+    }
+    BTreeMap::from([("company", company), ("role", role)])
+}
+
+/// Posts the question page's form: `value` as the answer, or a skip when `None`.
+async fn post(
+    browser: &Browser,
+    proxy: &Proxy,
+    html: &str,
+    value: Option<&str>,
+) -> reqwest::Response {
+    let question = form_value(html, "_question");
+    let mut form = vec![
+        ("_csrf".to_owned(), form_value(html, "_csrf")),
+        ("_question".to_owned(), question.clone()),
+        ("_rd".to_owned(), form_value(html, "_rd")),
+        ("_shown".to_owned(), form_value(html, "_shown")),
+    ];
+    match value {
+        Some(v) => {
+            form.push((question, v.to_owned()));
+            form.push(("_action".into(), "answer".into()));
+        }
+        None => form.push(("_action".into(), "skip".into())),
+    }
+    browser
+        .client
+        .post(proxy.url("/.profilegate/profile"))
+        .header("accept", "text/html")
+        .form(&form)
+        .send()
+        .await
+        .expect("post")
+}
+
+/// The question page, which must ask `question`.
+async fn page(browser: &Browser, proxy: &Proxy, question: &str) -> String {
+    let resp = browser
+        .navigate(&proxy.url("/.profilegate/profile?rd=%2F"))
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK, "{}", proxy.log());
+    let html = resp.text().await.expect("page");
+    assert_eq!(form_value(&html, "_question"), question, "{html}");
+    html
+}
+
+/// User `i` signs in at `proxy` and follows the script.
+async fn user(proxy: &Proxy, i: usize) {
+    let (bad_company, answer_role, bad_role) = script(i);
+    let browser = Browser::new();
+    browser
+        .login(&proxy.url("/"), &format!("funnel-user-{i}"))
+        .await;
+    let html = page(&browser, proxy, "company").await;
+    let html = if bad_company {
+        let refused = post(&browser, proxy, &html, Some("A")).await;
+        assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        // The re-render keeps the first showing's stamp.
+        let again = refused.text().await.expect("page");
+        assert_eq!(form_value(&again, "_shown"), form_value(&html, "_shown"));
+        again
+    } else {
+        html
+    };
+    let stored = post(&browser, proxy, &html, Some(&format!("Company {i}"))).await;
+    assert_eq!(stored.status(), StatusCode::SEE_OTHER, "{}", proxy.log());
+    let html = page(&browser, proxy, "role").await;
+    if bad_role {
+        let refused = post(&browser, proxy, &html, Some("Astronaut")).await;
+        assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let value = answer_role.then_some("Design");
+    let stored = post(&browser, proxy, &html, value).await;
+    assert_eq!(stored.status(), StatusCode::SEE_OTHER, "{}", proxy.log());
+}
+
+/// Users `range` at `proxy`, ten at a time.
+async fn run_users(proxy: &Proxy, range: std::ops::Range<usize>) {
+    let ids: Vec<usize> = range.collect();
+    for chunk in ids.chunks(10) {
+        join_all(chunk.iter().map(|i| user(proxy, *i))).await;
+    }
+}
+
+fn admin(proxy: &Proxy, path: &str) -> String {
+    format!("http://127.0.0.1:{}{path}", proxy.admin_port)
+}
+
+async fn stats(proxy: &Proxy) -> Value {
+    let resp = http_client()
+        .get(admin(proxy, "/admin/stats"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("stats");
+    assert_eq!(resp.status(), StatusCode::OK, "{}", proxy.log());
+    resp.json().await.expect("json")
+}
+
+/// `/admin/stats`' figures: question -> [shown, answered, skipped, invalid].
+fn figures(stats: &Value) -> BTreeMap<String, [u64; 4]> {
+    stats["questions"]
+        .as_array()
+        .expect("questions")
+        .iter()
+        .map(|q| {
+            assert_eq!(q["version"], 1, "{q}");
+            let n = |k: &str| q[k].as_u64().unwrap_or_else(|| panic!("{k} in {q}"));
+            (
+                q["question"].as_str().expect("id").to_owned(),
+                [n("shown"), n("answered"), n("skipped"), n("invalid")],
+            )
+        })
+        .collect()
+}
+
+fn as_owned(expected: &BTreeMap<&'static str, [u64; 4]>) -> BTreeMap<String, [u64; 4]> {
+    expected
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), *v))
+        .collect()
+}
+
+/// The value of the series `name{labels}` in a Prometheus text page.
+fn series(text: &str, name: &str, labels: &str) -> Option<f64> {
+    let prefix = format!("{name}{{{labels}}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.parse().ok())
+}
+
+/// `profilegate stats --config FILE [--json]` on the stopped proxy's configuration.
+fn cli_stats(proxy: &Proxy, json: bool) -> String {
+    let mut cmd = Command::new(binary());
+    cmd.arg("stats").arg("--config").arg(&proxy.config_path);
+    if json {
+        cmd.arg("--json");
+    }
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("PROFILEGATE_") {
+            cmd.env_remove(&name);
+        }
+    }
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .expect("profilegate stats");
+    assert!(
+        out.status.success(),
+        "profilegate stats failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf8")
+}
+
+/// The dashboard in Chromium: the cards' figures as shown.
+fn dashboard_in_chromium(proxy: &Proxy) -> Value {
+    let chromium = std::env::var_os("TEST_CHROMIUM").unwrap_or_else(|| "/usr/bin/chromium".into());
+    assert!(
+        std::path::Path::new(&chromium).exists(),
+        "Chromium is not installed at {chromium:?}: run ./tests/run.sh or apt-get install chromium"
+    );
+    let shot = repo().join("target/test-artifacts/funnel/dashboard.png");
+    let config = json!({ "url": admin(proxy, "/admin/"), "token": TOKEN, "screenshot": shot });
+    let mut child = Command::new("node")
+        .arg(repo().join("tests/browser/dashboard.mjs"))
+        .arg(config.to_string())
+        .env("TEST_CHROMIUM", &chromium)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node starts");
+    // dashboard.mjs stops itself after 60 s; this is the backstop.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("output");
+    assert!(
+        out.status.success(),
+        "dashboard.mjs failed ({}): {}\n--- profilegate log ---\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr),
+        proxy.log()
+    );
+    if std::env::var("TEST_UPDATE_DOCS").is_ok_and(|v| v == "1") {
+        std::fs::copy(&shot, repo().join("docs/dashboard.png")).expect("copy to docs/");
+        eprintln!("updated docs/dashboard.png");
+    }
+    serde_json::from_slice(&out.stdout).expect("dashboard.mjs report")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_scripted_users_add_up_in_metrics_admin_json_dashboard_and_cli_and_survive_a_restart()
+{
+    let started = Instant::now();
+    let mut env = TestEnv::spawned_full("", &sections(), json!({})).await;
+    run_users(&env.proxy, 0..50).await;
+    let want = expected(0..50);
+    assert_eq!(want["company"], [50, 50, 0, 10]);
+    assert_eq!(want["role"], [50, 25, 25, 5]);
+
+    // /metrics: this process's counters, exactly.
+    let metrics = http_client()
+        .get(admin(&env.proxy, "/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for (q, [shown, answered, skipped, invalid]) in &want {
+        let labels = format!("question=\"{q}\",version=\"1\"");
+        for (name, value) in [
+            ("profilegate_question_shown_total", shown),
+            ("profilegate_question_answered_total", answered),
+            ("profilegate_question_skipped_total", skipped),
+            ("profilegate_question_invalid_total", invalid),
+            // Every hosted-page answer is timed (its form carries the stamp).
+            ("profilegate_question_answer_seconds_count", answered),
+        ] {
+            assert_eq!(
+                series(&metrics, name, &labels),
+                Some(*value as f64),
+                "{name}{{{labels}}} in\n{metrics}"
+            );
+        }
+        let inf = format!("{labels},le=\"+Inf\"");
+        assert_eq!(
+            series(&metrics, "profilegate_question_answer_seconds_bucket", &inf),
+            Some(*answered as f64)
+        );
+    }
+    assert!(
+        !metrics.contains("funnel-user") && !metrics.contains("Company "),
+        "no user data in the metrics"
+    );
+
+    // The admin JSON: the store's totals (this replica's pending figures flushed first).
+    let unauthenticated = http_client()
+        .get(admin(&env.proxy, "/admin/stats"))
+        .send()
+        .await
+        .expect("stats");
+    assert_eq!(unauthenticated.status(), StatusCode::UNAUTHORIZED);
+    let stats_before = stats(&env.proxy).await;
+    assert_eq!(figures(&stats_before), as_owned(&want), "{stats_before}");
+    let by_id = |s: &Value, id: &str| {
+        s["questions"]
+            .as_array()
+            .and_then(|qs| qs.iter().find(|q| q["question"] == id).cloned())
+            .expect("question")
+    };
+    assert_eq!(by_id(&stats_before, "company")["completion_rate"], 1.0);
+    assert_eq!(by_id(&stats_before, "role")["completion_rate"], 0.5);
+    assert_eq!(by_id(&stats_before, "company")["timed_answers"], 50);
+    assert!(by_id(&stats_before, "company")["median_answer_seconds"].is_f64());
+
+    // The dashboard, as Chromium shows it (JavaScript off): the same figures.
+    let report = tokio::task::block_in_place(|| dashboard_in_chromium(&env.proxy));
+    assert_eq!(report["status"], 200, "{report}");
+    let csp = report["csp"].as_str().unwrap_or_default();
+    assert!(
+        csp.contains("default-src 'none'") && !csp.contains("script-src"),
+        "the hosted pages' CSP: {csp}"
+    );
+    let cards = report["cards"].as_array().expect("cards");
+    assert_eq!(cards.len(), 2, "{report}");
+    for card in cards {
+        let id = card["question"].as_str().expect("id");
+        let json = by_id(&stats_before, id);
+        for key in ["shown", "answered", "skipped", "invalid", "timed_answers"] {
+            assert_eq!(
+                card[key].as_str(),
+                Some(json[key].to_string().as_str()),
+                "{id} {key}: {card}"
+            );
+        }
+        let rate = json["completion_rate"].as_f64().expect("rate");
+        assert_eq!(
+            card["completion_rate"].as_str(),
+            Some(format!("{:.1} %", rate * 100.0).as_str())
+        );
+        let median = json["median_answer_seconds"].as_f64().expect("median");
+        assert_eq!(
+            card["median_answer_seconds"].as_str(),
+            Some(format!("{median:.1} s").as_str())
+        );
+        assert_eq!(card["bars"], 4, "one bar per figure: {card}");
+    }
+
+    // A restart: the process's counters start again, the store's totals stay.
+    env.proxy.restart().await;
+    let metrics = http_client()
+        .get(admin(&env.proxy, "/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        !metrics.contains("profilegate_question_shown_total{"),
+        "{metrics}"
+    );
+    let stats_after = stats(&env.proxy).await;
+    assert_eq!(stats_after, stats_before, "the totals survive a restart");
+
+    // profilegate stats on the stopped proxy's store: the same figures.
+    assert!(
+        env.proxy
+            .signal_and_wait("TERM", Duration::from_secs(10))
+            .is_some(),
+        "profilegate did not stop:\n{}",
+        env.proxy.log()
+    );
+    let cli: Value = serde_json::from_str(&cli_stats(&env.proxy, true)).expect("stats --json");
+    assert_eq!(cli, stats_before);
+    let table = cli_stats(&env.proxy, false);
+    let company = table
+        .lines()
+        .find(|l| l.starts_with("company "))
+        .unwrap_or_else(|| panic!("no company row in\n{table}"));
+    let cells: Vec<&str> = company.split_whitespace().collect();
+    assert_eq!(
+        &cells[..6],
+        ["company", "1", "50", "50", "0", "10"],
+        "{table}"
+    );
+    assert_eq!(&cells[6..8], ["100.0", "%"], "{table}");
+    eprintln!("funnel test took {:.1} s", started.elapsed().as_secs_f64());
+}
+
+/// A schema of its own on the test server; the `[store]` table that uses it.
+async fn pg_store() -> Option<String> {
+    let base = match std::env::var("PG_TEST_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => {
+            assert!(
+                std::env::var_os("PG_TEST_REQUIRED").is_none(),
+                "PG_TEST_REQUIRED is set but PG_TEST_URL is not"
+            );
+            eprintln!(
+                "skipped: PG_TEST_URL is not set (tests/run.sh starts PostgreSQL and sets it)"
+            );
+            return None;
+        }
+    };
+    let schema = format!("funnel_{}", std::process::id());
+    let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+        .await
+        .expect("connect to the test server");
+    tokio::spawn(connection);
+    client
+        .batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+        ))
+        .await
+        .expect("schema");
+    let sep = if base.contains('?') { '&' } else { '?' };
+    Some(format!(
+        "[store]\nbackend = \"postgres\"\nurl = \"{base}{sep}options=-csearch_path%3D{schema}&sslmode=disable\"\n"
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_on_postgresql_add_up_in_the_store() {
+    let Some(store) = pg_store().await else {
+        return;
+    };
+    let sections = format!("{}\n{store}", sections());
+    let env = TestEnv::spawned_full("", &sections, json!({})).await;
+    let replica_b = start_proxy_with(
+        free_port(),
+        &env.op.issuer,
+        &env.upstream.url(),
+        "",
+        &sections,
+        true,
+    )
+    .await;
+    // The OP knows only A's callback: B's users sign in through A's login and share the
+    // session cookie (same session.secret), as behind a load balancer.
+    run_users(&env.proxy, 0..10).await;
+    let browsers_b = async {
+        for i in 10..20 {
+            let (bad_company, answer_role, bad_role) = script(i);
+            let browser = Browser::new();
+            browser
+                .login(&env.proxy.url("/"), &format!("funnel-user-{i}"))
+                .await;
+            // The same cookie on B's origin (another port, same host: cookies ignore ports).
+            let html = page(&browser, &replica_b, "company").await;
+            let html = if bad_company {
+                let refused = post(&browser, &replica_b, &html, Some("A")).await;
+                assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+                refused.text().await.expect("page")
+            } else {
+                html
+            };
+            let stored = post(&browser, &replica_b, &html, Some("Company B")).await;
+            assert_eq!(
+                stored.status(),
+                StatusCode::SEE_OTHER,
+                "{}",
+                replica_b.log()
+            );
+            let html = page(&browser, &replica_b, "role").await;
+            if bad_role {
+                let refused = post(&browser, &replica_b, &html, Some("Astronaut")).await;
+                assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+            }
+            let stored = post(&browser, &replica_b, &html, answer_role.then_some("Design")).await;
+            assert_eq!(
+                stored.status(),
+                StatusCode::SEE_OTHER,
+                "{}",
+                replica_b.log()
+            );
+        }
+    };
+    browsers_b.await;
+    // B's figures reach the store within its flush interval (about a second); A's own are
+    // flushed by the request. Both replicas then report the same totals: the sum.
+    let want = as_owned(&expected(0..20));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (a, b) = (
+            figures(&stats(&env.proxy).await),
+            figures(&stats(&replica_b).await),
+        );
+        if a == want && b == want {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the replicas' totals do not add up: A {a:?}, B {b:?}, want {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
