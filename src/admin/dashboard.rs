@@ -11,9 +11,10 @@ use hyper::body::Incoming;
 use minijinja::{context, Environment};
 use serde::Serialize;
 
+use super::auth::Caller;
+use super::context::{audit, AdminContext};
 use super::funnel::{flushed_totals, QuestionFigures, COMPLETION_RATE_MEANS, MEDIAN_MEANS};
 use super::reply::{html, json, AdminBody};
-use super::{audit, AdminContext, Caller};
 
 const TEMPLATE: &str = "dashboard.html";
 /// Width of the chart's label column and of its longest bar, in pixels.

@@ -8,8 +8,9 @@ use hyper::body::Incoming;
 use serde::Serialize;
 use serde_json::json;
 
+use super::auth::Caller;
+use super::context::{audit, AdminContext};
 use super::reply::{json, AdminBody};
-use super::{audit, AdminContext, Caller};
 use crate::store::funnel::{FunnelRow, ANSWER_SECONDS_BOUNDS};
 use crate::store::{ProfileStore, StoreError};
 

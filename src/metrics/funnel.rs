@@ -3,7 +3,8 @@
 //! relaxed atomic add ([`FunnelMetrics::shown`] etc.); `/metrics` renders the process's counters
 //! (`profilegate_question_*`); [`FunnelMetrics::flush`] adds what is new since the last flush
 //! to the store's totals (`store::funnel`), in one batch — about once a second from a thread of
-//! its own ([`spawn_flusher`]), before `/admin/stats` answers, and when profilegate stops.
+//! its own (`super::spawn_funnel_flusher`), before `/admin/stats` answers, and when profilegate
+//! stops.
 //!
 //! Labels are only `question` and `version`, and only configured questions are counted (the
 //! routes count the engine's questions, never an id from a request), so the series are bounded
@@ -158,7 +159,7 @@ impl FunnelMetrics {
     /// The `profilegate_question_*` families in the Prometheus text format.
     pub fn render(&self, out: &mut String) {
         let rows = self.snapshot();
-        let counters: [(&str, &str, fn(&FunnelCounts) -> u64); 4] = [
+        let counters: [(&str, &str, Figure); 4] = [
             (
                 "profilegate_question_shown_total",
                 "Times a question was shown (hosted page GET, api/pending, custom UI token).",
@@ -211,6 +212,9 @@ impl FunnelMetrics {
     }
 }
 
+/// Reads one figure of a question version's counts.
+type Figure = fn(&FunnelCounts) -> u64;
+
 /// `question="…",version="…"`, the id escaped as the text format wants (ids are
 /// `[a-z][a-z0-9_]*`, so nothing needs it today).
 fn labels(row: &FunnelRow) -> String {
@@ -220,38 +224,6 @@ fn labels(row: &FunnelRow) -> String {
         .replace('"', "\\\"")
         .replace('\n', "\\n");
     format!("question=\"{id}\",version=\"{}\"", row.version)
-}
-
-/// Starts the thread that flushes `metrics`' funnel to `store` every [`FLUSH_EVERY`] (its own
-/// one-thread runtime; it lives as long as the process). A failed flush is logged and retried.
-pub fn spawn_flusher(
-    metrics: Arc<super::Metrics>,
-    store: Arc<dyn ProfileStore>,
-) -> std::io::Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    std::thread::Builder::new()
-        .name("funnel-flush".into())
-        .spawn(move || {
-            rt.block_on(async {
-                let mut tick = tokio::time::interval(FLUSH_EVERY);
-                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                let mut failing = false;
-                loop {
-                    tick.tick().await;
-                    match metrics.funnel.flush(&*store).await {
-                        Ok(()) => failing = false,
-                        Err(e) if !failing => {
-                            failing = true;
-                            tracing::warn!(error = %e, "funnel totals not written to the store; retrying");
-                        }
-                        Err(_) => {}
-                    }
-                }
-            })
-        })?;
-    Ok(())
 }
 
 #[cfg(test)]

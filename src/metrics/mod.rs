@@ -6,6 +6,9 @@ pub mod funnel;
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::store::ProfileStore;
 
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -84,4 +87,36 @@ impl Metrics {
         self.funnel.render(&mut out);
         out
     }
+}
+
+/// Starts the thread that flushes `metrics`' funnel to `store` every [`funnel::FLUSH_EVERY`] (its own
+/// one-thread runtime; it lives as long as the process). A failed flush is logged and retried.
+pub fn spawn_funnel_flusher(
+    metrics: Arc<Metrics>,
+    store: Arc<dyn ProfileStore>,
+) -> std::io::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("funnel-flush".into())
+        .spawn(move || {
+            rt.block_on(async {
+                let mut tick = tokio::time::interval(funnel::FLUSH_EVERY);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                let mut failing = false;
+                loop {
+                    tick.tick().await;
+                    match metrics.funnel.flush(&*store).await {
+                        Ok(()) => failing = false,
+                        Err(e) if !failing => {
+                            failing = true;
+                            tracing::warn!(error = %e, "funnel totals not written to the store; retrying");
+                        }
+                        Err(_) => {}
+                    }
+                }
+            })
+        })?;
+    Ok(())
 }

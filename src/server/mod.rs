@@ -72,7 +72,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
     } = rt.block_on(build(&config, true))?;
     drop(rt);
     // The question funnel's figures reach the store about once a second (and below, at stop).
-    crate::metrics::funnel::spawn_flusher(metrics.clone(), store.clone())
+    crate::metrics::spawn_funnel_flusher(metrics.clone(), store.clone())
         .map_err(StartError::Runtime)?;
 
     let conf = ServerConf {
