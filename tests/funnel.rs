@@ -493,3 +493,79 @@ async fn two_replicas_on_postgresql_add_up_in_the_store() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_json_api_counts_pending_as_shown_and_its_answers_untimed() {
+    let env = TestEnv::spawned_full("", &sections(), json!({})).await;
+    let browser = env.browser();
+    browser.login(&env.proxy.url("/"), "api-user").await;
+    let api = |path: &str| env.proxy.url(&format!("/.profilegate/api/{path}"));
+    let pending: Value = browser
+        .client
+        .get(api("pending"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("pending")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        pending["pending"].as_array().map(Vec::len),
+        Some(2),
+        "{pending}"
+    );
+    let csrf = pending["csrf_token"].as_str().expect("csrf").to_owned();
+    let post = |body: Value| {
+        browser
+            .client
+            .post(api("answers"))
+            .header("accept", "application/json")
+            .header("x-profilegate-csrf", &csrf)
+            .json(&body)
+            .send()
+    };
+    // An unknown id is refused too, and counted for no question (only configured ones).
+    let refused = post(json!({ "answers": { "company": "A", "nosuch": "x" } }))
+        .await
+        .expect("post");
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let stored = post(json!({ "answers": { "company": "Acme" }, "skip": ["role"] }))
+        .await
+        .expect("post");
+    assert_eq!(stored.status(), StatusCode::OK, "{}", env.proxy.log());
+
+    let metrics = http_client()
+        .get(admin(&env.proxy, "/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let company = "question=\"company\",version=\"1\"";
+    let role = "question=\"role\",version=\"1\"";
+    for (name, labels, value) in [
+        ("profilegate_question_shown_total", company, 1.0),
+        ("profilegate_question_shown_total", role, 1.0),
+        ("profilegate_question_invalid_total", company, 1.0),
+        ("profilegate_question_answered_total", company, 1.0),
+        ("profilegate_question_skipped_total", role, 1.0),
+        ("profilegate_question_answer_seconds_count", company, 0.0),
+    ] {
+        assert_eq!(
+            series(&metrics, name, labels),
+            Some(value),
+            "{name}{{{labels}}} in\n{metrics}"
+        );
+    }
+    assert!(!metrics.contains("nosuch"), "{metrics}");
+    let totals = stats(&env.proxy).await;
+    assert_eq!(
+        figures(&totals),
+        BTreeMap::from([
+            ("company".to_owned(), [1, 1, 0, 1]),
+            ("role".to_owned(), [1, 0, 1, 0])
+        ])
+    );
+}
