@@ -569,3 +569,92 @@ async fn the_json_api_counts_pending_as_shown_and_its_answers_untimed() {
         ])
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_custom_ui_counts_its_token_as_shown_and_times_answers_from_its_iat() {
+    let form = format!("http://127.0.0.1:{}/", free_port());
+    let sections = format!(
+        "{}\n[admin]\ntoken = \"ops:{TOKEN}\"\n",
+        profiling(
+            &[
+                "questions_per_login = 2",
+                r#"ui = "redirect""#,
+                &format!("redirect_url = {form:?}"),
+            ],
+            &[company(), role(&["Engineering", "Design"])],
+        )
+    );
+    let env = TestEnv::spawned_full("", &sections, json!({})).await;
+    let browser = env.browser();
+    // The callback sends the user to the form with a token: both questions shown.
+    let callback = browser.login(&env.proxy.url("/"), "ui-user").await;
+    let to_form = location(&callback);
+    assert!(to_form.starts_with(&form), "{to_form}");
+    let post_back = |to_form: String, fields: Vec<(&'static str, &'static str)>| {
+        let token = query(&to_form)["token"].clone();
+        let state = headers::jws_claims(&token)["state"]
+            .as_str()
+            .expect("state")
+            .to_owned();
+        let mut form = vec![("token", token), ("state", state)];
+        form.extend(fields.into_iter().map(|(k, v)| (k, v.to_owned())));
+        browser
+            .client
+            .post(env.proxy.url("/.profilegate/continue"))
+            .form(&form)
+            .send()
+    };
+    // Refused: back to the form with a new token (not counted as shown again).
+    let refused = post_back(to_form, vec![("company", "A"), ("role", "Design")])
+        .await
+        .expect("post back");
+    assert_eq!(refused.status(), StatusCode::SEE_OTHER);
+    let again = location(&refused);
+    assert!(again.starts_with(&form), "back to the form: {again}");
+    let stored = post_back(again, vec![("company", "Acme"), ("skip", "role")])
+        .await
+        .expect("post back");
+    assert_eq!(
+        stored.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        env.proxy.log()
+    );
+    assert!(
+        location(&stored).contains("/.profilegate/continue"),
+        "stored"
+    );
+
+    let metrics = http_client()
+        .get(admin(&env.proxy, "/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let company = "question=\"company\",version=\"1\"";
+    let role = "question=\"role\",version=\"1\"";
+    for (name, labels, value) in [
+        ("profilegate_question_shown_total", company, 1.0),
+        ("profilegate_question_shown_total", role, 1.0),
+        ("profilegate_question_invalid_total", company, 1.0),
+        ("profilegate_question_invalid_total", role, 0.0),
+        ("profilegate_question_answered_total", company, 1.0),
+        ("profilegate_question_skipped_total", role, 1.0),
+        // Timed from the token's iat (whole seconds): within the first buckets.
+        ("profilegate_question_answer_seconds_count", company, 1.0),
+    ] {
+        assert_eq!(
+            series(&metrics, name, labels),
+            Some(value),
+            "{name}{{{labels}}} in\n{metrics}"
+        );
+    }
+    let le2 = format!("{company},le=\"2\"");
+    assert_eq!(
+        series(&metrics, "profilegate_question_answer_seconds_bucket", &le2),
+        Some(1.0),
+        "{metrics}"
+    );
+}
