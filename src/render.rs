@@ -6,6 +6,8 @@ use serde::Serialize;
 
 use crate::config::{CssValue, FooterLink, PublicUrl, ThemeConfig};
 
+pub mod me;
+
 /// The built-in templates, embedded at compile time.
 const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("../templates/base.html")),
@@ -177,60 +179,6 @@ pub struct QuestionPage<'a> {
     pub signed_in: SignedIn<'a>,
 }
 
-/// One row of the self-service page's answers: a stored answer, or a question still pending.
-#[derive(Debug, Clone, Serialize)]
-pub struct MeAnswer {
-    pub id: String,
-    /// The question's label in the page's language (the id when it is no longer configured).
-    pub label: String,
-    /// The answer as the user reads it (none while pending).
-    pub value: Option<String>,
-    /// When it was answered, as UTC (`2026-12-02 20:11 UTC`).
-    pub answered_at: Option<String>,
-    /// Who gave it, in the page's language ("by you", "by your sign-in provider").
-    pub source: Option<&'static str>,
-    /// Asked but not answered (or its answer no longer counts).
-    pub pending: bool,
-    /// Stored for a question that is no longer configured: shown, not editable.
-    pub retired: bool,
-    /// Where its change form is (none when it cannot be changed here).
-    pub change_url: Option<String>,
-}
-
-/// One skipped question on the self-service page.
-#[derive(Debug, Clone, Serialize)]
-pub struct MeSkip {
-    pub label: String,
-    /// The latest skip, as UTC.
-    pub at: String,
-    pub count: u32,
-}
-
-/// What the self-service page (`/.profilegate/me`) shows.
-#[derive(Debug, Clone, Serialize)]
-pub struct MePage<'a> {
-    /// The page's language (`<html lang>`), and its words in it.
-    pub lang: &'a str,
-    pub text: crate::profile::i18n::MeText,
-    pub answers: Vec<MeAnswer>,
-    pub skips: Vec<MeSkip>,
-    pub logins: u64,
-    pub first_login: Option<String>,
-    pub last_login: Option<String>,
-    /// The page's own route, where its forms post (with `csrf_token`).
-    pub action: &'a str,
-    pub csrf_token: &'a str,
-    /// The question page, for the pending questions.
-    pub questions_url: String,
-    /// There are answers or skips to erase.
-    pub can_erase: bool,
-    /// The confirmation step of "Erase my answers".
-    pub confirm_erase: bool,
-    /// The outcome of the last change ("saved", "erased"), said once.
-    pub notice: Option<&'static str>,
-    pub signed_in: SignedIn<'a>,
-}
-
 /// What the "Sign-in cancelled" page shows.
 #[derive(Debug, Clone, Serialize)]
 pub struct CancelledPage<'a> {
@@ -306,8 +254,29 @@ impl Pages {
             "logout.html",
             context! { ..self.base("t"), ..context!{ action => "/", csrf_token => "x", user => "u" } },
         )?;
+        // The self-service page (`me::MePage`, filled by its route) with a row of each kind.
+        let row = |pending: bool, retired: bool| {
+            context! { id => "q", label => "Label", value => (!pending).then_some("Value"),
+            answered_at => (!pending).then_some("2026-01-01 00:00 UTC"),
+            source => (!pending).then_some("by you"), pending => pending, retired => retired,
+            change_url => (!retired).then_some("/") }
+        };
         for confirm_erase in [false, true] {
-            self.try_render("me.html", self.me_context(&sample_me_page(confirm_erase)))?;
+            let page = context! {
+                text => minijinja::Value::from(minijinja::value::Serde(
+                    crate::profile::i18n::me_text("en"),
+                )),
+                answers => vec![row(false, false), row(true, false), row(false, true)],
+                skips => vec![context! { label => "Label", at => "2026-01-01 00:00 UTC", count => 2 }],
+                logins => 3, first_login => "2026-01-01 00:00 UTC",
+                last_login => "2026-01-02 00:00 UTC", action => "/", csrf_token => "x",
+                questions_url => "/", can_erase => true, confirm_erase => confirm_erase,
+                notice => "Saved.",
+                signed_in => minijinja::Value::from(minijinja::value::Serde(
+                    SignedIn::new(Some("u"), "/", "x", "en"),
+                )),
+            };
+            self.try_render("me.html", context! { ..self.base("t"), ..page })?;
         }
         let options = ["a".to_owned(), "b".to_owned()];
         for kind in QUESTION_KINDS {
@@ -394,31 +363,6 @@ impl Pages {
         )
     }
 
-    /// The question page's form, posted to `page.action`, with a link `back` (`(url, label)`):
-    /// the self-service page's change form, validated and re-rendered like the question page.
-    pub fn question_with_back(&self, page: &QuestionPage<'_>, back: (&str, &str)) -> String {
-        let title = match page.error {
-            Some(_) => format!("{} — {}", page.ui.error, page.question.label),
-            None => page.question.label.to_owned(),
-        };
-        let (url, label) = back;
-        self.render(
-            "question.html",
-            context! { ..context! { lang => page.lang, back => context! { url => url, label => label } },
-            ..self.base(&title), ..minijinja::Value::from(minijinja::value::Serde(page)) },
-        )
-    }
-
-    /// The self-service page.
-    pub fn me(&self, page: &MePage<'_>) -> String {
-        self.render("me.html", self.me_context(page))
-    }
-
-    fn me_context(&self, page: &MePage<'_>) -> minijinja::Value {
-        context! { ..context! { lang => page.lang }, ..self.base(page.text.title),
-        ..minijinja::Value::from(minijinja::value::Serde(page)) }
-    }
-
     pub fn cancelled(&self, page: &CancelledPage<'_>) -> String {
         self.render(
             "cancelled.html",
@@ -444,40 +388,6 @@ impl Pages {
                 action => action, csrf_token => csrf_token, user => user,
             }},
         )
-    }
-}
-
-/// The self-service page with one row of each kind, for the start-up self-test.
-fn sample_me_page(confirm_erase: bool) -> MePage<'static> {
-    let row = |pending: bool, retired: bool| MeAnswer {
-        id: "q".into(),
-        label: "Label".into(),
-        value: (!pending).then(|| "Value".into()),
-        answered_at: (!pending).then(|| "2026-01-01 00:00 UTC".into()),
-        source: (!pending).then_some("by you"),
-        pending,
-        retired,
-        change_url: (!retired).then(|| "/".into()),
-    };
-    MePage {
-        lang: "en",
-        text: crate::profile::i18n::me_text("en"),
-        answers: vec![row(false, false), row(true, false), row(false, true)],
-        skips: vec![MeSkip {
-            label: "Label".into(),
-            at: "2026-01-01 00:00 UTC".into(),
-            count: 2,
-        }],
-        logins: 3,
-        first_login: Some("2026-01-01 00:00 UTC".into()),
-        last_login: Some("2026-01-02 00:00 UTC".into()),
-        action: "/",
-        csrf_token: "x",
-        questions_url: "/".into(),
-        can_erase: true,
-        confirm_erase,
-        notice: Some("Saved."),
-        signed_in: SignedIn::new(Some("u"), "/", "x", "en"),
     }
 }
 

@@ -20,7 +20,8 @@ use super::settle;
 use crate::error::AppError;
 use crate::profile::i18n::{me_text, ui_text, MeText, UiText};
 use crate::profile::{apply, AnswerValue, Applied, Question, Respondent, Submission};
-use crate::render::{MeAnswer, MePage, MeSkip, QuestionPage, QuestionView, SignedIn};
+use crate::render::me::{MeAnswer, MePage, MeSkip};
+use crate::render::{QuestionPage, QuestionView, SignedIn};
 use crate::session::{now_secs, tokens_equal, Session};
 use crate::store::{AnswerSource, ProfileRecord};
 
