@@ -721,3 +721,61 @@ async fn chromium_views_changes_and_erases_without_javascript() {
         env.upstream.requests().len()
     );
 }
+
+/// An answer the OP supplies as a claim is shown as the provider's, in the user's language (the
+/// OP's `locale` claim); a change makes it the user's until the claim replaces it at the next
+/// sign-in, as docs/self-service.md says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_providers_answer_is_shown_as_such_in_the_users_language() {
+    let sections = profiling(
+        &[],
+        &[Question::new("company", "", "text")
+            .with("label", r#"{ en = "Your company?", de = "Ihre Firma?" }"#)
+            .with("required", "true")],
+    )
+    .replace("label = \"\"\n", "");
+    let op = json!({
+        "claims": { "carol": { "company": "Initrode", "locale": "de" } },
+        "extra_scope_claims": { "profile": ["company"] },
+    });
+    let env = TestEnv::start_full("", &sections, op).await;
+    let carol = env.browser();
+    carol.login(&env.proxy.url("/app"), "carol").await;
+
+    let (status, html) = me_page(&carol, &env, "").await;
+    assert_eq!(status, StatusCode::OK);
+    for shown in [
+        "<html lang=\"de\">",
+        "Ihre gespeicherten Daten",
+        "Ihre Firma?",
+        "Initrode",
+        "von Ihrem Anmeldedienst",
+        "Meine Antworten löschen",
+    ] {
+        assert!(html.contains(shown), "{shown:?} missing:\n{html}");
+    }
+    let me = api_me(&carol, &env).await;
+    assert_eq!(me["answers"]["company"]["source"], "provider");
+    assert_eq!(me["answers"]["company"]["label"], "Ihre Firma?");
+
+    // Changed here: the user's answer now; the claim replaces it at the next sign-in.
+    let csrf = me["csrf_token"].as_str().expect("csrf").to_owned();
+    let resp = carol
+        .client
+        .put(env.proxy.url("/.profilegate/api/me"))
+        .header("x-profilegate-csrf", &csrf)
+        .json(&json!({ "id": "company", "value": "Initech" }))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let state: Value = resp.json().await.expect("json");
+    assert_eq!(state["answers"]["company"]["source"], "user");
+    assert_eq!(state["answers"]["company"]["value"], "Initech");
+    let again = env.browser();
+    again.login(&env.proxy.url("/app"), "carol").await;
+    let me = api_me(&again, &env).await;
+    assert_eq!(me["answers"]["company"]["value"], "Initrode");
+    assert_eq!(me["answers"]["company"]["source"], "provider");
+    assert_eq!(me["logins"], 2);
+}
