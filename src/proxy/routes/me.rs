@@ -225,17 +225,13 @@ fn page(
         last_login: when(record.last_login_at),
         action: &gate.routes.me,
         csrf_token: &user.csrf,
-        questions_url: format!("{}?rd={}", gate.routes.profile, enc(&gate.routes.me)),
+        questions_url: gate.routes.profile.clone(),
         can_erase: !record.answers.is_empty() || !record.skips.is_empty(),
         confirm_erase,
         notice,
         signed_in: SignedIn::new(user.display_name(), &gate.routes.logout, &user.csrf, lang),
     };
     Reply::html(200, gate.pages.me(&page))
-}
-
-fn enc(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 /// The change form of `q`: the question page's form with the user's `values`, posting here,
