@@ -6,6 +6,8 @@ use serde::Serialize;
 
 use crate::config::{CssValue, FooterLink, PublicUrl, ThemeConfig};
 
+pub mod me;
+
 /// The built-in templates, embedded at compile time.
 const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("../templates/base.html")),
@@ -20,6 +22,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/cancelled.html"),
     ),
     ("question.html", include_str!("../templates/question.html")),
+    ("me.html", include_str!("../templates/me.html")),
 ];
 
 /// Every question type the page knows how to render.
@@ -254,6 +257,30 @@ impl Pages {
             "logout.html",
             context! { ..self.base("t"), ..context!{ action => "/", csrf_token => "x", user => "u" } },
         )?;
+        // The self-service page (`me::MePage`, filled by its route) with a row of each kind.
+        let row = |pending: bool, retired: bool| {
+            context! { id => "q", label => "Label", value => (!pending).then_some("Value"),
+            answered_at => (!pending).then_some("2026-01-01 00:00 UTC"),
+            source => (!pending).then_some("by you"), pending => pending, retired => retired,
+            change_url => (!retired).then_some("/") }
+        };
+        for confirm_erase in [false, true] {
+            let page = context! {
+                text => minijinja::Value::from(minijinja::value::Serde(
+                    crate::profile::i18n::me_text("en"),
+                )),
+                answers => vec![row(false, false), row(true, false), row(false, true)],
+                skips => vec![context! { label => "Label", at => "2026-01-01 00:00 UTC", count => 2 }],
+                logins => 3, first_login => "2026-01-01 00:00 UTC",
+                last_login => "2026-01-02 00:00 UTC", action => "/", csrf_token => "x",
+                questions_url => "/", can_erase => true, confirm_erase => confirm_erase,
+                notice => "Saved.",
+                signed_in => minijinja::Value::from(minijinja::value::Serde(
+                    SignedIn::new(Some("u"), "/", "x", "en"),
+                )),
+            };
+            self.try_render("me.html", context! { ..self.base("t"), ..page })?;
+        }
         let options = ["a".to_owned(), "b".to_owned()];
         for kind in QUESTION_KINDS {
             let page = QuestionPage {
@@ -283,6 +310,11 @@ impl Pages {
             self.try_render(
                 "question.html",
                 context! { ..self.base("t"), ..minijinja::Value::from(minijinja::value::Serde(&page)) },
+            )?;
+            self.try_render(
+                "question.html",
+                context! { ..context! { back => context! { url => "/", label => "Cancel" } },
+                ..self.base("t"), ..minijinja::Value::from(minijinja::value::Serde(&page)) },
             )?;
         }
         Ok(())

@@ -29,6 +29,8 @@ pub mod questions;
 #[allow(dead_code)]
 pub mod raw;
 #[allow(dead_code)]
+pub mod self_service;
+#[allow(dead_code)]
 pub mod upstream;
 
 use std::net::TcpListener;
