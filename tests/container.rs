@@ -1,12 +1,14 @@
 //! The container image's runtime, exercised without a container runtime (none is installed
-//! here): the profilegate binary in a minimal root file system holding exactly what the
-//! Dockerfile's runtime stage gives it (the binary, the shared libraries `ldd` names and their
-//! loader, /etc/passwd and /etc/group with the non-root user 65532, /etc/hosts,
-//! /etc/nsswitch.conf, the config at /etc/profilegate/config.toml), entered with `chroot` as
+//! here): the profilegate binary in a minimal root file system holding only what it needs, a
+//! subset of the Dockerfile's Debian slim runtime stage at the same paths (the binary, the
+//! shared libraries `ldd` names and their loader, /etc/passwd and /etc/group with the non-root
+//! user 65532, /etc/hosts, /etc/nsswitch.conf, the config at /etc/profilegate/config.toml; no
+//! shell, no /proc, no /dev), entered with `chroot` as
 //! uid/gid 65532 in a private mount namespace (`unshare --mount`), the root file system mounted
 //! read-only and only the store's volume (/var/lib/profilegate) writable.
 //!
-//! Checked: `--version` and `check` run there; the proxy starts, answers /healthz, discovers the
+//! Checked: `--version` and `check` run there (`check` also on examples/compose/profilegate.toml
+//! with the admin token its compose.yaml sets); the proxy starts, answers /healthz, discovers the
 //! test OP (by name, through the root file system's /etc/hosts), signs a user in, stores their
 //! answer on the volume (read back from it after the proxy stopped) and runs as 65532 with no
 //! other group; a store path outside the volume fails with "Read-only file system".
@@ -186,14 +188,13 @@ impl Rootfs {
         cmd
     }
 
-    /// Runs `profilegate ARGS` inside to its end (at most [`COMMAND_LIMIT`]).
-    fn run(&self, args: &[&str]) -> (bool, String, String) {
-        let out = output_within(
-            &mut self.command(args),
-            "profilegate in the rootfs",
-            COMMAND_LIMIT,
-        )
-        .expect("unshare runs");
+    /// Runs `profilegate ARGS` inside to its end (at most [`COMMAND_LIMIT`]), with `env` added
+    /// to its environment.
+    fn run(&self, args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+        let mut cmd = self.command(args);
+        cmd.envs(env.iter().copied());
+        let out = output_within(&mut cmd, "profilegate in the rootfs", COMMAND_LIMIT)
+            .expect("unshare runs");
         (
             out.status.success(),
             String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -346,16 +347,41 @@ fn version_and_check_run_as_the_non_root_user_on_a_read_only_root() {
         &binary_under_test(),
         &config(8080, 9091, nowhere, nowhere, VOLUME),
     );
-    let (ok, stdout, stderr) = rootfs.run(&["--version"]);
+    let (ok, stdout, stderr) = rootfs.run(&["--version"], &[]);
     assert!(ok, "--version failed:\n{stdout}\n{stderr}");
     let expected = format!("profilegate {} (commit ", env!("CARGO_PKG_VERSION"));
     assert!(
         stdout.starts_with(&expected),
         "unexpected --version output: {stdout:?}"
     );
-    let (ok, stdout, stderr) = rootfs.run(&["check", "--config", CONFIG]);
+    let (ok, stdout, stderr) = rootfs.run(&["check", "--config", CONFIG], &[]);
     assert!(ok, "check failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("configuration OK"), "{stdout}\n{stderr}");
+
+    // The compose example's configuration, where and with what its compose.yaml gives it.
+    let compose = repo().join("examples/compose");
+    let example = std::fs::read_to_string(compose.join("profilegate.toml")).expect("example");
+    let token = compose_admin_token(&compose);
+    std::fs::write(rootfs.root().join("etc/profilegate/compose.toml"), example).expect("copy");
+    let (ok, stdout, stderr) = rootfs.run(
+        &["check", "--config", "/etc/profilegate/compose.toml"],
+        &[("PROFILEGATE_ADMIN_TOKEN", &token)],
+    );
+    assert!(
+        ok,
+        "examples/compose/profilegate.toml fails check:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("configuration OK"), "{stdout}\n{stderr}");
+}
+
+/// `PROFILEGATE_ADMIN_TOKEN` as examples/compose/compose.yaml sets it for profilegate.
+fn compose_admin_token(dir: &Path) -> String {
+    let yaml = std::fs::read_to_string(dir.join("compose.yaml")).expect("compose.yaml");
+    let line = yaml
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("PROFILEGATE_ADMIN_TOKEN:"))
+        .expect("PROFILEGATE_ADMIN_TOKEN in compose.yaml");
+    line.trim().trim_matches('"').to_owned()
 }
 
 #[test]
@@ -373,7 +399,7 @@ fn a_store_outside_the_volume_is_read_only() {
     let dir = rootfs.root().join(elsewhere.trim_start_matches('/'));
     std::fs::create_dir_all(&dir).expect("mkdir");
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).expect("chmod");
-    let (ok, stdout, stderr) = rootfs.run(&["--config", CONFIG]);
+    let (ok, stdout, stderr) = rootfs.run(&["--config", CONFIG], &[]);
     assert!(
         !ok,
         "profilegate started with its store on the read-only root:\n{stdout}\n{stderr}"
