@@ -40,15 +40,18 @@ fn main() {
         })
         .unwrap_or_else(|| "unknown".to_owned());
     println!("cargo:rustc-env=BUILD_GIT_COMMIT={commit}");
-    // Built again when HEAD moves: HEAD itself, the branch it names, and packed refs. Only
-    // files that exist are named: cargo reruns a build script at every build for a missing one.
-    if let Some(dir) = git(&["rev-parse", "--git-dir"]).map(PathBuf::from) {
-        let branch = git(&["symbolic-ref", "-q", "HEAD"]);
-        let watched = [Some("HEAD"), Some("packed-refs"), branch.as_deref()];
-        for file in watched.into_iter().flatten().map(|f| dir.join(f)) {
-            if file.is_file() {
-                println!("cargo:rerun-if-changed={}", file.display());
-            }
+    // Built again when HEAD moves: HEAD itself, the branch it names, and packed refs, each
+    // where git keeps it (`--git-path`: in a linked worktree HEAD is the worktree's own, the
+    // refs are the main repository's). Only files that exist are named: cargo reruns a build
+    // script at every build for a missing one.
+    let branch = git(&["symbolic-ref", "-q", "HEAD"]);
+    let watched = [Some("HEAD"), Some("packed-refs"), branch.as_deref()];
+    for name in watched.into_iter().flatten() {
+        let Some(file) = git(&["rev-parse", "--git-path", name]).map(PathBuf::from) else {
+            continue;
+        };
+        if file.is_file() {
+            println!("cargo:rerun-if-changed={}", file.display());
         }
     }
     println!("cargo:rerun-if-changed=build.rs");
