@@ -165,6 +165,9 @@ pub struct QuestionPage<'a> {
     pub values: &'a [String],
     pub error: Option<&'a str>,
     pub csrf_token: &'a str,
+    /// When the question was first shown, MAC'd (`CookieSealer::shown_stamp`): the `_shown`
+    /// field, for the funnel's time to answer. Empty: no field.
+    pub shown: &'a str,
     pub action: &'a str,
     pub rd: &'a str,
     pub step: usize,
@@ -268,6 +271,7 @@ impl Pages {
                 values: &options,
                 error: Some("Error"),
                 csrf_token: "x",
+                shown: "",
                 action: "/",
                 rd: "/",
                 step: 1,
@@ -444,6 +448,7 @@ mod tests {
                 values: &values,
                 error: Some(HOSTILE),
                 csrf_token: HOSTILE,
+                shown: HOSTILE,
                 action: "/.profilegate/profile",
                 rd: HOSTILE,
                 step: 1,
@@ -455,6 +460,7 @@ mod tests {
             let html = p.question(&page);
             assert_inert(&html);
             assert!(html.contains("name=\"_csrf\""), "{kind}");
+            assert!(html.contains("name=\"_shown\""), "{kind}");
             assert!(
                 html.contains("Skip for now"),
                 "{kind}: optional questions can be skipped"
@@ -709,6 +715,7 @@ mod tests {
             values: &[],
             error,
             csrf_token: "x",
+            shown: "",
             action: "/",
             rd: "/",
             step: 1,

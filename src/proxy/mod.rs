@@ -70,7 +70,7 @@ use routes::{api, custom_ui, jwks, login, questions};
 
 pub use forward::request_uri as upstream_request_uri;
 pub use gate::{Gate, GateParts};
-pub use reply::{ProxyBody, Reply};
+pub use reply::{page_csp, ProxyBody, Reply};
 pub use request::{IncomingRequest, Peer};
 pub use sessions::{Sessions, SignedIn};
 pub use worker::Worker;

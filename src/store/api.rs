@@ -7,6 +7,7 @@
 use async_trait::async_trait;
 
 use super::error::StoreError;
+use super::funnel::FunnelRow;
 use super::key::UserKey;
 use super::record::{self, ProfileRecord, Skip, StoredAnswer};
 
@@ -121,6 +122,16 @@ pub trait ProfileStore: Send + Sync {
     /// Returns once every write made before the call is durable (logins included): called when
     /// profilegate stops.
     async fn sync(&self) -> Result<(), StoreError>;
+
+    // ---- Question funnel (issue 18, D): totals per question id and version -----------------
+
+    /// Adds each row's figures to the stored totals of its question and version (creating the
+    /// row), atomically against every other writer (on any replica), durable when it returns.
+    /// Called in batches (about once a second) by `metrics::funnel`, never per request.
+    async fn add_funnel(&self, deltas: &[FunnelRow]) -> Result<(), StoreError>;
+
+    /// Every stored funnel row, sorted by question id, then version.
+    async fn funnel_totals(&self) -> Result<Vec<FunnelRow>, StoreError>;
 }
 
 /// Gives a changed record its revision: the current one plus one for a [`Commit::Durable`]
@@ -150,6 +161,7 @@ mod tests {
     struct MapStore {
         records: Mutex<HashMap<UserKey, ProfileRecord>>,
         commits: Mutex<Vec<Commit>>,
+        funnel: Mutex<Vec<FunnelRow>>,
     }
 
     #[async_trait]
@@ -188,6 +200,15 @@ mod tests {
 
         async fn sync(&self) -> Result<(), StoreError> {
             Ok(())
+        }
+
+        async fn add_funnel(&self, deltas: &[FunnelRow]) -> Result<(), StoreError> {
+            crate::store::funnel::merge_rows(&mut self.funnel.lock().expect("lock"), deltas);
+            Ok(())
+        }
+
+        async fn funnel_totals(&self) -> Result<Vec<FunnelRow>, StoreError> {
+            Ok(self.funnel.lock().expect("lock").clone())
         }
     }
 

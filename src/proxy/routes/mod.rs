@@ -20,7 +20,7 @@ use std::sync::Arc;
 use super::gate::Gate;
 use crate::error::AppError;
 use crate::profile::{apply, Applied, Respondent, Submission};
-use crate::session::{now_secs, Session};
+use crate::session::{now_millis, now_secs, Session};
 
 /// Applies `user`'s submitted answers and skips (`profile::apply`: validate, then store) and,
 /// when they were stored, settles them in the session and refreshes the profile view. The
@@ -62,4 +62,36 @@ async fn apply_for(
         gate.enricher.update(&user.sub, Arc::new(record.clone()));
     }
     Ok(applied)
+}
+
+/// Counts a submission's outcome in the question funnel (`metrics::funnel`): each stored answer
+/// (timed from `shown_at`, milliseconds since the epoch, when known) and skip, or each question
+/// a refused submission had an error for. Only questions of the configuration are counted.
+fn count_funnel(
+    gate: &Gate,
+    applied: &Applied,
+    answers: &[(String, Vec<String>)],
+    skips: &[String],
+    shown_at: Option<u64>,
+) {
+    let funnel = &gate.metrics.funnel;
+    match applied {
+        Applied::Stored(_) => {
+            let elapsed = shown_at.map(|at| now_millis().saturating_sub(at));
+            for q in answers
+                .iter()
+                .filter_map(|(id, _)| gate.engine.question(id))
+            {
+                funnel.answered(&q.id, q.version, elapsed);
+            }
+            for q in skips.iter().filter_map(|id| gate.engine.question(id)) {
+                funnel.skipped(&q.id, q.version);
+            }
+        }
+        Applied::Invalid(errors) => {
+            for q in errors.keys().filter_map(|id| gate.engine.question(id)) {
+                funnel.invalid(&q.id, q.version);
+            }
+        }
+    }
 }
