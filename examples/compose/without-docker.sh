@@ -11,7 +11,8 @@
 # examples/compose/profilegate.toml and compose.yaml's PROFILEGATE_ADMIN_TOKEN, as uid/gid 65532
 # and an otherwise empty environment, as the image runs it. Then: /readyz; the Dockerfile's
 # HEALTHCHECK command; a sign-in as alice at the OP through profilegate, the company answered,
-# the app showing it; the admin API taking the token; the answer read from PostgreSQL.
+# the app showing it; the admin API and dashboard taking the token; the answer read from
+# PostgreSQL.
 #
 # Needs: root, unshare and mount (util-linux), ip (iproute2), curl, python3, node and the test
 # OP's npm packages (npm ci in tests/op), Debian's postgresql, a built profilegate
@@ -109,11 +110,13 @@ TOKEN=$(compose_value PROFILEGATE_ADMIN_TOKEN)
 env -i PATH=/usr/bin:/bin PROFILEGATE_ADMIN_TOKEN="$TOKEN" \
   setpriv --reuid 65532 --regid 65532 --clear-groups \
   "$TMP/profilegate" --config "$TMP/config.toml" </dev/null >"$TMP/profilegate.log" 2>&1 &
-PIDS+=($!)
+GATE_PID=$!
+PIDS+=("$GATE_PID")
 ready=""
 for _ in $(seq 150); do
   ready=$(curl -s --max-time 2 http://127.0.0.1:9091/readyz || true)
   [[ "$ready" == ready ]] && break
+  kill -0 "$GATE_PID" 2>/dev/null || { echo "profilegate exited before it was ready" >&2; exit 1; }
   sleep 0.2
 done
 [[ "$ready" == ready ]] || { echo "/readyz: ${ready:-no answer} after 30 s" >&2; exit 1; }
@@ -151,8 +154,10 @@ PY
 
 with=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer ${TOKEN#*:}" http://127.0.0.1:9091/admin/stats)
 without=$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:9091/admin/stats)
-[[ "$without" == 401 && "$with" != 401 ]] || { echo "admin API: $with with the token, $without without" >&2; exit 1; }
-say "admin API: $with with compose.yaml's token, 401 without"
+dashboard=$(curl -s -o /dev/null -w '%{http_code}' -u "admin:${TOKEN#*:}" http://127.0.0.1:9091/admin/)
+[[ "$with" == 200 && "$without" == 401 && "$dashboard" == 200 ]] ||
+  { echo "admin API: /admin/stats $with with the token, $without without; /admin/ $dashboard with Basic" >&2; exit 1; }
+say "admin API: /admin/stats 200 with compose.yaml's token, 401 without; the dashboard /admin/ 200 (Basic)"
 
 row=$(psql -d profilegate -Atc "SELECT convert_from(subject, 'UTF8') || ' ' || issuer || ' ' || (record #>> '{answers,company,value,text}') FROM profilegate_users")
 [[ "$row" == "alice http://localhost:9000 Compose Ltd" ]] || { echo "PostgreSQL holds: $row" >&2; exit 1; }
