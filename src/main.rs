@@ -94,7 +94,7 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Run => match run(config) {
+        Command::Run => match run(config, &cli.config) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 tracing::error!(error = format!("{e:#}"), "profilegate could not start");
@@ -135,12 +135,12 @@ fn check_online(path: &std::path::Path, config: &Config) -> ExitCode {
     }
 }
 
-fn run(config: Config) -> anyhow::Result<()> {
+fn run(config: Config, path: &std::path::Path) -> anyhow::Result<()> {
     init_logging(&config.log);
     for warning in config.warnings() {
         tracing::warn!("{warning}");
     }
-    profilegate::server::run(config).context("start-up failed")
+    profilegate::server::run(config, path).context("start-up failed")
 }
 
 fn init_logging(config: &LogConfig) {

@@ -9,6 +9,7 @@
 //! (`POST /admin/import`).
 
 mod auth;
+mod reload;
 mod reply;
 
 use std::convert::Infallible;
@@ -24,6 +25,7 @@ use pingora::protocols::Stream;
 use pingora::server::ShutdownWatch;
 
 pub use self::auth::{AdminAuth, Caller};
+pub use self::reload::{Reload, ReloadReport};
 pub use self::reply::{empty, html, json, plain, AdminBody};
 use crate::metrics::Metrics;
 use crate::oidc::Provider;
@@ -36,6 +38,8 @@ pub struct AdminContext {
     pub metrics: Arc<Metrics>,
     /// The tokens of `admin.token_file`; `None`: the admin API is off.
     pub auth: Option<AdminAuth>,
+    /// What `POST /admin/reload` (and SIGHUP) calls; `None` where nothing can be reloaded.
+    pub reloader: Option<Arc<dyn Reload>>,
 }
 
 impl AdminContext {
@@ -140,6 +144,7 @@ async fn admin_route(context: &AdminContext, request: Request<Incoming>) -> Resp
     let path = request.uri().path().to_owned();
     match (request.method().clone(), path.as_str()) {
         (_, "/admin") => reply::redirect("/admin/"),
+        (Method::POST, "/admin/reload") => reload::post(context, &caller).await,
         _ => {
             let _ = &caller;
             json(
