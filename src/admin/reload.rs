@@ -2,8 +2,6 @@
 //! happened as JSON. The reload itself is start-up's (`server::reload`), reached through the
 //! [`Reload`] trait so this listener does not import the server that builds it.
 
-use std::sync::Arc;
-
 use http::Response;
 
 use super::reply::{json, AdminBody};
@@ -56,7 +54,7 @@ pub async fn post(context: &AdminContext, caller: &Caller) -> Response<AdminBody
         );
     };
     let trigger = format!("admin:{}", caller.name());
-    let report = tokio::task::spawn_blocking(move || reload_with(&reloader, &trigger)).await;
+    let report = tokio::task::spawn_blocking(move || reloader.reload(&trigger)).await;
     let Ok(report) = report else {
         audit(caller, "reload", None, "failed");
         return json(
@@ -74,8 +72,4 @@ pub async fn post(context: &AdminContext, caller: &Caller) -> Response<AdminBody
     };
     audit(caller, "reload", None, outcome);
     json(if report.applied { 200 } else { 422 }, &report.to_json())
-}
-
-fn reload_with(reloader: &Arc<dyn Reload>, trigger: &str) -> ReloadReport {
-    reloader.reload(trigger)
 }

@@ -27,7 +27,7 @@ mod reload;
 use build::{build, callback_url, gate, Built};
 pub use error::StartError;
 pub use in_process::InProcess;
-pub use reload::Reloader;
+use reload::Reloader;
 
 /// Everything `profilegate check` can verify without contacting anything: every step of
 /// [`run`] that depends on the configuration alone (templates, the JWT key, the OIDC settings,
