@@ -49,7 +49,8 @@ impl Reloader {
     }
 
     fn reload_now(&self, trigger: &str) -> ReloadReport {
-        // A reload that panicked half-way swapped nothing (the gates are swapped last).
+        // A reload that panicked left `running` as it was before it: its restart-only values
+        // are those every gate has, swapped or not, so the next reload can go on from it.
         let mut running = self
             .running
             .lock()
