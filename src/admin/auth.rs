@@ -18,8 +18,11 @@ use crate::config::AdminConfig;
 /// them through one clone changes them for all.
 #[derive(Clone)]
 pub struct AdminAuth {
-    tokens: Arc<ArcSwap<Vec<(String, [u8; 32])>>>,
+    tokens: Arc<ArcSwap<Vec<NamedDigest>>>,
 }
+
+/// A token's name and the SHA-256 digest of its secret.
+type NamedDigest = (String, [u8; 32]);
 
 /// The caller of an admin route: the name of the token it presented (audit lines' "who").
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +43,7 @@ impl Caller {
 }
 
 /// Each token's name and the digest of its secret.
-fn digests(config: &AdminConfig) -> Vec<(String, [u8; 32])> {
+fn digests(config: &AdminConfig) -> Vec<NamedDigest> {
     config
         .tokens
         .iter()
