@@ -51,6 +51,13 @@ enum Command {
         #[arg(long)]
         online: bool,
     },
+    /// Print the question funnel's totals from the configured store (sled: with profilegate
+    /// stopped; PostgreSQL: any time): shown, answered, skipped, invalid, completion, median.
+    Stats {
+        /// JSON (as GET /admin/stats) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -94,6 +101,15 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Stats { json } => {
+            match profilegate::cli::stats::run(&config, json, &mut std::io::stdout().lock()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("profilegate stats: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Run => match run(config, &cli.config) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
