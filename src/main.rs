@@ -110,7 +110,7 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Run => match run(config) {
+        Command::Run => match run(config, &cli.config) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 tracing::error!(error = format!("{e:#}"), "profilegate could not start");
@@ -151,12 +151,12 @@ fn check_online(path: &std::path::Path, config: &Config) -> ExitCode {
     }
 }
 
-fn run(config: Config) -> anyhow::Result<()> {
+fn run(config: Config, path: &std::path::Path) -> anyhow::Result<()> {
     init_logging(&config.log);
     for warning in config.warnings() {
         tracing::warn!("{warning}");
     }
-    profilegate::server::run(config).context("start-up failed")
+    profilegate::server::run(config, path).context("start-up failed")
 }
 
 fn init_logging(config: &LogConfig) {

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use super::auth::{AdminAuth, Caller};
+use super::reloader::Reload;
 use crate::metrics::Metrics;
 use crate::oidc::Provider;
 use crate::store::{ProfileStore, UserKey};
@@ -16,6 +17,8 @@ pub struct AdminContext {
     pub metrics: Arc<Metrics>,
     /// The tokens of `admin.token_file`; `None`: the admin API is off.
     pub auth: Option<AdminAuth>,
+    /// What `POST /admin/reload` (and SIGHUP) calls; `None` where nothing can be reloaded.
+    pub reloader: Option<Arc<dyn Reload>>,
 }
 
 impl AdminContext {

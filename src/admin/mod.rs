@@ -12,6 +12,8 @@ mod auth;
 mod context;
 pub mod dashboard;
 pub mod funnel;
+mod reload;
+mod reloader;
 mod reply;
 
 use std::convert::Infallible;
@@ -28,6 +30,7 @@ use pingora::server::ShutdownWatch;
 
 pub use self::auth::{AdminAuth, Caller};
 pub use self::context::{audit, AdminContext};
+pub use self::reloader::{Reload, ReloadReport};
 pub use self::reply::{empty, html, json, plain, AdminBody};
 
 /// The admin listener's service.
@@ -106,6 +109,7 @@ async fn admin_route(context: &AdminContext, request: Request<Incoming>) -> Resp
         (Method::GET | Method::HEAD, "/admin/stats") => {
             funnel::stats(context, &caller, request).await
         }
+        (Method::POST, "/admin/reload") => reload::post(context, &caller).await,
         _ => {
             let _ = &caller;
             json(

@@ -73,7 +73,7 @@ pub use gate::{Gate, GateParts};
 pub use reply::{page_csp, ProxyBody, Reply};
 pub use request::{IncomingRequest, Peer};
 pub use sessions::{Sessions, SignedIn};
-pub use worker::Worker;
+pub use worker::{GateSlot, Worker};
 
 /// Header names the decision reads, parsed once (a `&str` lookup parses the name every time).
 const X_REQUESTED_WITH: HeaderName = HeaderName::from_static("x-requested-with");
