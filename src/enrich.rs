@@ -3,7 +3,14 @@
 //! revision and kept in memory, so the hot path neither waits on the store nor signs anything
 //! while nothing changes. The store itself is its caller's: a cache miss loads through the
 //! store passed in.
+//!
+//! An erase or an import changes a record behind the cache: the store tells the [`Enricher`]
+//! ([`ForgetUsers`]) and it drops the user's view. After an erase the store holds less than
+//! the session cookie knows (no record, while the cookie carries the revision it had): the
+//! store is then the truth, and the view loaded from it serves that session for a short while
+//! ([`BELOW_SESSION_FOR_SECS`]) instead of a reload at every request.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use http::header::{HeaderName, HeaderValue};
@@ -12,8 +19,15 @@ use crate::jwt::SigningKey;
 use crate::profile::header_name;
 use crate::session::{now_secs, Session};
 use crate::store::{
-    ProfileCache, ProfileRecord, ProfileStore, Revisioned, StoreError, StoredAnswer, UserKey,
+    ForgetUsers, ProfileCache, ProfileRecord, ProfileStore, Revisioned, StoreError, StoredAnswer,
+    UserKey,
 };
+
+/// How long a view loaded for a session whose revision is above the store's (the record was
+/// erased, or replaced by an import, after the cookie was issued) serves that session before
+/// the store is read again: the store is the truth, and a new answer on another replica (which
+/// the cookie's old revision cannot reveal) is seen within this time.
+pub const BELOW_SESSION_FOR_SECS: u64 = 5;
 
 impl Revisioned for Enriched {
     fn revision(&self) -> u64 {
@@ -32,6 +46,19 @@ pub struct Enriched {
     pub headers: Box<[(HeaderName, HeaderValue)]>,
     /// The last JWT signed for this revision: (session id, token, expiry).
     jwt: Mutex<Option<(String, HeaderValue, u64)>>,
+    /// Loaded for a session whose revision was above the store's: (that revision, until when
+    /// it serves sessions up to it). `None` for a view at least as new as what asked for it.
+    below_session: Option<(u64, u64)>,
+}
+
+impl Enriched {
+    /// Whether this view may serve a session at `revision` now.
+    fn serves(&self, revision: u64) -> bool {
+        self.revision >= revision
+            || self
+                .below_session
+                .is_some_and(|(up_to, until)| revision <= up_to && now_secs() < until)
+    }
 }
 
 /// Builds and caches [`Enriched`] views.
@@ -44,6 +71,9 @@ pub struct Enricher {
     lifetime: u64,
     /// Keyed by subject: one proxy serves one issuer.
     cache: ProfileCache<String, Enriched>,
+    /// Goes up at every forget: a view loaded while it changed may predate the erase and is not
+    /// kept.
+    forgets: AtomicU64,
 }
 
 impl Enricher {
@@ -66,6 +96,7 @@ impl Enricher {
             audience,
             lifetime: lifetime_secs,
             cache: ProfileCache::new(cached_users),
+            forgets: AtomicU64::new(0),
         }
     }
 
@@ -86,19 +117,38 @@ impl Enricher {
         if let Some(hit) = self.cached(&session.sub, session.rev) {
             return Ok(hit);
         }
+        let forgets = self.forgets.load(Ordering::Acquire);
         let record = store
             .load(&self.user_key(&session.sub))
             .await?
             .unwrap_or_default();
-        Ok(self.update(&session.sub, Arc::new(record)))
+        // Below the session's revision: erased (or replaced) since the cookie was issued.
+        let below_session = (record.revision < session.rev)
+            .then(|| (session.rev, now_secs() + BELOW_SESSION_FOR_SECS));
+        let fresh = Arc::new(Self::view(&record, below_session));
+        if self.forgets.load(Ordering::Acquire) != forgets {
+            // An erase was heard while loading: what was read may be from before it.
+            return Ok(fresh);
+        }
+        Ok(self.cache.put(session.sub.clone(), fresh))
     }
 
     fn cached(&self, subject: &str, min_revision: u64) -> Option<Arc<Enriched>> {
-        self.cache.get(subject, min_revision)
+        if let Some(hit) = self.cache.get(subject, min_revision) {
+            return Some(hit);
+        }
+        self.cache
+            .get(subject, 0)
+            .filter(|view| view.serves(min_revision))
     }
 
     /// Replaces the user's view with one built from `record` (after a write).
     pub fn update(&self, subject: &str, record: Arc<ProfileRecord>) -> Arc<Enriched> {
+        self.cache
+            .put(subject.to_owned(), Arc::new(Self::view(&record, None)))
+    }
+
+    fn view(record: &ProfileRecord, below_session: Option<(u64, u64)>) -> Enriched {
         let headers = record
             .answers
             .iter()
@@ -108,7 +158,7 @@ impl Enricher {
                 Some((name, value))
             })
             .collect();
-        let fresh = Arc::new(Enriched {
+        Enriched {
             revision: record.revision,
             answers: record
                 .answers
@@ -117,8 +167,8 @@ impl Enricher {
                 .collect(),
             headers,
             jwt: Mutex::new(None),
-        });
-        self.cache.put(subject.to_owned(), fresh)
+            below_session,
+        }
     }
 
     /// The profile JWT for this session: reused while more than half its lifetime remains.
@@ -165,5 +215,20 @@ impl Enricher {
         let value = HeaderValue::from_str(&token).ok()?;
         *slot = Some((session.sid.clone(), value.clone(), exp));
         Some(value)
+    }
+}
+
+/// Told by the store when a record changed behind the cache (an erase, an import).
+impl ForgetUsers for Enricher {
+    fn forget_user(&self, user: &UserKey) {
+        if user.issuer == self.issuer {
+            self.forgets.fetch_add(1, Ordering::AcqRel);
+            self.cache.remove(user.subject.as_str());
+        }
+    }
+
+    fn forget_everyone(&self) {
+        self.forgets.fetch_add(1, Ordering::AcqRel);
+        self.cache.clear();
     }
 }

@@ -9,7 +9,9 @@
 //! (`POST /admin/import`).
 
 mod auth;
+pub mod import;
 mod reply;
+mod users;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -140,6 +142,10 @@ async fn admin_route(context: &AdminContext, request: Request<Incoming>) -> Resp
     let path = request.uri().path().to_owned();
     match (request.method().clone(), path.as_str()) {
         (_, "/admin") => reply::redirect("/admin/"),
+        (Method::GET | Method::HEAD, "/admin/user") => users::show(context, &caller, request).await,
+        (Method::DELETE, "/admin/user") => users::erase(context, &caller, request).await,
+        (Method::GET, "/admin/export") => users::export(context, &caller, request).await,
+        (Method::POST, "/admin/import") => users::import(context, &caller, request).await,
         _ => {
             let _ = &caller;
             json(

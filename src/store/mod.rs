@@ -13,8 +13,10 @@
 //! `pg/`), each with its one write primitive; and the profile cache (`cache.rs`). This file only
 //! declares, re-exports and opens the configured backend.
 
+mod admin;
 mod api;
 mod cache;
+mod changes;
 mod error;
 mod key;
 mod pg;
@@ -28,8 +30,10 @@ use std::sync::Arc;
 
 use crate::config::{StoreBackend, StoreConfig};
 
+pub use self::admin::{export_line, parse_line, Imported};
 pub use self::api::{Commit, OutdatedAnswer, ProfileStore, RecordChange};
 pub use self::cache::{ProfileCache, Revisioned};
+pub use self::changes::{ForgetUsers, UserChange, UserChanges};
 pub use self::error::StoreError;
 pub use self::key::UserKey;
 pub use self::pg::{PgOptions, PgStore, PgTls};
