@@ -265,7 +265,8 @@ mod tests {
             let outcome = Mutex::new(Imported::Unchanged);
             let change = import_change(record, &outcome);
             self.update_record(user, Commit::Durable, &change).await?;
-            Ok(*outcome.lock().expect("lock"))
+            let imported = *outcome.lock().expect("lock");
+            Ok(imported)
         }
 
         fn user_changes(&self) -> &UserChanges {

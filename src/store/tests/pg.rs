@@ -15,14 +15,14 @@ use crate::profile::AnswerValue;
 use crate::store::*;
 
 /// A schema of its own on the test server, and URLs that put a store in it.
-struct TestDb {
+pub(super) struct TestDb {
     base: String,
     schema: String,
 }
 
 impl TestDb {
     /// `None` (after saying why) when no server is configured and none is required.
-    async fn new() -> Option<TestDb> {
+    pub(super) async fn new() -> Option<TestDb> {
         let base = match std::env::var("PG_TEST_URL") {
             Ok(url) if !url.is_empty() => url,
             _ => {
@@ -52,7 +52,7 @@ impl TestDb {
         )
     }
 
-    async fn store(&self) -> PgStore {
+    pub(super) async fn store(&self) -> PgStore {
         PgStore::open(&self.url(), PgOptions::default())
             .await
             .expect("open the PostgreSQL store")
@@ -72,7 +72,7 @@ impl TestDb {
         let _ = task.await;
     }
 
-    async fn drop_schema(self) {
+    pub(super) async fn drop_schema(self) {
         self.sql(&format!("DROP SCHEMA {} CASCADE", self.schema))
             .await;
     }
