@@ -61,6 +61,8 @@ pub struct PgStore {
     timeout: Duration,
     /// The caches to tell about erases and imports, here and (through `LISTEN`) elsewhere.
     changes: Arc<UserChanges>,
+    /// Writers waiting for their notification to come back (`listen.rs`).
+    echoes: Arc<listen::Echoes>,
     /// Stops the connections' thread when the store is dropped.
     _io: IoThread,
 }
@@ -80,6 +82,7 @@ impl PgStore {
             target,
             timeout: options.timeout,
             changes,
+            echoes: Arc::new(listen::Echoes::new()),
             _io: io,
         };
         store.create_tables().await?;
@@ -87,6 +90,7 @@ impl PgStore {
             store._io.handle(),
             direct,
             Arc::downgrade(&store.changes),
+            store.echoes.clone(),
             store.target.clone(),
         );
         tracing::info!(store = %store.target, "PostgreSQL store ready");
@@ -200,12 +204,40 @@ impl PgStore {
             // Another writer created the record first (and has committed): redo on its row.
         };
         if notify {
-            tx.execute(NOTIFY, &[&listen::CHANNEL, &listen::payload(user)])
-                .await
-                .map_err(|e| self.pg_error(e))?;
+            self.notify_and_commit(tx, user).await?;
+        } else {
+            tx.commit().await.map_err(|e| self.pg_error(e))?;
         }
-        tx.commit().await.map_err(|e| self.pg_error(e))?;
         Ok(updated)
+    }
+
+    /// Notifies the other replicas that `user`'s record changed, commits, and waits (at most
+    /// [`listen::ECHO_WAIT`]) until the notification comes back to this instance's listener:
+    /// by then the server has sent it to every replica's.
+    async fn notify_and_commit(
+        &self,
+        tx: deadpool_postgres::Transaction<'_>,
+        user: &UserKey,
+    ) -> Result<(), StoreError> {
+        let (token, heard) = self.echoes.expect();
+        let sent = async {
+            tx.execute(NOTIFY, &[&listen::CHANNEL, &listen::payload(user, &token)])
+                .await?;
+            tx.commit().await
+        };
+        if let Err(e) = sent.await {
+            self.echoes.forget(&token);
+            return Err(self.pg_error(e));
+        }
+        if tokio::time::timeout(listen::ECHO_WAIT, heard).await.is_ok() {
+            tokio::time::sleep(listen::ECHO_GRACE).await;
+        } else {
+            self.echoes.forget(&token);
+            tracing::warn!(store = %self.target,
+                "an erase's notification did not come back within 1 s: is the LISTEN connection \
+                 down? (the other replicas drop their caches when it is back)");
+        }
+        Ok(())
     }
 
     fn decode(&self, user: &UserKey, text: &str) -> Result<ProfileRecord, StoreError> {
@@ -357,11 +389,10 @@ impl ProfileStore for PgStore {
             .await
             .map_err(|e| self.pg_error(e))?;
         if deleted > 0 {
-            tx.execute(NOTIFY, &[&listen::CHANNEL, &listen::payload(user)])
-                .await
-                .map_err(|e| self.pg_error(e))?;
+            self.notify_and_commit(tx, user).await?;
+        } else {
+            tx.commit().await.map_err(|e| self.pg_error(e))?;
         }
-        tx.commit().await.map_err(|e| self.pg_error(e))?;
         self.changes.publish(&UserChange::User(user.clone()));
         Ok(deleted > 0)
     }
