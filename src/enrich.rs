@@ -232,3 +232,160 @@ impl ForgetUsers for Enricher {
         self.cache.clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::profile::AnswerValue;
+    use crate::store::{
+        AnswerSource, Commit, Imported, RecordChange, SledOptions, SledStore, UserChanges,
+    };
+
+    const ISSUER: &str = "https://op.example";
+
+    /// The sled store, counting its loads.
+    struct Counted {
+        inner: SledStore,
+        loads: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl ProfileStore for Counted {
+        async fn load(&self, user: &UserKey) -> Result<Option<ProfileRecord>, StoreError> {
+            self.loads.fetch_add(1, Ordering::SeqCst);
+            self.inner.load(user).await
+        }
+        async fn update_record(
+            &self,
+            user: &UserKey,
+            commit: Commit,
+            change: &RecordChange<'_>,
+        ) -> Result<ProfileRecord, StoreError> {
+            self.inner.update_record(user, commit, change).await
+        }
+        async fn get_or_create_secret(
+            &self,
+            name: &str,
+            create: &(dyn Fn() -> Vec<u8> + Send + Sync),
+        ) -> Result<Vec<u8>, StoreError> {
+            self.inner.get_or_create_secret(name, create).await
+        }
+        async fn ready(&self) -> bool {
+            true
+        }
+        async fn sync(&self) -> Result<(), StoreError> {
+            self.inner.sync().await
+        }
+        async fn erase(&self, user: &UserKey) -> Result<bool, StoreError> {
+            self.inner.erase(user).await
+        }
+        async fn scan(
+            &self,
+            after: Option<&UserKey>,
+            limit: usize,
+        ) -> Result<Vec<(UserKey, ProfileRecord)>, StoreError> {
+            self.inner.scan(after, limit).await
+        }
+        async fn import(
+            &self,
+            user: &UserKey,
+            record: &ProfileRecord,
+        ) -> Result<Imported, StoreError> {
+            self.inner.import(user, record).await
+        }
+        fn user_changes(&self) -> &UserChanges {
+            self.inner.user_changes()
+        }
+    }
+
+    fn company(text: &str) -> Vec<(String, StoredAnswer)> {
+        vec![(
+            "company".into(),
+            StoredAnswer {
+                value: AnswerValue::Text(text.into()),
+                answered_at: 1,
+                question_version: 1,
+                source: AnswerSource::User,
+            },
+        )]
+    }
+
+    fn company_of(view: &Enriched) -> Option<String> {
+        view.answers
+            .iter()
+            .find(|(id, _)| id == "company")
+            .map(|(_, a)| a.value.header_value())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn after_an_erase_the_store_is_the_truth_without_a_reload_per_request() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Counted {
+            inner: SledStore::open(dir.path(), SledOptions::default())
+                .await
+                .expect("store"),
+            loads: AtomicUsize::new(0),
+        };
+        let key = Arc::new(
+            SigningKey::from_pkcs8(&SigningKey::generate_pkcs8().expect("key")).expect("key"),
+        );
+        let enricher = Arc::new(Enricher::new(
+            key,
+            ISSUER.into(),
+            "https://proxy.example".into(),
+            "https://app.example".into(),
+            300,
+            100,
+        ));
+        let forget: Arc<dyn ForgetUsers> = enricher.clone();
+        store.user_changes().subscribe(Arc::downgrade(&forget));
+        let user = UserKey::new(ISSUER, "alice");
+        for text in ["one", "two", "Acme"] {
+            store
+                .save_answers(&user, company(text))
+                .await
+                .expect("save");
+        }
+        let mut session =
+            crate::session::test_sealer("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
+                .new_session("alice".into(), None, None, None);
+        session.rev = 3;
+        let loads = || store.loads.load(Ordering::SeqCst);
+
+        let view = enricher.for_session(&store, &session).await.expect("view");
+        assert_eq!(company_of(&view).as_deref(), Some("Acme"));
+        enricher.for_session(&store, &session).await.expect("view");
+        assert_eq!(loads(), 1, "cached");
+
+        // Erased: forgotten at once; then served from the store's truth, read once.
+        assert!(store.erase(&user).await.expect("erase"));
+        for _ in 0..10 {
+            let view = enricher.for_session(&store, &session).await.expect("view");
+            assert_eq!(company_of(&view), None, "no stale answer");
+            assert_eq!(view.revision, 0);
+        }
+        assert_eq!(loads(), 2, "one read, not one per request");
+
+        // Answered again (revision 1, below the cookie's 3): the new answer is served.
+        let record = store
+            .save_answers(&user, company("New"))
+            .await
+            .expect("save");
+        enricher.update("alice", Arc::new(record));
+        let view = enricher.for_session(&store, &session).await.expect("view");
+        assert_eq!(company_of(&view).as_deref(), Some("New"));
+        enricher.for_session(&store, &session).await.expect("view");
+        assert_eq!(loads(), 3);
+
+        // An import replaces the record: forgotten, and the imported answer is served.
+        let mut imported = store.load(&user).await.expect("load").expect("record");
+        imported.answers = company("Imported").into_iter().collect();
+        store.import(&user, &imported).await.expect("import");
+        let view = enricher.for_session(&store, &session).await.expect("view");
+        assert_eq!(company_of(&view).as_deref(), Some("Imported"));
+    }
+}

@@ -2,6 +2,8 @@
 //! request body, the CLI's standard input): [`LineImporter`] cuts lines, bounds each to
 //! [`MAX_LINE_BYTES`], checks it ([`crate::store::parse_line`]) and writes it
 //! ([`ProfileStore::import`]), or reports it with its number and why, writing nothing of it.
+//! The store is synced once at the end (imports are not flushed line by line), so the summary
+//! is only given once everything it counts is durable.
 //! Shared by `admin/users.rs` and `cli/users.rs`.
 
 use serde::Serialize;

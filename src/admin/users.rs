@@ -4,6 +4,7 @@
 //! (NDJSON read as it arrives, `import.rs`). Each request writes one audit line.
 
 use std::io;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Request, Response, Uri};
@@ -14,7 +15,7 @@ use tokio::sync::mpsc;
 use super::import::{ImportStopped, LineImporter};
 use super::reply::{json, text, AdminBody};
 use super::{audit, AdminContext, Caller};
-use crate::store::{export_line, StoreError, UserKey};
+use crate::store::{export_line, ProfileStore, StoreError, UserKey};
 
 /// Records read per page of an export: one page (about 300 bytes a record) is held at a time,
 /// plus [`PAGES_AHEAD`] waiting for a slow client.
@@ -85,14 +86,21 @@ pub async fn export(
     caller: &Caller,
     _request: Request<Incoming>,
 ) -> Response<AdminBody> {
+    let pages = export_pages(ctx.store.clone(), caller.clone(), EXPORT_PAGE);
+    let body = StreamBody::new(pages).boxed_unsync();
+    super::reply::respond(200, "application/x-ndjson", body)
+}
+
+/// The export as a stream of NDJSON chunks, one per page of `page_size` records, read from the
+/// store by a task that stays at most [`PAGES_AHEAD`] pages ahead of the client. The audit line
+/// is written when it ends.
+fn export_pages(store: Arc<dyn ProfileStore>, caller: Caller, page_size: usize) -> Pages {
     let (pages, receiver) = mpsc::channel::<Result<Frame<Bytes>, io::Error>>(PAGES_AHEAD);
-    let store = ctx.store.clone();
-    let caller = caller.clone();
     tokio::spawn(async move {
         let mut after: Option<UserKey> = None;
         let mut sent = 0u64;
         loop {
-            let page = match store.scan(after.as_ref(), EXPORT_PAGE).await {
+            let page = match store.scan(after.as_ref(), page_size).await {
                 Ok(page) => page,
                 Err(e) => {
                     tracing::error!(error = %e, exported = sent, "export stopped by a store error");
@@ -122,7 +130,7 @@ pub async fn export(
                     }
                 }
             }
-            let full = page.len() >= EXPORT_PAGE;
+            let full = page.len() >= page_size;
             sent += page.len() as u64;
             after = page.into_iter().last().map(|(user, _)| user);
             if !chunk.is_empty()
@@ -150,8 +158,7 @@ pub async fn export(
             &format!("exported {sent} users"),
         );
     });
-    let body = StreamBody::new(Pages(receiver)).boxed_unsync();
-    super::reply::respond(200, "application/x-ndjson", body)
+    Pages(receiver)
 }
 
 /// `POST /admin/import`: NDJSON export lines, read as they arrive; answers
@@ -284,4 +291,54 @@ fn store_failed(
         status,
         &serde_json::json!({"error": "store_error", "message": e.to_string()}),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use futures_core::Stream;
+
+    use super::*;
+    use crate::store::{ProfileRecord, SledOptions, SledStore};
+
+    async fn next(pages: &mut Pages) -> Option<Result<Frame<Bytes>, io::Error>> {
+        std::future::poll_fn(|cx| std::pin::Pin::new(&mut *pages).poll_next(cx)).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_export_streams_page_by_page_and_stays_a_few_pages_ahead() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SledStore::open(dir.path(), SledOptions::default())
+            .await
+            .expect("store");
+        let record = ProfileRecord {
+            logins: 1,
+            ..ProfileRecord::default()
+        };
+        for n in 0..205 {
+            store
+                .import(
+                    &UserKey::new("https://op.example", format!("u{n:04}")),
+                    &record,
+                )
+                .await
+                .expect("import");
+        }
+        let store: Arc<dyn ProfileStore> = Arc::new(store);
+        let mut pages = export_pages(store, Caller::command_line(), 10);
+        // Nobody reads: the reader stops when PAGES_AHEAD pages wait (one more in its hands).
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(pages.0.len(), PAGES_AHEAD, "bounded, not the 21 pages");
+        let mut lines = 0;
+        let mut frames = 0;
+        while let Some(frame) = next(&mut pages).await {
+            let data = frame.expect("frame").into_data().expect("data");
+            let in_frame = data.iter().filter(|b| **b == b'\n').count();
+            assert!(in_frame <= 10);
+            lines += in_frame;
+            frames += 1;
+        }
+        assert_eq!((lines, frames), (205, 21));
+    }
 }

@@ -142,7 +142,10 @@ pub trait ProfileStore: Send + Sync {
     /// Writes an imported record (checked by [`super::admin::parse_line`]) through the write
     /// primitive: nothing is written when the stored record already holds the same content, so
     /// importing a line twice leaves the same state. When something was written, every cache of
-    /// the user forgets it, as after [`ProfileStore::erase`].
+    /// the user forgets it, as after [`ProfileStore::erase`] (on other replicas within
+    /// milliseconds, without waiting for them). Like a login, the write reaches the disk with
+    /// the store's next flush ([`Commit::Background`]): an importer calls
+    /// [`ProfileStore::sync`] once at the end, instead of a flush per line.
     async fn import(&self, user: &UserKey, record: &ProfileRecord) -> Result<Imported, StoreError>;
 
     /// The caches to tell when a record changes behind their back (erase, import).
@@ -264,7 +267,8 @@ mod tests {
         ) -> Result<Imported, StoreError> {
             let outcome = Mutex::new(Imported::Unchanged);
             let change = import_change(record, &outcome);
-            self.update_record(user, Commit::Durable, &change).await?;
+            self.update_record(user, Commit::Background, &change)
+                .await?;
             let imported = *outcome.lock().expect("lock");
             Ok(imported)
         }

@@ -375,7 +375,9 @@ impl ProfileStore for SledStore {
     async fn import(&self, user: &UserKey, record: &ProfileRecord) -> Result<Imported, StoreError> {
         let outcome = std::sync::Mutex::new(Imported::Unchanged);
         let change = import_change(record, &outcome);
-        self.update_record(user, Commit::Durable, &change).await?;
+        // Made durable by the importer's `sync` at the end, not one flush per line.
+        self.update_record(user, Commit::Background, &change)
+            .await?;
         let outcome = *outcome
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);

@@ -204,20 +204,24 @@ impl PgStore {
             // Another writer created the record first (and has committed): redo on its row.
         };
         if notify {
-            self.notify_and_commit(tx, user).await?;
+            // An import is one of many lines: the replicas hear it within milliseconds, and
+            // waiting for the echo of each would make a migration crawl.
+            self.notify_and_commit(tx, user, false).await?;
         } else {
             tx.commit().await.map_err(|e| self.pg_error(e))?;
         }
         Ok(updated)
     }
 
-    /// Notifies the other replicas that `user`'s record changed, commits, and waits (at most
-    /// [`listen::ECHO_WAIT`]) until the notification comes back to this instance's listener:
-    /// by then the server has sent it to every replica's.
+    /// Notifies the other replicas that `user`'s record changed and commits; with `wait`, then
+    /// waits (at most [`listen::ECHO_WAIT`]) until the notification comes back to this
+    /// instance's listener, and [`listen::ECHO_GRACE`] more: by then the server has sent it to
+    /// every replica's.
     async fn notify_and_commit(
         &self,
         tx: deadpool_postgres::Transaction<'_>,
         user: &UserKey,
+        wait: bool,
     ) -> Result<(), StoreError> {
         let (token, heard) = self.echoes.expect();
         let sent = async {
@@ -228,6 +232,10 @@ impl PgStore {
         if let Err(e) = sent.await {
             self.echoes.forget(&token);
             return Err(self.pg_error(e));
+        }
+        if !wait {
+            self.echoes.forget(&token);
+            return Ok(());
         }
         if tokio::time::timeout(listen::ECHO_WAIT, heard).await.is_ok() {
             tokio::time::sleep(listen::ECHO_GRACE).await;
@@ -389,7 +397,7 @@ impl ProfileStore for PgStore {
             .await
             .map_err(|e| self.pg_error(e))?;
         if deleted > 0 {
-            self.notify_and_commit(tx, user).await?;
+            self.notify_and_commit(tx, user, true).await?;
         } else {
             tx.commit().await.map_err(|e| self.pg_error(e))?;
         }
@@ -434,7 +442,7 @@ impl ProfileStore for PgStore {
     async fn import(&self, user: &UserKey, record: &ProfileRecord) -> Result<Imported, StoreError> {
         let outcome = std::sync::Mutex::new(Imported::Unchanged);
         let change = import_change(record, &outcome);
-        self.write_record(user, Commit::Durable, &change, true)
+        self.write_record(user, Commit::Background, &change, true)
             .await?;
         let outcome = *outcome
             .lock()
