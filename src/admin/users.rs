@@ -12,9 +12,10 @@ use http_body_util::{BodyExt, StreamBody};
 use hyper::body::{Frame, Incoming};
 use tokio::sync::mpsc;
 
+use super::auth::Caller;
+use super::context::{audit, AdminContext};
 use super::import::{ImportStopped, LineImporter};
 use super::reply::{json, text, AdminBody};
-use super::{audit, AdminContext, Caller};
 use crate::store::{export_line, ProfileStore, StoreError, UserKey};
 
 /// Records read per page of an export: one page (about 300 bytes a record) is held at a time,

@@ -10,8 +10,11 @@
 //!
 //! Layout, bottom up: `key.rs` and `error.rs`; the record and its pure changes (`record.rs`);
 //! the trait with the three write operations written once (`api.rs`); the backends (`sled.rs`,
-//! `pg/`), each with its one write primitive; and the profile cache (`cache.rs`). This file only
-//! declares, re-exports and opens the configured backend.
+//! `pg/`), each with its one write primitive; and the profile cache (`cache.rs`). The
+//! administrator's operations (erase, export scan, import: the trait's last block) share the
+//! NDJSON line and the import's pure change (`admin.rs`) and tell the caches of user data about
+//! records changed behind their back (`changes.rs`; across replicas `pg/listen.rs`). This file
+//! only declares, re-exports and opens the configured backend.
 
 mod admin;
 mod api;
