@@ -31,7 +31,7 @@ pub async fn show(
 ) -> Response<AdminBody> {
     let user = match user_of(ctx, request.uri()) {
         Ok(user) => user,
-        Err(refused) => return refused,
+        Err(why) => return bad_request(&why),
     };
     match ctx.store.load(&user).await {
         Ok(Some(record)) => match export_line(&user, &record) {
@@ -62,7 +62,7 @@ pub async fn erase(
 ) -> Response<AdminBody> {
     let user = match user_of(ctx, request.uri()) {
         Ok(user) => user,
-        Err(refused) => return refused,
+        Err(why) => return bad_request(&why),
     };
     match ctx.store.erase(&user).await {
         Ok(true) => {
@@ -239,7 +239,7 @@ impl futures_core::Stream for Pages {
 }
 
 /// The user named by `sub` (required) and `issuer` (the configured OP's by default).
-fn user_of(ctx: &AdminContext, uri: &Uri) -> Result<UserKey, Response<AdminBody>> {
+fn user_of(ctx: &AdminContext, uri: &Uri) -> Result<UserKey, String> {
     let mut sub = None;
     let mut issuer = None;
     for (name, value) in url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes()) {
@@ -247,9 +247,9 @@ fn user_of(ctx: &AdminContext, uri: &Uri) -> Result<UserKey, Response<AdminBody>
             "sub" => sub = Some(value.into_owned()),
             "issuer" => issuer = Some(value.into_owned()),
             other => {
-                return Err(bad_request(&format!(
+                return Err(format!(
                     "unknown query parameter {other:?}: use sub and, optionally, issuer"
-                )))
+                ))
             }
         }
     }
@@ -257,9 +257,9 @@ fn user_of(ctx: &AdminContext, uri: &Uri) -> Result<UserKey, Response<AdminBody>
         Some(sub) if !sub.is_empty() => {
             Ok(ctx.user_key(issuer.as_deref().filter(|i| !i.is_empty()), &sub))
         }
-        _ => Err(bad_request(
-            "the query needs sub=<the user's subject> (and optionally issuer=<URL>)",
-        )),
+        _ => {
+            Err("the query needs sub=<the user's subject> (and optionally issuer=<URL>)".to_owned())
+        }
     }
 }
 
