@@ -201,3 +201,17 @@ async fn a_sled_store_moves_to_postgres_with_export_and_import() {
     let out = cli(&pg_proxy.config_path, &["erase", "--sub", "bob"], b"");
     assert_eq!(out.status.code(), Some(1), "{}", said(&out));
 }
+
+#[test]
+fn a_configuration_error_exits_2_and_says_why() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("missing.toml");
+    let out = cli(&missing, &["export"], b"");
+    assert_eq!(out.status.code(), Some(2), "{}", said(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("missing.toml"),
+        "{}",
+        said(&out)
+    );
+    assert!(out.stdout.is_empty(), "nothing exported: {}", said(&out));
+}
