@@ -202,12 +202,12 @@ pub async fn import(
             }
         };
         if let Ok(data) = frame.into_data() {
-            if let Err(stop) = importer.feed(ctx.store.as_ref(), &data).await {
+            if let Err(stop) = importer.feed(&ctx.store, &data).await {
                 return stopped(caller, stop);
             }
         }
     }
-    match importer.finish(ctx.store.as_ref()).await {
+    match importer.finish(&ctx.store).await {
         Ok(summary) => {
             audit(
                 caller,

@@ -67,7 +67,7 @@ pub fn run(config: &Config, command: UsersCommand) -> ExitCode {
                 erase(store.as_ref(), &caller, &key(config, issuer, sub)).await
             }
             UsersCommand::Export => export(store.as_ref(), &caller).await,
-            UsersCommand::Import { file } => import(store.as_ref(), &caller, file).await,
+            UsersCommand::Import { file } => import(&store, &caller, file).await,
         };
         if let Err(e) = store.sync().await {
             eprintln!("profilegate: the store could not be written to disk: {e}");
@@ -178,7 +178,11 @@ async fn export(store: &dyn ProfileStore, caller: &Caller) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-async fn import(store: &dyn ProfileStore, caller: &Caller, file: Option<PathBuf>) -> ExitCode {
+async fn import(
+    store: &std::sync::Arc<dyn ProfileStore>,
+    caller: &Caller,
+    file: Option<PathBuf>,
+) -> ExitCode {
     let mut input: Box<dyn Read> = match &file {
         Some(path) => match std::fs::File::open(path) {
             Ok(f) => Box::new(f),
