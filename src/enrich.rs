@@ -242,7 +242,8 @@ mod tests {
     use super::*;
     use crate::profile::AnswerValue;
     use crate::store::{
-        AnswerSource, Commit, Imported, RecordChange, SledOptions, SledStore, UserChanges,
+        AnswerSource, Commit, FunnelRow, Imported, RecordChange, SledOptions, SledStore,
+        UserChanges,
     };
 
     const ISSUER: &str = "https://op.example";
@@ -299,6 +300,12 @@ mod tests {
         }
         fn user_changes(&self) -> &UserChanges {
             self.inner.user_changes()
+        }
+        async fn add_funnel(&self, deltas: &[FunnelRow]) -> Result<(), StoreError> {
+            self.inner.add_funnel(deltas).await
+        }
+        async fn funnel_totals(&self) -> Result<Vec<FunnelRow>, StoreError> {
+            self.inner.funnel_totals().await
         }
     }
 

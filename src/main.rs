@@ -58,6 +58,13 @@ enum Command {
         #[command(subcommand)]
         command: profilegate::cli::users::UsersCommand,
     },
+    /// Print the question funnel's totals from the configured store (sled: with profilegate
+    /// stopped; PostgreSQL: any time): shown, answered, skipped, invalid, completion, median.
+    Stats {
+        /// JSON (as GET /admin/stats) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -104,6 +111,15 @@ fn main() -> ExitCode {
         Command::Users { command } => {
             init_logging(&config.log);
             profilegate::cli::users::run(&config, command)
+        }
+        Command::Stats { json } => {
+            match profilegate::cli::stats::run(&config, json, &mut std::io::stdout().lock()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("profilegate stats: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Command::Run => match run(config) {
             Ok(()) => ExitCode::SUCCESS,

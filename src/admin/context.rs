@@ -1,5 +1,6 @@
-//! What every admin route works with: the shared [`AdminContext`] and the [`audit`] line each
-//! action writes. Below `mod.rs` (the dispatch) and the route files, so they can all use it.
+//! What every admin route works with ([`AdminContext`], one per process) and the audit line
+//! each admin action logs ([`audit`]). Below `mod.rs` (which dispatches) and the route files
+//! (which use it), so neither imports the other in a circle.
 
 use std::sync::Arc;
 

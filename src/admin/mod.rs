@@ -10,6 +10,8 @@
 
 mod auth;
 mod context;
+pub mod dashboard;
+pub mod funnel;
 pub mod import;
 mod reply;
 mod users;
@@ -102,6 +104,10 @@ async fn admin_route(context: &AdminContext, request: Request<Incoming>) -> Resp
     let path = request.uri().path().to_owned();
     match (request.method().clone(), path.as_str()) {
         (_, "/admin") => reply::redirect("/admin/"),
+        (Method::GET | Method::HEAD, "/admin/") => dashboard::show(context, &caller, request).await,
+        (Method::GET | Method::HEAD, "/admin/stats") => {
+            funnel::stats(context, &caller, request).await
+        }
         (Method::GET | Method::HEAD, "/admin/user") => users::show(context, &caller, request).await,
         (Method::DELETE, "/admin/user") => users::erase(context, &caller, request).await,
         (Method::GET, "/admin/export") => users::export(context, &caller, request).await,

@@ -1,9 +1,11 @@
 //! The `profilegate` subcommands that work on the configured store from the command line
-//! (`users`; `stats` beside it), with or without profilegate running: sled allows one process
-//! per directory, so with sled they need profilegate stopped; PostgreSQL is shared. `main.rs`
-//! parses the command line and calls them. Exit codes: 0 done, 1 not found or rejected lines,
-//! 2 a configuration or store error.
+//! (`users.rs`: `profilegate users show|erase|export|import`; `stats.rs`: `profilegate stats`),
+//! with or without profilegate running: sled allows one process per directory, so with sled
+//! they need profilegate stopped; PostgreSQL is shared. `main.rs` parses the command line and
+//! calls them. `users` exit codes: 0 done, 1 not found or rejected lines, 2 a configuration or
+//! store error.
 
+pub mod stats;
 pub mod users;
 
 use std::process::ExitCode;

@@ -71,6 +71,9 @@ pub fn run(config: Config) -> Result<(), StartError> {
         parts,
     } = rt.block_on(build(&config, true))?;
     drop(rt);
+    // The question funnel's figures reach the store about once a second (and below, at stop).
+    crate::metrics::spawn_funnel_flusher(metrics.clone(), store.clone())
+        .map_err(StartError::Runtime)?;
 
     let conf = ServerConf {
         threads: 1,
@@ -114,7 +117,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
         Admin::new(AdminContext {
             provider,
             store: store.clone(),
-            metrics,
+            metrics: metrics.clone(),
             auth: AdminAuth::from_config(&config.admin),
         }),
     );
@@ -132,13 +135,17 @@ pub fn run(config: Config) -> Result<(), StartError> {
     );
     ignore_hangup()?;
     server.run(RunArgs::default());
+    let funnel = &metrics.funnel;
     // Logins are written without waiting for the disk (answers are flushed when they are
     // stored): make the last ones durable before the process ends.
-    let synced = tokio::runtime::Builder::new_current_thread()
+    let stopping = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(StartError::Runtime)?
-        .block_on(store.sync());
+        .map_err(StartError::Runtime)?;
+    if let Err(e) = stopping.block_on(funnel.flush(&*store)) {
+        tracing::error!(error = %e, "the question funnel's last figures were not stored");
+    }
+    let synced = stopping.block_on(store.sync());
     match synced {
         Ok(()) => tracing::info!("store synced"),
         Err(e) => tracing::error!(error = %e, "the store could not be written to disk at shutdown"),

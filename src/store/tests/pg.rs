@@ -545,3 +545,31 @@ fn with_sslmode_require_the_connection_is_tls_and_the_server_certificate_is_veri
         db.drop_schema().await;
     });
 }
+
+// ---- self-service (`/.profilegate/me`) -----------------------------------------------------------
+
+#[test]
+fn erased_answers_are_erased_for_every_replica() {
+    run(async {
+        let Some(db) = TestDb::new().await else {
+            return;
+        };
+        let (a, b) = (db.store().await, db.store().await);
+        let u = user("alice");
+        a.save_answers(&u, one("company", AnswerValue::Text("Acme".into())))
+            .await
+            .expect("save");
+        a.record_skip(&u, "role", Skip::new(1001, 1), &|_| false)
+            .await
+            .expect("skip");
+        let erased = b
+            .erase_answers(&u)
+            .await
+            .expect("erase on the other replica");
+        assert_eq!(erased.revision, 3);
+        let read = a.load(&u).await.expect("load").expect("kept");
+        assert!(read.answers.is_empty() && read.skips.is_empty(), "{read:?}");
+        assert_eq!(read.revision, 3);
+        db.drop_schema().await;
+    });
+}
