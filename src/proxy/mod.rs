@@ -10,6 +10,8 @@
 //!  ─────────────────────    ───────────────────────────────────────────────────────────
 //!  connection               pingora accepts, hyper reads the request head (whole head:
 //!                           431), upgrades, shutdown                  (worker.rs)
+//!  request id               X-Request-Id kept from a trusted proxy or new, the request's
+//!                           span, the access line (traced.rs, request_id.rs)
 //!  edge                     header line sizes (431), request target a path, decoded path
 //!                           free of control bytes and UTF-8 (400)     (edge.rs)
 //!  request                  the exchange: head, query, bounded bodies (request.rs)
@@ -44,8 +46,10 @@ mod gate;
 pub mod prepare;
 mod reply;
 mod request;
+mod request_id;
 mod routes;
 mod sessions;
+mod traced;
 mod worker;
 
 use std::borrow::Cow;
@@ -67,6 +71,8 @@ use forward::TimedBody;
 use prepare::{prepare_upstream_request, strip_hop_by_hop, wants_upgrade};
 use request::accepts_html;
 use routes::{api, custom_ui, jwks, login, questions};
+use traced::AccessNote;
+use tracing::Instrument;
 
 pub use forward::request_uri as upstream_request_uri;
 pub use gate::{Gate, GateParts};
@@ -84,8 +90,14 @@ fn header<'a>(req: &'a Parts, name: &HeaderName) -> Option<&'a [u8]> {
 }
 
 impl Gate {
-    /// Answers one request: forwards it or answers it here.
-    pub async fn serve(&self, req: Request<Incoming>, client: &Peer) -> Response<ProxyBody> {
+    /// Answers one request: forwards it or answers it here (within `serve`'s frame, traced.rs;
+    /// `note` is what the access line learns on the way).
+    async fn answer(
+        &self,
+        req: Request<Incoming>,
+        client: &Peer,
+        note: &mut AccessNote,
+    ) -> Response<ProxyBody> {
         let (mut head, body) = req.into_parts();
         // The edge, before anything reads the request: header sizes (before the session cookie
         // is parsed), then the request target (before the decision).
@@ -171,6 +183,10 @@ impl Gate {
                 due_here,
             )
         };
+        note.outcome = traced::outcome(decision);
+        if self.access_log {
+            note.sub = user.as_ref().map(|u| u.session.sub.clone());
+        }
 
         if let Some(allowed) = self.state_changing(decision) {
             let req = request.head();
@@ -200,7 +216,7 @@ impl Gate {
                     Ok(profile) => {
                         Metrics::inc(&self.metrics.forwarded);
                         return self
-                            .forward(request, client, Some((&user, &profile)), wants_html)
+                            .forward(request, client, Some((&user, &profile)), wants_html, note)
                             .await;
                     }
                     Err(e) => Err((AppError::Store(e), Vec::new())),
@@ -208,7 +224,7 @@ impl Gate {
             }
             (Decision::ForwardPublic, _) => {
                 Metrics::inc(&self.metrics.forwarded_public);
-                return self.forward(request, client, None, wants_html).await;
+                return self.forward(request, client, None, wants_html, note).await;
             }
             (Decision::Deny, _) => {
                 Metrics::inc(&self.metrics.denied);
@@ -348,6 +364,7 @@ impl Gate {
         client: &Peer,
         signed_in: Option<(&SignedIn, &Enriched)>,
         wants_html: bool,
+        note: &mut AccessNote,
     ) -> Response<ProxyBody> {
         let (mut head, body) = request.into_parts();
         let upgrade = wants_upgrade(&head.headers);
@@ -370,7 +387,9 @@ impl Gate {
                 match downstream {
                     Some(downstream) if resp.status() == StatusCode::SWITCHING_PROTOCOLS => {
                         let upstream = hyper::upgrade::on(&mut resp);
-                        tokio::spawn(worker::tunnel(downstream, upstream, uri.path().to_owned()));
+                        // The tunnel's lines keep the request's id.
+                        let tunnel = worker::tunnel(downstream, upstream, uri.path().to_owned());
+                        tokio::spawn(tunnel.in_current_span());
                     }
                     _ => strip_hop_by_hop(resp.headers_mut(), false),
                 }
@@ -382,6 +401,7 @@ impl Gate {
             }
             Err(e) => {
                 Metrics::inc(&self.metrics.upstream_errors);
+                note.outcome = "upstream_unavailable";
                 let err = AppError::UpstreamUnavailable(e.to_string());
                 err.log(uri.path());
                 let account = signed_in.map(|(user, _)| {
