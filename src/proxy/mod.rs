@@ -183,10 +183,6 @@ impl Gate {
                 due_here,
             )
         };
-        note.outcome = traced::outcome(decision);
-        if self.access_log {
-            note.sub = user.as_ref().map(|u| u.session.sub.clone());
-        }
 
         if let Some(allowed) = self.state_changing(decision) {
             let req = request.head();
@@ -201,6 +197,10 @@ impl Gate {
             }
         }
 
+        note.outcome = traced::outcome(decision);
+        if self.access_log {
+            note.sub = user.as_ref().map(|u| u.session.sub.clone());
+        }
         // Who is signed in, for an error page's sign-out button; copied only off the hot path
         // (a forwarded request renders no page of ours, or its own error below).
         let account = user

@@ -252,9 +252,7 @@ secret = "{SESSION_SECRET}"
 
 {store}
 
-[log]
-level = "info"
-format = "json"
+{log}
 
 {sections}
 "#,
@@ -265,6 +263,12 @@ format = "json"
             String::new()
         } else {
             format!("[store]\npath = \"{}\"", dir.path().join("data").display())
+        },
+        // Likewise a `[log]` table (log.access, another level) replaces the default one.
+        log = if sections.contains("[log]") {
+            ""
+        } else {
+            "[log]\nlevel = \"info\"\nformat = \"json\""
         },
     );
     let config_path = dir.path().join("profilegate.toml");
