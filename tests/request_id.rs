@@ -438,3 +438,32 @@ async fn a_websocket_upgrade_has_an_id_and_one_access_line() {
     assert_eq!(line["status"], 101);
     assert_eq!(line["path"], "/pub/ws");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binarys_json_log_has_the_id_on_every_line_of_a_request() {
+    // The process, as deployed: its log is written by main.rs's init_logging.
+    let env = TestEnv::spawned_full("", PUBLIC_AND_ACCESS, json!({})).await;
+    let resp = http_client()
+        .get(env.proxy.url("/.profilegate/no-such-page?state=SECRET-3"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let id = response_id(&resp);
+    assert!(is_generated(&id), "{id}");
+    // The access line is written before the response: it is in the file by now.
+    let log = env.proxy.log();
+    let of_request: Vec<Value> = lines(&log)
+        .into_iter()
+        .filter(|l| l.to_string().contains(&id))
+        .collect();
+    assert_eq!(of_request.len(), 2, "refused and access:\n{log}");
+    for line in &of_request {
+        assert_eq!(line_id(line), Some(id.as_str()), "{line}");
+        assert_eq!(line["spans"][0]["request_id"], id.as_str(), "{line}");
+    }
+    assert_eq!(of_request[0]["message"], "request refused");
+    assert_eq!(of_request[1]["target"], "profilegate::access");
+    assert_eq!(of_request[1]["path"], "/.profilegate/no-such-page");
+    assert!(!log.contains("SECRET-3"), "{log}");
+}
