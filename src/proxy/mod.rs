@@ -54,7 +54,7 @@ mod worker;
 
 use std::borrow::Cow;
 
-use http::header::{HeaderName, ACCEPT, COOKIE};
+use http::header::{HeaderName, HeaderValue, ACCEPT, COOKIE};
 use http::request::Parts;
 use http::{Request, Response, StatusCode};
 use http_body_util::Either;
@@ -70,6 +70,7 @@ use access::with_due;
 use forward::TimedBody;
 use prepare::{prepare_upstream_request, strip_hop_by_hop, wants_upgrade};
 use request::accepts_html;
+use request_id::X_REQUEST_ID;
 use routes::{api, custom_ui, jwks, login, questions};
 use traced::AccessNote;
 use tracing::Instrument;
@@ -96,6 +97,7 @@ impl Gate {
         &self,
         req: Request<Incoming>,
         client: &Peer,
+        request_id: &HeaderValue,
         note: &mut AccessNote,
     ) -> Response<ProxyBody> {
         let (mut head, body) = req.into_parts();
@@ -215,8 +217,9 @@ impl Gate {
                 match self.enricher.for_session(&*self.store, &user.session).await {
                     Ok(profile) => {
                         Metrics::inc(&self.metrics.forwarded);
+                        let signed_in = Some((&*user, &*profile));
                         return self
-                            .forward(request, client, Some((&user, &profile)), wants_html, note)
+                            .forward(request, client, signed_in, wants_html, request_id, note)
                             .await;
                     }
                     Err(e) => Err((AppError::Store(e), Vec::new())),
@@ -224,7 +227,9 @@ impl Gate {
             }
             (Decision::ForwardPublic, _) => {
                 Metrics::inc(&self.metrics.forwarded_public);
-                return self.forward(request, client, None, wants_html, note).await;
+                return self
+                    .forward(request, client, None, wants_html, request_id, note)
+                    .await;
             }
             (Decision::Deny, _) => {
                 Metrics::inc(&self.metrics.denied);
@@ -364,6 +369,7 @@ impl Gate {
         client: &Peer,
         signed_in: Option<(&SignedIn, &Enriched)>,
         wants_html: bool,
+        request_id: &HeaderValue,
         note: &mut AccessNote,
     ) -> Response<ProxyBody> {
         let (mut head, body) = request.into_parts();
@@ -377,6 +383,8 @@ impl Gate {
             &self.sealer,
             self.public_scheme,
         );
+        // The request's id, never one an untrusted client sent (traced.rs).
+        head.headers.insert(X_REQUEST_ID, request_id.clone());
         let method = head.method.clone();
         // For the logs (a reference-counted copy, not a new string).
         let uri = head.uri.clone();

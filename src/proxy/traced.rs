@@ -39,10 +39,8 @@ struct Started {
 
 impl Gate {
     /// Answers one request: forwards it or answers it here, under its request id.
-    pub async fn serve(&self, mut req: Request<Incoming>, client: &Peer) -> Response<ProxyBody> {
+    pub async fn serve(&self, req: Request<Incoming>, client: &Peer) -> Response<ProxyBody> {
         let id = request_id::choose(req.headers(), client.trusted);
-        // The upstream receives this id, never another the client sent.
-        req.headers_mut().insert(X_REQUEST_ID, id.clone());
         // At `error` level: enabled whenever anything at all is logged, so that every line of
         // the request has its id, whatever `log.level` lets through.
         let span = tracing::error_span!("request", request_id = id.to_str().unwrap_or_default());
@@ -57,7 +55,7 @@ impl Gate {
                 outcome: "refused",
                 sub: None,
             };
-            let resp = self.answer(req, client, &mut note).await;
+            let resp = self.answer(req, client, &id, &mut note).await;
             if let Some(started) = started {
                 log_access(&started, &resp, &note, &id);
             }
