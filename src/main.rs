@@ -145,7 +145,7 @@ fn run(config: Config) -> anyhow::Result<()> {
 }
 
 fn init_logging(config: &LogConfig) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&config.level)
+    let filter = tracing_subscriber::EnvFilter::try_new(config.filter())
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -467,3 +467,32 @@ async fn the_binarys_json_log_has_the_id_on_every_line_of_a_request() {
     assert_eq!(of_request[1]["path"], "/.profilegate/no-such-page");
     assert!(!log.contains("SECRET-3"), "{log}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_lines_are_kept_when_the_level_drops_info() {
+    let sections = r#"
+[[routes]]
+path = "/pub/"
+public = true
+
+[log]
+level = "warn"
+access = true
+"#;
+    let env = TestEnv::start_full("", sections, json!({})).await;
+    let resp = http_client()
+        .get(env.proxy.url("/.profilegate/no-such-page"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let id = response_id(&resp);
+    let log = env.proxy.log();
+    let line = access_line_of(&log, &id);
+    assert_eq!(line["status"], 404);
+    assert_eq!(line_id(&line), Some(id.as_str()), "{line}");
+    assert!(
+        !log.contains("request refused"),
+        "the info line of the 404 is filtered out:\n{log}"
+    );
+}

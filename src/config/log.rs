@@ -12,6 +12,17 @@ pub struct LogConfig {
     pub access: bool,
 }
 
+impl LogConfig {
+    /// The log filter: `log.level`, and with `log.access` the access lines whatever the level
+    /// (`log.level = "warn"` keeps them).
+    pub fn filter(&self) -> String {
+        match self.access {
+            true => format!("{},profilegate::access=info", self.level),
+            false => self.level.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Json,

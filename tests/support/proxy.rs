@@ -182,7 +182,7 @@ pub async fn start_gate_full(
         .unwrap_or_else(|errors| panic!("the test configuration is refused: {errors:?}"));
     captured_log::route_log_records();
     let log = CapturedLog::default();
-    let dispatch = log.dispatch(&config.log.level);
+    let dispatch = log.dispatch(&config.log.filter());
     // What the binary logs before start-up (src/main.rs).
     tracing::dispatcher::with_default(&dispatch, || {
         for warning in config.warnings() {
