@@ -26,11 +26,10 @@ impl<'writer> FormatFields<'writer> for JsonSpanFields {
         mut writer: Writer<'writer>,
         fields: R,
     ) -> fmt::Result {
-        writer.write_char('{')?;
         let mut visitor = ObjectWriter::new(&mut writer, true);
+        visitor.result = visitor.buf.write_char('{');
         fields.record(&mut visitor);
-        visitor.result?;
-        writer.write_char('}')
+        visitor.finish()
     }
 
     /// Fields recorded later (`Span::record`) join the object.
@@ -50,14 +49,14 @@ impl<'writer> FormatFields<'writer> for JsonSpanFields {
         let mut writer = current.as_writer();
         let mut visitor = ObjectWriter::new(&mut writer, first);
         fields.record(&mut visitor);
-        visitor.result?;
-        writer.write_char('}')
+        visitor.finish()
     }
 }
 
-/// Writes each field as `"name":value`, comma-separated.
+/// Writes each field as `"name":value`, comma-separated, then `}`. Small pieces gather on
+/// the stack and reach the span's string in one piece: each write to it may grow it.
 struct ObjectWriter<'a, 'w> {
-    out: &'a mut Writer<'w>,
+    buf: Gathered<'a, 'w>,
     first: bool,
     result: fmt::Result,
 }
@@ -65,7 +64,11 @@ struct ObjectWriter<'a, 'w> {
 impl<'a, 'w> ObjectWriter<'a, 'w> {
     fn new(out: &'a mut Writer<'w>, first: bool) -> Self {
         Self {
-            out,
+            buf: Gathered {
+                out,
+                bytes: [0; GATHERED],
+                len: 0,
+            },
             first,
             result: Ok(()),
         }
@@ -73,24 +76,64 @@ impl<'a, 'w> ObjectWriter<'a, 'w> {
 
     fn key(&mut self, field: &Field) -> fmt::Result {
         if !std::mem::take(&mut self.first) {
-            self.out.write_char(',')?;
+            self.buf.write_char(',')?;
         }
-        write_json_string(self.out, field.name())?;
-        self.out.write_char(':')
+        write_json_string(&mut self.buf, field.name())?;
+        self.buf.write_char(':')
     }
 
     fn string(&mut self, field: &Field, value: &str) {
         if self.result.is_ok() {
             self.result = self
                 .key(field)
-                .and_then(|()| write_json_string(self.out, value));
+                .and_then(|()| write_json_string(&mut self.buf, value));
         }
     }
 
     fn raw(&mut self, field: &Field, value: fmt::Arguments<'_>) {
         if self.result.is_ok() {
-            self.result = self.key(field).and_then(|()| self.out.write_fmt(value));
+            self.result = self.key(field).and_then(|()| self.buf.write_fmt(value));
         }
+    }
+
+    /// Closes the object and writes what is gathered.
+    fn finish(mut self) -> fmt::Result {
+        self.result?;
+        self.buf.write_char('}')?;
+        self.buf.flush()
+    }
+}
+
+/// Bytes gathered before they are written out.
+const GATHERED: usize = 256;
+
+struct Gathered<'a, 'w> {
+    out: &'a mut Writer<'w>,
+    bytes: [u8; GATHERED],
+    len: usize,
+}
+
+impl Gathered<'_, '_> {
+    fn flush(&mut self) -> fmt::Result {
+        // Only whole `&str`s are gathered: always UTF-8.
+        let gathered = std::str::from_utf8(&self.bytes[..self.len]).map_err(|_| fmt::Error)?;
+        self.out.write_str(gathered)?;
+        self.len = 0;
+        Ok(())
+    }
+}
+
+impl Write for Gathered<'_, '_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        if self.len + s.len() > GATHERED {
+            self.flush()?;
+            if s.len() > GATHERED {
+                return self.out.write_str(s);
+            }
+        }
+        self.bytes[self.len..self.len + s.len()].copy_from_slice(s.as_bytes());
+        self.len += s.len();
+        Ok(())
     }
 }
 
@@ -132,6 +175,14 @@ impl Visit for ObjectWriter<'_, '_> {
 /// `value` as a JSON string: quotes, backslashes and control characters escaped.
 fn write_json_string(out: &mut impl Write, value: &str) -> fmt::Result {
     out.write_char('"')?;
+    if !value
+        .bytes()
+        .any(|b| b == b'"' || b == b'\\' || b < b' ' || b == 0x7f)
+    {
+        // The usual case: nothing to escape.
+        out.write_str(value)?;
+        return out.write_char('"');
+    }
     let mut plain = 0;
     for (i, c) in value.char_indices() {
         let escaped = match c {
@@ -210,10 +261,13 @@ mod tests {
             .flatten_event(true)
             .fmt_fields(JsonSpanFields)
             .finish();
+        // Longer than what is gathered on the stack.
+        let long = "é".repeat(200);
         tracing::subscriber::with_default(subscriber, || {
             let span = tracing::error_span!(
                 "request",
                 request_id = "abc\"1",
+                long = long.as_str(),
                 n = 3_u64,
                 ok = true,
                 later = tracing::field::Empty
@@ -226,7 +280,10 @@ mod tests {
         let line: serde_json::Value = serde_json::from_str(text.trim()).expect(&text);
         assert_eq!(
             line["span"],
-            serde_json::json!({"request_id": "abc\"1", "n": 3, "ok": true, "later": -2, "name": "request"}),
+            serde_json::json!({
+                "request_id": "abc\"1", "long": long, "n": 3, "ok": true, "later": -2,
+                "name": "request"
+            }),
             "{text}"
         );
         assert_eq!(line["message"], "inside");
