@@ -52,6 +52,13 @@ enum Command {
         #[arg(long)]
         online: bool,
     },
+    /// Print the question funnel's totals from the configured store (sled: with profilegate
+    /// stopped; PostgreSQL: any time): shown, answered, skipped, invalid, completion, median.
+    Stats {
+        /// JSON (as GET /admin/stats) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -95,7 +102,16 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Run => match run(config) {
+        Command::Stats { json } => {
+            match profilegate::cli::stats::run(&config, json, &mut std::io::stdout().lock()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("profilegate stats: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Run => match run(config, &cli.config) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 tracing::error!(error = format!("{e:#}"), "profilegate could not start");
@@ -136,12 +152,12 @@ fn check_online(path: &std::path::Path, config: &Config) -> ExitCode {
     }
 }
 
-fn run(config: Config) -> anyhow::Result<()> {
+fn run(config: Config, path: &std::path::Path) -> anyhow::Result<()> {
     init_logging(&config.log);
     for warning in config.warnings() {
         tracing::warn!("{warning}");
     }
-    profilegate::server::run(config).context("start-up failed")
+    profilegate::server::run(config, path).context("start-up failed")
 }
 
 fn init_logging(config: &LogConfig) {

@@ -14,6 +14,11 @@
 //!     api/pending GET ──► ApiPending    JSON: pending questions with their schema
 //!     api/answers POST ─► ApiAnswers    JSON: CSRF header; validate all (422) or store all
 //!     api/profile GET ──► ApiProfile    JSON: the user's own answers
+//!     me GET ───────────► ShowMe        the user's own stored data (signed in)
+//!     me POST ──────────► SubmitMe      CSRF; change one answer (422) or erase the answers
+//!     api/me GET ───────► ApiMe         JSON: the user's own stored data
+//!     api/me PUT, POST ─► ApiMeChange   JSON: CSRF header; change one answer (400)
+//!     api/me DELETE ────► ApiMeErase    JSON: CSRF header; erase the answers
 //!     continue POST ────► Continue      custom UI post-back: token, state (one use), answers
 //!     continue GET ─────► Continue      back on our origin: session brought up to date
 //!     logout ───────────► Logout        clear session; RP-initiated logout at the OP
@@ -95,6 +100,9 @@ pub struct Routes {
     pub api_answers: String,
     pub api_profile: String,
     pub continue_: String,
+    /// The user's own data: the page and its JSON.
+    pub me: String,
+    pub api_me: String,
 }
 
 impl Routes {
@@ -110,6 +118,8 @@ impl Routes {
             api_answers: format!("{prefix}/api/answers"),
             api_profile: format!("{prefix}/api/profile"),
             continue_: format!("{prefix}/continue"),
+            me: format!("{prefix}/me"),
+            api_me: format!("{prefix}/api/me"),
         }
     }
 
@@ -155,6 +165,16 @@ pub enum Decision {
     ApiAnswers,
     /// JSON API: the user's own answers.
     ApiProfile,
+    /// The self-service page: what profilegate stores about the signed-in user.
+    ShowMe,
+    /// A change of one answer, or the erasure of all, posted from the self-service page.
+    SubmitMe,
+    /// JSON API: what profilegate stores about the user.
+    ApiMe,
+    /// JSON API: change one answer.
+    ApiMeChange,
+    /// JSON API: erase the user's answers.
+    ApiMeErase,
     /// The custom UI's post-back (POST, from another site) and the return that follows (GET).
     Continue,
     /// A reserved path with no route.
@@ -233,6 +253,26 @@ fn reserved(req: &RequestView<'_>, auth: Auth, routes: &Routes) -> Decision {
             }
             Auth::SignedIn(_) | Auth::Denied if post && path == routes.api_answers => {
                 Decision::ApiAnswers
+            }
+            Auth::SignedIn(_) | Auth::Denied => Decision::MethodNotAllowed,
+        }
+    } else if path == routes.me {
+        match auth {
+            Auth::Anonymous if get && req.is_navigation => Decision::StartLogin,
+            Auth::Anonymous => Decision::Unauthenticated,
+            Auth::SignedIn(_) | Auth::Denied if get => Decision::ShowMe,
+            Auth::SignedIn(_) | Auth::Denied if post => Decision::SubmitMe,
+            Auth::SignedIn(_) | Auth::Denied => Decision::MethodNotAllowed,
+        }
+    } else if path == routes.api_me {
+        match auth {
+            Auth::Anonymous => Decision::Unauthenticated,
+            Auth::SignedIn(_) | Auth::Denied if get => Decision::ApiMe,
+            Auth::SignedIn(_) | Auth::Denied if post || req.method == Method::PUT => {
+                Decision::ApiMeChange
+            }
+            Auth::SignedIn(_) | Auth::Denied if req.method == Method::DELETE => {
+                Decision::ApiMeErase
             }
             Auth::SignedIn(_) | Auth::Denied => Decision::MethodNotAllowed,
         }
@@ -360,6 +400,7 @@ mod tests {
     fn decision_table() {
         let routes = Routes::new("/.profilegate");
         let (get, post, put) = (Method::GET, Method::POST, Method::PUT);
+        let (delete, patch) = (Method::DELETE, Method::PATCH);
         let table: &[(&Method, &str, bool, Auth, Decision)] = &[
             (&get, "/", true, Anonymous, StartLogin),
             (&get, "/app/page?x=1", true, Anonymous, StartLogin),
@@ -487,6 +528,46 @@ mod tests {
                 Unauthenticated,
             ),
             (&get, "/.profilegate/api/other", false, SignedIn, NotFound),
+            // Self-service: the page (sign-in first, like the question page) and its JSON.
+            (&get, "/.profilegate/me", true, Anonymous, StartLogin),
+            (&get, "/.profilegate/me", false, Anonymous, Unauthenticated),
+            (&post, "/.profilegate/me", false, Anonymous, Unauthenticated),
+            (&get, "/.profilegate/me", true, REQUIRED, ShowMe),
+            (&get, "/.profilegate/me", true, Auth::Denied, ShowMe),
+            (&post, "/.profilegate/me", false, SignedIn, SubmitMe),
+            (&put, "/.profilegate/me", false, SignedIn, MethodNotAllowed),
+            (&get, "/.profilegate/me/x", true, SignedIn, NotFound),
+            (
+                &get,
+                "/.profilegate/api/me",
+                true,
+                Anonymous,
+                Unauthenticated,
+            ),
+            (&get, "/.profilegate/api/me", false, OPTIONAL, ApiMe),
+            (&post, "/.profilegate/api/me", false, REQUIRED, ApiMeChange),
+            (&put, "/.profilegate/api/me", false, SignedIn, ApiMeChange),
+            (
+                &delete,
+                "/.profilegate/api/me",
+                false,
+                Auth::Denied,
+                ApiMeErase,
+            ),
+            (
+                &delete,
+                "/.profilegate/api/me",
+                false,
+                Anonymous,
+                Unauthenticated,
+            ),
+            (
+                &patch,
+                "/.profilegate/api/me",
+                false,
+                SignedIn,
+                MethodNotAllowed,
+            ),
             // The custom UI's post-back carries no session cookie (cross-site POST).
             (&post, "/.profilegate/continue", false, Anonymous, Continue),
             (&get, "/.profilegate/continue", true, REQUIRED, Continue),

@@ -6,6 +6,8 @@ use serde::Serialize;
 
 use crate::config::{CssValue, FooterLink, PublicUrl, ThemeConfig};
 
+pub mod me;
+
 /// The built-in templates, embedded at compile time.
 const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("../templates/base.html")),
@@ -20,6 +22,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/cancelled.html"),
     ),
     ("question.html", include_str!("../templates/question.html")),
+    ("me.html", include_str!("../templates/me.html")),
 ];
 
 /// Every question type the page knows how to render.
@@ -165,6 +168,9 @@ pub struct QuestionPage<'a> {
     pub values: &'a [String],
     pub error: Option<&'a str>,
     pub csrf_token: &'a str,
+    /// When the question was first shown, MAC'd (`CookieSealer::shown_stamp`): the `_shown`
+    /// field, for the funnel's time to answer. Empty: no field.
+    pub shown: &'a str,
     pub action: &'a str,
     pub rd: &'a str,
     pub step: usize,
@@ -251,6 +257,30 @@ impl Pages {
             "logout.html",
             context! { ..self.base("t"), ..context!{ action => "/", csrf_token => "x", user => "u" } },
         )?;
+        // The self-service page (`me::MePage`, filled by its route) with a row of each kind.
+        let row = |pending: bool, retired: bool| {
+            context! { id => "q", label => "Label", value => (!pending).then_some("Value"),
+            answered_at => (!pending).then_some("2026-01-01 00:00 UTC"),
+            source => (!pending).then_some("by you"), pending => pending, retired => retired,
+            change_url => (!retired).then_some("/") }
+        };
+        for confirm_erase in [false, true] {
+            let page = context! {
+                text => minijinja::Value::from(minijinja::value::Serde(
+                    crate::profile::i18n::me_text("en"),
+                )),
+                answers => vec![row(false, false), row(true, false), row(false, true)],
+                skips => vec![context! { label => "Label", at => "2026-01-01 00:00 UTC", count => 2 }],
+                logins => 3, first_login => "2026-01-01 00:00 UTC",
+                last_login => "2026-01-02 00:00 UTC", action => "/", csrf_token => "x",
+                questions_url => "/", can_erase => true, confirm_erase => confirm_erase,
+                notice => "Saved.",
+                signed_in => minijinja::Value::from(minijinja::value::Serde(
+                    SignedIn::new(Some("u"), "/", "x", "en"),
+                )),
+            };
+            self.try_render("me.html", context! { ..self.base("t"), ..page })?;
+        }
         let options = ["a".to_owned(), "b".to_owned()];
         for kind in QUESTION_KINDS {
             let page = QuestionPage {
@@ -268,6 +298,7 @@ impl Pages {
                 values: &options,
                 error: Some("Error"),
                 csrf_token: "x",
+                shown: "",
                 action: "/",
                 rd: "/",
                 step: 1,
@@ -279,6 +310,11 @@ impl Pages {
             self.try_render(
                 "question.html",
                 context! { ..self.base("t"), ..minijinja::Value::from(minijinja::value::Serde(&page)) },
+            )?;
+            self.try_render(
+                "question.html",
+                context! { ..context! { back => context! { url => "/", label => "Cancel" } },
+                ..self.base("t"), ..minijinja::Value::from(minijinja::value::Serde(&page)) },
             )?;
         }
         Ok(())
@@ -444,6 +480,7 @@ mod tests {
                 values: &values,
                 error: Some(HOSTILE),
                 csrf_token: HOSTILE,
+                shown: HOSTILE,
                 action: "/.profilegate/profile",
                 rd: HOSTILE,
                 step: 1,
@@ -455,6 +492,7 @@ mod tests {
             let html = p.question(&page);
             assert_inert(&html);
             assert!(html.contains("name=\"_csrf\""), "{kind}");
+            assert!(html.contains("name=\"_shown\""), "{kind}");
             assert!(
                 html.contains("Skip for now"),
                 "{kind}: optional questions can be skipped"
@@ -709,6 +747,7 @@ mod tests {
             values: &[],
             error,
             csrf_token: "x",
+            shown: "",
             action: "/",
             rd: "/",
             step: 1,

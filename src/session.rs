@@ -27,6 +27,13 @@ pub fn now_secs() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// Milliseconds since the Unix epoch.
+pub fn now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// A random URL-safe token of `bytes` random bytes.
 pub fn random_token(bytes: usize) -> String {
     use base64::Engine;
@@ -147,6 +154,11 @@ impl fmt::Debug for LoginState {
     }
 }
 
+/// What a shown stamp authenticates (domain-separated from anything else the key signs).
+fn stamp_message(csrf: &str, question: &str, version: u32, millis: u64) -> String {
+    format!("profilegate shown v1\n{csrf}\n{question}\n{version}\n{millis}")
+}
+
 /// Seals and opens the proxy's cookies.
 pub struct CookieSealer {
     key: Key,
@@ -170,6 +182,45 @@ impl CookieSealer {
             lifetime: session.lifetime,
             login_timeout,
         }
+    }
+
+    /// A stamp of the moment (`millis` since the epoch) `question` at `version` was shown to
+    /// the session whose CSRF token is `csrf`: `<millis>.<HMAC-SHA256, base64url>`, keyed with
+    /// the session key's signing half. The question page carries it in a hidden field, so the
+    /// time to answer is measured from a time only this proxy (or a replica with the same
+    /// secret) can have written, for that session and question.
+    pub fn shown_stamp(&self, csrf: &str, question: &str, version: u32, millis: u64) -> String {
+        use base64::Engine;
+        let tag = ring::hmac::sign(
+            &self.stamp_key(),
+            stamp_message(csrf, question, version, millis).as_bytes(),
+        );
+        let tag = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tag.as_ref());
+        format!("{millis}.{tag}")
+    }
+
+    /// The time of a [`CookieSealer::shown_stamp`] made for this session and question, or
+    /// `None` when it is not one (forged, another session's or question's, malformed).
+    pub fn open_shown_stamp(
+        &self,
+        stamp: &str,
+        csrf: &str,
+        question: &str,
+        version: u32,
+    ) -> Option<u64> {
+        use base64::Engine;
+        let (millis, tag) = stamp.split_once('.')?;
+        let millis: u64 = millis.parse().ok()?;
+        let tag = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(tag)
+            .ok()?;
+        let message = stamp_message(csrf, question, version, millis);
+        ring::hmac::verify(&self.stamp_key(), message.as_bytes(), &tag).ok()?;
+        Some(millis)
+    }
+
+    fn stamp_key(&self) -> ring::hmac::Key {
+        ring::hmac::Key::new(ring::hmac::HMAC_SHA256, self.key.signing())
     }
 
     pub fn session_cookie_name(&self) -> &str {
@@ -442,6 +493,26 @@ mod tests {
     fn value_of(set_cookie: &str) -> (String, String) {
         let c = Cookie::parse(set_cookie.to_owned()).expect("cookie");
         (c.name().to_owned(), c.value().to_owned())
+    }
+
+    #[test]
+    fn a_shown_stamp_opens_only_for_its_session_question_and_version() {
+        let s = sealer();
+        let stamp = s.shown_stamp("csrf1", "company", 2, 1_700_000_000_123);
+        assert_eq!(
+            s.open_shown_stamp(&stamp, "csrf1", "company", 2),
+            Some(1_700_000_000_123)
+        );
+        assert_eq!(s.open_shown_stamp(&stamp, "csrf2", "company", 2), None);
+        assert_eq!(s.open_shown_stamp(&stamp, "csrf1", "role", 2), None);
+        assert_eq!(s.open_shown_stamp(&stamp, "csrf1", "company", 3), None);
+        // An earlier time with the same tag: refused (the client cannot move the clock).
+        let (_, tag) = stamp.split_once('.').expect("stamp");
+        let moved = format!("1600000000000.{tag}");
+        assert_eq!(s.open_shown_stamp(&moved, "csrf1", "company", 2), None);
+        assert_eq!(s.open_shown_stamp("garbage", "csrf1", "company", 2), None);
+        let other = test_sealer("ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=");
+        assert_eq!(other.open_shown_stamp(&stamp, "csrf1", "company", 2), None);
     }
 
     #[test]

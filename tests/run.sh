@@ -44,6 +44,8 @@ command -v timeout >/dev/null 2>&1 || missing+=(coreutils)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# wrk: tests/reload.rs drives load through twenty configuration reloads.
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 # Installed without recommends: dbconfig-sqlite3 makes apt pick SQLite (not a MariaDB client)
 # for the package's database configuration.
 light=()

@@ -1,8 +1,12 @@
 //! Who may use `/admin/`: the bearer tokens of `admin.token_file`. A request names its token
 //! with `Authorization: Bearer TOKEN`, or, from a browser (the dashboard), with HTTP Basic
 //! (any user name, the token as the password). Tokens are compared as SHA-256 digests in
-//! constant time, so neither a token's bytes nor its length leak through timing.
+//! constant time, so neither a token's bytes nor its length leak through timing. A
+//! configuration reload replaces the tokens ([`AdminAuth::replace`]) for the requests after it.
 
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 use base64::Engine;
 use http::HeaderMap;
 use ring::digest::{digest, SHA256};
@@ -10,10 +14,15 @@ use ring::digest::{digest, SHA256};
 use super::reply::{json, AdminBody};
 use crate::config::AdminConfig;
 
-/// The configured tokens, kept as digests.
+/// The configured tokens, kept as digests. Clones share the tokens: a reload that replaces
+/// them through one clone changes them for all.
+#[derive(Clone)]
 pub struct AdminAuth {
-    tokens: Vec<(String, [u8; 32])>,
+    tokens: Arc<ArcSwap<Vec<NamedDigest>>>,
 }
+
+/// A token's name and the SHA-256 digest of its secret.
+type NamedDigest = (String, [u8; 32]);
 
 /// The caller of an admin route: the name of the token it presented (audit lines' "who").
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +42,15 @@ impl Caller {
     }
 }
 
+/// Each token's name and the digest of its secret.
+fn digests(config: &AdminConfig) -> Vec<NamedDigest> {
+    config
+        .tokens
+        .iter()
+        .map(|t| (t.name.clone(), sha256(t.secret.expose().as_bytes())))
+        .collect()
+}
+
 fn sha256(bytes: &[u8]) -> [u8; 32] {
     let mut out = [0u8; 32];
     out.copy_from_slice(digest(&SHA256, bytes).as_ref());
@@ -43,12 +61,14 @@ impl AdminAuth {
     /// `None` when no token is configured: the admin API is off.
     pub fn from_config(config: &AdminConfig) -> Option<Self> {
         config.enabled().then(|| AdminAuth {
-            tokens: config
-                .tokens
-                .iter()
-                .map(|t| (t.name.clone(), sha256(t.secret.expose().as_bytes())))
-                .collect(),
+            tokens: Arc::new(ArcSwap::from_pointee(digests(config))),
         })
+    }
+
+    /// Replaces the tokens with `config`'s (a reload). An empty list refuses every request;
+    /// the reload does not pass one (turning the API off or on needs a restart).
+    pub fn replace(&self, config: &AdminConfig) {
+        self.tokens.store(Arc::new(digests(config)));
     }
 
     /// The caller named by the request's credentials, or the 401 to answer.
@@ -64,7 +84,8 @@ impl AdminAuth {
         let presented = sha256(presented.as_bytes());
         // Every token is compared, the match or not, so the time does not say which matched.
         let mut found = None;
-        for (name, token) in &self.tokens {
+        let tokens = self.tokens.load();
+        for (name, token) in tokens.iter() {
             let same = token
                 .iter()
                 .zip(presented.iter())
@@ -176,6 +197,22 @@ mod tests {
                 .iter()
                 .any(|v| v.to_str().unwrap_or("").starts_with("Bearer")));
         }
+    }
+
+    #[test]
+    fn replaced_tokens_apply_to_every_clone() {
+        let auth = auth();
+        let shared = auth.clone();
+        auth.replace(&AdminConfig {
+            tokens: vec![AdminToken {
+                name: "new".into(),
+                secret: Secret::new("c".repeat(32)),
+            }],
+        });
+        let old = shared.caller(&with(&format!("Bearer {}", "a".repeat(32))));
+        assert_eq!(old.expect_err("old token").status(), 401);
+        let new = shared.caller(&with(&format!("Bearer {}", "c".repeat(32))));
+        assert_eq!(new.expect("new token").name(), "new");
     }
 
     #[test]

@@ -9,6 +9,11 @@
 //! (`POST /admin/import`).
 
 mod auth;
+mod context;
+pub mod dashboard;
+pub mod funnel;
+mod reload;
+mod reloader;
 mod reply;
 
 use std::convert::Infallible;
@@ -24,49 +29,9 @@ use pingora::protocols::Stream;
 use pingora::server::ShutdownWatch;
 
 pub use self::auth::{AdminAuth, Caller};
+pub use self::context::{audit, AdminContext};
+pub use self::reloader::{Reload, ReloadReport};
 pub use self::reply::{empty, html, json, plain, AdminBody};
-use crate::metrics::Metrics;
-use crate::oidc::Provider;
-use crate::store::{ProfileStore, UserKey};
-
-/// What the admin routes work with (one per process, shared by every admin connection).
-pub struct AdminContext {
-    pub provider: Arc<Provider>,
-    pub store: Arc<dyn ProfileStore>,
-    pub metrics: Arc<Metrics>,
-    /// The tokens of `admin.token_file`; `None`: the admin API is off.
-    pub auth: Option<AdminAuth>,
-}
-
-impl AdminContext {
-    /// The store's key of `subject` at `issuer` (the configured OP's when `None`).
-    pub fn user_key(&self, issuer: Option<&str>, subject: &str) -> UserKey {
-        UserKey::new(issuer.unwrap_or(self.provider.issuer()), subject)
-    }
-}
-
-/// Logs one admin action: who (the token's name), what, and which user when there is one.
-/// Every admin action that reads or changes user data, or the configuration, calls it once.
-pub fn audit(who: &Caller, action: &str, user: Option<&UserKey>, outcome: &str) {
-    match user {
-        Some(user) => tracing::info!(
-            target: "profilegate::audit",
-            who = who.name(),
-            action,
-            issuer = user.issuer.as_str(),
-            sub = user.subject.as_str(),
-            outcome,
-            "admin action"
-        ),
-        None => tracing::info!(
-            target: "profilegate::audit",
-            who = who.name(),
-            action,
-            outcome,
-            "admin action"
-        ),
-    }
-}
 
 /// The admin listener's service.
 pub struct Admin {
@@ -140,6 +105,11 @@ async fn admin_route(context: &AdminContext, request: Request<Incoming>) -> Resp
     let path = request.uri().path().to_owned();
     match (request.method().clone(), path.as_str()) {
         (_, "/admin") => reply::redirect("/admin/"),
+        (Method::GET | Method::HEAD, "/admin/") => dashboard::show(context, &caller, request).await,
+        (Method::GET | Method::HEAD, "/admin/stats") => {
+            funnel::stats(context, &caller, request).await
+        }
+        (Method::POST, "/admin/reload") => reload::post(context, &caller).await,
         _ => {
             let _ = &caller;
             json(

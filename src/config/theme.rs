@@ -51,6 +51,7 @@ pub const TEMPLATE_NAMES: &[&str] = &[
     "logout.html",
     "question.html",
     "cancelled.html",
+    "me.html",
 ];
 const MAX_TEMPLATE_BYTES: u64 = 256 * 1024;
 

@@ -4,6 +4,9 @@
 
 use std::collections::BTreeSet;
 
+mod me;
+pub use me::{me_text, MeText};
+
 /// `en`, `de`, `pt-BR`: a primary tag of 2-3 letters and optional subtags.
 pub fn is_language_tag(tag: &str) -> bool {
     let mut parts = tag.split('-');

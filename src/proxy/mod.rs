@@ -25,7 +25,7 @@
 //!  answer here              everything but Forward, one file per route (routes/): login,
 //!                           callback, logout (login.rs), the question page (questions.rs),
 //!                           the JSON API (api.rs), the custom UI (custom_ui.rs), the JWKS
-//!                           (jwks.rs); written as a Reply (reply.rs)
+//!                           (jwks.rs), self-service (me.rs); written as a Reply (reply.rs)
 //!  prepare                  strip hop-by-hop and identity headers + own cookies, set
 //!                           X-Forwarded-*, inject identity, X-Forwarded-Groups,
 //!                           X-Profile-*, JWT (prepare/); a public route's anonymous
@@ -71,16 +71,16 @@ use forward::TimedBody;
 use prepare::{prepare_upstream_request, strip_hop_by_hop, wants_upgrade};
 use request::accepts_html;
 use request_id::X_REQUEST_ID;
-use routes::{api, custom_ui, jwks, login, questions};
+use routes::{api, custom_ui, jwks, login, me, questions};
 use traced::AccessNote;
 use tracing::Instrument;
 
 pub use forward::request_uri as upstream_request_uri;
 pub use gate::{Gate, GateParts};
-pub use reply::{ProxyBody, Reply};
+pub use reply::{page_csp, ProxyBody, Reply};
 pub use request::{IncomingRequest, Peer};
 pub use sessions::{Sessions, SignedIn};
-pub use worker::Worker;
+pub use worker::{GateSlot, Worker};
 
 /// Header names the decision reads, parsed once (a `&str` lookup parses the name every time).
 const X_REQUESTED_WITH: HeaderName = HeaderName::from_static("x-requested-with");
@@ -273,6 +273,17 @@ impl Gate {
             (Decision::ApiAnswers, Some(user)) => {
                 api::answers(self, &mut request, user.into_session()).await
             }
+            (Decision::ShowMe, Some(user)) => me::show(self, &request, &user.session).await,
+            (Decision::SubmitMe, Some(user)) => {
+                me::submit(self, &mut request, user.into_session()).await
+            }
+            (Decision::ApiMe, Some(user)) => me::api::get(self, &request, &user.session).await,
+            (Decision::ApiMeChange, Some(user)) => {
+                me::api::update(self, &mut request, user.into_session()).await
+            }
+            (Decision::ApiMeErase, Some(user)) => {
+                me::api::delete(self, &request, user.into_session()).await
+            }
             (Decision::Continue, user) => {
                 custom_ui::handle(self, &mut request, user.map(SignedIn::into_session)).await
             }
@@ -285,6 +296,11 @@ impl Gate {
                 | Decision::ApiPending
                 | Decision::ApiProfile
                 | Decision::ApiAnswers
+                | Decision::ShowMe
+                | Decision::SubmitMe
+                | Decision::ApiMe
+                | Decision::ApiMeChange
+                | Decision::ApiMeErase
                 | Decision::AskQuestions,
                 None,
             )
@@ -325,9 +341,12 @@ impl Gate {
     /// Every new state-changing route is listed here; the match has no catch-all on purpose.
     fn state_changing(&self, decision: Decision) -> Option<edge::AllowedOrigin<'_>> {
         match decision {
-            Decision::SubmitAnswer | Decision::ApiAnswers | Decision::Logout => {
-                Some(edge::AllowedOrigin::Public(&self.origin))
-            }
+            Decision::SubmitAnswer
+            | Decision::ApiAnswers
+            | Decision::Logout
+            | Decision::SubmitMe
+            | Decision::ApiMeChange
+            | Decision::ApiMeErase => Some(edge::AllowedOrigin::Public(&self.origin)),
             Decision::Continue => Some(edge::AllowedOrigin::CustomUi(&self.continue_origin)),
             Decision::StartLogin
             | Decision::ForwardPublic
@@ -342,6 +361,8 @@ impl Gate {
             | Decision::Jwks
             | Decision::ApiPending
             | Decision::ApiProfile
+            | Decision::ShowMe
+            | Decision::ApiMe
             | Decision::NotFound
             | Decision::MethodNotAllowed => None,
         }

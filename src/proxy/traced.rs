@@ -83,6 +83,11 @@ pub fn outcome(decision: Decision) -> &'static str {
         Decision::Logout | Decision::SignedOut => "logout",
         Decision::Jwks => "jwks",
         Decision::ApiPending | Decision::ApiProfile | Decision::ApiAnswers => "api",
+        Decision::ShowMe
+        | Decision::SubmitMe
+        | Decision::ApiMe
+        | Decision::ApiMeChange
+        | Decision::ApiMeErase => "me",
         Decision::Continue => "custom_ui",
         Decision::NotFound => "not_found",
         Decision::MethodNotAllowed => "method_not_allowed",

@@ -1,6 +1,10 @@
 //! One proxy worker: pingora's `ServerApp` hands it each accepted connection and hyper speaks
 //! HTTP/1.1 on it (header limits, timeouts, graceful shutdown, upgrades), passing every
 //! request to `Gate::serve`. An upgraded connection (a WebSocket) becomes a [`tunnel`].
+//!
+//! The gate sits behind an atomic pointer ([`GateSlot`]): a configuration reload stores a new
+//! one, each request loads the current one when it starts and keeps it until it ends, so
+//! requests in flight finish on the gate they began with.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -8,6 +12,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use pingora::apps::ServerApp;
@@ -19,9 +24,12 @@ use super::forward::MAX_HEADERS;
 use super::gate::Gate;
 use super::request::Peer;
 
+/// A worker's current gate, replaced whole by a reload (`server::reload`).
+pub type GateSlot = Arc<ArcSwap<Gate>>;
+
 /// One proxy worker: pingora hands it each accepted connection, hyper serves HTTP/1.1 on it.
 pub struct Worker {
-    gate: Arc<Gate>,
+    gate: GateSlot,
     http: hyper::server::conn::http1::Builder,
 }
 
@@ -30,6 +38,8 @@ pub struct Worker {
 const MAX_HEAD: usize = 1024 * 1024;
 
 impl Worker {
+    /// A worker over `gate`. The HTTP settings read here (`server.max_request_head_bytes`,
+    /// `upstream.header_case`) stay as they are until a restart; see [`Worker::gate_slot`].
     pub fn new(gate: Gate) -> Self {
         let mut http = hyper::server::conn::http1::Builder::new();
         if gate.upstream.preserves_header_case() {
@@ -45,9 +55,15 @@ impl Worker {
             // (no body) and closes the connection.
             .max_header_size(gate.max_request_head_bytes);
         Self {
-            gate: Arc::new(gate),
+            gate: Arc::new(ArcSwap::from_pointee(gate)),
             http,
         }
+    }
+
+    /// Where this worker's gate is kept: a reload stores a new gate there, which every request
+    /// that starts afterwards uses.
+    pub fn gate_slot(&self) -> GateSlot {
+        self.gate.clone()
     }
 
     /// Serves HTTP/1.1 on one client connection from `client` until it ends; once `shutdown`
@@ -60,10 +76,13 @@ impl Worker {
     ) where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let gate = self.gate.clone();
-        let peer = Arc::new(Peer::new(client, &gate.trusted));
+        let slot = self.gate.clone();
+        // `server.trusted_proxies` as it is when the connection opens.
+        let peer = Arc::new(Peer::new(client, &slot.load().trusted));
         let service = hyper::service::service_fn(move |req| {
-            let (gate, peer) = (gate.clone(), peer.clone());
+            // The gate current when the request starts, kept until it ends (a reload meanwhile
+            // does not change it under the request).
+            let (gate, peer) = (slot.load_full(), peer.clone());
             async move { Ok::<_, Infallible>(gate.serve(req, &peer).await) }
         });
         let conn = self

@@ -55,10 +55,7 @@ pub(super) struct Built {
 /// passes `false`, its caller has bound the listener already.
 pub(super) async fn build(config: &Config, check_ports: bool) -> Result<Built, StartError> {
     let routes = Routes::new(&config.server.prefix);
-    let pages = Arc::new(Pages::new(
-        Theme::from_config(&config.theme, &config.server.public_url),
-        &config.theme.templates,
-    )?);
+    let pages = pages(config)?;
     let provider = Arc::new(
         Provider::new(&config.oidc, callback_url(config, &routes)).map_err(StartError::Oidc)?,
     );
@@ -96,24 +93,12 @@ pub(super) async fn build(config: &Config, check_ports: bool) -> Result<Built, S
         ),
     }
 
-    let engine = Arc::new(Engine::new(
-        config.profiling.questions.clone(),
-        config.profiling.questions_per_login,
-    ));
     let key = Arc::new(key);
-    let enricher = Arc::new(Enricher::new(
-        key.clone(),
-        provider.issuer().to_owned(),
-        config.server.public_url.origin().to_owned(),
-        config.upstream.url.origin().ascii_serialization(),
-        config.upstream.jwt_lifetime.as_secs(),
-        config.store.profile_cache_users,
-    ));
     let parts = GateParts {
         provider: provider.clone(),
         pages,
-        engine,
-        enricher,
+        engine: engine(config),
+        enricher: enricher(config, &key, &provider),
         store: store.clone(),
         key,
         metrics: metrics.clone(),
@@ -124,6 +109,50 @@ pub(super) async fn build(config: &Config, check_ports: bool) -> Result<Built, S
         provider,
         metrics,
         parts,
+    })
+}
+
+/// The templates and the theme.
+fn pages(config: &Config) -> Result<Arc<Pages>, StartError> {
+    Ok(Arc::new(Pages::new(
+        Theme::from_config(&config.theme, &config.server.public_url),
+        &config.theme.templates,
+    )?))
+}
+
+/// The questions.
+fn engine(config: &Config) -> Arc<Engine> {
+    Arc::new(Engine::new(
+        config.profiling.questions.clone(),
+        config.profiling.questions_per_login,
+    ))
+}
+
+/// The profile views and JWTs (with an empty cache).
+fn enricher(config: &Config, key: &Arc<SigningKey>, provider: &Provider) -> Arc<Enricher> {
+    Arc::new(Enricher::new(
+        key.clone(),
+        provider.issuer().to_owned(),
+        config.server.public_url.origin().to_owned(),
+        config.upstream.url.origin().ascii_serialization(),
+        config.upstream.jwt_lifetime.as_secs(),
+        config.store.profile_cache_users,
+    ))
+}
+
+/// The parts a reload makes anew from `config` — templates and theme, questions, the profile
+/// cache (empty), the policy — with everything else carried over from `running`: the OIDC
+/// client, the store, the signing key, the metrics, and whatever else the parts hold.
+pub(super) fn reloaded_parts(
+    config: &Config,
+    running: &GateParts,
+) -> Result<GateParts, StartError> {
+    Ok(GateParts {
+        pages: pages(config)?,
+        engine: engine(config),
+        enricher: enricher(config, &running.key, &running.provider),
+        policy: Arc::new(config.policy.clone()),
+        ..running.clone()
     })
 }
 

@@ -1,6 +1,10 @@
 //! Start-up: builds the pingora server (public proxy + admin listener) from a validated
-//! [`Config`], discovers the OP before serving, and runs until SIGINT, SIGTERM or SIGQUIT
-//! (SIGHUP is logged and ignored); the store is synced before the process ends.
+//! [`Config`], discovers the OP before serving, and runs until SIGINT, SIGTERM or SIGQUIT;
+//! SIGHUP (and `POST /admin/reload`) reloads the configuration file (`reload.rs`). The store is
+//! synced before the process ends.
+
+use std::path::Path;
+use std::sync::Arc;
 
 use pingora::listeners::TcpSocketOptions;
 use pingora::server::configuration::ServerConf;
@@ -18,10 +22,12 @@ use crate::render::{Pages, Theme};
 mod build;
 mod error;
 mod in_process;
+mod reload;
 
 use build::{build, callback_url, gate, Built};
 pub use error::StartError;
 pub use in_process::InProcess;
+use reload::Reloader;
 
 /// Everything `profilegate check` can verify without contacting anything: every step of
 /// [`run`] that depends on the configuration alone (templates, the JWT key, the OIDC settings,
@@ -56,8 +62,9 @@ pub fn check_online(config: &Config) -> Result<DiscoverySummary, StartError> {
         .map_err(StartError::Discovery)
 }
 
-/// Runs the proxy until it is told to stop.
-pub fn run(config: Config) -> Result<(), StartError> {
+/// Runs the proxy until it is told to stop. `config` was read from `config_path`, which a
+/// reload reads again.
+pub fn run(config: Config, config_path: &Path) -> Result<(), StartError> {
     // Start-up on a runtime dropped afterwards: its pooled connections (the store's, the
     // discovery's) die with it, and the proxy's runtime builds its own back-channel client.
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -71,6 +78,9 @@ pub fn run(config: Config) -> Result<(), StartError> {
         parts,
     } = rt.block_on(build(&config, true))?;
     drop(rt);
+    // The question funnel's figures reach the store about once a second (and below, at stop).
+    crate::metrics::spawn_funnel_flusher(metrics.clone(), store.clone())
+        .map_err(StartError::Runtime)?;
 
     let conf = ServerConf {
         threads: 1,
@@ -99,23 +109,32 @@ pub fn run(config: Config) -> Result<(), StartError> {
     let mut reuse_port = TcpSocketOptions::default();
     reuse_port.so_reuseport = Some(true);
     let listen = config.server.listen.to_string();
+    let mut slots = Vec::with_capacity(config.server.threads);
     for worker in 0..config.server.threads {
-        let mut proxy = Service::new(
-            format!("profilegate proxy {worker}"),
-            Worker::new(gate(&config, &parts)?),
-        );
+        let worker_app = Worker::new(gate(&config, &parts)?);
+        slots.push(worker_app.gate_slot());
+        let mut proxy = Service::new(format!("profilegate proxy {worker}"), worker_app);
         proxy.add_tcp_with_settings(&listen, reuse_port.clone());
         proxy.threads = Some(1);
         server.add_service(OwnSocket(proxy));
     }
 
+    let auth = AdminAuth::from_config(&config.admin);
+    let reloader = Arc::new(Reloader::new(
+        config_path.to_owned(),
+        config.clone(),
+        parts,
+        slots,
+        auth.clone(),
+    ));
     let mut admin = Service::new(
         "profilegate admin".to_owned(),
         Admin::new(AdminContext {
             provider,
             store: store.clone(),
-            metrics,
-            auth: AdminAuth::from_config(&config.admin),
+            metrics: metrics.clone(),
+            auth,
+            reloader: Some(reloader.clone()),
         }),
     );
     admin.add_tcp(&config.server.admin_listen.to_string());
@@ -130,15 +149,19 @@ pub fn run(config: Config) -> Result<(), StartError> {
         threads = config.server.threads,
         "profilegate starting"
     );
-    ignore_hangup()?;
+    reload_on_hangup(reloader)?;
     server.run(RunArgs::default());
+    let funnel = &metrics.funnel;
     // Logins are written without waiting for the disk (answers are flushed when they are
     // stored): make the last ones durable before the process ends.
-    let synced = tokio::runtime::Builder::new_current_thread()
+    let stopping = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(StartError::Runtime)?
-        .block_on(store.sync());
+        .map_err(StartError::Runtime)?;
+    if let Err(e) = stopping.block_on(funnel.flush(&*store)) {
+        tracing::error!(error = %e, "the question funnel's last figures were not stored");
+    }
+    let synced = stopping.block_on(store.sync());
     match synced {
         Ok(()) => tracing::info!("store synced"),
         Err(e) => tracing::error!(error = %e, "the store could not be written to disk at shutdown"),
@@ -147,14 +170,15 @@ pub fn run(config: Config) -> Result<(), StartError> {
     Ok(())
 }
 
-/// SIGHUP is logged and ignored until configuration reload exists.
+/// SIGHUP reloads the configuration file (see [`Reloader`]).
 ///
 /// pingora handles SIGINT, SIGTERM and SIGQUIT (each stops the server, after which [`run`]
 /// syncs the store) but not SIGHUP, whose default action ends the process at once: unlogged,
-/// and without the store's last writes. Operators send it out of habit ("reload"), and a
-/// terminal that closes sends it too. The handler is registered before this returns, so no
-/// SIGHUP after start-up can take the default action; its thread lives as long as the process.
-fn ignore_hangup() -> Result<(), StartError> {
+/// and without the store's last writes. The handler is registered before this returns, so no
+/// SIGHUP after start-up can take the default action; its thread lives as long as the process
+/// and runs each reload itself (one at a time; a reload reads files).
+fn reload_on_hangup(reloader: Arc<Reloader>) -> Result<(), StartError> {
+    use crate::admin::Reload;
     use tokio::signal::unix::{signal, SignalKind};
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
@@ -169,7 +193,8 @@ fn ignore_hangup() -> Result<(), StartError> {
         .spawn(move || {
             rt.block_on(async {
                 while hangup.recv().await.is_some() {
-                    tracing::warn!("SIGHUP received: reload is not supported yet; ignored");
+                    tracing::info!("SIGHUP received: reloading the configuration");
+                    reloader.reload("SIGHUP");
                 }
             })
         })

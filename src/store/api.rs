@@ -7,6 +7,7 @@
 use async_trait::async_trait;
 
 use super::error::StoreError;
+use super::funnel::FunnelRow;
 use super::key::UserKey;
 use super::record::{self, ProfileRecord, Skip, StoredAnswer};
 
@@ -121,6 +122,28 @@ pub trait ProfileStore: Send + Sync {
     /// Returns once every write made before the call is durable (logins included): called when
     /// profilegate stops.
     async fn sync(&self) -> Result<(), StoreError>;
+
+    // ---- Question funnel (issue 18, D): totals per question id and version -----------------
+
+    /// Adds each row's figures to the stored totals of its question and version (creating the
+    /// row), atomically against every other writer (on any replica), durable when it returns.
+    /// Called in batches (about once a second) by `metrics::funnel`, never per request.
+    async fn add_funnel(&self, deltas: &[FunnelRow]) -> Result<(), StoreError>;
+
+    /// Every stored funnel row, sorted by question id, then version.
+    async fn funnel_totals(&self) -> Result<Vec<FunnelRow>, StoreError>;
+
+    // ---- self-service (`/.profilegate/me`) ---------------------------------------------------
+
+    /// Erases the user's answers and skips (their own request, at `/.profilegate/me`): a new,
+    /// durable revision, so every cache and session notices. The login count and times stay
+    /// (the engine's rules read them). Nothing is written when there is nothing to erase.
+    async fn erase_answers(&self, user: &UserKey) -> Result<ProfileRecord, StoreError> {
+        self.update_record(user, Commit::Durable, &|current| {
+            revised(current, Commit::Durable, record::without_answers(current))
+        })
+        .await
+    }
 }
 
 /// Gives a changed record its revision: the current one plus one for a [`Commit::Durable`]
@@ -150,6 +173,7 @@ mod tests {
     struct MapStore {
         records: Mutex<HashMap<UserKey, ProfileRecord>>,
         commits: Mutex<Vec<Commit>>,
+        funnel: Mutex<Vec<FunnelRow>>,
     }
 
     #[async_trait]
@@ -188,6 +212,15 @@ mod tests {
 
         async fn sync(&self) -> Result<(), StoreError> {
             Ok(())
+        }
+
+        async fn add_funnel(&self, deltas: &[FunnelRow]) -> Result<(), StoreError> {
+            crate::store::funnel::merge_rows(&mut self.funnel.lock().expect("lock"), deltas);
+            Ok(())
+        }
+
+        async fn funnel_totals(&self) -> Result<Vec<FunnelRow>, StoreError> {
+            Ok(self.funnel.lock().expect("lock").clone())
         }
     }
 
@@ -245,5 +278,33 @@ mod tests {
             )
             .await;
         assert!(matches!(refused, Err(StoreError::Invalid(_))));
+    }
+
+    #[tokio::test]
+    async fn erasing_answers_clears_answers_and_skips_in_a_new_revision_and_keeps_the_logins() {
+        let store = MapStore::default();
+        let u = UserKey::new("https://op.example", "alice");
+        let nobody = store.erase_answers(&u).await.expect("nothing to erase");
+        assert_eq!(nobody, ProfileRecord::default());
+        store.record_login(&u, 10).await.expect("login");
+        store
+            .save_answers(&u, vec![("a".into(), answer(AnswerValue::Bool(true)))])
+            .await
+            .expect("answers");
+        store
+            .record_skip(&u, "b", Skip::new(11, 1), &|_| false)
+            .await
+            .expect("skip");
+        let erased = store.erase_answers(&u).await.expect("erase");
+        assert!(erased.answers.is_empty() && erased.skips.is_empty());
+        assert_eq!(
+            (erased.revision, erased.logins, erased.first_login_at),
+            (3, 1, 10)
+        );
+        assert_eq!(store.load(&u).await.expect("load"), Some(erased));
+        // Nothing left to erase: no new revision, no write.
+        let again = store.erase_answers(&u).await.expect("again");
+        assert_eq!(again.revision, 3);
+        assert_eq!(store.commits.lock().expect("lock").len(), 4);
     }
 }

@@ -9,13 +9,15 @@
 //! concurrent writers of the same record.
 //!
 //! Layout, bottom up: `key.rs` and `error.rs`; the record and its pure changes (`record.rs`);
-//! the trait with the three write operations written once (`api.rs`); the backends (`sled.rs`,
+//! the trait with the three write operations written once (`api.rs`); the question funnel's
+//! stored totals (`funnel.rs`); the backends (`sled.rs`,
 //! `pg/`), each with its one write primitive; and the profile cache (`cache.rs`). This file only
 //! declares, re-exports and opens the configured backend.
 
 mod api;
 mod cache;
 mod error;
+pub mod funnel;
 mod key;
 mod pg;
 mod record;
@@ -31,6 +33,7 @@ use crate::config::{StoreBackend, StoreConfig};
 pub use self::api::{Commit, OutdatedAnswer, ProfileStore, RecordChange};
 pub use self::cache::{ProfileCache, Revisioned};
 pub use self::error::StoreError;
+pub use self::funnel::{FunnelCounts, FunnelRow};
 pub use self::key::UserKey;
 pub use self::pg::{PgOptions, PgStore, PgTls};
 pub use self::record::{AnswerSource, ProfileRecord, Skip, StoredAnswer, RECORD_FORMAT};

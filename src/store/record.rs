@@ -168,6 +168,16 @@ pub(super) fn with_skip(
     Some(next)
 }
 
+/// The record without answers and skips (the user erased them); `None` when it has neither.
+pub(super) fn without_answers(current: Option<&ProfileRecord>) -> Option<ProfileRecord> {
+    let current = current.filter(|r| !r.answers.is_empty() || !r.skips.is_empty())?;
+    Some(ProfileRecord {
+        answers: BTreeMap::new(),
+        skips: BTreeMap::new(),
+        ..current.clone()
+    })
+}
+
 /// Refuses values that would not read back as written: JSON has no NaN or infinity (serde_json
 /// would write `null`, and the record would then fail to load).
 pub(super) fn check_storable(answers: &[(String, StoredAnswer)]) -> Result<(), StoreError> {

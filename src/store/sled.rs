@@ -1,7 +1,9 @@
 //! The embedded store on sled 0.34: one directory, one process.
 //!
 //! Layout: tree `users` maps [`UserKey::storage_key`] to the record's versioned JSON; tree
-//! `meta` holds `format` (the layout version, `1`) and `secret/<name>` (raw bytes).
+//! `meta` holds `format` (the layout version, `1`) and `secret/<name>` (raw bytes); tree
+//! `funnel` maps `<question>/<version>` to that question version's funnel totals (JSON of
+//! [`FunnelCounts`]), each batch added with an atomic update and flushed.
 //! Writes are compare-and-swap loops over the record (so concurrent writers of one user both
 //! land) followed by a flush (so no answer is acknowledged before it is on disk). A login's
 //! bookkeeping is the exception: sled's background flush (every 500 ms) takes it to disk.
@@ -20,11 +22,13 @@ use async_trait::async_trait;
 
 use super::api::{Commit, ProfileStore, RecordChange};
 use super::error::StoreError;
+use super::funnel::{FunnelCounts, FunnelRow};
 use super::key::UserKey;
 use super::record::{self, ProfileRecord};
 
 const USERS_TREE: &str = "users";
 const META_TREE: &str = "meta";
+const FUNNEL_TREE: &str = "funnel";
 const FORMAT_KEY: &[u8] = b"format";
 const FORMAT_VALUE: &[u8] = b"1";
 const SECRET_PREFIX: &[u8] = b"secret/";
@@ -59,6 +63,7 @@ pub struct SledStore {
     db: sled::Db,
     users: sled::Tree,
     meta: sled::Tree,
+    funnel: sled::Tree,
     /// Set by a failed flush, cleared by a good one; `ready()` reports it.
     flush_failed: AtomicBool,
     /// Tickets taken by callers that need durability, in order.
@@ -175,6 +180,9 @@ fn open_blocking(path: PathBuf, options: &SledOptions) -> Result<SledStore, Stor
 
     let users = db.open_tree(USERS_TREE).map_err(|e| open_error(&path, e))?;
     let meta = db.open_tree(META_TREE).map_err(|e| open_error(&path, e))?;
+    let funnel = db
+        .open_tree(FUNNEL_TREE)
+        .map_err(|e| open_error(&path, e))?;
     match meta
         .compare_and_swap(FORMAT_KEY, None::<&[u8]>, Some(FORMAT_VALUE))
         .map_err(|e| open_error(&path, e))?
@@ -203,6 +211,7 @@ fn open_blocking(path: PathBuf, options: &SledOptions) -> Result<SledStore, Stor
         db,
         users,
         meta,
+        funnel,
         flush_failed: AtomicBool::new(false),
         tickets: AtomicU64::new(0),
         flushed: tokio::sync::Mutex::new(0),
@@ -326,5 +335,69 @@ impl ProfileStore for SledStore {
         }
         // After a failed flush, probe again rather than stay unready forever.
         !self.flush_failed.load(Ordering::Relaxed) || self.flush().await.is_ok()
+    }
+
+    // ---- Question funnel (issue 18, D) ----
+
+    /// Each row added with sled's atomic read-modify-write of its key, then one flush (a
+    /// failed flush is logged, not returned: see below).
+    async fn add_funnel(&self, deltas: &[FunnelRow]) -> Result<(), StoreError> {
+        for row in deltas {
+            let key = format!("{}/{}", row.question, row.version);
+            let mut corrupt = None;
+            self.funnel
+                .update_and_fetch(key.as_bytes(), |old| {
+                    let mut total = match old.map(serde_json::from_slice::<FunnelCounts>) {
+                        None => FunnelCounts::default(),
+                        Some(Ok(total)) => total,
+                        Some(Err(e)) => {
+                            corrupt = Some(e.to_string());
+                            return old.map(<[u8]>::to_vec);
+                        }
+                    };
+                    total.add(&row.counts);
+                    serde_json::to_vec(&total).ok()
+                })
+                .map_err(|e| self.sled_error(e))?;
+            if let Some(cause) = corrupt {
+                return Err(StoreError::Corrupt {
+                    what: format!("funnel totals of {key} in {}", self.path.display()),
+                    cause,
+                });
+            }
+        }
+        if deltas.is_empty() {
+            return Ok(());
+        }
+        // The rows are in sled now: reporting a failed flush as a failure would make the caller
+        // add them again. sled's background flush retries, and `/readyz` reports the failure.
+        if let Err(e) = self.flush().await {
+            tracing::warn!(error = %e, "funnel totals stored but not yet flushed to disk");
+        }
+        Ok(())
+    }
+
+    async fn funnel_totals(&self) -> Result<Vec<FunnelRow>, StoreError> {
+        let mut rows = Vec::new();
+        for entry in self.funnel.iter() {
+            let (key, value) = entry.map_err(|e| self.sled_error(e))?;
+            let key = String::from_utf8_lossy(&key).into_owned();
+            let corrupt = |cause: String| StoreError::Corrupt {
+                what: format!("funnel totals of {key} in {}", self.path.display()),
+                cause,
+            };
+            let (question, version) = key
+                .rsplit_once('/')
+                .and_then(|(q, v)| Some((q.to_owned(), v.parse::<u32>().ok()?)))
+                .ok_or_else(|| corrupt("not <question>/<version>".into()))?;
+            let counts = serde_json::from_slice(&value).map_err(|e| corrupt(e.to_string()))?;
+            rows.push(FunnelRow {
+                question,
+                version,
+                counts,
+            });
+        }
+        rows.sort_by(|a, b| (&a.question, a.version).cmp(&(&b.question, b.version)));
+        Ok(rows)
     }
 }

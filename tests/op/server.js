@@ -8,6 +8,8 @@
 // Config (JSON; every key optional except "clients"):
 //   {
 //     "host": "localhost",          // issuer host and listen address ("localhost" = 127.0.0.1 and ::1)
+//     "listen_address": "0.0.0.0",  // listen here instead (the issuer keeps "host"): a container
+//                                   // whose published port must reach it (examples/compose)
 //     "port": 0,                    // 0 = pick a free port
 //     "clients": [{ "client_id": "profilegate", "client_secret": "s3cret",
 //                   "redirect_uris": ["http://127.0.0.1:8080/.profilegate/callback"],
@@ -94,6 +96,7 @@ function loadConfig() {
 
 const cfg = loadConfig();
 const host = cfg.host ?? 'localhost';
+const listenAddress = cfg.listen_address ?? null;
 const wantedPort = Number(cfg.port ?? 0);
 const extraClaimsByLogin = cfg.claims ?? {};
 const extraScopeClaims = cfg.extra_scope_claims ?? {};
@@ -169,7 +172,11 @@ const dispatch = (req, res) => handler(req, res);
 
 const servers = [];
 let port;
-if (host === 'localhost') {
+if (listenAddress !== null) {
+  const srv = http.createServer(dispatch);
+  port = await listen(srv, wantedPort, listenAddress).catch((err) => fail(`listen ${listenAddress}:${wantedPort}: ${err.message}`));
+  servers.push(srv);
+} else if (host === 'localhost') {
   // "localhost" may resolve to 127.0.0.1 or ::1 depending on the machine and the client:
   // serve both loopback addresses on the same port.
   const v4 = http.createServer(dispatch);

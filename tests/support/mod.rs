@@ -13,6 +13,8 @@ pub mod captured_log;
 #[allow(dead_code)]
 pub mod child;
 #[allow(dead_code)]
+pub mod funnel;
+#[allow(dead_code)]
 pub mod headers;
 #[allow(dead_code)]
 pub mod op;
@@ -26,6 +28,8 @@ pub mod proxy;
 pub mod questions;
 #[allow(dead_code)]
 pub mod raw;
+#[allow(dead_code)]
+pub mod self_service;
 #[allow(dead_code)]
 pub mod upstream;
 

@@ -62,6 +62,11 @@ impl Proxy {
         );
     }
 
+    /// The process id of the binary (`None` in process, or once it has stopped).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.origin)
     }

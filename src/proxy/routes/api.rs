@@ -9,8 +9,8 @@ use serde_json::{json, Map, Value};
 use super::super::gate::Gate;
 use super::super::reply::{Handled, Reply};
 use super::super::request::IncomingRequest;
-use super::apply_for;
 use super::questions::{previous_answer, stored_answers};
+use super::{apply_for, count_funnel};
 use crate::error::AppError;
 use crate::profile::schema::{raw_values, schema};
 use crate::profile::{Applied, FieldErrors};
@@ -64,6 +64,14 @@ pub async fn pending(gate: &Gate, user: &Session) -> Handled {
         .await
         .map_err(|e| (e, Vec::new()))?;
     let current = |id: &str| previous_answer(&stored.answers, id).map(|a| a.value.to_json());
+    // The funnel: each question listed counts as shown (as the hosted page's GET does).
+    for q in user
+        .pending
+        .iter()
+        .filter_map(|id| gate.engine.question(id))
+    {
+        gate.metrics.funnel.shown(&q.id, q.version);
+    }
     Ok(Reply::json(
         200,
         &json!({
@@ -157,6 +165,8 @@ pub async fn answers(gate: &Gate, request: &mut IncomingRequest, mut user: Sessi
     } else {
         Applied::Invalid(errors)
     };
+    // Not timed: the API has no authenticated time of showing (docs/funnel.md).
+    count_funnel(gate, &outcome, &raw, &posted.skip, None);
     match outcome {
         Applied::Invalid(errors) => Ok(Reply::json(
             422,

@@ -17,9 +17,9 @@ use http::Method;
 use super::super::gate::Gate;
 use super::super::reply::{Handled, Reply};
 use super::super::request::{Form, IncomingRequest};
-use super::apply_for;
 use super::next::questions_location;
 use super::ui_token::{self, QuestionsClaims};
+use super::{apply_for, count_funnel};
 use crate::error::AppError;
 use crate::profile::Applied;
 use crate::redirect::ReturnTo;
@@ -93,10 +93,13 @@ async fn post_back(gate: &Gate, request: &mut IncomingRequest) -> Handled {
         .filter(|id| !skips.contains(id))
         .map(|id| (id.clone(), values.get(id).cloned().unwrap_or_default()))
         .collect();
-    match apply_for(gate, &mut user, &answers, &skips, &gate.default_language)
+    let applied = apply_for(gate, &mut user, &answers, &skips, &gate.default_language)
         .await
-        .map_err(|e| (e, Vec::new()))?
-    {
+        .map_err(|e| (e, Vec::new()))?;
+    // Timed from the token's issue (`iat`), when its questions were shown.
+    let shown_at = claims.iat.checked_mul(1000).filter(|at| *at > 0);
+    count_funnel(gate, &applied, &answers, &skips, shown_at);
+    match applied {
         // Invalid: back to the custom UI with the errors and what the user typed.
         Applied::Invalid(errors) => {
             let back = ui_token::redirect_url(

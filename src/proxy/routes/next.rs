@@ -24,17 +24,28 @@ pub fn questions_location(gate: &Gate, user: &Session, rd: &ReturnTo) -> Option<
         QuestionUi::Redirect {
             url,
             token_lifetime,
-        } => ui_token::redirect_url(
-            gate,
-            url,
-            token_lifetime.as_secs(),
-            user,
-            rd,
-            &Default::default(),
-            &Default::default(),
-        )
-        .map_err(|e| tracing::error!(error = %e, "custom UI token"))
-        .ok(),
+        } => {
+            // The funnel: a token's questions count as shown when it is issued (a refused
+            // post-back's new token is not counted again).
+            for q in user
+                .pending
+                .iter()
+                .filter_map(|id| gate.engine.question(id))
+            {
+                gate.metrics.funnel.shown(&q.id, q.version);
+            }
+            ui_token::redirect_url(
+                gate,
+                url,
+                token_lifetime.as_secs(),
+                user,
+                rd,
+                &Default::default(),
+                &Default::default(),
+            )
+            .map_err(|e| tracing::error!(error = %e, "custom UI token"))
+            .ok()
+        }
     }
 }
 

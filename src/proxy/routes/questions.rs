@@ -9,15 +9,15 @@ use http::Method;
 use super::super::gate::Gate;
 use super::super::reply::{Handled, Reply};
 use super::super::request::{Form, IncomingRequest};
-use super::apply_for;
 use super::next::{next_question, profile_url, questions_location};
+use super::{apply_for, count_funnel};
 use crate::config::QuestionUi;
 use crate::enrich::Enriched;
 use crate::error::AppError;
 use crate::profile::{Applied, Question};
 use crate::redirect::ReturnTo;
 use crate::render::{QuestionPage, QuestionView, SignedIn};
-use crate::session::{tokens_equal, Session};
+use crate::session::{now_millis, tokens_equal, Session};
 use crate::store::StoredAnswer;
 
 // The page's own controls start with `_`, which no question id can (ids are `[a-z][a-z0-9_]*`).
@@ -98,6 +98,7 @@ fn render(
     q: &Question,
     values: &[String],
     error: Option<&str>,
+    shown: &str,
     rd: &ReturnTo,
 ) -> Reply {
     let page = QuestionPage {
@@ -105,6 +106,7 @@ fn render(
         values,
         error,
         csrf_token: &user.csrf,
+        shown,
         action: &gate.routes.profile,
         rd: rd.path(),
         step: 1,
@@ -149,7 +151,13 @@ pub async fn show(gate: &Gate, request: &IncomingRequest, user: &Session) -> Han
             let values = previous_answer(&stored.answers, &q.id)
                 .map(|a| a.value.form_values())
                 .unwrap_or_default();
-            render(gate, &lang, 200, user, q, &values, None, &rd)
+            // The funnel: shown once per GET (a refused answer's re-render is not counted
+            // again), and the MAC'd time of it for the answer's time to answer.
+            gate.metrics.funnel.shown(&q.id, q.version);
+            let shown = gate
+                .sealer
+                .shown_stamp(&user.csrf, &q.id, q.version, now_millis());
+            render(gate, &lang, 200, user, q, &values, None, &shown, &rd)
         }
         (Some(_), QuestionUi::Redirect { .. }) => {
             let to =
@@ -197,15 +205,27 @@ pub async fn submit(gate: &Gate, request: &mut IncomingRequest, mut user: Sessio
     } else {
         (vec![(q.id.clone(), values.clone())], Vec::new())
     };
+    // When the question was shown, if the form carries a stamp this proxy made for this
+    // session and question (a template without the field, or a forged one: not timed).
+    let stamp = field("_shown");
+    let shown_at = stamp.and_then(|stamp| {
+        gate.sealer
+            .open_shown_stamp(stamp, &user.csrf, &q.id, q.version)
+    });
+    // A refused answer's re-render keeps the first showing's stamp.
+    let shown = stamp.filter(|_| shown_at.is_some()).unwrap_or_default();
     // The same rules and the same durable write as the JSON API and the custom UI.
-    let record = match apply_for(gate, &mut user, &answers, &skips, &lang)
+    let applied = apply_for(gate, &mut user, &answers, &skips, &lang)
         .await
-        .map_err(|e| (e, Vec::new()))?
-    {
+        .map_err(|e| (e, Vec::new()))?;
+    count_funnel(gate, &applied, &answers, &skips, shown_at);
+    let record = match applied {
         Applied::Stored(record) => record,
         Applied::Invalid(errors) => {
             let message = errors.get(&q.id).map(String::as_str);
-            return Ok(render(gate, &lang, 422, &user, q, &values, message, &rd));
+            return Ok(render(
+                gate, &lang, 422, &user, q, &values, message, shown, &rd,
+            ));
         }
     };
     tracing::info!(sub = %user.sub, question = %q.id, revision = record.revision, "profile updated");
@@ -246,6 +266,7 @@ mod tests {
             values,
             error: None,
             csrf_token: "t",
+            shown: "",
             action: "/.profilegate/profile",
             rd: "/",
             step: 1,

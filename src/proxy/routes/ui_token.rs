@@ -54,6 +54,9 @@ pub struct QuestionsClaims {
     pub questions: Vec<TokenQuestion>,
     pub state: String,
     pub rd: Option<String>,
+    /// When the token was issued: when its questions were shown (the funnel's time to answer;
+    /// signed, so the form cannot move it).
+    pub iat: u64,
     pub exp: u64,
 }
 

@@ -9,6 +9,9 @@
 //!   `jsonb`, for the same reason: it keeps `\u0000` in answers as written.
 //! - `profilegate_meta (name text, value bytea)`: `format` (the layout version, `1`) and
 //!   `secret/<name>`.
+//! - `profilegate_funnel (question text, version integer, counters bigint…, answer_buckets
+//!   bigint[])`: the question funnel's totals, one row per question version, added to with an
+//!   upsert (`UPDATE … SET n = n + $1`), so replicas' batches add up.
 //!
 //! Every write is one transaction that reads the row `FOR UPDATE`, applies the change and writes
 //! it back, so concurrent writers of one user (on any replica) never lose each other's changes.
@@ -37,11 +40,13 @@ use deadpool_postgres::{Pool, PoolError};
 
 use self::connect::{Connected, IoThread};
 use self::sql::{
-    CREATE_META, CREATE_USERS, FORMAT_VALUE, INSERT_META, INSERT_RECORD, SCHEMA_LOCK, SELECT_META,
-    SELECT_RECORD, SELECT_RECORD_FOR_UPDATE, UPDATE_RECORD,
+    ADD_FUNNEL, CREATE_FUNNEL, CREATE_META, CREATE_USERS, FORMAT_VALUE, INSERT_META, INSERT_RECORD,
+    SCHEMA_LOCK, SELECT_FUNNEL, SELECT_META, SELECT_RECORD, SELECT_RECORD_FOR_UPDATE,
+    UPDATE_RECORD,
 };
 use super::api::{Commit, ProfileStore, RecordChange};
 use super::error::StoreError;
+use super::funnel::{FunnelCounts, FunnelRow, ANSWER_BUCKETS};
 use super::key::UserKey;
 use super::record::{self, ProfileRecord};
 
@@ -104,7 +109,7 @@ impl PgStore {
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
             .await
             .map_err(|e| self.pg_error(e))?;
-        for statement in [CREATE_META, CREATE_USERS] {
+        for statement in [CREATE_META, CREATE_USERS, CREATE_FUNNEL] {
             tx.batch_execute(statement)
                 .await
                 .map_err(|e| self.pg_error(e))?;
@@ -305,4 +310,85 @@ impl ProfileStore for PgStore {
             .map_err(|e| self.pg_error(e))?;
         tx.commit().await.map_err(|e| self.pg_error(e))
     }
+
+    // ---- Question funnel (issue 18, D) ----
+
+    /// One transaction of upserts, in key order (two replicas' batches never deadlock).
+    async fn add_funnel(&self, deltas: &[FunnelRow]) -> Result<(), StoreError> {
+        if deltas.is_empty() {
+            return Ok(());
+        }
+        let mut sorted: Vec<&FunnelRow> = deltas.iter().collect();
+        sorted.sort_by(|a, b| (&a.question, a.version).cmp(&(&b.question, b.version)));
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| self.pg_error(e))?;
+        let add = tx
+            .prepare_cached(ADD_FUNNEL)
+            .await
+            .map_err(|e| self.pg_error(e))?;
+        for row in sorted {
+            let c = &row.counts;
+            let buckets: Vec<i64> = c.answer_buckets.iter().map(|n| to_i64(*n)).collect();
+            let version = i32::try_from(row.version).unwrap_or(i32::MAX);
+            tx.execute(
+                &add,
+                &[
+                    &row.question,
+                    &version,
+                    &to_i64(c.shown),
+                    &to_i64(c.answered),
+                    &to_i64(c.skipped),
+                    &to_i64(c.invalid),
+                    &to_i64(c.answer_count),
+                    &to_i64(c.answer_millis_sum),
+                    &buckets,
+                ],
+            )
+            .await
+            .map_err(|e| self.pg_error(e))?;
+        }
+        tx.commit().await.map_err(|e| self.pg_error(e))
+    }
+
+    async fn funnel_totals(&self) -> Result<Vec<FunnelRow>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(SELECT_FUNNEL, &[])
+            .await
+            .map_err(|e| self.pg_error(e))?;
+        let count = |row: &tokio_postgres::Row, i: usize| to_u64(row.get::<_, i64>(i));
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let mut answer_buckets = [0u64; ANSWER_BUCKETS];
+                let stored: Vec<i64> = row.get(8);
+                for (bucket, n) in answer_buckets.iter_mut().zip(stored) {
+                    *bucket = to_u64(n);
+                }
+                FunnelRow {
+                    question: row.get(0),
+                    version: u32::try_from(row.get::<_, i32>(1)).unwrap_or(0),
+                    counts: FunnelCounts {
+                        shown: count(row, 2),
+                        answered: count(row, 3),
+                        skipped: count(row, 4),
+                        invalid: count(row, 5),
+                        answer_count: count(row, 6),
+                        answer_millis_sum: count(row, 7),
+                        answer_buckets,
+                    },
+                }
+            })
+            .collect())
+    }
+}
+
+/// A counter as PostgreSQL's `bigint` (saturating).
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// A stored `bigint` counter (never negative unless edited by hand: then 0).
+fn to_u64(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
 }

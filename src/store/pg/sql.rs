@@ -1,4 +1,4 @@
-//! The PostgreSQL store's schema and statements: two tables, created when missing, and the SQL
+//! The PostgreSQL store's schema and statements: three tables, created when missing, and the SQL
 //! every operation runs. The layout is described in the parent module; changing a statement here
 //! must not change the schema (there are no migrations).
 
@@ -30,3 +30,38 @@ pub(super) const INSERT_RECORD: &str = "INSERT INTO profilegate_users (issuer, s
 pub(super) const SELECT_META: &str = "SELECT value FROM profilegate_meta WHERE name = $1";
 pub(super) const INSERT_META: &str =
     "INSERT INTO profilegate_meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING";
+
+// ---- Question funnel (issue 18, D) ----
+
+/// One row per question id and version: its counters and the answer-time histogram's buckets
+/// (not cumulative; `funnel::ANSWER_SECONDS_BOUNDS` and `+Inf`). No user data.
+pub(super) const CREATE_FUNNEL: &str = "CREATE TABLE IF NOT EXISTS profilegate_funnel (
+    question text NOT NULL,
+    version integer NOT NULL,
+    shown bigint NOT NULL DEFAULT 0,
+    answered bigint NOT NULL DEFAULT 0,
+    skipped bigint NOT NULL DEFAULT 0,
+    invalid bigint NOT NULL DEFAULT 0,
+    answer_count bigint NOT NULL DEFAULT 0,
+    answer_millis_sum bigint NOT NULL DEFAULT 0,
+    answer_buckets bigint[] NOT NULL,
+    PRIMARY KEY (question, version)
+)";
+/// Adds a delta to a row (creating it): one atomic upsert, the buckets added element-wise.
+pub(super) const ADD_FUNNEL: &str = "INSERT INTO profilegate_funnel AS f (question, version,
+    shown, answered, skipped, invalid, answer_count, answer_millis_sum, answer_buckets)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+    ON CONFLICT (question, version) DO UPDATE SET
+        shown = f.shown + excluded.shown,
+        answered = f.answered + excluded.answered,
+        skipped = f.skipped + excluded.skipped,
+        invalid = f.invalid + excluded.invalid,
+        answer_count = f.answer_count + excluded.answer_count,
+        answer_millis_sum = f.answer_millis_sum + excluded.answer_millis_sum,
+        answer_buckets = ARRAY(
+            SELECT coalesce(a, 0) + coalesce(b, 0)
+            FROM unnest(f.answer_buckets, excluded.answer_buckets) WITH ORDINALITY AS t(a, b, i)
+            ORDER BY i)";
+pub(super) const SELECT_FUNNEL: &str = "SELECT question, version, shown, answered, skipped,
+    invalid, answer_count, answer_millis_sum, answer_buckets
+    FROM profilegate_funnel ORDER BY question, version";

@@ -2,6 +2,7 @@
 //! need a second process, are in [`process`]; the PostgreSQL store's, against a real server, in
 //! [`pg`].
 
+mod funnel;
 mod pg;
 mod process;
 
@@ -504,5 +505,58 @@ fn the_config_opens_sled_and_reports_an_unreachable_postgres_clearly() {
             "{text}"
         );
         assert!(!text.contains("hunter2"), "{text}");
+    });
+}
+
+// ---- self-service (`/.profilegate/me`) -----------------------------------------------------------
+
+#[test]
+fn erased_answers_stay_erased_after_reopening_and_other_users_keep_theirs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    run(async {
+        let store = open_at(dir.path()).await;
+        store
+            .record_login(&user("alice"), 1000)
+            .await
+            .expect("login");
+        store
+            .save_answers(
+                &user("alice"),
+                one("company", AnswerValue::Text("Acme".into())),
+            )
+            .await
+            .expect("save");
+        store
+            .record_skip(&user("alice"), "role", Skip::new(1001, 1), &|_| false)
+            .await
+            .expect("skip");
+        store
+            .save_answers(
+                &user("bob"),
+                one("company", AnswerValue::Text("Bobco".into())),
+            )
+            .await
+            .expect("save");
+        let erased = store.erase_answers(&user("alice")).await.expect("erase");
+        assert!(erased.answers.is_empty() && erased.skips.is_empty());
+        assert_eq!((erased.revision, erased.logins), (3, 1));
+    });
+    run(async {
+        let store = open_at(dir.path()).await;
+        let alice = store
+            .load(&user("alice"))
+            .await
+            .expect("load")
+            .expect("kept");
+        assert!(
+            alice.answers.is_empty() && alice.skips.is_empty(),
+            "{alice:?}"
+        );
+        assert_eq!(
+            (alice.revision, alice.logins, alice.first_login_at),
+            (3, 1, 1000)
+        );
+        let bob = store.load(&user("bob")).await.expect("load").expect("bob");
+        assert_eq!(bob.answers.len(), 1);
     });
 }

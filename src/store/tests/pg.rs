@@ -15,14 +15,14 @@ use crate::profile::AnswerValue;
 use crate::store::*;
 
 /// A schema of its own on the test server, and URLs that put a store in it.
-struct TestDb {
+pub(super) struct TestDb {
     base: String,
     schema: String,
 }
 
 impl TestDb {
     /// `None` (after saying why) when no server is configured and none is required.
-    async fn new() -> Option<TestDb> {
+    pub(super) async fn new() -> Option<TestDb> {
         let base = match std::env::var("PG_TEST_URL") {
             Ok(url) if !url.is_empty() => url,
             _ => {
@@ -52,7 +52,7 @@ impl TestDb {
         )
     }
 
-    async fn store(&self) -> PgStore {
+    pub(super) async fn store(&self) -> PgStore {
         PgStore::open(&self.url(), PgOptions::default())
             .await
             .expect("open the PostgreSQL store")
@@ -72,7 +72,7 @@ impl TestDb {
         let _ = task.await;
     }
 
-    async fn drop_schema(self) {
+    pub(super) async fn drop_schema(self) {
         self.sql(&format!("DROP SCHEMA {} CASCADE", self.schema))
             .await;
     }
@@ -542,6 +542,34 @@ fn with_sslmode_require_the_connection_is_tls_and_the_server_certificate_is_veri
             .expect("an unknown CA is refused");
         assert!(matches!(err, StoreError::Unavailable(_)), "{err}");
         assert!(err.to_string().contains("certificate"), "{err}");
+        db.drop_schema().await;
+    });
+}
+
+// ---- self-service (`/.profilegate/me`) -----------------------------------------------------------
+
+#[test]
+fn erased_answers_are_erased_for_every_replica() {
+    run(async {
+        let Some(db) = TestDb::new().await else {
+            return;
+        };
+        let (a, b) = (db.store().await, db.store().await);
+        let u = user("alice");
+        a.save_answers(&u, one("company", AnswerValue::Text("Acme".into())))
+            .await
+            .expect("save");
+        a.record_skip(&u, "role", Skip::new(1001, 1), &|_| false)
+            .await
+            .expect("skip");
+        let erased = b
+            .erase_answers(&u)
+            .await
+            .expect("erase on the other replica");
+        assert_eq!(erased.revision, 3);
+        let read = a.load(&u).await.expect("load").expect("kept");
+        assert!(read.answers.is_empty() && read.skips.is_empty(), "{read:?}");
+        assert_eq!(read.revision, 3);
         db.drop_schema().await;
     });
 }

@@ -1,8 +1,14 @@
 //! Counters for the admin listener's `/metrics`, in the Prometheus text format.
 //! Relaxed atomics: one uncontended add per event, nothing on the hot path beyond that.
+//! The question funnel's counters, with their batched writes to the store, are `funnel.rs`'s.
+
+pub mod funnel;
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::store::ProfileStore;
 
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -15,6 +21,8 @@ pub struct Metrics {
     pub logins_failed: AtomicU64,
     pub logouts: AtomicU64,
     pub upstream_errors: AtomicU64,
+    /// The question funnel (`profilegate_question_*`).
+    pub funnel: funnel::FunnelMetrics,
 }
 
 impl Metrics {
@@ -76,6 +84,39 @@ impl Metrics {
             let _ = writeln!(out, "# TYPE {name} counter");
             let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
         }
+        self.funnel.render(&mut out);
         out
     }
+}
+
+/// Starts the thread that flushes `metrics`' funnel to `store` every [`funnel::FLUSH_EVERY`] (its own
+/// one-thread runtime; it lives as long as the process). A failed flush is logged and retried.
+pub fn spawn_funnel_flusher(
+    metrics: Arc<Metrics>,
+    store: Arc<dyn ProfileStore>,
+) -> std::io::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("funnel-flush".into())
+        .spawn(move || {
+            rt.block_on(async {
+                let mut tick = tokio::time::interval(funnel::FLUSH_EVERY);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                let mut failing = false;
+                loop {
+                    tick.tick().await;
+                    match metrics.funnel.flush(&*store).await {
+                        Ok(()) => failing = false,
+                        Err(e) if !failing => {
+                            failing = true;
+                            tracing::warn!(error = %e, "funnel totals not written to the store; retrying");
+                        }
+                        Err(_) => {}
+                    }
+                }
+            })
+        })?;
+    Ok(())
 }
