@@ -52,6 +52,13 @@ enum Command {
         #[arg(long)]
         online: bool,
     },
+    /// Show, erase, export or import user records on the configured store (sled: with
+    /// profilegate stopped; PostgreSQL: also while it runs). Exit 0 done, 1 not found or
+    /// rejected lines, 2 configuration or store error.
+    Users {
+        #[command(subcommand)]
+        command: profilegate::cli::users::UsersCommand,
+    },
     /// Print the question funnel's totals from the configured store (sled: with profilegate
     /// stopped; PostgreSQL: any time): shown, answered, skipped, invalid, completion, median.
     Stats {
@@ -102,6 +109,10 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Users { command } => {
+            init_logging(&config.log);
+            profilegate::cli::users::run(&config, command)
+        }
         Command::Stats { json } => {
             match profilegate::cli::stats::run(&config, json, &mut std::io::stdout().lock()) {
                 Ok(()) => ExitCode::SUCCESS,

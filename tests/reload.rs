@@ -255,6 +255,68 @@ fn wrk_reports_are_parsed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_reload_an_admin_erase_still_reaches_the_new_gates_caches() {
+    // The company question optional, so alice reaches the upstream with or without an answer.
+    let before = sections(true, "nobody@example.com", COMPANY_LABEL)
+        .replace("required = true", "required = false");
+    let env = TestEnv::spawned_full("", &before, json!({})).await;
+    let proxy = &env.proxy;
+    let admin = |path: &str| format!("http://127.0.0.1:{}{path}", proxy.admin_port);
+    let http = http_client();
+    let line = json!({
+        "issuer": env.op.issuer,
+        "sub": "alice",
+        "record": {"v": 1, "answers": {"company": {"value": {"text": "Kept Corp"},
+            "answered_at": 1_700_000_000u64, "question_version": 1, "source": "user"}},
+            "revision": 1}
+    });
+    let imported = http
+        .post(admin("/admin/import"))
+        .bearer_auth(ADMIN_TOKEN)
+        .body(line.to_string())
+        .send()
+        .await
+        .expect("import");
+    assert_eq!(imported.status(), StatusCode::OK, "{}", proxy.log());
+
+    let alice = env.browser();
+    alice.login(&proxy.url("/"), "alice").await;
+    let seen = alice.navigate(&proxy.url("/before")).await;
+    assert_eq!(seen.status(), StatusCode::OK, "{}", proxy.log());
+    assert_eq!(
+        env.upstream.last().header("x-profile-company"),
+        Some("Kept Corp")
+    );
+
+    // Reload: new gates, new caches. They must still hear of an erase.
+    let after = before.replace(COMPANY_LABEL, NEW_LABEL);
+    rewrite(proxy, &before, &after);
+    hangup_until(proxy, "configuration reloaded", 0);
+    alice.navigate(&proxy.url("/cached")).await;
+    assert_eq!(
+        env.upstream.last().header("x-profile-company"),
+        Some("Kept Corp"),
+        "the new gate caches her profile"
+    );
+    let erased = http
+        .delete(admin("/admin/user?sub=alice"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("erase");
+    assert_eq!(erased.status(), StatusCode::OK, "{}", proxy.log());
+    let next = alice.navigate(&proxy.url("/after")).await;
+    assert_eq!(next.status(), StatusCode::OK, "{}", proxy.log());
+    let last = env.upstream.last();
+    assert_eq!(last.target, "/after");
+    assert_eq!(
+        last.header("x-profile-company"),
+        None,
+        "erased answers are gone"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_reloads_under_load_cost_no_request_an_error() {
     let first = sections(true, "nobody@example.com", COMPANY_LABEL);
     let second = sections(true, "alice@example.com", NEW_LABEL);

@@ -143,3 +143,63 @@ async fn two_replicas_share_answers_and_the_signing_key_and_notice_a_newer_revis
     browser.navigate(&replica_b.url("/third")).await;
     assert_eq!(env.upstream.last().header("x-profile-role"), Some("Design"));
 }
+
+/// An erase through replica A's admin API: replica B, which served the user's answers from its
+/// cache a moment before, serves none at the next request (PostgreSQL `NOTIFY`, heard by B's
+/// `LISTEN`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erase_at_one_replica_is_seen_by_the_other_at_the_next_request() {
+    let Some(store) = store_table().await else {
+        return;
+    };
+    const TOKEN: &str = "replicas-admin-token-0123456789";
+    let sections = format!(
+        "{}\n{store}\n[admin]\ntoken = \"ops:{TOKEN}\"\n",
+        questions()
+    );
+    let env = TestEnv::spawned_full("", &sections, json!({})).await;
+    let replica_b = start_proxy_with(
+        free_port(),
+        &env.op.issuer,
+        &env.upstream.url(),
+        "",
+        &sections,
+        true,
+    )
+    .await;
+    let browser = env.browser();
+    browser.login(&env.proxy.url("/"), "alice").await;
+    answer(&browser, &env.proxy, "company", "Erased Corp").await;
+    // B caches her answers.
+    for path in ["/b-1", "/b-2"] {
+        let resp = browser.navigate(&replica_b.url(path)).await;
+        assert_eq!(resp.status(), StatusCode::OK, "{}", replica_b.log());
+        assert_eq!(
+            env.upstream.last().header("x-profile-company"),
+            Some("Erased Corp")
+        );
+    }
+    let erased = reqwest::Client::new()
+        .delete(format!(
+            "http://127.0.0.1:{}/admin/user?sub=alice",
+            env.proxy.admin_port
+        ))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("erase at A");
+    assert_eq!(erased.status(), StatusCode::OK, "{}", env.proxy.log());
+    let started = std::time::Instant::now();
+    let resp = browser.navigate(&replica_b.url("/b-after")).await;
+    let took = started.elapsed();
+    assert_eq!(resp.status(), StatusCode::OK, "{}", replica_b.log());
+    let seen = env.upstream.last();
+    assert_eq!(seen.target, "/b-after");
+    assert_eq!(
+        seen.header("x-profile-company"),
+        None,
+        "B still served the erased answer:\n{}",
+        replica_b.log()
+    );
+    eprintln!("B's first request after the erase at A answered in {took:?}, without the answer");
+}

@@ -12,9 +12,11 @@ mod auth;
 mod context;
 pub mod dashboard;
 pub mod funnel;
+pub mod import;
 mod reload;
 mod reloader;
 mod reply;
+mod users;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -110,16 +112,17 @@ async fn admin_route(context: &AdminContext, request: Request<Incoming>) -> Resp
             funnel::stats(context, &caller, request).await
         }
         (Method::POST, "/admin/reload") => reload::post(context, &caller).await,
-        _ => {
-            let _ = &caller;
-            json(
-                404,
-                &serde_json::json!({
-                    "error": "not_found",
-                    "message": "no such admin route",
-                }),
-            )
-        }
+        (Method::GET | Method::HEAD, "/admin/user") => users::show(context, &caller, request).await,
+        (Method::DELETE, "/admin/user") => users::erase(context, &caller, request).await,
+        (Method::GET, "/admin/export") => users::export(context, &caller, request).await,
+        (Method::POST, "/admin/import") => users::import(context, &caller, request).await,
+        _ => json(
+            404,
+            &serde_json::json!({
+                "error": "not_found",
+                "message": "no such admin route",
+            }),
+        ),
     }
 }
 

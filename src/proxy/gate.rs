@@ -108,6 +108,12 @@ impl Gate {
         let mut session_claims = policy.claims();
         session_claims.merge(&engine.claims());
         let on_paths = engine.questions().iter().any(|q| !q.on_paths.is_empty());
+        // Erases and imports (here or on another replica) reach the caches of user data; a
+        // gate built by a reload subscribes anew, the store's hub outlives it.
+        let sessions = Sessions::new();
+        sessions.listen(store.user_changes());
+        let forget: Arc<dyn crate::store::ForgetUsers> = enricher.clone();
+        store.user_changes().subscribe(Arc::downgrade(&forget));
         Ok(Self {
             routes: Routes::new(&server.prefix),
             origin: server.public_url.origin().to_owned(),
@@ -133,7 +139,7 @@ impl Gate {
             upstream: Upstream::new(upstream)?,
             read_timeout: upstream.read_timeout,
             metrics,
-            sessions: Sessions::new(),
+            sessions,
             max_header_bytes: server.max_header_bytes,
             max_request_head_bytes: server.max_request_head_bytes,
             continue_origin: match &profiling.ui {

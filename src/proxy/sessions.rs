@@ -5,6 +5,10 @@
 //! stored, and the same bytes always open to the same session, so a hit proves what a fresh
 //! unsealing would. The expiry is still checked at every request. Bounded like the profile
 //! cache (a full shard drops an eighth); a miss costs one unsealing.
+//!
+//! A session keeps verdicts computed from the user's answers: when the store says a record was
+//! erased or replaced ([`ForgetUsers`], registered by [`Sessions::listen`]) the user's opened
+//! sessions are dropped, and their next request opens the cookie afresh.
 
 use std::sync::{Arc, Mutex};
 
@@ -12,7 +16,7 @@ use super::prepare::Identity;
 use crate::policy::SessionVerdicts;
 use crate::profile::DueOnPath;
 use crate::session::{CookieSealer, RequestCookies, Session};
-use crate::store::{ProfileCache, Revisioned};
+use crate::store::{ForgetUsers, ProfileCache, Revisioned, UserChanges, UserKey};
 
 /// Opened session cookies kept per proxy worker: about 1 KiB each (cookie, session, headers),
 /// so at most ~0.5 MiB per worker.
@@ -101,7 +105,23 @@ impl Revisioned for SignedIn {
 }
 
 pub struct Sessions {
-    opened: ProfileCache<Box<str>, SignedIn>,
+    opened: Arc<Opened>,
+}
+
+/// The opened sessions by cookie value.
+struct Opened(ProfileCache<Box<str>, SignedIn>);
+
+/// One proxy serves one issuer: a subject is forgotten whatever the issuer named (forgetting
+/// too much only costs an unsealing).
+impl ForgetUsers for Opened {
+    fn forget_user(&self, user: &UserKey) {
+        self.0
+            .retain(|_, signed_in| signed_in.session.sub != user.subject);
+    }
+
+    fn forget_everyone(&self) {
+        self.0.clear();
+    }
 }
 
 impl Default for Sessions {
@@ -113,8 +133,15 @@ impl Default for Sessions {
 impl Sessions {
     pub fn new() -> Self {
         Self {
-            opened: ProfileCache::new(CAPACITY),
+            opened: Arc::new(Opened(ProfileCache::new(CAPACITY))),
         }
+    }
+
+    /// Has `changes` (the store's) drop a user's opened sessions when their record is erased or
+    /// replaced.
+    pub fn listen(&self, changes: &UserChanges) {
+        let opened: Arc<dyn ForgetUsers> = self.opened.clone();
+        changes.subscribe(Arc::downgrade(&opened));
     }
 
     /// The request's session if its cookie opens and has not expired at `now` (seconds).
@@ -125,12 +152,13 @@ impl Sessions {
         now: u64,
     ) -> Option<Arc<SignedIn>> {
         let value = cookies.get(sealer.session_cookie_name())?;
-        if let Some(hit) = self.opened.get(value, 0) {
+        if let Some(hit) = self.opened.0.get(value, 0) {
             return (hit.session.exp > now).then_some(hit);
         }
         let session = sealer.open_session_value(value, now)?;
         Some(
             self.opened
+                .0
                 .put(value.into(), Arc::new(SignedIn::new(session))),
         )
     }
@@ -217,5 +245,29 @@ mod tests {
         let cookies = RequestCookies::parse([cookie.as_bytes()]);
         let opened = sessions.open(&sealer, &cookies, now_secs()).expect("opens");
         assert_eq!(opened.identity.user_value(), Some(&b"zo%C3%AB"[..]));
+    }
+
+    #[test]
+    fn an_erased_users_sessions_are_opened_afresh_and_others_stay() {
+        let sealer = sealer(SECRET);
+        let sessions = Sessions::new();
+        let changes = UserChanges::new();
+        sessions.listen(&changes);
+        let now = now_secs();
+        let open_arc = |cookie: &str| {
+            let cookies = RequestCookies::parse([cookie.as_bytes()]);
+            sessions.open(&sealer, &cookies, now).expect("opens")
+        };
+        let alice = cookie_for(&sealer, "alice");
+        let bob = cookie_for(&sealer, "bob");
+        let (alice_before, bob_before) = (open_arc(&alice), open_arc(&bob));
+        changes.publish(&crate::store::UserChange::User(UserKey::new(
+            "https://op.example",
+            "alice",
+        )));
+        assert!(!Arc::ptr_eq(&alice_before, &open_arc(&alice)), "forgotten");
+        assert!(Arc::ptr_eq(&bob_before, &open_arc(&bob)), "kept");
+        changes.publish(&crate::store::UserChange::Everyone);
+        assert!(!Arc::ptr_eq(&bob_before, &open_arc(&bob)));
     }
 }

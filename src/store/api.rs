@@ -6,6 +6,8 @@
 
 use async_trait::async_trait;
 
+use super::admin::Imported;
+use super::changes::UserChanges;
 use super::error::StoreError;
 use super::funnel::FunnelRow;
 use super::key::UserKey;
@@ -144,6 +146,53 @@ pub trait ProfileStore: Send + Sync {
         })
         .await
     }
+
+    // ---- administration: erase, export, import (issue 18, E; `store/admin.rs`) ---------------
+
+    /// Erases the user's record (answers, skips, counts: the row or entry is deleted), durably,
+    /// and has every cache of the user forgotten (this process's before the call returns, other
+    /// replicas' through the store). Returns whether there was a record.
+    async fn erase(&self, user: &UserKey) -> Result<bool, StoreError>;
+
+    /// Up to `limit` records in key order, starting after `after` (from the first with `None`):
+    /// keyset pages for an export that never holds more than one page.
+    async fn scan(
+        &self,
+        after: Option<&UserKey>,
+        limit: usize,
+    ) -> Result<Vec<(UserKey, ProfileRecord)>, StoreError>;
+
+    /// Writes an imported record (checked by [`super::admin::parse_line`]) through the write
+    /// primitive: nothing is written when the stored record already holds the same content, so
+    /// importing a line twice leaves the same state. When something was written, every cache of
+    /// the user forgets it, as after [`ProfileStore::erase`] (on other replicas within
+    /// milliseconds, without waiting for them). Like a login, the write reaches the disk with
+    /// the store's next flush ([`Commit::Background`]): an importer calls
+    /// [`ProfileStore::sync`] once at the end, instead of a flush per line.
+    async fn import(&self, user: &UserKey, record: &ProfileRecord) -> Result<Imported, StoreError>;
+
+    /// The caches to tell when a record changes behind their back (erase, import).
+    fn user_changes(&self) -> &UserChanges;
+}
+
+/// The import as a change for [`ProfileStore::update_record`], noting in `outcome` what it did
+/// (the change may run more than once; the last run is what was written).
+pub(super) fn import_change<'a>(
+    record: &'a ProfileRecord,
+    outcome: &'a std::sync::Mutex<Imported>,
+) -> impl Fn(Option<&ProfileRecord>) -> Option<ProfileRecord> + Send + Sync + 'a {
+    move |current| {
+        let next = super::admin::imported(current, record);
+        let what = match (current, &next) {
+            (_, None) => Imported::Unchanged,
+            (None, Some(_)) => Imported::Created,
+            (Some(_), Some(_)) => Imported::Replaced,
+        };
+        *outcome
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = what;
+        next
+    }
 }
 
 /// Gives a changed record its revision: the current one plus one for a [`Commit::Durable`]
@@ -173,6 +222,7 @@ mod tests {
     struct MapStore {
         records: Mutex<HashMap<UserKey, ProfileRecord>>,
         commits: Mutex<Vec<Commit>>,
+        changes: UserChanges,
         funnel: Mutex<Vec<FunnelRow>>,
     }
 
@@ -221,6 +271,43 @@ mod tests {
 
         async fn funnel_totals(&self) -> Result<Vec<FunnelRow>, StoreError> {
             Ok(self.funnel.lock().expect("lock").clone())
+        }
+
+        async fn erase(&self, user: &UserKey) -> Result<bool, StoreError> {
+            Ok(self.records.lock().expect("lock").remove(user).is_some())
+        }
+
+        async fn scan(
+            &self,
+            after: Option<&UserKey>,
+            limit: usize,
+        ) -> Result<Vec<(UserKey, ProfileRecord)>, StoreError> {
+            let records = self.records.lock().expect("lock");
+            let mut all: Vec<_> = records
+                .iter()
+                .filter(|(k, _)| after.is_none_or(|a| *k > a))
+                .map(|(k, r)| (k.clone(), r.clone()))
+                .collect();
+            all.sort_by(|a, b| a.0.cmp(&b.0));
+            all.truncate(limit);
+            Ok(all)
+        }
+
+        async fn import(
+            &self,
+            user: &UserKey,
+            record: &ProfileRecord,
+        ) -> Result<Imported, StoreError> {
+            let outcome = Mutex::new(Imported::Unchanged);
+            let change = import_change(record, &outcome);
+            self.update_record(user, Commit::Background, &change)
+                .await?;
+            let imported = *outcome.lock().expect("lock");
+            Ok(imported)
+        }
+
+        fn user_changes(&self) -> &UserChanges {
+            &self.changes
         }
     }
 

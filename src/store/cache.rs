@@ -110,6 +110,21 @@ impl<K: Hash + Eq, V: Revisioned> ProfileCache<K, V> {
             .remove(user);
     }
 
+    /// Keeps only the entries for which `keep` is true (every shard locked in turn).
+    pub fn retain(&self, mut keep: impl FnMut(&K, &V) -> bool) {
+        for shard in self.shards.iter() {
+            shard
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .retain(|k, v| keep(k, v));
+        }
+    }
+
+    /// Forgets everything.
+    pub fn clear(&self) {
+        self.retain(|_, _| false);
+    }
+
     /// How many records are cached now.
     pub fn len(&self) -> usize {
         self.shards

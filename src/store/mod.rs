@@ -11,11 +11,16 @@
 //! Layout, bottom up: `key.rs` and `error.rs`; the record and its pure changes (`record.rs`);
 //! the trait with the three write operations written once (`api.rs`); the question funnel's
 //! stored totals (`funnel.rs`); the backends (`sled.rs`,
-//! `pg/`), each with its one write primitive; and the profile cache (`cache.rs`). This file only
-//! declares, re-exports and opens the configured backend.
+//! `pg/`), each with its one write primitive; and the profile cache (`cache.rs`). The
+//! administrator's operations (erase, export scan, import) share the NDJSON line and the
+//! import's pure change (`admin.rs`) and tell the caches of user data about records changed
+//! behind their back (`changes.rs`; across replicas `pg/listen.rs`). This file only declares,
+//! re-exports and opens the configured backend.
 
+mod admin;
 mod api;
 mod cache;
+mod changes;
 mod error;
 pub mod funnel;
 mod key;
@@ -30,8 +35,10 @@ use std::sync::Arc;
 
 use crate::config::{StoreBackend, StoreConfig};
 
+pub use self::admin::{export_line, parse_line, Imported};
 pub use self::api::{Commit, OutdatedAnswer, ProfileStore, RecordChange};
 pub use self::cache::{ProfileCache, Revisioned};
+pub use self::changes::{ForgetUsers, UserChange, UserChanges};
 pub use self::error::StoreError;
 pub use self::funnel::{FunnelCounts, FunnelRow};
 pub use self::key::UserKey;

@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use super::api::{Commit, ProfileStore, RecordChange};
+use super::admin::Imported;
+use super::api::{import_change, Commit, ProfileStore, RecordChange};
+use super::changes::{UserChange, UserChanges};
 use super::error::StoreError;
 use super::funnel::{FunnelCounts, FunnelRow};
 use super::key::UserKey;
@@ -70,6 +72,8 @@ pub struct SledStore {
     tickets: AtomicU64,
     /// The highest ticket known to be on disk; held while a flush runs.
     flushed: tokio::sync::Mutex<u64>,
+    /// The caches to tell about erases and imports (one process per directory: no one else).
+    changes: UserChanges,
 }
 
 impl SledStore {
@@ -215,6 +219,7 @@ fn open_blocking(path: PathBuf, options: &SledOptions) -> Result<SledStore, Stor
         flush_failed: AtomicBool::new(false),
         tickets: AtomicU64::new(0),
         flushed: tokio::sync::Mutex::new(0),
+        changes: UserChanges::new(),
     })
 }
 
@@ -335,6 +340,64 @@ impl ProfileStore for SledStore {
         }
         // After a failed flush, probe again rather than stay unready forever.
         !self.flush_failed.load(Ordering::Relaxed) || self.flush().await.is_ok()
+    }
+
+    // ---- administration (issue 18) ---------------------------------------------------------
+
+    async fn erase(&self, user: &UserKey) -> Result<bool, StoreError> {
+        let existed = self
+            .users
+            .remove(user.storage_key())
+            .map_err(|e| self.sled_error(e))?
+            .is_some();
+        self.flush().await?;
+        self.changes.publish(&UserChange::User(user.clone()));
+        Ok(existed)
+    }
+
+    async fn scan(
+        &self,
+        after: Option<&UserKey>,
+        limit: usize,
+    ) -> Result<Vec<(UserKey, ProfileRecord)>, StoreError> {
+        use std::ops::Bound;
+        let start = match after {
+            Some(after) => Bound::Excluded(after.storage_key()),
+            None => Bound::Unbounded,
+        };
+        let mut page = Vec::with_capacity(limit.min(4096));
+        for entry in self.users.range::<Vec<u8>, _>((start, Bound::Unbounded)) {
+            if page.len() >= limit {
+                break;
+            }
+            let (key, bytes) = entry.map_err(|e| self.sled_error(e))?;
+            let user = UserKey::from_storage_key(&key).ok_or_else(|| StoreError::Corrupt {
+                what: format!("a user key in {}", self.path.display()),
+                cause: "not a key profilegate writes".into(),
+            })?;
+            let record = self.decode(&user, &bytes)?;
+            page.push((user, record));
+        }
+        Ok(page)
+    }
+
+    async fn import(&self, user: &UserKey, record: &ProfileRecord) -> Result<Imported, StoreError> {
+        let outcome = std::sync::Mutex::new(Imported::Unchanged);
+        let change = import_change(record, &outcome);
+        // Made durable by the importer's `sync` at the end, not one flush per line.
+        self.update_record(user, Commit::Background, &change)
+            .await?;
+        let outcome = *outcome
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if outcome.wrote() {
+            self.changes.publish(&UserChange::User(user.clone()));
+        }
+        Ok(outcome)
+    }
+
+    fn user_changes(&self) -> &UserChanges {
+        &self.changes
     }
 
     // ---- Question funnel (issue 18, D) ----

@@ -181,6 +181,61 @@ pub(super) struct Connected {
     pub(super) target: String,
     /// The thread the connections live on; stops when dropped.
     pub(super) io: IoThread,
+    /// What a connection of its own (the `LISTEN` one, outside the pool) is made with.
+    pub(super) direct: DirectConnect,
+}
+
+/// Makes one connection outside the pool, driven by its caller (who reads its notifications).
+#[derive(Clone)]
+pub(super) struct DirectConnect {
+    config: tokio_postgres::Config,
+    tls: Option<MakeRustlsConnect>,
+}
+
+impl DirectConnect {
+    /// Connects; the caller must poll the connection (it carries the notifications).
+    pub(super) async fn connect(
+        &self,
+    ) -> Result<(tokio_postgres::Client, Pin<Box<dyn MessageSource>>), tokio_postgres::Error> {
+        match &self.tls {
+            Some(tls) => {
+                let (client, connection) = self.config.connect(tls.clone()).await?;
+                Ok((client, Box::pin(connection)))
+            }
+            None => {
+                let (client, connection) = self.config.connect(NoTls).await?;
+                Ok((client, Box::pin(connection)))
+            }
+        }
+    }
+}
+
+/// A connection seen only as the messages it delivers (notifications among them).
+pub(super) trait MessageSource: Send {
+    fn poll_message(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<tokio_postgres::AsyncMessage, tokio_postgres::Error>>>;
+}
+
+impl<S, T> MessageSource for tokio_postgres::Connection<S, T>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+{
+    fn poll_message(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<tokio_postgres::AsyncMessage, tokio_postgres::Error>>> {
+        tokio_postgres::Connection::poll_message(self.get_mut(), cx)
+    }
+}
+
+impl IoThread {
+    /// The runtime the connections (and the `LISTEN` task) run on.
+    pub(super) fn handle(&self) -> &tokio::runtime::Handle {
+        &self.handle
+    }
 }
 
 /// Builds the pool for `url` (nothing is connected yet: the first `get` connects).
@@ -209,6 +264,10 @@ pub(super) fn pool(url: &str, options: &PgOptions) -> Result<Connected, StoreErr
         }
     };
     let io = IoThread::start()?;
+    let direct = DirectConnect {
+        config: config.clone(),
+        tls: tls.clone(),
+    };
     let manager = Manager::from_connect(
         config,
         ConnectOnIoThread {
@@ -227,5 +286,10 @@ pub(super) fn pool(url: &str, options: &PgOptions) -> Result<Connected, StoreErr
         .recycle_timeout(Some(options.timeout))
         .build()
         .map_err(|e| StoreError::Unavailable(format!("{target}: {e}")))?;
-    Ok(Connected { pool, target, io })
+    Ok(Connected {
+        pool,
+        target,
+        io,
+        direct,
+    })
 }

@@ -31,8 +31,10 @@
 //! connects without TLS: use it on loopback or a private network.
 
 mod connect;
+mod listen;
 mod sql;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -40,11 +42,13 @@ use deadpool_postgres::{Pool, PoolError};
 
 use self::connect::{Connected, IoThread};
 use self::sql::{
-    ADD_FUNNEL, CREATE_FUNNEL, CREATE_META, CREATE_USERS, FORMAT_VALUE, INSERT_META, INSERT_RECORD,
-    SCHEMA_LOCK, SELECT_FUNNEL, SELECT_META, SELECT_RECORD, SELECT_RECORD_FOR_UPDATE,
-    UPDATE_RECORD,
+    ADD_FUNNEL, CREATE_FUNNEL, CREATE_META, CREATE_USERS, DELETE_RECORD, FORMAT_VALUE, INSERT_META,
+    INSERT_RECORD, NOTIFY, SCAN_AFTER, SCAN_FIRST, SCHEMA_LOCK, SELECT_FUNNEL, SELECT_META,
+    SELECT_RECORD, SELECT_RECORD_FOR_UPDATE, UPDATE_RECORD,
 };
-use super::api::{Commit, ProfileStore, RecordChange};
+use super::admin::Imported;
+use super::api::{import_change, Commit, ProfileStore, RecordChange};
+use super::changes::{UserChange, UserChanges};
 use super::error::StoreError;
 use super::funnel::{FunnelCounts, FunnelRow, ANSWER_BUCKETS};
 use super::key::UserKey;
@@ -59,6 +63,10 @@ pub struct PgStore {
     target: String,
     /// How long a caller waits for a connection ([`PgOptions::timeout`]), for messages.
     timeout: Duration,
+    /// The caches to tell about erases and imports, here and (through `LISTEN`) elsewhere.
+    changes: Arc<UserChanges>,
+    /// Writers waiting for their notification to come back (`listen.rs`).
+    echoes: Arc<listen::Echoes>,
     /// Stops the connections' thread when the store is dropped.
     _io: IoThread,
 }
@@ -66,14 +74,29 @@ pub struct PgStore {
 impl PgStore {
     /// Connects to the database of `url` and creates profilegate's tables when missing.
     pub async fn open(url: &str, options: PgOptions) -> Result<PgStore, StoreError> {
-        let Connected { pool, target, io } = connect::pool(url, &options)?;
+        let Connected {
+            pool,
+            target,
+            io,
+            direct,
+        } = connect::pool(url, &options)?;
+        let changes = Arc::new(UserChanges::new());
         let store = PgStore {
             pool,
             target,
             timeout: options.timeout,
+            changes,
+            echoes: Arc::new(listen::Echoes::new()),
             _io: io,
         };
         store.create_tables().await?;
+        listen::start(
+            store._io.handle(),
+            direct,
+            Arc::downgrade(&store.changes),
+            store.echoes.clone(),
+            store.target.clone(),
+        );
         tracing::info!(store = %store.target, "PostgreSQL store ready");
         Ok(store)
     }
@@ -129,6 +152,102 @@ impl PgStore {
                 "the store in {} has layout {found:?}; this profilegate reads layout \"1\"",
                 self.target
             )));
+        }
+        Ok(())
+    }
+
+    /// [`ProfileStore::update_record`]; with `notify`, a written change also notifies the other
+    /// replicas, in the same transaction.
+    async fn write_record(
+        &self,
+        user: &UserKey,
+        commit: Commit,
+        change: &RecordChange<'_>,
+        notify: bool,
+    ) -> Result<ProfileRecord, StoreError> {
+        let issuer = user.issuer.as_str();
+        let subject = user.subject.as_bytes();
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| self.pg_error(e))?;
+        if commit == Commit::Background {
+            tx.batch_execute("SET LOCAL synchronous_commit TO off")
+                .await
+                .map_err(|e| self.pg_error(e))?;
+        }
+        let select = tx
+            .prepare_cached(SELECT_RECORD_FOR_UPDATE)
+            .await
+            .map_err(|e| self.pg_error(e))?;
+        let updated = loop {
+            let row = tx
+                .query_opt(&select, &[&issuer, &subject])
+                .await
+                .map_err(|e| self.pg_error(e))?;
+            let current = match &row {
+                Some(row) => Some(self.decode(user, row.get::<_, &str>(0))?),
+                None => None,
+            };
+            let Some(next) = change(current.as_ref()) else {
+                // Nothing to write; dropping the transaction rolls it back.
+                return Ok(current.unwrap_or_default());
+            };
+            let json = encode_text(&next)?;
+            if current.is_some() {
+                tx.execute(UPDATE_RECORD, &[&issuer, &subject, &json])
+                    .await
+                    .map_err(|e| self.pg_error(e))?;
+                break next;
+            }
+            let inserted = tx
+                .execute(INSERT_RECORD, &[&issuer, &subject, &json])
+                .await
+                .map_err(|e| self.pg_error(e))?;
+            if inserted == 1 {
+                break next;
+            }
+            // Another writer created the record first (and has committed): redo on its row.
+        };
+        if notify {
+            // An import is one of many lines: the replicas hear it within milliseconds, and
+            // waiting for the echo of each would make a migration crawl.
+            self.notify_and_commit(tx, user, false).await?;
+        } else {
+            tx.commit().await.map_err(|e| self.pg_error(e))?;
+        }
+        Ok(updated)
+    }
+
+    /// Notifies the other replicas that `user`'s record changed and commits; with `wait`, then
+    /// waits (at most [`listen::ECHO_WAIT`]) until the notification comes back to this
+    /// instance's listener, and [`listen::ECHO_GRACE`] more: by then the server has sent it to
+    /// every replica's.
+    async fn notify_and_commit(
+        &self,
+        tx: deadpool_postgres::Transaction<'_>,
+        user: &UserKey,
+        wait: bool,
+    ) -> Result<(), StoreError> {
+        let (token, heard) = self.echoes.expect();
+        let sent = async {
+            tx.execute(NOTIFY, &[&listen::CHANNEL, &listen::payload(user, &token)])
+                .await?;
+            tx.commit().await
+        };
+        if let Err(e) = sent.await {
+            self.echoes.forget(&token);
+            return Err(self.pg_error(e));
+        }
+        if !wait {
+            self.echoes.forget(&token);
+            return Ok(());
+        }
+        if tokio::time::timeout(listen::ECHO_WAIT, heard).await.is_ok() {
+            tokio::time::sleep(listen::ECHO_GRACE).await;
+        } else {
+            self.echoes.forget(&token);
+            tracing::warn!(store = %self.target,
+                "an erase's notification did not come back within 1 s: is the LISTEN connection \
+                 down? (the other replicas drop their caches when it is back)");
         }
         Ok(())
     }
@@ -210,50 +329,7 @@ impl ProfileStore for PgStore {
         commit: Commit,
         change: &RecordChange<'_>,
     ) -> Result<ProfileRecord, StoreError> {
-        let issuer = user.issuer.as_str();
-        let subject = user.subject.as_bytes();
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(|e| self.pg_error(e))?;
-        if commit == Commit::Background {
-            tx.batch_execute("SET LOCAL synchronous_commit TO off")
-                .await
-                .map_err(|e| self.pg_error(e))?;
-        }
-        let select = tx
-            .prepare_cached(SELECT_RECORD_FOR_UPDATE)
-            .await
-            .map_err(|e| self.pg_error(e))?;
-        let updated = loop {
-            let row = tx
-                .query_opt(&select, &[&issuer, &subject])
-                .await
-                .map_err(|e| self.pg_error(e))?;
-            let current = match &row {
-                Some(row) => Some(self.decode(user, row.get::<_, &str>(0))?),
-                None => None,
-            };
-            let Some(next) = change(current.as_ref()) else {
-                // Nothing to write; dropping the transaction rolls it back.
-                return Ok(current.unwrap_or_default());
-            };
-            let json = encode_text(&next)?;
-            if current.is_some() {
-                tx.execute(UPDATE_RECORD, &[&issuer, &subject, &json])
-                    .await
-                    .map_err(|e| self.pg_error(e))?;
-                break next;
-            }
-            let inserted = tx
-                .execute(INSERT_RECORD, &[&issuer, &subject, &json])
-                .await
-                .map_err(|e| self.pg_error(e))?;
-            if inserted == 1 {
-                break next;
-            }
-            // Another writer created the record first (and has committed): redo on its row.
-        };
-        tx.commit().await.map_err(|e| self.pg_error(e))?;
-        Ok(updated)
+        self.write_record(user, commit, change, false).await
     }
 
     async fn get_or_create_secret(
@@ -309,6 +385,80 @@ impl ProfileStore for PgStore {
             .await
             .map_err(|e| self.pg_error(e))?;
         tx.commit().await.map_err(|e| self.pg_error(e))
+    }
+
+    // ---- administration (issue 18) ---------------------------------------------------------
+
+    /// One transaction: the row is deleted and the other replicas notified, at commit.
+    async fn erase(&self, user: &UserKey) -> Result<bool, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| self.pg_error(e))?;
+        let deleted = tx
+            .execute(
+                DELETE_RECORD,
+                &[&user.issuer.as_str(), &user.subject.as_bytes()],
+            )
+            .await
+            .map_err(|e| self.pg_error(e))?;
+        if deleted > 0 {
+            self.notify_and_commit(tx, user, true).await?;
+        } else {
+            tx.commit().await.map_err(|e| self.pg_error(e))?;
+        }
+        self.changes.publish(&UserChange::User(user.clone()));
+        Ok(deleted > 0)
+    }
+
+    async fn scan(
+        &self,
+        after: Option<&UserKey>,
+        limit: usize,
+    ) -> Result<Vec<(UserKey, ProfileRecord)>, StoreError> {
+        let client = self.client().await?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = match after {
+            None => client.query(SCAN_FIRST, &[&limit]).await,
+            Some(after) => {
+                client
+                    .query(
+                        SCAN_AFTER,
+                        &[&after.issuer.as_str(), &after.subject.as_bytes(), &limit],
+                    )
+                    .await
+            }
+        }
+        .map_err(|e| self.pg_error(e))?;
+        rows.iter()
+            .map(|row| {
+                let issuer: String = row.get(0);
+                let subject: Vec<u8> = row.get(1);
+                let subject = String::from_utf8(subject).map_err(|_| StoreError::Corrupt {
+                    what: format!("a subject of issuer {issuer:?} in {}", self.target),
+                    cause: "not UTF-8".into(),
+                })?;
+                let user = UserKey::new(issuer, subject);
+                let record = self.decode(&user, row.get::<_, &str>(2))?;
+                Ok((user, record))
+            })
+            .collect()
+    }
+
+    async fn import(&self, user: &UserKey, record: &ProfileRecord) -> Result<Imported, StoreError> {
+        let outcome = std::sync::Mutex::new(Imported::Unchanged);
+        let change = import_change(record, &outcome);
+        self.write_record(user, Commit::Background, &change, true)
+            .await?;
+        let outcome = *outcome
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if outcome.wrote() {
+            self.changes.publish(&UserChange::User(user.clone()));
+        }
+        Ok(outcome)
+    }
+
+    fn user_changes(&self) -> &UserChanges {
+        &self.changes
     }
 
     // ---- Question funnel (issue 18, D) ----

@@ -30,6 +30,13 @@ pub(super) const INSERT_RECORD: &str = "INSERT INTO profilegate_users (issuer, s
 pub(super) const SELECT_META: &str = "SELECT value FROM profilegate_meta WHERE name = $1";
 pub(super) const INSERT_META: &str =
     "INSERT INTO profilegate_meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING";
+pub(super) const DELETE_RECORD: &str =
+    "DELETE FROM profilegate_users WHERE issuer = $1 AND subject = $2";
+pub(super) const NOTIFY: &str = "SELECT pg_notify($1, $2)";
+pub(super) const SCAN_FIRST: &str = "SELECT issuer, subject, record::text FROM profilegate_users
+    ORDER BY issuer, subject LIMIT $1";
+pub(super) const SCAN_AFTER: &str = "SELECT issuer, subject, record::text FROM profilegate_users
+    WHERE (issuer, subject) > ($1, $2) ORDER BY issuer, subject LIMIT $3";
 
 // ---- Question funnel (issue 18, D) ----
 

@@ -2,6 +2,7 @@
 //! need a second process, are in [`process`]; the PostgreSQL store's, against a real server, in
 //! [`pg`].
 
+mod admin;
 mod funnel;
 mod pg;
 mod process;
