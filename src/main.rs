@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use profilegate::config::{Config, LogConfig, LogFormat, ProcessEnv};
+use profilegate::log_fields::JsonSpanFields;
 
 /// mimalloc instead of glibc's malloc: the proxy allocates and frees many small buffers per
 /// request from one thread per worker (docs/performance.md has the measurement). Built with
@@ -171,14 +172,21 @@ fn run(config: Config, path: &std::path::Path) -> anyhow::Result<()> {
 }
 
 fn init_logging(config: &LogConfig) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&config.level)
+    let filter = tracing_subscriber::EnvFilter::try_new(config.filter())
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     match config.format {
-        // Never colour in JSON: escape codes would end up inside the string values.
-        LogFormat::Json => builder.with_ansi(false).json().flatten_event(true).init(),
+        // Never colour in JSON: escape codes would end up inside the string values. Span fields
+        // (a request's `request_id`, docs/logging.md) are written by `JsonSpanFields`: the same
+        // JSON as tracing-subscriber's, at a fraction of the cost per request.
+        LogFormat::Json => builder
+            .with_ansi(false)
+            .json()
+            .flatten_event(true)
+            .fmt_fields(JsonSpanFields)
+            .init(),
         // Colour only for a person at a terminal: in a file, a pipe or a journal the escape
         // codes are noise that breaks grep.
         LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),

@@ -8,6 +8,19 @@ pub struct LogConfig {
     pub level: String,
     /// `log.format`: `json` (default) or `text`.
     pub format: LogFormat,
+    /// `log.access`: one `profilegate::access` line per request at info level. Default false.
+    pub access: bool,
+}
+
+impl LogConfig {
+    /// The log filter: `log.level`, and with `log.access` the access lines whatever the level
+    /// (`log.level = "warn"` keeps them).
+    pub fn filter(&self) -> String {
+        match self.access {
+            true => format!("{},profilegate::access=info", self.level),
+            false => self.level.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +48,11 @@ pub(super) fn read_log(mut r: SectionReader<'_>) -> Option<LogConfig> {
             LogFormat::Json
         }
     };
+    let access = r.boolean("access").unwrap_or(false);
     r.finish();
-    Some(LogConfig { level, format })
+    Some(LogConfig {
+        level,
+        format,
+        access,
+    })
 }

@@ -13,7 +13,7 @@ use super::forward::Upstream;
 use super::reply::page_csp;
 use super::request::accepted_languages;
 use super::sessions::Sessions;
-use crate::config::{ProfilingConfig, QuestionUi, ServerConfig, UpstreamConfig};
+use crate::config::{LogConfig, ProfilingConfig, QuestionUi, ServerConfig, UpstreamConfig};
 use crate::enrich::Enricher;
 use crate::jwt::SigningKey;
 use crate::metrics::Metrics;
@@ -66,6 +66,8 @@ pub struct Gate {
     pub(super) policy_reads_answers: bool,
     /// Some question is asked just in time (`on_paths`).
     pub(super) on_paths: bool,
+    /// `log.access`: one access line per request.
+    pub(super) access_log: bool,
 }
 
 /// What `Gate` is built from besides its configuration (shared by every worker).
@@ -82,13 +84,14 @@ pub struct GateParts {
 }
 
 impl Gate {
-    /// One worker's gate from the `[server]`, `[upstream]` and `[profiling]` sections, its own
-    /// cookie sealer and the shared parts. Fails only when `upstream.url` does not make a
+    /// One worker's gate from the `[server]`, `[upstream]`, `[profiling]` and `[log]` sections,
+    /// its own cookie sealer and the shared parts. Fails only when `upstream.url` does not make a
     /// request URI (see [`Upstream::new`]).
     pub fn new(
         server: &ServerConfig,
         upstream: &UpstreamConfig,
         profiling: &ProfilingConfig,
+        log: &LogConfig,
         sealer: CookieSealer,
         parts: GateParts,
     ) -> Result<Self, http::uri::InvalidUri> {
@@ -148,6 +151,7 @@ impl Gate {
             on_paths,
             policy,
             session_claims,
+            access_log: log.access,
         })
     }
 

@@ -10,6 +10,8 @@
 //!  ─────────────────────    ───────────────────────────────────────────────────────────
 //!  connection               pingora accepts, hyper reads the request head (whole head:
 //!                           431), upgrades, shutdown                  (worker.rs)
+//!  request id               X-Request-Id kept from a trusted proxy or new, the request's
+//!                           span, the access line (traced.rs, request_id.rs)
 //!  edge                     header line sizes (431), request target a path, decoded path
 //!                           free of control bytes and UTF-8 (400)     (edge.rs)
 //!  request                  the exchange: head, query, bounded bodies (request.rs)
@@ -44,13 +46,15 @@ mod gate;
 pub mod prepare;
 mod reply;
 mod request;
+mod request_id;
 mod routes;
 mod sessions;
+mod traced;
 mod worker;
 
 use std::borrow::Cow;
 
-use http::header::{HeaderName, ACCEPT, COOKIE};
+use http::header::{HeaderName, HeaderValue, ACCEPT, COOKIE};
 use http::request::Parts;
 use http::{Request, Response, StatusCode};
 use http_body_util::Either;
@@ -66,7 +70,10 @@ use access::with_due;
 use forward::TimedBody;
 use prepare::{prepare_upstream_request, strip_hop_by_hop, wants_upgrade};
 use request::accepts_html;
+use request_id::X_REQUEST_ID;
 use routes::{api, custom_ui, jwks, login, me, questions};
+use traced::AccessNote;
+use tracing::Instrument;
 
 pub use forward::request_uri as upstream_request_uri;
 pub use gate::{Gate, GateParts};
@@ -84,8 +91,15 @@ fn header<'a>(req: &'a Parts, name: &HeaderName) -> Option<&'a [u8]> {
 }
 
 impl Gate {
-    /// Answers one request: forwards it or answers it here.
-    pub async fn serve(&self, req: Request<Incoming>, client: &Peer) -> Response<ProxyBody> {
+    /// Answers one request: forwards it or answers it here (within `serve`'s frame, traced.rs;
+    /// `note` is what the access line learns on the way).
+    async fn answer(
+        &self,
+        req: Request<Incoming>,
+        client: &Peer,
+        request_id: &HeaderValue,
+        note: &mut AccessNote,
+    ) -> Response<ProxyBody> {
         let (mut head, body) = req.into_parts();
         // The edge, before anything reads the request: header sizes (before the session cookie
         // is parsed), then the request target (before the decision).
@@ -185,6 +199,10 @@ impl Gate {
             }
         }
 
+        note.outcome = traced::outcome(decision);
+        if self.access_log {
+            note.sub = user.as_ref().map(|u| u.session.sub.clone());
+        }
         // Who is signed in, for an error page's sign-out button; copied only off the hot path
         // (a forwarded request renders no page of ours, or its own error below).
         let account = user
@@ -199,8 +217,9 @@ impl Gate {
                 match self.enricher.for_session(&*self.store, &user.session).await {
                     Ok(profile) => {
                         Metrics::inc(&self.metrics.forwarded);
+                        let signed_in = Some((&*user, &*profile));
                         return self
-                            .forward(request, client, Some((&user, &profile)), wants_html)
+                            .forward(request, client, signed_in, wants_html, request_id, note)
                             .await;
                     }
                     Err(e) => Err((AppError::Store(e), Vec::new())),
@@ -208,7 +227,9 @@ impl Gate {
             }
             (Decision::ForwardPublic, _) => {
                 Metrics::inc(&self.metrics.forwarded_public);
-                return self.forward(request, client, None, wants_html).await;
+                return self
+                    .forward(request, client, None, wants_html, request_id, note)
+                    .await;
             }
             (Decision::Deny, _) => {
                 Metrics::inc(&self.metrics.denied);
@@ -369,6 +390,8 @@ impl Gate {
         client: &Peer,
         signed_in: Option<(&SignedIn, &Enriched)>,
         wants_html: bool,
+        request_id: &HeaderValue,
+        note: &mut AccessNote,
     ) -> Response<ProxyBody> {
         let (mut head, body) = request.into_parts();
         let upgrade = wants_upgrade(&head.headers);
@@ -381,6 +404,8 @@ impl Gate {
             &self.sealer,
             self.public_scheme,
         );
+        // The request's id, never one an untrusted client sent (traced.rs).
+        head.headers.insert(X_REQUEST_ID, request_id.clone());
         let method = head.method.clone();
         // For the logs (a reference-counted copy, not a new string).
         let uri = head.uri.clone();
@@ -391,7 +416,9 @@ impl Gate {
                 match downstream {
                     Some(downstream) if resp.status() == StatusCode::SWITCHING_PROTOCOLS => {
                         let upstream = hyper::upgrade::on(&mut resp);
-                        tokio::spawn(worker::tunnel(downstream, upstream, uri.path().to_owned()));
+                        // The tunnel's lines keep the request's id.
+                        let tunnel = worker::tunnel(downstream, upstream, uri.path().to_owned());
+                        tokio::spawn(tunnel.in_current_span());
                     }
                     _ => strip_hop_by_hop(resp.headers_mut(), false),
                 }
@@ -403,6 +430,7 @@ impl Gate {
             }
             Err(e) => {
                 Metrics::inc(&self.metrics.upstream_errors);
+                note.outcome = "upstream_unavailable";
                 let err = AppError::UpstreamUnavailable(e.to_string());
                 err.log(uri.path());
                 let account = signed_in.map(|(user, _)| {

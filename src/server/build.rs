@@ -167,6 +167,7 @@ pub(super) fn gate(config: &Config, parts: &GateParts) -> Result<Gate, StartErro
         &config.server,
         &config.upstream,
         &config.profiling,
+        &config.log,
         sealer,
         parts.clone(),
     )?)

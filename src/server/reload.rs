@@ -287,6 +287,7 @@ fn restart_only(running: &Config, next: &mut Config, changed: &mut Vec<&'static 
     let (old, new) = (&running.log, &mut next.log);
     keep("log.level", &old.level, &mut new.level, changed);
     keep("log.format", &old.format, &mut new.format, changed);
+    keep("log.access", &old.access, &mut new.access, changed);
 
     if running.admin.enabled() != next.admin.enabled() {
         next.admin = running.admin.clone();

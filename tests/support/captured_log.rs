@@ -37,6 +37,7 @@ impl CapturedLog {
             .with_ansi(false)
             .json()
             .flatten_event(true)
+            .fmt_fields(profilegate::log_fields::JsonSpanFields)
             .finish();
         Dispatch::new(subscriber)
     }

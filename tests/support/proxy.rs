@@ -187,7 +187,7 @@ pub async fn start_gate_full(
         .unwrap_or_else(|errors| panic!("the test configuration is refused: {errors:?}"));
     captured_log::route_log_records();
     let log = CapturedLog::default();
-    let dispatch = log.dispatch(&config.log.level);
+    let dispatch = log.dispatch(&config.log.filter());
     // What the binary logs before start-up (src/main.rs).
     tracing::dispatcher::with_default(&dispatch, || {
         for warning in config.warnings() {
@@ -257,9 +257,7 @@ secret = "{SESSION_SECRET}"
 
 {store}
 
-[log]
-level = "info"
-format = "json"
+{log}
 
 {sections}
 "#,
@@ -270,6 +268,12 @@ format = "json"
             String::new()
         } else {
             format!("[store]\npath = \"{}\"", dir.path().join("data").display())
+        },
+        // Likewise a `[log]` table (log.access, another level) replaces the default one.
+        log = if sections.contains("[log]") {
+            ""
+        } else {
+            "[log]\nlevel = \"info\"\nformat = \"json\""
         },
     );
     let config_path = dir.path().join("profilegate.toml");
