@@ -10,7 +10,7 @@ pub mod config;
 pub mod enrich;
 pub mod error;
 pub mod jwt;
-pub mod log_fields;
+pub mod log_format;
 pub mod metrics;
 pub mod oidc;
 pub mod pipeline;

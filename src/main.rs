@@ -8,7 +8,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use profilegate::config::{Config, LogConfig, LogFormat, ProcessEnv};
-use profilegate::log_fields::JsonSpanFields;
+use profilegate::log_format;
+use tracing_subscriber::fmt::format::JsonFields;
 
 /// mimalloc instead of glibc's malloc: the proxy allocates and frees many small buffers per
 /// request from one thread per worker (docs/performance.md has the measurement). Built with
@@ -178,17 +179,21 @@ fn init_logging(config: &LogConfig) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     match config.format {
-        // Never colour in JSON: escape codes would end up inside the string values. Span fields
-        // (a request's `request_id`, docs/logging.md) are written by `JsonSpanFields`: the same
-        // JSON as tracing-subscriber's, at a fraction of the cost per request.
+        // Never colour in JSON: escape codes would end up inside the string values. The line
+        // carries the request's id at the top (`log_format`, docs/logging.md).
         LogFormat::Json => builder
             .with_ansi(false)
-            .json()
-            .flatten_event(true)
-            .fmt_fields(JsonSpanFields)
+            .fmt_fields(JsonFields::new())
+            .event_format(log_format::json())
             .init(),
         // Colour only for a person at a terminal: in a file, a pipe or a journal the escape
         // codes are noise that breaks grep.
-        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Text => {
+            let ansi = std::io::stderr().is_terminal();
+            builder
+                .with_ansi(ansi)
+                .event_format(log_format::text(ansi))
+                .init()
+        }
     }
 }

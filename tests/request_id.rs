@@ -42,9 +42,19 @@ fn lines(log: &str) -> Vec<Value> {
         .collect()
 }
 
-/// The request id a log line carries: its request span's field.
+/// The request id a log line carries: its top-level field.
 fn line_id(line: &Value) -> Option<&str> {
-    line["span"]["request_id"].as_str()
+    line["request_id"].as_str()
+}
+
+/// Every line of the log names `request_id` at most once (JSON readers keep one of two).
+fn assert_no_duplicate_ids(log: &str) {
+    for line in log.lines() {
+        assert!(
+            line.matches("\"request_id\"").count() <= 1,
+            "a duplicate request_id: {line}"
+        );
+    }
 }
 
 /// The access lines of the log.
@@ -101,6 +111,7 @@ async fn a_trusted_proxys_id_reaches_the_upstream_comes_back_and_is_logged() {
     assert_eq!(env.upstream.last().header_values("x-request-id"), vec![id]);
 
     let log = env.proxy.log();
+    assert_no_duplicate_ids(&log);
     let line = access_line_of(&log, id);
     assert_eq!(line_id(&line), Some(id), "{line}");
     assert_eq!(line["level"], "INFO");
@@ -396,6 +407,7 @@ async fn every_line_of_a_failing_callback_has_its_id() {
         for line in &new {
             assert_eq!(line_id(line), Some(id.as_str()), "{case}: {line}");
         }
+        assert_no_duplicate_ids(&log);
         assert!(
             new.iter()
                 .any(|l| l["target"] != "profilegate::access" && l["level"] != "DEBUG"),
@@ -443,6 +455,7 @@ async fn a_websocket_upgrade_has_an_id_and_one_access_line() {
 async fn the_binarys_json_log_has_the_id_on_every_line_of_a_request() {
     // The process, as deployed: its log is written by main.rs's init_logging.
     let env = TestEnv::spawned_full("", PUBLIC_AND_ACCESS, json!({})).await;
+    let startup = env.proxy.log();
     let resp = http_client()
         .get(env.proxy.url("/.profilegate/no-such-page?state=SECRET-3"))
         .send()
@@ -460,8 +473,19 @@ async fn the_binarys_json_log_has_the_id_on_every_line_of_a_request() {
     assert_eq!(of_request.len(), 2, "refused and access:\n{log}");
     for line in &of_request {
         assert_eq!(line_id(line), Some(id.as_str()), "{line}");
-        assert_eq!(line["spans"][0]["request_id"], id.as_str(), "{line}");
+        assert!(line.get("span").is_none(), "no request span: {line}");
     }
+    assert_no_duplicate_ids(&log);
+    // Lines outside a request (start-up) have no id.
+    let outside: Vec<Value> = lines(&startup)
+        .into_iter()
+        .filter(|l| l["target"] != "profilegate::access")
+        .collect();
+    assert!(!outside.is_empty(), "start-up lines:\n{startup}");
+    assert!(
+        outside.iter().all(|l| l.get("request_id").is_none()),
+        "{startup}"
+    );
     assert_eq!(of_request[0]["message"], "request refused");
     assert_eq!(of_request[1]["target"], "profilegate::access");
     assert_eq!(of_request[1]["path"], "/.profilegate/no-such-page");

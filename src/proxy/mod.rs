@@ -10,8 +10,8 @@
 //!  ─────────────────────    ───────────────────────────────────────────────────────────
 //!  connection               pingora accepts, hyper reads the request head (whole head:
 //!                           431), upgrades, shutdown                  (worker.rs)
-//!  request id               X-Request-Id kept from a trusted proxy or new, the request's
-//!                           span, the access line (traced.rs, request_id.rs)
+//!  request id               X-Request-Id kept from a trusted proxy or new, scoped for
+//!                           the log lines, the access line (traced.rs, request_id.rs)
 //!  edge                     header line sizes (431), request target a path, decoded path
 //!                           free of control bytes and UTF-8 (400)     (edge.rs)
 //!  request                  the exchange: head, query, bounded bodies (request.rs)
@@ -62,6 +62,7 @@ use hyper::body::Incoming;
 
 use crate::enrich::Enriched;
 use crate::error::AppError;
+use crate::log_format::REQUEST_ID;
 use crate::metrics::Metrics;
 use crate::pipeline::{decide, is_navigation, Auth, Decision, RequestView, RouteFlags};
 use crate::policy::{normalize, RouteMatch};
@@ -73,7 +74,6 @@ use request::accepts_html;
 use request_id::X_REQUEST_ID;
 use routes::{api, custom_ui, jwks, login, me, questions};
 use traced::AccessNote;
-use tracing::Instrument;
 
 pub use forward::request_uri as upstream_request_uri;
 pub use gate::{Gate, GateParts};
@@ -418,7 +418,7 @@ impl Gate {
                         let upstream = hyper::upgrade::on(&mut resp);
                         // The tunnel's lines keep the request's id.
                         let tunnel = worker::tunnel(downstream, upstream, uri.path().to_owned());
-                        tokio::spawn(tunnel.in_current_span());
+                        tokio::spawn(REQUEST_ID.scope(request_id.clone(), tunnel));
                     }
                     _ => strip_hop_by_hop(resp.headers_mut(), false),
                 }

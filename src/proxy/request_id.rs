@@ -1,7 +1,7 @@
 //! The request id (`X-Request-Id`): which one a request gets, at the entry of `Gate::serve`
 //! (traced.rs), before anything else reads the request. A trusted proxy's id is kept when it
 //! is sane; every other request gets a new one. The id then travels upstream, back to the
-//! client and on every log line of the request (its span).
+//! client and on every log line of the request (`log_format::REQUEST_ID`).
 
 use std::cell::RefCell;
 

@@ -1,7 +1,8 @@
 //! The frame around every request, the first and last thing `Gate::serve` does: the request's
 //! id (`request_id.rs`) set on the request the upstream receives and on the response, the
-//! tracing span that puts the id on every log line of the request, and the access log line
-//! (`log.access`). Between the two, `Gate::answer` (mod.rs) answers the request.
+//! id scoped around the request's future (`log_format::REQUEST_ID`, which puts it on every log
+//! line of the request), and the access log line (`log.access`). Between the two,
+//! `Gate::answer` (mod.rs) answers the request.
 
 use std::net::IpAddr;
 use std::time::Instant;
@@ -11,12 +12,12 @@ use http::{Method, Request, Response, Uri};
 use http_body::Body;
 use hyper::body::Incoming;
 use ipnet::IpNet;
-use tracing::Instrument;
 
 use super::gate::Gate;
 use super::reply::ProxyBody;
 use super::request::Peer;
 use super::request_id::{self, X_REQUEST_ID};
+use crate::log_format::REQUEST_ID;
 use crate::pipeline::Decision;
 
 /// What the access line says about a request beyond its head and response, filled in by
@@ -41,28 +42,27 @@ impl Gate {
     /// Answers one request: forwards it or answers it here, under its request id.
     pub async fn serve(&self, req: Request<Incoming>, client: &Peer) -> Response<ProxyBody> {
         let id = request_id::choose(req.headers(), client.trusted);
-        // At `error` level: enabled whenever anything at all is logged, so that every line of
-        // the request has its id, whatever `log.level` lets through.
-        let span = tracing::error_span!("request", request_id = id.to_str().unwrap_or_default());
         let started = self.access_log.then(|| Started {
             at: Instant::now(),
             method: req.method().clone(),
             uri: req.uri().clone(),
             client: client_address(client, req.headers(), &self.trusted),
         });
-        let mut resp = async {
-            let mut note = AccessNote {
-                outcome: "refused",
-                sub: None,
-            };
-            let resp = self.answer(req, client, &id, &mut note).await;
-            if let Some(started) = started {
-                log_access(&started, &resp, &note, &id);
-            }
-            resp
-        }
-        .instrument(span)
-        .await;
+        // Every line logged while the request is served carries its id: the task-local is
+        // swapped in and out at each poll (the clone is reference-counted, the bytes shared).
+        let mut resp = REQUEST_ID
+            .scope(id.clone(), async {
+                let mut note = AccessNote {
+                    outcome: "refused",
+                    sub: None,
+                };
+                let resp = self.answer(req, client, &id, &mut note).await;
+                if let Some(started) = started {
+                    log_access(&started, &resp, &note, &id);
+                }
+                resp
+            })
+            .await;
         resp.headers_mut().insert(X_REQUEST_ID, id);
         resp
     }

@@ -35,9 +35,8 @@ impl CapturedLog {
             .with_env_filter(filter)
             .with_writer(self.clone())
             .with_ansi(false)
-            .json()
-            .flatten_event(true)
-            .fmt_fields(profilegate::log_fields::JsonSpanFields)
+            .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+            .event_format(profilegate::log_format::json())
             .finish();
         Dispatch::new(subscriber)
     }
