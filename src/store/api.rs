@@ -138,13 +138,17 @@ pub trait ProfileStore: Send + Sync {
     // ---- self-service (`/.profilegate/me`) ---------------------------------------------------
 
     /// Erases the user's answers and skips (their own request, at `/.profilegate/me`): a new,
-    /// durable revision, so every cache and session notices. The login count and times stay
-    /// (the engine's rules read them). Nothing is written when there is nothing to erase.
+    /// durable revision. The login count and times stay (the engine's rules read them).
+    /// Nothing is written when there is nothing to erase. Like an admin erase, it reaches every
+    /// cache of the user ([`ProfileStore::user_changes`]; PostgreSQL: every replica's, by
+    /// `NOTIFY`): the user's other sessions, elsewhere, must not keep serving the answers.
     async fn erase_answers(&self, user: &UserKey) -> Result<ProfileRecord, StoreError> {
-        self.update_record(user, Commit::Durable, &|current| {
-            revised(current, Commit::Durable, record::without_answers(current))
-        })
-        .await
+        let erased = self
+            .update_record(user, Commit::Durable, &erase_answers_change)
+            .await?;
+        self.user_changes()
+            .publish(&super::changes::UserChange::User(user.clone()));
+        Ok(erased)
     }
 
     // ---- administration: erase, export, import (issue 18, E; `store/admin.rs`) ---------------
@@ -193,6 +197,11 @@ pub(super) fn import_change<'a>(
             .unwrap_or_else(std::sync::PoisonError::into_inner) = what;
         next
     }
+}
+
+/// The change of [`ProfileStore::erase_answers`]: no answers, no skips, the next revision.
+pub(super) fn erase_answers_change(current: Option<&ProfileRecord>) -> Option<ProfileRecord> {
+    revised(current, Commit::Durable, record::without_answers(current))
 }
 
 /// Gives a changed record its revision: the current one plus one for a [`Commit::Durable`]

@@ -47,7 +47,7 @@ use self::sql::{
     SELECT_RECORD, SELECT_RECORD_FOR_UPDATE, UPDATE_RECORD,
 };
 use super::admin::Imported;
-use super::api::{import_change, Commit, ProfileStore, RecordChange};
+use super::api::{erase_answers_change, import_change, Commit, ProfileStore, RecordChange};
 use super::changes::{UserChange, UserChanges};
 use super::error::StoreError;
 use super::funnel::{FunnelCounts, FunnelRow, ANSWER_BUCKETS};
@@ -208,8 +208,9 @@ impl PgStore {
             // Another writer created the record first (and has committed): redo on its row.
         };
         if notify {
-            // An import is one of many lines: the replicas hear it within milliseconds, and
-            // waiting for the echo of each would make a migration crawl.
+            // Not waited for (an admin erase waits, `erase`): the replicas hear it within
+            // milliseconds, and waiting for the echo of each imported line would make a
+            // migration crawl.
             self.notify_and_commit(tx, user, false).await?;
         } else {
             tx.commit().await.map_err(|e| self.pg_error(e))?;
@@ -459,6 +460,16 @@ impl ProfileStore for PgStore {
 
     fn user_changes(&self) -> &UserChanges {
         &self.changes
+    }
+
+    /// As the trait's, with the other replicas notified in the same transaction (not waited
+    /// for: the user's own next request is already served from the new revision here).
+    async fn erase_answers(&self, user: &UserKey) -> Result<ProfileRecord, StoreError> {
+        let erased = self
+            .write_record(user, Commit::Durable, &erase_answers_change, true)
+            .await?;
+        self.changes.publish(&UserChange::User(user.clone()));
+        Ok(erased)
     }
 
     // ---- Question funnel (issue 18, D) ----
