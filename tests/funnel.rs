@@ -159,7 +159,7 @@ async fn fifty_scripted_users_add_up_in_metrics_admin_json_dashboard_and_cli_and
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_on_postgresql_add_up_in_the_store() {
-    let Some(store) = pg_store().await else {
+    let Some(store) = support::pg::pg_store("funnel").await else {
         return;
     };
     let sections = format!("{}\n{store}", sections());

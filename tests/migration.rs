@@ -64,38 +64,9 @@ fn said(out: &Output) -> String {
     )
 }
 
-async fn pg_store_table() -> Option<String> {
-    let base = match std::env::var("PG_TEST_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ => {
-            assert!(
-                std::env::var_os("PG_TEST_REQUIRED").is_none(),
-                "PG_TEST_REQUIRED is set but PG_TEST_URL is not"
-            );
-            eprintln!("skipped: PG_TEST_URL is not set");
-            return None;
-        }
-    };
-    let schema = format!("migration_{}", std::process::id());
-    let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
-        .await
-        .expect("connect to the test server");
-    tokio::spawn(connection);
-    client
-        .batch_execute(&format!(
-            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
-        ))
-        .await
-        .expect("schema");
-    let sep = if base.contains('?') { '&' } else { '?' };
-    Some(format!(
-        "[store]\nbackend = \"postgres\"\nurl = \"{base}{sep}options=-csearch_path%3D{schema}&sslmode=disable\"\n"
-    ))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sled_store_moves_to_postgres_with_export_and_import() {
-    let Some(pg) = pg_store_table().await else {
+    let Some(pg) = support::pg::pg_store("migration").await else {
         return;
     };
     // Sled: alice signs in (a real login writes her record); profilegate runs.

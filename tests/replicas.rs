@@ -24,38 +24,6 @@ fn questions() -> String {
     )
 }
 
-/// A schema of its own on the test server; the `[store]` table that uses it.
-async fn store_table() -> Option<String> {
-    let base = match std::env::var("PG_TEST_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ => {
-            assert!(
-                std::env::var_os("PG_TEST_REQUIRED").is_none(),
-                "PG_TEST_REQUIRED is set but PG_TEST_URL is not"
-            );
-            eprintln!(
-                "skipped: PG_TEST_URL is not set (tests/run.sh starts PostgreSQL and sets it)"
-            );
-            return None;
-        }
-    };
-    let schema = format!("replicas_{}", std::process::id());
-    let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
-        .await
-        .expect("connect to the test server");
-    tokio::spawn(connection);
-    client
-        .batch_execute(&format!(
-            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
-        ))
-        .await
-        .expect("schema");
-    let sep = if base.contains('?') { '&' } else { '?' };
-    Some(format!(
-        "[store]\nbackend = \"postgres\"\nurl = \"{base}{sep}options=-csearch_path%3D{schema}&sslmode=disable\"\n"
-    ))
-}
-
 /// Answers the pending question on proxy `origin`'s question page.
 async fn answer(browser: &Browser, proxy: &Proxy, question: &str, value: &str) {
     let page = browser
@@ -85,7 +53,7 @@ async fn answer(browser: &Browser, proxy: &Proxy, question: &str, value: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_share_answers_and_the_signing_key_and_notice_a_newer_revision() {
-    let Some(store) = store_table().await else {
+    let Some(store) = support::pg::pg_store("replicas").await else {
         return;
     };
     let sections = format!("{}\n{store}", questions());
@@ -149,7 +117,7 @@ async fn two_replicas_share_answers_and_the_signing_key_and_notice_a_newer_revis
 /// `LISTEN`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_erase_at_one_replica_is_seen_by_the_other_at_the_next_request() {
-    let Some(store) = store_table().await else {
+    let Some(store) = support::pg::pg_store("replicas").await else {
         return;
     };
     const TOKEN: &str = "replicas-admin-token-0123456789";
@@ -209,7 +177,7 @@ async fn an_erase_at_one_replica_is_seen_by_the_other_at_the_next_request() {
 /// next request either.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_self_service_erase_at_one_replica_reaches_the_users_other_session_at_the_other() {
-    let Some(store) = store_table().await else {
+    let Some(store) = support::pg::pg_store("replicas").await else {
         return;
     };
     let sections = format!("{}\n{store}\n", questions());

@@ -239,35 +239,3 @@ pub fn dashboard_in_chromium(proxy: &Proxy) -> Value {
     }
     serde_json::from_slice(&out.stdout).expect("dashboard.mjs report")
 }
-
-/// A schema of its own on the test server; the `[store]` table that uses it.
-pub async fn pg_store() -> Option<String> {
-    let base = match std::env::var("PG_TEST_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ => {
-            assert!(
-                std::env::var_os("PG_TEST_REQUIRED").is_none(),
-                "PG_TEST_REQUIRED is set but PG_TEST_URL is not"
-            );
-            eprintln!(
-                "skipped: PG_TEST_URL is not set (tests/run.sh starts PostgreSQL and sets it)"
-            );
-            return None;
-        }
-    };
-    let schema = format!("funnel_{}", std::process::id());
-    let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
-        .await
-        .expect("connect to the test server");
-    tokio::spawn(connection);
-    client
-        .batch_execute(&format!(
-            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
-        ))
-        .await
-        .expect("schema");
-    let sep = if base.contains('?') { '&' } else { '?' };
-    Some(format!(
-        "[store]\nbackend = \"postgres\"\nurl = \"{base}{sep}options=-csearch_path%3D{schema}&sslmode=disable\"\n"
-    ))
-}
