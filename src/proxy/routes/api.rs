@@ -115,18 +115,23 @@ pub async fn profile(gate: &Gate, user: &Session) -> Handled {
     ))
 }
 
-/// `POST api/answers`.
-pub async fn answers(gate: &Gate, request: &mut IncomingRequest, mut user: Session) -> Handled {
-    let req = request.head();
-    let csrf_ok = req
+/// Whether a state-changing API request carries the session's CSRF token in [`CSRF_HEADER`].
+pub(super) fn csrf_ok(request: &IncomingRequest, user: &Session) -> bool {
+    request
+        .head()
         .headers
         .get(CSRF_HEADER)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| tokens_equal(t, &user.csrf));
-    if !csrf_ok {
-        return Err((AppError::CsrfRejected, Vec::new()));
-    }
-    let json_body = req
+        .is_some_and(|t| tokens_equal(t, &user.csrf))
+}
+
+/// The request's JSON body as `T`: 400 unless it is `application/json`, at most
+/// [`MAX_JSON_BODY`] bytes and of `T`'s shape.
+pub(super) async fn json_body<T: serde::de::DeserializeOwned>(
+    request: &mut IncomingRequest,
+) -> Result<T, (AppError, Vec<String>)> {
+    let is_json = request
+        .head()
         .headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -135,7 +140,7 @@ pub async fn answers(gate: &Gate, request: &mut IncomingRequest, mut user: Sessi
                 .to_ascii_lowercase()
                 .starts_with("application/json")
         });
-    if !json_body {
+    if !is_json {
         return Err((
             AppError::BadRequest("content type is not application/json".into()),
             Vec::new(),
@@ -145,8 +150,16 @@ pub async fn answers(gate: &Gate, request: &mut IncomingRequest, mut user: Sessi
         .read_body(MAX_JSON_BODY)
         .await
         .map_err(|e| (e, Vec::new()))?;
-    let posted: AnswersRequest = serde_json::from_slice(&body)
-        .map_err(|e| (AppError::BadRequest(format!("JSON: {e}")), Vec::new()))?;
+    serde_json::from_slice(&body)
+        .map_err(|e| (AppError::BadRequest(format!("JSON: {e}")), Vec::new()))
+}
+
+/// `POST api/answers`.
+pub async fn answers(gate: &Gate, request: &mut IncomingRequest, mut user: Session) -> Handled {
+    if !csrf_ok(request, &user) {
+        return Err((AppError::CsrfRejected, Vec::new()));
+    }
+    let posted: AnswersRequest = json_body(request).await?;
     let mut raw = Vec::with_capacity(posted.answers.len());
     let mut errors = FieldErrors::new();
     for (id, value) in posted.answers.iter().take(64) {

@@ -10,16 +10,13 @@ use serde_json::{json, Map, Value};
 use super::super::super::gate::Gate;
 use super::super::super::reply::{Handled, Reply};
 use super::super::super::request::IncomingRequest;
-use super::super::api::CSRF_HEADER;
+use super::super::api::{csrf_ok, json_body};
 use super::{change, changeable, erase, record_of};
 use crate::error::AppError;
 use crate::profile::schema::raw_values;
 use crate::profile::Applied;
-use crate::session::{tokens_equal, Session};
+use crate::session::Session;
 use crate::store::{AnswerSource, ProfileRecord};
-
-/// Largest JSON body of a change.
-const MAX_JSON_BODY: usize = 64 * 1024;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -92,16 +89,6 @@ fn state(gate: &Gate, user: &Session, record: &ProfileRecord, lang: &str) -> Val
     })
 }
 
-/// The session's CSRF token in the header, as `POST api/answers` requires it.
-fn csrf_ok(request: &IncomingRequest, user: &Session) -> bool {
-    request
-        .head()
-        .headers
-        .get(CSRF_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| tokens_equal(t, &user.csrf))
-}
-
 /// `GET api/me`.
 pub async fn get(gate: &Gate, request: &IncomingRequest, user: &Session) -> Handled {
     let lang = gate.language(request.head(), user);
@@ -114,28 +101,7 @@ pub async fn update(gate: &Gate, request: &mut IncomingRequest, mut user: Sessio
     if !csrf_ok(request, &user) {
         return Err((AppError::CsrfRejected, Vec::new()));
     }
-    let json_body = request
-        .head()
-        .headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| {
-            ct.trim_start()
-                .to_ascii_lowercase()
-                .starts_with("application/json")
-        });
-    if !json_body {
-        return Err((
-            AppError::BadRequest("content type is not application/json".into()),
-            Vec::new(),
-        ));
-    }
-    let body = request
-        .read_body(MAX_JSON_BODY)
-        .await
-        .map_err(|e| (e, Vec::new()))?;
-    let posted: ChangeRequest = serde_json::from_slice(&body)
-        .map_err(|e| (AppError::BadRequest(format!("JSON: {e}")), Vec::new()))?;
+    let posted: ChangeRequest = json_body(request).await?;
     let lang = gate.language(request.head(), &user);
     let record = record_of(gate, &user).await.map_err(|e| (e, Vec::new()))?;
     let invalid = |message: &str| {
