@@ -254,6 +254,8 @@ mod tests {
         loads: AtomicUsize,
     }
 
+    crate::store::delegate_session_store!(Counted, inner);
+
     #[async_trait]
     impl ProfileStore for Counted {
         async fn load(&self, user: &UserKey) -> Result<Option<ProfileRecord>, StoreError> {

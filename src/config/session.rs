@@ -16,6 +16,18 @@ pub struct SessionConfig {
     pub lifetime: Duration,
     /// `session.cookie_name`. Default `profilegate_session`.
     pub cookie_name: String,
+    /// `session.idle_timeout`: a session with no request for this long is over. Default off
+    /// (`None`).
+    pub idle_timeout: Option<Duration>,
+    /// `session.refresh`: refresh claims and groups at the OP with the refresh token before the
+    /// ID token expires. Default `false`.
+    pub refresh: bool,
+    /// `session.refresh_before`: how long before the ID token's expiry a refresh is made.
+    /// Default `60s`.
+    pub refresh_before: Duration,
+    /// `session.silent_reauth`: an expired session's navigation first tries `prompt=none` at
+    /// the OP. Default `false`.
+    pub silent_reauth: bool,
 }
 
 /// The placeholder secret of the shipped `config.toml` (base64-decoded): a configuration
@@ -28,6 +40,10 @@ impl fmt::Debug for SessionConfig {
             .field("secret", &"<redacted>")
             .field("lifetime", &self.lifetime)
             .field("cookie_name", &self.cookie_name)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("refresh", &self.refresh)
+            .field("refresh_before", &self.refresh_before)
+            .field("silent_reauth", &self.silent_reauth)
             .finish()
     }
 }
@@ -95,10 +111,28 @@ pub(super) fn read_session(mut r: SectionReader<'_>) -> Option<SessionConfig> {
     {
         r.error("cookie_name", "must use only letters, digits, _ and -");
     }
+    let idle_timeout = r.duration(
+        "idle_timeout",
+        Duration::from_secs(60),
+        Duration::from_secs(90 * 86_400),
+    );
+    let refresh = r.boolean("refresh").unwrap_or(false);
+    let refresh_before = r
+        .duration(
+            "refresh_before",
+            Duration::ZERO,
+            Duration::from_secs(86_400),
+        )
+        .unwrap_or(Duration::from_secs(60));
+    let silent_reauth = r.boolean("silent_reauth").unwrap_or(false);
     r.finish();
     Some(SessionConfig {
         secret: secret?,
         lifetime,
         cookie_name,
+        idle_timeout,
+        refresh,
+        refresh_before,
+        silent_reauth,
     })
 }

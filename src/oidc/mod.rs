@@ -113,6 +113,39 @@ pub struct Identity {
     pub claims: serde_json::Map<String, serde_json::Value>,
     /// Every claim of the verified ID token (custom ones included), by name.
     pub id_token_claims: serde_json::Map<String, serde_json::Value>,
+    /// The tokens of the login, for the session record.
+    pub tokens: LoginTokens,
+}
+
+/// The tokens a login (or a refresh) returned, kept sealed in the session record; `Debug`
+/// never shows them.
+#[derive(Clone, Default, PartialEq)]
+pub struct LoginTokens {
+    /// The ID token, compact (for `id_token_hint`).
+    pub id_token: String,
+    /// The refresh token, when the OP issued one.
+    pub refresh_token: Option<String>,
+    /// The ID token's expiry, seconds since the epoch.
+    pub id_token_exp: u64,
+}
+
+impl std::fmt::Debug for LoginTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginTokens")
+            .field("refresh_token", &self.refresh_token.is_some())
+            .field("id_token_exp", &self.id_token_exp)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Identity {
+    /// The OP's session id (the ID token's `sid` claim), when it sent a usable one.
+    pub fn op_sid(&self) -> Option<&str> {
+        self.id_token_claims
+            .get("sid")
+            .and_then(|v| v.as_str())
+            .filter(|s| !s.is_empty() && s.len() <= 255 && !s.contains('\0'))
+    }
 }
 
 impl Identity {
@@ -502,6 +535,11 @@ impl Provider {
             id_token_claims: Jws::parse(&compact, &self.algs)
                 .and_then(|jws| jws.claims())
                 .unwrap_or_default(),
+            tokens: LoginTokens {
+                refresh_token: token.refresh_token().map(|t| t.secret().clone()),
+                id_token_exp: u64::try_from(claims.expiration().timestamp()).unwrap_or(0),
+                id_token: compact,
+            },
         };
         if let Some(info) = self
             .userinfo(d, token.access_token().secret(), &identity.subject)

@@ -22,6 +22,7 @@ use crate::pipeline::Routes;
 use crate::policy::{ClaimUse, Policy};
 use crate::profile::Engine;
 use crate::render::Pages;
+use crate::session::revoked::{RevokedSessions, Revoker};
 use crate::session::{CookieSealer, Session};
 use crate::store::{ProfileStore, UserKey};
 
@@ -68,6 +69,9 @@ pub struct Gate {
     pub(super) on_paths: bool,
     /// `log.access`: one access line per request.
     pub(super) access_log: bool,
+    /// Ends sessions (logout, the OP's logout, a refused refresh) here and on every replica;
+    /// its view is what the hot path reads.
+    pub(super) revoker: Revoker,
 }
 
 /// What `Gate` is built from besides its configuration (shared by every worker).
@@ -81,6 +85,8 @@ pub struct GateParts {
     pub key: Arc<SigningKey>,
     pub metrics: Arc<Metrics>,
     pub policy: Arc<Policy>,
+    /// The revoked sessions this process knows of (kept fresh from the store).
+    pub revoked: Arc<RevokedSessions>,
 }
 
 impl Gate {
@@ -104,6 +110,7 @@ impl Gate {
             key,
             metrics,
             policy,
+            revoked,
         } = parts;
         let mut session_claims = policy.claims();
         session_claims.merge(&engine.claims());
@@ -114,7 +121,9 @@ impl Gate {
         sessions.listen(store.user_changes());
         let forget: Arc<dyn crate::store::ForgetUsers> = enricher.clone();
         store.user_changes().subscribe(Arc::downgrade(&forget));
+        let revoker = Revoker::new(store.clone(), revoked, sealer.lifetime());
         Ok(Self {
+            revoker,
             routes: Routes::new(&server.prefix),
             origin: server.public_url.origin().to_owned(),
             public_scheme: if server.public_url.is_https() {

@@ -43,6 +43,7 @@ mod access;
 pub mod edge;
 mod forward;
 mod gate;
+mod lifecycle;
 pub mod prepare;
 mod reply;
 mod request;
@@ -69,6 +70,7 @@ use crate::policy::{normalize, RouteMatch};
 use crate::session::{now_secs, RequestCookies};
 use access::with_due;
 use forward::TimedBody;
+use lifecycle::Lifecycle;
 use prepare::{prepare_upstream_request, strip_hop_by_hop, wants_upgrade};
 use request::accepts_html;
 use request_id::X_REQUEST_ID;
@@ -134,11 +136,26 @@ impl Gate {
             }
         }
         let mut request = IncomingRequest::new(head, body);
+        // A `Set-Cookie` the session's lifecycle adds to whatever the response is.
+        let mut renewed = None;
         let (decision, user, wants_html, due_here) = {
             let req = request.head();
             let cookies =
                 RequestCookies::parse(req.headers.get_all(COOKIE).iter().map(|v| v.as_bytes()));
-            let user = self.sessions.open(&self.sealer, &cookies, now_secs());
+            let now = now_secs();
+            let user = match self.sessions.open(&self.sealer, &cookies, now) {
+                Some(user) => match self.lifecycle(user, now).await {
+                    Lifecycle::Live(user, cookie) => {
+                        renewed = cookie;
+                        Some(user)
+                    }
+                    Lifecycle::Ended => {
+                        renewed = Some(self.sealer.clear_session());
+                        None
+                    }
+                },
+                None => None,
+            };
             let accept = header(req, &ACCEPT);
             let path = req.uri.path();
             let reserved = self.routes.is_reserved(path);
@@ -218,9 +235,13 @@ impl Gate {
                     Ok(profile) => {
                         Metrics::inc(&self.metrics.forwarded);
                         let signed_in = Some((&*user, &*profile));
-                        return self
+                        let mut resp = self
                             .forward(request, client, signed_in, wants_html, request_id, note)
                             .await;
+                        if let Some(cookie) = renewed.and_then(|c| HeaderValue::try_from(c).ok()) {
+                            resp.headers_mut().append(http::header::SET_COOKIE, cookie);
+                        }
+                        return resp;
                     }
                     Err(e) => Err((AppError::Store(e), Vec::new())),
                 }
@@ -324,6 +345,11 @@ impl Gate {
             (Decision::MethodNotAllowed, _) => Err((AppError::MethodNotAllowed, Vec::new())),
         };
         let req = request.head();
+        let reply = match renewed {
+            // Before the route's own cookies: a new session sealed by the route wins.
+            Some(cookie) => reply.map(|r| r.with_first_cookie(cookie)),
+            None => reply,
+        };
         let reply = reply.unwrap_or_else(|(err, cookies)| {
             err.log(req.uri.path());
             let signed_in = account.as_ref().map(|(who, csrf)| {

@@ -85,6 +85,13 @@ impl Reply {
         self
     }
 
+    /// Adds `cookie` before the reply's own `Set-Cookie` values (a later one for the same
+    /// name wins in browsers).
+    pub fn with_first_cookie(mut self, cookie: String) -> Self {
+        self.set_cookies.insert(0, cookie);
+        self
+    }
+
     /// The reply for an error: a page for browsers, JSON for everything else. `signed_in`:
     /// who is signed in, for the page's sign-out button.
     pub fn error(

@@ -15,6 +15,7 @@ use crate::pipeline::Routes;
 use crate::profile::Engine;
 use crate::proxy::{Gate, GateParts};
 use crate::render::{Pages, Theme};
+use crate::session::revoked::RevokedSessions;
 use crate::store::ProfileStore;
 
 /// Name of the generated profile-JWT key in the store.
@@ -103,7 +104,13 @@ pub(super) async fn build(config: &Config, check_ports: bool) -> Result<Built, S
         key,
         metrics: metrics.clone(),
         policy: Arc::new(config.policy.clone()),
+        revoked: Arc::new(RevokedSessions::new()),
     };
+    // Sessions revoked before this start are refused from the first request on; a thread keeps
+    // the view fresh from then on (it stops when the store is dropped).
+    let since_ms = crate::session::revoked::load(&parts.revoked, &*store).await?;
+    crate::session::revoked::spawn_poller(&parts.revoked, &store, since_ms)
+        .map_err(StartError::Runtime)?;
     Ok(Built {
         store,
         provider,

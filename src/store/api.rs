@@ -12,6 +12,7 @@ use super::error::StoreError;
 use super::funnel::FunnelRow;
 use super::key::UserKey;
 use super::record::{self, ProfileRecord, Skip, StoredAnswer};
+use super::sessions::SessionStore;
 
 /// How a write reaches the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +40,7 @@ pub type OutdatedAnswer<'a> = dyn Fn(&StoredAnswer) -> bool + Send + Sync + 'a;
 /// when the call returns; a login's bookkeeping reaches the disk shortly after (see
 /// [`ProfileStore::record_login`]).
 #[async_trait]
-pub trait ProfileStore: Send + Sync {
+pub trait ProfileStore: SessionStore + Send + Sync {
     /// The user's record, or `None` before their first login.
     async fn load(&self, user: &UserKey) -> Result<Option<ProfileRecord>, StoreError>;
 
@@ -233,7 +234,10 @@ mod tests {
         commits: Mutex<Vec<Commit>>,
         changes: UserChanges,
         funnel: Mutex<Vec<FunnelRow>>,
+        sessions: super::super::sessions::MemorySessions,
     }
+
+    super::super::sessions::delegate_session_store!(MapStore, sessions);
 
     #[async_trait]
     impl ProfileStore for MapStore {

@@ -26,6 +26,7 @@ pub mod funnel;
 mod key;
 mod pg;
 mod record;
+mod sessions;
 mod sled;
 
 #[cfg(test)]
@@ -44,6 +45,11 @@ pub use self::funnel::{FunnelCounts, FunnelRow};
 pub use self::key::UserKey;
 pub use self::pg::{PgOptions, PgStore, PgTls};
 pub use self::record::{AnswerSource, ProfileRecord, Skip, StoredAnswer, RECORD_FORMAT};
+#[cfg(test)]
+pub(crate) use self::sessions::delegate_session_store;
+pub use self::sessions::{
+    Revocation, RevokeTarget, RevokedKind, SessionChange, SessionRecord, SessionStore,
+};
 pub use self::sled::{SledOptions, SledStore};
 
 /// Opens the configured store.

@@ -28,6 +28,8 @@ use super::funnel::{FunnelCounts, FunnelRow};
 use super::key::UserKey;
 use super::record::{self, ProfileRecord};
 
+mod sessions;
+
 const USERS_TREE: &str = "users";
 const META_TREE: &str = "meta";
 const FUNNEL_TREE: &str = "funnel";
@@ -66,6 +68,8 @@ pub struct SledStore {
     users: sled::Tree,
     meta: sled::Tree,
     funnel: sled::Tree,
+    /// Session records, their indexes, the revocation log and use-once marks.
+    session_trees: sessions::SessionTrees,
     /// Set by a failed flush, cleared by a good one; `ready()` reports it.
     flush_failed: AtomicBool,
     /// Tickets taken by callers that need durability, in order.
@@ -187,6 +191,7 @@ fn open_blocking(path: PathBuf, options: &SledOptions) -> Result<SledStore, Stor
     let funnel = db
         .open_tree(FUNNEL_TREE)
         .map_err(|e| open_error(&path, e))?;
+    let session_trees = sessions::SessionTrees::open(&db).map_err(|e| open_error(&path, e))?;
     match meta
         .compare_and_swap(FORMAT_KEY, None::<&[u8]>, Some(FORMAT_VALUE))
         .map_err(|e| open_error(&path, e))?
@@ -216,6 +221,7 @@ fn open_blocking(path: PathBuf, options: &SledOptions) -> Result<SledStore, Stor
         users,
         meta,
         funnel,
+        session_trees,
         flush_failed: AtomicBool::new(false),
         tickets: AtomicU64::new(0),
         flushed: tokio::sync::Mutex::new(0),

@@ -149,6 +149,9 @@ fn token_user(gate: &Gate, claims: &QuestionsClaims, ids: &[String]) -> Session 
         locales: Vec::new(),
         iat: now,
         exp: now,
+        refresh_at: 0,
+        gen: 0,
+        seen: 0,
     }
 }
 

@@ -16,7 +16,9 @@ use crate::metrics::Metrics;
 use crate::oidc::Provider;
 use crate::policy::{groups_at, ClaimUse};
 use crate::redirect::ReturnTo;
+use crate::session::at_rest::SessionTokens;
 use crate::session::{now_secs, tokens_equal, RequestCookies, Session};
+use crate::store::{RevokeTarget, SessionRecord};
 
 /// Largest form body accepted by the proxy's own forms.
 const MAX_FORM_BODY: usize = 16 * 1024;
@@ -163,9 +165,43 @@ async fn verify_callback(gate: &Gate, request: &mut IncomingRequest) -> Handled 
                 .map(|l| l.replace('_', "-")),
         )
         .collect();
+    let lifecycle = gate.sealer.lifecycle();
+    let refresh_token = identity
+        .tokens
+        .refresh_token
+        .clone()
+        .filter(|_| lifecycle.refresh);
+    if refresh_token.is_some() {
+        user.refresh_at = identity
+            .tokens
+            .id_token_exp
+            .saturating_sub(lifecycle.refresh_before.as_secs())
+            .max(now + 1);
+    }
     gate.sealer
         .fits(&user)
         .map_err(|why| fail(AppError::SessionTooLarge(why)))?;
+    // The server-side record: what logout, the OP's logout and refresh act on.
+    let tokens = SessionTokens {
+        refresh_token,
+        id_token: Some(identity.tokens.id_token.clone()),
+    };
+    let session_record = SessionRecord {
+        sid: user.sid.clone(),
+        sub: user.sub.clone(),
+        op_sid: identity.op_sid().map(str::to_owned),
+        created_at: user.iat,
+        expires_at: user.exp,
+        revoked_at: None,
+        generation: 0,
+        refreshing_until: 0,
+        tokens: gate.sealer.tokens().seal(&user.sid, &tokens),
+        refreshed: None,
+    };
+    store
+        .put_session(&session_record)
+        .await
+        .map_err(store_failed)?;
     tracing::info!(sub = %user.sub, login = user.login, pending = ?user.pending, "login completed");
     gate.enricher.update(&user.sub, Arc::new(record));
     Metrics::inc(&gate.metrics.logins_completed);
@@ -301,6 +337,11 @@ pub async fn logout(gate: &Gate, request: &mut IncomingRequest, user: Option<Ses
             .end_session_url(&signed_out, target.as_ref().map(ReturnTo::path))
     });
     if let Some(u) = &user {
+        // The record is revoked everywhere: a copy of the cookie is dead from now on (on other
+        // replicas within about a second).
+        if let Err(e) = gate.revoker.revoke(&RevokeTarget::Sid(u.sid.clone())).await {
+            return Err((AppError::Store(e), Vec::new()));
+        }
         tracing::info!(sub = %u.sub, "logout");
         Metrics::inc(&gate.metrics.logouts);
     }

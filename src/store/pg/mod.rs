@@ -32,6 +32,7 @@
 
 mod connect;
 mod listen;
+mod sessions;
 mod sql;
 
 use std::sync::Arc;
@@ -132,7 +133,12 @@ impl PgStore {
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
             .await
             .map_err(|e| self.pg_error(e))?;
-        for statement in [CREATE_META, CREATE_USERS, CREATE_FUNNEL] {
+        for statement in [
+            CREATE_META,
+            CREATE_USERS,
+            CREATE_FUNNEL,
+            sessions::CREATE_SESSIONS,
+        ] {
             tx.batch_execute(statement)
                 .await
                 .map_err(|e| self.pg_error(e))?;

@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 use crate::config::{PublicUrl, SessionConfig};
 use crate::redirect::ReturnTo;
 
+pub mod at_rest;
+pub mod revoked;
+
 /// Cookies longer than this are ignored unread (a sealed session is well under 1 KiB).
 const MAX_COOKIE_VALUE: usize = 4096;
 /// At most this many cookies of one request are looked at.
@@ -92,6 +95,22 @@ pub struct Session {
     pub iat: u64,
     /// Expires at, seconds since the epoch.
     pub exp: u64,
+    /// When the session's claims are due for a refresh at the OP (seconds since the epoch):
+    /// `session.refresh_before` ahead of the ID token's expiry; 0 = never (no refresh token,
+    /// or `session.refresh` off).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub refresh_at: u64,
+    /// The refresh generation this cookie was sealed at (its record's `generation`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub gen: u64,
+    /// The last activity this cookie records (seconds since the epoch), for
+    /// `session.idle_timeout`; 0 = the login (`iat`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub seen: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Session {
@@ -162,11 +181,27 @@ fn stamp_message(csrf: &str, question: &str, version: u32, millis: u64) -> Strin
 /// Seals and opens the proxy's cookies.
 pub struct CookieSealer {
     key: Key,
+    /// Seals the session's tokens in its record (same secrets, another key).
+    tokens: at_rest::TokenSealer,
     session_name: String,
     login_prefix: String,
     secure: bool,
     lifetime: Duration,
     login_timeout: Duration,
+    lifecycle: Lifecycle,
+}
+
+/// The `[session]` settings of a session's life after the login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifecycle {
+    /// `session.idle_timeout`.
+    pub idle_timeout: Option<Duration>,
+    /// `session.refresh`.
+    pub refresh: bool,
+    /// `session.refresh_before`.
+    pub refresh_before: Duration,
+    /// `session.silent_reauth`.
+    pub silent_reauth: bool,
 }
 
 impl CookieSealer {
@@ -176,11 +211,18 @@ impl CookieSealer {
         Self {
             // HKDF-expands the configured secret (at least 32 bytes) into the 64-byte key.
             key: Key::derive_from(&session.secret),
+            tokens: at_rest::TokenSealer::new(std::slice::from_ref(&session.secret)),
             login_prefix: format!("{}_login_", session.cookie_name),
             session_name: session.cookie_name.clone(),
             secure: public_url.is_https(),
             lifetime: session.lifetime,
             login_timeout,
+            lifecycle: Lifecycle {
+                idle_timeout: session.idle_timeout,
+                refresh: session.refresh,
+                refresh_before: session.refresh_before,
+                silent_reauth: session.silent_reauth,
+            },
         }
     }
 
@@ -223,6 +265,21 @@ impl CookieSealer {
         ring::hmac::Key::new(ring::hmac::HMAC_SHA256, self.key.signing())
     }
 
+    /// Seals and opens the tokens kept in session records.
+    pub fn tokens(&self) -> &at_rest::TokenSealer {
+        &self.tokens
+    }
+
+    /// The settings of a session's life after the login.
+    pub fn lifecycle(&self) -> &Lifecycle {
+        &self.lifecycle
+    }
+
+    /// `session.lifetime`.
+    pub fn lifetime(&self) -> Duration {
+        self.lifetime
+    }
+
     pub fn session_cookie_name(&self) -> &str {
         &self.session_name
     }
@@ -257,6 +314,9 @@ impl CookieSealer {
             locales: Vec::new(),
             iat: now,
             exp: now + self.lifetime.as_secs(),
+            refresh_at: 0,
+            gen: 0,
+            seen: 0,
         }
     }
 
