@@ -176,6 +176,11 @@ impl SessionStore for PgStore {
                 .map(|r| r.get(0))
                 .collect(),
         };
+        // One order for every revoker: two revocations naming the same sessions never wait
+        // for each other's row locks in a circle.
+        let mut sids = sids;
+        sids.sort_unstable();
+        sids.dedup();
         let mut lines = Vec::new();
         for sid in sids {
             let row = tx

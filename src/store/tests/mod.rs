@@ -6,6 +6,7 @@ mod admin;
 mod funnel;
 mod pg;
 mod process;
+mod sessions;
 
 use std::path::Path;
 use std::sync::Arc;
