@@ -22,6 +22,8 @@
 //!     continue POST ────► Continue      custom UI post-back: token, state (one use), answers
 //!     continue GET ─────► Continue      back on our origin: session brought up to date
 //!     logout ───────────► Logout        clear session; RP-initiated logout at the OP
+//!     frontchannel-logout GET ► FrontchannelLogout  the OP's iframe: revoke by the OP's
+//!                                       iss + sid (or the cookie's session); a framable page
 //!     signed-out ───────► SignedOut     "you have signed out" page
 //!     anything else ────► NotFound      404 page
 //!                                                   │
@@ -103,6 +105,8 @@ pub struct Routes {
     /// The user's own data: the page and its JSON.
     pub me: String,
     pub api_me: String,
+    /// OIDC Front-Channel Logout 1.0: the page the OP embeds to end its sessions here.
+    pub frontchannel_logout: String,
 }
 
 impl Routes {
@@ -120,6 +124,7 @@ impl Routes {
             continue_: format!("{prefix}/continue"),
             me: format!("{prefix}/me"),
             api_me: format!("{prefix}/api/me"),
+            frontchannel_logout: format!("{prefix}/frontchannel-logout"),
         }
     }
 
@@ -143,6 +148,8 @@ pub enum Decision {
     Logout,
     /// The page shown after logout.
     SignedOut,
+    /// OIDC Front-Channel Logout: the OP's iframe ends its session here (GET only).
+    FrontchannelLogout,
     /// Signed in: forward upstream with identity attached.
     Forward,
     /// A public route without an allowed session: forward with identity headers stripped.
@@ -220,6 +227,12 @@ fn reserved(req: &RequestView<'_>, auth: Auth, routes: &Routes) -> Decision {
     } else if path == routes.logout {
         if get || post {
             Decision::Logout
+        } else {
+            Decision::MethodNotAllowed
+        }
+    } else if path == routes.frontchannel_logout {
+        if get {
+            Decision::FrontchannelLogout
         } else {
             Decision::MethodNotAllowed
         }
@@ -429,6 +442,28 @@ mod tests {
                 MethodNotAllowed,
             ),
             (&get, "/.profilegate/signed-out", true, Anonymous, SignedOut),
+            // The OP's front-channel iframe: with or without a session, GET only.
+            (
+                &get,
+                "/.profilegate/frontchannel-logout",
+                false,
+                Anonymous,
+                FrontchannelLogout,
+            ),
+            (
+                &get,
+                "/.profilegate/frontchannel-logout",
+                true,
+                SignedIn,
+                FrontchannelLogout,
+            ),
+            (
+                &post,
+                "/.profilegate/frontchannel-logout",
+                false,
+                SignedIn,
+                MethodNotAllowed,
+            ),
             (&get, "/.profilegate/nope", true, SignedIn, NotFound),
             (&get, "/.profilegate", true, SignedIn, NotFound),
             (&get, "/.profilegate/", true, Anonymous, NotFound),

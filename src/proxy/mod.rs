@@ -74,7 +74,7 @@ use lifecycle::Lifecycle;
 use prepare::{prepare_upstream_request, strip_hop_by_hop, wants_upgrade};
 use request::accepts_html;
 use request_id::X_REQUEST_ID;
-use routes::{api, custom_ui, jwks, login, me, questions};
+use routes::{api, custom_ui, frontchannel, jwks, login, logout, me, questions};
 use traced::AccessNote;
 
 pub use forward::request_uri as upstream_request_uri;
@@ -138,6 +138,8 @@ impl Gate {
         let mut request = IncomingRequest::new(head, body);
         // A `Set-Cookie` the session's lifecycle adds to whatever the response is.
         let mut renewed = None;
+        // A session cookie came but gave no live session (expired, idle, revoked, unreadable).
+        let dead_cookie: bool;
         let (decision, user, wants_html, due_here) = {
             let req = request.head();
             let cookies =
@@ -156,6 +158,8 @@ impl Gate {
                 },
                 None => None,
             };
+            dead_cookie =
+                user.is_none() && cookies.get(self.sealer.session_cookie_name()).is_some();
             let accept = header(req, &ACCEPT);
             let path = req.uri.path();
             let reserved = self.routes.is_reserved(path);
@@ -335,12 +339,23 @@ impl Gate {
                     }),
                 ))
             }
-            (Decision::StartLogin, _) => login::start(self, &mut request).await,
+            (Decision::StartLogin, _) => {
+                // `session.silent_reauth`: a navigation whose session went dead tries
+                // `prompt=none` first; the dead cookie is then deleted by the login's answer.
+                let silent = dead_cookie && self.sealer.lifecycle().silent_reauth;
+                if silent {
+                    renewed = None;
+                }
+                login::start(self, &mut request, silent).await
+            }
             (Decision::FinishLogin, _) => login::finish(self, &mut request).await,
             (Decision::Logout, user) => {
-                login::logout(self, &mut request, user.map(SignedIn::into_session)).await
+                logout::logout(self, &mut request, user.map(SignedIn::into_session)).await
             }
-            (Decision::SignedOut, _) => Ok(login::signed_out(self, &request)),
+            (Decision::SignedOut, _) => Ok(logout::signed_out(self, &request)),
+            (Decision::FrontchannelLogout, user) => {
+                frontchannel::logout(self, &request, user.map(SignedIn::into_session)).await
+            }
             (Decision::NotFound, _) => Err((AppError::NotFound, Vec::new())),
             (Decision::MethodNotAllowed, _) => Err((AppError::MethodNotAllowed, Vec::new())),
         };
@@ -380,6 +395,8 @@ impl Gate {
             | Decision::Unauthenticated
             | Decision::FinishLogin
             | Decision::SignedOut
+            // The OP's iframe, from the OP's origin by design: it only ends sessions.
+            | Decision::FrontchannelLogout
             | Decision::Forward
             | Decision::AskQuestions
             | Decision::QuestionsPending

@@ -25,9 +25,16 @@
 //     "rotation_key_file": "/path/key2.pem",  // PEM RSA private key for the first key rotation
 //                                   // (test_controls); later rotations generate one
 //     "test_controls": false,       // true = the POST /__test/* endpoints below
-//     "jwt_userinfo": false         // true = signed userinfo (features.jwtUserinfo): a client
+//     "jwt_userinfo": false,        // true = signed userinfo (features.jwtUserinfo): a client
 //                                   // registered with userinfo_signed_response_alg: "RS256"
 //                                   // gets an application/jwt answer
+//     "sid_in_id_token": false      // true = ID tokens carry the OP's session id (`sid`), as an
+//                                   // RP of front-channel logout needs: oidc-provider 9 has no
+//                                   // front-channel feature (v8 dropped the draft) and adds `sid`
+//                                   // only for a client registered for back-channel logout
+//                                   // with sessions, so every client without its own
+//                                   // backchannel_logout_uri gets one (its first redirect URI's
+//                                   // origin + /.profilegate/backchannel-logout)
 //   }
 //
 // Clients authenticate at the token endpoint with client_secret_basic (the default),
@@ -238,6 +245,14 @@ function configurationFor(keys) {
     token_endpoint_auth_method: 'client_secret_basic',
     ...structuredClone(c),
   }));
+  if (cfg.sid_in_id_token === true) {
+    for (const c of clients) {
+      if (c.backchannel_logout_uri === undefined && Array.isArray(c.redirect_uris) && c.redirect_uris.length > 0) {
+        c.backchannel_logout_uri = `${new URL(c.redirect_uris[0]).origin}/.profilegate/backchannel-logout`;
+      }
+      c.backchannel_logout_session_required ??= true;
+    }
+  }
 
   const configuration = {
     clients,
@@ -260,6 +275,7 @@ function configurationFor(keys) {
       devInteractions: { enabled: true },
       rpInitiatedLogout: { enabled: true },
       jwtUserinfo: { enabled: cfg.jwt_userinfo === true },
+      ...(cfg.sid_in_id_token === true ? { backchannelLogout: { enabled: true } } : {}),
     },
     responseTypes: ['code'],
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
