@@ -182,6 +182,12 @@ async fn front_channel_logout_by_iss_and_sid_ends_only_that_op_sessions_sessions
         assert!(signed_in(&env, &alice).await, "{iss:?} {sid:?}");
     }
 
+    // Neither iss nor sid, and no cookie (the iframe's request): the page, nothing ended.
+    let resp = front(None, None).await.expect("request");
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.text().await.expect("page").contains("Signed out."));
+    assert!(signed_in(&env, &alice).await && signed_in(&env, &bob).await);
+
     // A sid the proxy does not know: the page, nothing ended.
     let resp = front(Some(issuer), Some("not-a-known-sid"))
         .await

@@ -23,7 +23,8 @@
 //!                           route from another origin gets 403 (edge.rs)
 //!  deny                     a refused user: the error page (403, sign-out) or JSON
 //!  answer here              everything but Forward, one file per route (routes/): login,
-//!                           callback, logout (login.rs), the question page (questions.rs),
+//!                           callback (login.rs), logout (logout.rs), the OP's front-channel
+//!                           logout (frontchannel.rs), the question page (questions.rs),
 //!                           the JSON API (api.rs), the custom UI (custom_ui.rs), the JWKS
 //!                           (jwks.rs), self-service (me.rs); written as a Reply (reply.rs)
 //!  prepare                  strip hop-by-hop and identity headers + own cookies, set
