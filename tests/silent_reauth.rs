@@ -147,6 +147,18 @@ async fn without_an_op_session_the_silent_attempt_falls_back_to_the_ops_login_fo
         "a new login state: {cookies:?}"
     );
 
+    // No loop: the dead cookie went with the silent attempt, so a new navigation (the user
+    // gave up at the OP's form) starts a normal login, not another silent one.
+    assert!(
+        !browser
+            .cookies_for(&env.proxy.url("/"))
+            .contains("profilegate_session="),
+        "{}",
+        browser.cookies_for(&env.proxy.url("/"))
+    );
+    let (again, _) = login_redirect(&env, &browser, "/app").await;
+    assert!(!query(&again).contains_key("prompt"), "{again}");
+
     // The OP shows its login form; signing in lands on the asked page.
     let form = browser.client.get(&normal).send().await.expect("OP");
     assert_eq!(form.status(), StatusCode::SEE_OTHER);
