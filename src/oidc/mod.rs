@@ -1,11 +1,13 @@
 //! OpenID Connect: discovery, the start of a login (authorization URL with state, nonce and
 //! PKCE S256), and the callback's verification (code exchange, ID token, userinfo).
-//! Only logins and logouts come here; the signed-in hot path never calls the OP.
+//! Only logins and logouts come here (the OP's back-channel logout tokens: `logout_token.rs`);
+//! the signed-in hot path never calls the OP.
 
 mod backchannel;
 mod client_auth;
 mod jwk;
 mod jws;
+mod logout_token;
 mod refetch;
 
 use std::collections::HashMap;
@@ -29,6 +31,7 @@ use openidconnect::{
 use url::Url;
 
 pub use backchannel::{https_connector, BackChannel, BackChannelError};
+pub use logout_token::{LogoutToken, LogoutTokenProblem};
 
 use crate::config::{OidcConfig, TokenEndpointAuth};
 use crate::session::{now_secs, LoginState};
