@@ -4,14 +4,13 @@
 //! `oidc.signing_algs` is the allow-list, `none` never passes); then the claims: `iss` the
 //! configured issuer exactly, `aud` naming this client (and `azp`, if present), `iat` present
 //! and not in the future, `exp` (when present) not past, the back-channel `events` member, `sub`
-//! or `sid`, a `jti`, and no `nonce`. The route (`proxy/routes/backchannel.rs`) makes the `jti`
+//! or `sid`, a `jti`, and no `nonce` ([`check_claims`]; the signature half is
+//! `Provider::verify_logout_token`, in `mod.rs`, which owns the key set). The route (`proxy/routes/backchannel.rs`) makes the `jti`
 //! one-use across replicas and ends the sessions.
 
-use openidconnect::core::CoreJwsSigningAlgorithm;
 use serde_json::{Map, Value};
 
-use super::jws::{Jws, KeyProblem, CLOCK_LEEWAY};
-use super::Provider;
+use super::jws::{KeyProblem, CLOCK_LEEWAY};
 
 /// The `events` member that makes a JWT a logout token (§2.4).
 pub const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
@@ -82,28 +81,6 @@ impl From<KeyProblem> for LogoutTokenProblem {
             KeyProblem::NoKey { .. } | KeyProblem::WrongKeyType(_) => Self::NoKey,
             KeyProblem::BadSignature => Self::BadSignature,
         }
-    }
-}
-
-impl Provider {
-    /// Verifies a logout token posted by the OP at `now` (seconds): signature, then claims.
-    pub async fn verify_logout_token(
-        &self,
-        token: &str,
-        now: u64,
-    ) -> Result<LogoutToken, LogoutTokenProblem> {
-        let jws = Jws::parse(token, &self.algs)?;
-        if jws.alg == CoreJwsSigningAlgorithm::None {
-            return Err(LogoutTokenProblem::DisallowedAlg);
-        }
-        let discovered = self.discovered().await.map_err(|e| {
-            tracing::warn!(error = %e, "the OP's keys are not available to verify a logout token");
-            LogoutTokenProblem::KeysUnavailable
-        })?;
-        // Finds the key (fetching the set again for an unknown kid) and checks the signature.
-        self.signing_key(discovered, token).await?;
-        let claims = jws.claims()?;
-        check_claims(&claims, &self.issuer, &self.client_id, now)
     }
 }
 

@@ -698,6 +698,28 @@ impl Provider {
         Ok(Some(claims))
     }
 
+    /// Verifies a logout token the OP posted (Back-Channel Logout 1.0 §2.6) at `now`
+    /// (seconds): the signature with the OP's key set, as for ID tokens (an unknown `kid`
+    /// fetches it again; never `none`), then the claims ([`logout_token::check_claims`]).
+    pub async fn verify_logout_token(
+        &self,
+        token: &str,
+        now: u64,
+    ) -> Result<LogoutToken, LogoutTokenProblem> {
+        let jws = Jws::parse(token, &self.algs)?;
+        if jws.alg == CoreJwsSigningAlgorithm::None {
+            return Err(LogoutTokenProblem::DisallowedAlg);
+        }
+        let discovered = self.discovered().await.map_err(|e| {
+            tracing::warn!(error = %e, "the OP's keys are not available to verify a logout token");
+            LogoutTokenProblem::KeysUnavailable
+        })?;
+        // Finds the key (fetching the set again for an unknown kid) and checks the signature.
+        self.signing_key(discovered, token).await?;
+        let claims = jws.claims()?;
+        logout_token::check_claims(&claims, &self.issuer, &self.client_id, now)
+    }
+
     /// The origin of the OP's end-session endpoint, if it has one: where a sign-out form's
     /// redirect goes, so the pages' `form-action` must allow it.
     pub fn end_session_origin(&self) -> Option<String> {
