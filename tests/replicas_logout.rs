@@ -114,6 +114,22 @@ async fn signing_out_at_the_op_reaches_the_other_replica_within_two_seconds() {
         let (status, loc) = navigate_with(replica, &alices, "/alice-again").await;
         assert_eq!(status, StatusCode::FOUND, "{name}: {loc:?}");
     }
+    // A counted the logout it carried out; B received none.
+    for (replica, ok) in [(&a, 1), (&b, 0)] {
+        let metrics = http_client()
+            .get(format!("http://127.0.0.1:{}/metrics", replica.admin_port))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text");
+        for (outcome, n) in [("ok", ok), ("refused", 0), ("failed", 0)] {
+            let line =
+                format!("profilegate_backchannel_logouts_total{{outcome=\"{outcome}\"}} {n}");
+            assert!(metrics.lines().any(|l| l == line), "{line} in:\n{metrics}");
+        }
+    }
     // Bob's sessions on both replicas are untouched, each on both replicas.
     for (cookie, which) in [
         (&bob_on_a, "bob's session from A"),
