@@ -24,6 +24,8 @@
 //!     logout ───────────► Logout        clear session; RP-initiated logout at the OP
 //!     frontchannel-logout GET ► FrontchannelLogout  the OP's iframe: revoke by the OP's
 //!                                       iss + sid (or the cookie's session); a framable page
+//!     backchannel-logout POST ► BackchannelLogout  the OP's logout token (no cookie, no
+//!                                       Origin): verify, end the sessions it names everywhere
 //!     signed-out ───────► SignedOut     "you have signed out" page
 //!     anything else ────► NotFound      404 page
 //!                                                   │
@@ -107,6 +109,8 @@ pub struct Routes {
     pub api_me: String,
     /// OIDC Front-Channel Logout 1.0: the page the OP embeds to end its sessions here.
     pub frontchannel_logout: String,
+    /// Where the OP posts logout tokens (OpenID Connect Back-Channel Logout 1.0).
+    pub backchannel_logout: String,
 }
 
 impl Routes {
@@ -125,6 +129,7 @@ impl Routes {
             me: format!("{prefix}/me"),
             api_me: format!("{prefix}/api/me"),
             frontchannel_logout: format!("{prefix}/frontchannel-logout"),
+            backchannel_logout: format!("{prefix}/backchannel-logout"),
         }
     }
 
@@ -150,6 +155,8 @@ pub enum Decision {
     SignedOut,
     /// OIDC Front-Channel Logout: the OP's iframe ends its session here (GET only).
     FrontchannelLogout,
+    /// The OP's back-channel logout (POST of a logout token, server to server).
+    BackchannelLogout,
     /// Signed in: forward upstream with identity attached.
     Forward,
     /// A public route without an allowed session: forward with identity headers stripped.
@@ -233,6 +240,12 @@ fn reserved(req: &RequestView<'_>, auth: Auth, routes: &Routes) -> Decision {
     } else if path == routes.frontchannel_logout {
         if get {
             Decision::FrontchannelLogout
+        } else {
+            Decision::MethodNotAllowed
+        }
+    } else if path == routes.backchannel_logout {
+        if post {
+            Decision::BackchannelLogout
         } else {
             Decision::MethodNotAllowed
         }
@@ -601,6 +614,35 @@ mod tests {
                 "/.profilegate/api/me",
                 false,
                 SignedIn,
+                MethodNotAllowed,
+            ),
+            // The OP's back-channel logout: POST only, whoever (no cookie) sends it.
+            (
+                &post,
+                "/.profilegate/backchannel-logout",
+                false,
+                Anonymous,
+                BackchannelLogout,
+            ),
+            (
+                &post,
+                "/.profilegate/backchannel-logout",
+                false,
+                SignedIn,
+                BackchannelLogout,
+            ),
+            (
+                &get,
+                "/.profilegate/backchannel-logout",
+                true,
+                Anonymous,
+                MethodNotAllowed,
+            ),
+            (
+                &put,
+                "/.profilegate/backchannel-logout",
+                false,
+                Anonymous,
                 MethodNotAllowed,
             ),
             // The custom UI's post-back carries no session cookie (cross-site POST).

@@ -26,7 +26,8 @@
 //!                           callback (login.rs), logout (logout.rs), the OP's front-channel
 //!                           logout (frontchannel.rs), the question page (questions.rs),
 //!                           the JSON API (api.rs), the custom UI (custom_ui.rs), the JWKS
-//!                           (jwks.rs), self-service (me.rs); written as a Reply (reply.rs)
+//!                           (jwks.rs), self-service (me.rs), the OP's back-channel
+//!                           logout (backchannel.rs); written as a Reply (reply.rs)
 //!  prepare                  strip hop-by-hop and identity headers + own cookies, set
 //!                           X-Forwarded-*, inject identity, X-Forwarded-Groups,
 //!                           X-Profile-*, JWT (prepare/); a public route's anonymous
@@ -75,7 +76,7 @@ use lifecycle::Lifecycle;
 use prepare::{prepare_upstream_request, strip_hop_by_hop, wants_upgrade};
 use request::accepts_html;
 use request_id::X_REQUEST_ID;
-use routes::{api, custom_ui, frontchannel, jwks, login, logout, me, questions};
+use routes::{api, backchannel, custom_ui, frontchannel, jwks, login, logout, me, questions};
 use traced::AccessNote;
 
 pub use forward::request_uri as upstream_request_uri;
@@ -357,6 +358,7 @@ impl Gate {
             (Decision::FrontchannelLogout, user) => {
                 frontchannel::logout(self, &request, user.map(SignedIn::into_session)).await
             }
+            (Decision::BackchannelLogout, _) => Ok(backchannel::logout(self, &mut request).await),
             (Decision::NotFound, _) => Err((AppError::NotFound, Vec::new())),
             (Decision::MethodNotAllowed, _) => Err((AppError::MethodNotAllowed, Vec::new())),
         };
@@ -398,6 +400,8 @@ impl Gate {
             | Decision::SignedOut
             // The OP's iframe, from the OP's origin by design: it only ends sessions.
             | Decision::FrontchannelLogout
+            // Server to server: no cookie, no Origin; the signed logout token is the proof.
+            | Decision::BackchannelLogout
             | Decision::Forward
             | Decision::AskQuestions
             | Decision::QuestionsPending

@@ -28,13 +28,22 @@
 //     "jwt_userinfo": false,        // true = signed userinfo (features.jwtUserinfo): a client
 //                                   // registered with userinfo_signed_response_alg: "RS256"
 //                                   // gets an application/jwt answer
+//     "backchannel_logout": false,  // true = OpenID Connect Back-Channel Logout 1.0
+//                                   // (features.backchannelLogout): a client registered with
+//                                   // "backchannel_logout_uri" (and
+//                                   // "backchannel_logout_session_required": true, so its ID
+//                                   // and logout tokens carry sid) gets a logout token POSTed
+//                                   // there when the user signs out at /session/end. Loopback
+//                                   // URIs are allowed (oidc-provider's SSRF guard refuses
+//                                   // them); each post is logged to stderr (test-op: backchannel)
 //     "sid_in_id_token": false      // true = ID tokens carry the OP's session id (`sid`), as an
 //                                   // RP of front-channel logout needs: oidc-provider 9 has no
 //                                   // front-channel feature (v8 dropped the draft) and adds `sid`
 //                                   // only for a client registered for back-channel logout
-//                                   // with sessions, so every client without its own
-//                                   // backchannel_logout_uri gets one (its first redirect URI's
-//                                   // origin + /.profilegate/backchannel-logout)
+//                                   // with sessions, so this turns backchannel_logout on and
+//                                   // every client without its own backchannel_logout_uri gets
+//                                   // one (its first redirect URI's origin +
+//                                   // /.profilegate/backchannel-logout)
 //   }
 //
 // Clients authenticate at the token endpoint with client_secret_basic (the default),
@@ -275,7 +284,7 @@ function configurationFor(keys) {
       devInteractions: { enabled: true },
       rpInitiatedLogout: { enabled: true },
       jwtUserinfo: { enabled: cfg.jwt_userinfo === true },
-      ...(cfg.sid_in_id_token === true ? { backchannelLogout: { enabled: true } } : {}),
+      backchannelLogout: { enabled: cfg.backchannel_logout === true || cfg.sid_in_id_token === true },
     },
     responseTypes: ['code'],
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
@@ -301,6 +310,15 @@ function configurationFor(keys) {
         Object.entries(out).map(([k, v]) => `<p><strong>${esc(k)}</strong>: ${esc(v)}</p>`).join('')}</body></html>`;
     },
   };
+
+  if (cfg.backchannel_logout === true) {
+    // oidc-provider's outgoing requests refuse special-use addresses (loopback among them)
+    // through the dispatcher it passes; the proxy under test listens on 127.0.0.1.
+    configuration.fetch = (url, options) => {
+      const { dispatcher, ...rest } = options;
+      return fetch(url, rest);
+    };
+  }
 
   if (cfg.skip_consent) {
     // Grant every requested scope and claim without a consent page.
@@ -330,6 +348,12 @@ function buildProvider(keys) {
       process.stderr.write(`test-op: ${ev}: ${err.message}${detail ? ` (${detail})` : ''}\n`);
     });
   }
+  provider.on('backchannel.success', (ctx, client, accountId, sid) => {
+    process.stderr.write(`test-op: backchannel: logout token for ${accountId} (sid ${sid}) accepted by ${client.backchannelLogoutUri}\n`);
+  });
+  provider.on('backchannel.error', (ctx, err, client, accountId, sid) => {
+    process.stderr.write(`test-op: backchannel.error: ${client.backchannelLogoutUri} for ${accountId} (sid ${sid}): ${err.message}\n`);
+  });
   return provider;
 }
 
