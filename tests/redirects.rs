@@ -311,11 +311,12 @@ async fn the_corpus_through_logout_signed_out_and_the_question_page_stays_on_ori
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signed_in_logout_passes_only_same_origin_targets_to_the_op() {
     let env = TestEnv::start().await;
-    let browser = env.browser();
-    browser.login(&env.proxy.url("/"), "alice").await;
-    let session = browser.cookies_for(&env.proxy.url("/"));
-    // Every 7th target: each logout ends the session, so the cookie is sent by hand.
+    // Every 7th target: each logout revokes the session, so each one signs in anew and sends
+    // its cookie by hand.
     for raw in attacks_for(&env.proxy).iter().step_by(7) {
+        let browser = env.browser();
+        browser.login(&env.proxy.url("/"), "alice").await;
+        let session = browser.cookies_for(&env.proxy.url("/"));
         let resp = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
