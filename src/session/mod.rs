@@ -18,11 +18,8 @@ mod request_cookies;
 pub mod revoked;
 
 pub use request_cookies::RequestCookies;
+use request_cookies::MAX_COOKIE_VALUE;
 
-/// Cookies longer than this are ignored unread (a sealed session is well under 1 KiB).
-const MAX_COOKIE_VALUE: usize = 4096;
-/// At most this many cookies of one request are looked at.
-const MAX_COOKIES: usize = 64;
 /// How many logins in progress (browser tabs) one browser may keep at once.
 const MAX_LOGINS_IN_PROGRESS: usize = 3;
 

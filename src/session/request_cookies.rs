@@ -1,7 +1,10 @@
 //! [`RequestCookies`]: the cookies of one request, bounded in count and size, read by the
 //! sealer ([`super::CookieSealer`]) and by the proxy when it strips its own cookies.
 
-use super::{MAX_COOKIES, MAX_COOKIE_VALUE};
+/// Cookies longer than this are ignored unread (a sealed session is well under 1 KiB).
+pub(super) const MAX_COOKIE_VALUE: usize = 4096;
+/// At most this many cookies of one request are looked at.
+pub(super) const MAX_COOKIES: usize = 64;
 
 /// The cookies of one request, parsed lazily from its `Cookie` headers and bounded in count
 /// and size.

@@ -1,5 +1,6 @@
 //! Unit tests of the sealed cookies: sessions, logins, shown stamps, rotation of secrets.
 
+use super::request_cookies::MAX_COOKIES;
 use super::*;
 
 fn sealer() -> CookieSealer {
