@@ -91,7 +91,7 @@ impl<'a> SectionReader<'a> {
     }
 
     /// True when `key` of this section was set by its `PROFILEGATE_*` environment variable.
-    pub(super) fn from_env(&self, key: &str) -> bool {
+    pub(super) fn set_by_env(&self, key: &str) -> bool {
         self.env_keys.contains(&self.key(key))
     }
 

@@ -206,7 +206,7 @@ fn read_secrets(r: &mut SectionReader<'_>) -> Option<Vec<Vec<u8>>> {
 /// The secrets `session.secret` gives inline: one string, a string list from the environment,
 /// or a TOML array.
 fn inline_secrets(r: &mut SectionReader<'_>) -> Option<Vec<ListedSecret>> {
-    let from_env = r.from_env("secret");
+    let from_env = r.set_by_env("secret");
     let listed = |key: String, text: String| ListedSecret {
         key,
         line: None,
