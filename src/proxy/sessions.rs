@@ -274,6 +274,32 @@ mod tests {
     }
 
     #[test]
+    fn one_renewal_serves_every_request_with_the_old_cookie_until_it_is_stale() {
+        let sealer = sealer(SECRET);
+        let session = sealer.new_session("alice".into(), None, None, None);
+        let old = SignedIn::new(session.clone());
+        let made = std::cell::Cell::new(0);
+        let renew = |seen: u64| {
+            made.set(made.get() + 1);
+            let mut session = session.clone();
+            session.seen = seen;
+            Renewal {
+                set_cookie: sealer.seal_session(&session),
+                user: Arc::new(SignedIn::new(session)),
+            }
+        };
+        let fresh_at = |now: u64| move |r: &Renewal| now < r.user.session.seen + 2;
+        let first = old.renewal(fresh_at(100), || renew(100));
+        let again = old.renewal(fresh_at(101), || renew(101));
+        assert_eq!(made.get(), 1, "one sealing for both requests");
+        assert!(Arc::ptr_eq(&first.user, &again.user));
+        assert_eq!(first.set_cookie, again.set_cookie);
+        let later = old.renewal(fresh_at(102), || renew(102));
+        assert_eq!(made.get(), 2, "a stale renewal is made again");
+        assert_eq!(later.user.session.seen, 102);
+    }
+
+    #[test]
     fn identity_headers_are_built_from_the_session() {
         let sealer = sealer(SECRET);
         let sessions = Sessions::new();
