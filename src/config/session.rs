@@ -76,8 +76,8 @@ pub(super) fn read_session(mut r: SectionReader<'_>) -> Option<SessionConfig> {
     {
         r.error("cookie_name", "must use only letters, digits, _ and -");
     }
-    // 10 s at least: shorter would end a reading user's session between two clicks; as short
-    // as that, end-to-end tests can wait it out.
+    // At least 10 s (not a minute): short enough for end-to-end tests to wait out; anything
+    // shorter would end a session between two clicks.
     let idle_timeout = r.duration(
         "idle_timeout",
         Duration::from_secs(10),
