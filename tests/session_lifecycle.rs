@@ -222,6 +222,40 @@ async fn a_secret_put_first_then_the_old_one_dropped_signs_nobody_out_but_old_co
         "old-only cookie, [new]",
     )
     .await;
+
+    // The session's record: its tokens were sealed at sign-in with the old secret; [new, old]
+    // opens them, [new] alone does not.
+    assert!(
+        env.proxy
+            .signal_and_wait("INT", Duration::from_secs(10))
+            .is_some(),
+        "profilegate did not stop:\n{}",
+        env.proxy.log()
+    );
+    let no_env: &[(&str, &str)] = &[];
+    let config = Config::load(&env.proxy.config_path, no_env).expect("config");
+    let store = profilegate::store::open(&config.store)
+        .await
+        .expect("the stopped proxy's store");
+    let record = store
+        .session(&session.sid)
+        .await
+        .expect("read")
+        .expect("the session's record");
+    let sealed = record.tokens.expect("tokens sealed in the record");
+    let tokens = sealer(&[NEW, OLD])
+        .tokens()
+        .open(&session.sid, &sealed)
+        .expect("[new, old] opens the tokens sealed under [old]");
+    assert!(tokens.id_token.is_some_and(|t| t.split('.').count() == 3));
+    assert!(sealer(&[NEW])
+        .tokens()
+        .open(&session.sid, &sealed)
+        .is_none());
+    assert!(sealer(&[OLD])
+        .tokens()
+        .open(&session.sid, &sealed)
+        .is_some());
 }
 
 /// The `[session]` table of an idle-timeout test.

@@ -44,6 +44,8 @@ impl Gate {
         };
         let seen = last_activity(&user);
         if now.saturating_sub(seen) >= timeout.as_secs() {
+            // Debug: a client that ignores the cookie's deletion repeats this at every request.
+            tracing::debug!(sub = %user.session.sub, idle_secs = now.saturating_sub(seen), "session ended: idle past session.idle_timeout");
             return None;
         }
         let every = renew_every(timeout);
