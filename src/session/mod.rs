@@ -162,6 +162,10 @@ pub struct LoginState {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ui_locales: Option<String>,
     pub exp: u64,
+    /// A silent login (`prompt=none`, `session.silent_reauth`): an answer that the user must
+    /// interact at the OP starts a normal login instead of the "Sign-in cancelled" page.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub silent: bool,
 }
 
 impl fmt::Debug for LoginState {
@@ -398,6 +402,30 @@ impl CookieSealer {
         return_to: &ReturnTo,
         ui_locales: Option<String>,
     ) -> (LoginState, Vec<String>) {
+        self.begin(cookies, nonce, pkce_verifier, return_to, ui_locales, false)
+    }
+
+    /// [`CookieSealer::begin_login`] for a silent login (`prompt=none`): its state says so.
+    pub fn begin_silent_login(
+        &self,
+        cookies: &RequestCookies<'_>,
+        nonce: String,
+        pkce_verifier: String,
+        return_to: &ReturnTo,
+        ui_locales: Option<String>,
+    ) -> (LoginState, Vec<String>) {
+        self.begin(cookies, nonce, pkce_verifier, return_to, ui_locales, true)
+    }
+
+    fn begin(
+        &self,
+        cookies: &RequestCookies<'_>,
+        nonce: String,
+        pkce_verifier: String,
+        return_to: &ReturnTo,
+        ui_locales: Option<String>,
+        silent: bool,
+    ) -> (LoginState, Vec<String>) {
         let state = LoginState {
             state: random_token(24),
             nonce,
@@ -405,6 +433,7 @@ impl CookieSealer {
             return_to: return_to.path().to_owned(),
             ui_locales,
             exp: now_secs() + self.login_timeout.as_secs(),
+            silent,
         };
         // The new login cookie first, the deletions after it (see `clear_logins` at the callback).
         let json = serde_json::to_string(&state).unwrap_or_default();

@@ -98,6 +98,30 @@ fn login_state_opens_only_for_its_own_state() {
 }
 
 #[test]
+fn a_silent_login_state_says_so_and_an_older_one_reads_as_not_silent() {
+    let s = sealer();
+    let none = RequestCookies::parse(std::iter::empty());
+    let rt = ReturnTo::root();
+    for silent in [false, true] {
+        let (login, set) = match silent {
+            true => s.begin_silent_login(&none, "n".into(), "v".into(), &rt, None),
+            false => s.begin_login(&none, "n".into(), "v".into(), &rt, None),
+        };
+        let (name, value) = value_of(set.first().expect("cookie"));
+        let header = format!("{name}={value}");
+        let cookies = RequestCookies::parse([header.as_bytes()]);
+        let opened = s.open_login(&cookies, &login.state).expect("opens");
+        assert_eq!((login.silent, opened.silent), (silent, silent));
+    }
+    // A login state sealed before the field existed is a normal login.
+    let old: LoginState = serde_json::from_str(
+        r#"{"state":"s","nonce":"n","pkce_verifier":"v","return_to":"/","exp":1}"#,
+    )
+    .expect("old state");
+    assert!(!old.silent);
+}
+
+#[test]
 fn logins_in_progress_are_capped() {
     let s = sealer();
     let mut header = String::new();
