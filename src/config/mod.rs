@@ -347,4 +347,6 @@ mod access_tests;
 #[cfg(test)]
 mod profiling_tests;
 #[cfg(test)]
+mod session_tests;
+#[cfg(test)]
 mod tests;

@@ -90,6 +90,11 @@ impl<'a> SectionReader<'a> {
         self.errors.iter().any(|e| e.key == shown)
     }
 
+    /// True when `key` of this section was set by its `PROFILEGATE_*` environment variable.
+    pub(super) fn set_by_env(&self, key: &str) -> bool {
+        self.env_keys.contains(&self.key(key))
+    }
+
     pub(super) fn has(&self, key: &str) -> bool {
         self.table.contains_key(key)
     }

@@ -38,7 +38,8 @@ fn minimal_config_gets_documented_defaults() {
     assert_eq!(c.server.prefix, "/.profilegate");
     assert_eq!(c.oidc.scopes, ["openid", "email", "profile"]);
     assert_eq!(c.session.lifetime, Duration::from_secs(8 * 3600));
-    assert_eq!(c.session.secret.len(), 32);
+    assert_eq!(c.session.secrets.len(), 1);
+    assert_eq!(c.session.secrets[0].len(), 32);
     match c.store.backend {
         StoreBackend::Sled { path, cache_size } => {
             assert_eq!(path, Path::new("/etc/profilegate/data/profilegate"));

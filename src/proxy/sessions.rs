@@ -31,6 +31,17 @@ pub struct SignedIn {
     verdicts: Mutex<Option<(u64, Arc<SessionVerdicts>)>>,
     /// The `on_paths` questions due for this session.
     due: Mutex<Option<DueCache>>,
+    /// This cookie sealed again with a later activity time (`session.idle_timeout`), shared by
+    /// the requests that still carry this cookie: one re-seal per renewal, however many there
+    /// are at once.
+    renewal: Mutex<Option<Renewal>>,
+}
+
+/// A session cookie sealed again: the session it carries and its `Set-Cookie` value.
+#[derive(Clone)]
+pub struct Renewal {
+    pub user: Arc<SignedIn>,
+    pub set_cookie: String,
 }
 
 /// The due `on_paths` questions of a session, as computed at a profile revision and a time.
@@ -45,13 +56,32 @@ struct DueCache {
 const DUE_FOR_SECS: u64 = 60;
 
 impl SignedIn {
-    fn new(session: Session) -> Self {
+    pub(super) fn new(session: Session) -> Self {
         let identity = Identity::of(&session);
         Self {
             session,
             identity,
             verdicts: Mutex::new(None),
             due: Mutex::new(None),
+            renewal: Mutex::new(None),
+        }
+    }
+
+    /// This cookie's renewal: the one already made when `still_fresh` says it will do, else
+    /// the one `renew` makes now (kept for the next requests with this cookie).
+    pub fn renewal(
+        &self,
+        still_fresh: impl Fn(&Renewal) -> bool,
+        renew: impl FnOnce() -> Renewal,
+    ) -> Renewal {
+        let mut kept = self.renewal.lock().unwrap_or_else(|p| p.into_inner());
+        match &*kept {
+            Some(renewal) if still_fresh(renewal) => renewal.clone(),
+            _ => {
+                let renewal = renew();
+                *kept = Some(renewal.clone());
+                renewal
+            }
         }
     }
 
@@ -142,6 +172,12 @@ impl Sessions {
     pub fn listen(&self, changes: &UserChanges) {
         let opened: Arc<dyn ForgetUsers> = self.opened.clone();
         changes.subscribe(Arc::downgrade(&opened));
+    }
+
+    /// Keeps `user` as the session of the cookie `value` (a cookie this proxy just sealed), so
+    /// that its first request finds it opened.
+    pub fn keep(&self, value: &str, user: Arc<SignedIn>) -> Arc<SignedIn> {
+        self.opened.0.put(value.into(), user)
     }
 
     /// The request's session if its cookie opens and has not expired at `now` (seconds).
@@ -235,6 +271,32 @@ mod tests {
 
     fn sealer_other() -> CookieSealer {
         sealer(OTHER_SECRET)
+    }
+
+    #[test]
+    fn one_renewal_serves_every_request_with_the_old_cookie_until_it_is_stale() {
+        let sealer = sealer(SECRET);
+        let session = sealer.new_session("alice".into(), None, None, None);
+        let old = SignedIn::new(session.clone());
+        let made = std::cell::Cell::new(0);
+        let renew = |seen: u64| {
+            made.set(made.get() + 1);
+            let mut session = session.clone();
+            session.seen = seen;
+            Renewal {
+                set_cookie: sealer.seal_session(&session),
+                user: Arc::new(SignedIn::new(session)),
+            }
+        };
+        let fresh_at = |now: u64| move |r: &Renewal| now < r.user.session.seen + 2;
+        let first = old.renewal(fresh_at(100), || renew(100));
+        let again = old.renewal(fresh_at(101), || renew(101));
+        assert_eq!(made.get(), 1, "one sealing for both requests");
+        assert!(Arc::ptr_eq(&first.user, &again.user));
+        assert_eq!(first.set_cookie, again.set_cookie);
+        let later = old.renewal(fresh_at(102), || renew(102));
+        assert_eq!(made.get(), 2, "a stale renewal is made again");
+        assert_eq!(later.user.session.seen, 102);
     }
 
     #[test]

@@ -268,7 +268,7 @@ fn restart_only(running: &Config, next: &mut Config, changed: &mut Vec<&'static 
     );
 
     let (old, new) = (&running.session, &mut next.session);
-    keep("session.secret", &old.secret, &mut new.secret, changed);
+    keep("session.secret", &old.secrets, &mut new.secrets, changed);
     keep(
         "session.lifetime",
         &old.lifetime,

@@ -57,7 +57,7 @@ fn restart_only_keys_are_reported_and_keep_their_running_value() {
     );
     assert_eq!(next.server.threads, 2);
     assert_eq!(next.server.listen, running.server.listen);
-    assert_eq!(next.session.secret, running.session.secret);
+    assert_eq!(next.session.secrets, running.session.secrets);
     assert_eq!(next.oidc.client_secret, running.oidc.client_secret);
     assert_eq!(next.log.level, running.log.level);
     assert!(

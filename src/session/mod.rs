@@ -14,12 +14,12 @@ use crate::config::{PublicUrl, SessionConfig};
 use crate::redirect::ReturnTo;
 
 pub mod at_rest;
+mod request_cookies;
 pub mod revoked;
 
-/// Cookies longer than this are ignored unread (a sealed session is well under 1 KiB).
-const MAX_COOKIE_VALUE: usize = 4096;
-/// At most this many cookies of one request are looked at.
-const MAX_COOKIES: usize = 64;
+pub use request_cookies::RequestCookies;
+use request_cookies::MAX_COOKIE_VALUE;
+
 /// How many logins in progress (browser tabs) one browser may keep at once.
 const MAX_LOGINS_IN_PROGRESS: usize = 3;
 
@@ -177,6 +177,11 @@ impl fmt::Debug for LoginState {
     }
 }
 
+/// The HMAC key of shown stamps: a cookie key's signing half.
+fn stamp_key(key: &Key) -> ring::hmac::Key {
+    ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key.signing())
+}
+
 /// What a shown stamp authenticates (domain-separated from anything else the key signs).
 fn stamp_message(csrf: &str, question: &str, version: u32, millis: u64) -> String {
     format!("profilegate shown v1\n{csrf}\n{question}\n{version}\n{millis}")
@@ -184,7 +189,11 @@ fn stamp_message(csrf: &str, question: &str, version: u32, millis: u64) -> Strin
 
 /// Seals and opens the proxy's cookies.
 pub struct CookieSealer {
-    key: Key,
+    /// One key per `session.secret`: the first seals and signs, every one opens and verifies
+    /// (rotation: a cookie sealed before a new secret was put first still opens).
+    keys: Vec<Key>,
+    /// The first of `keys`.
+    sealing: Key,
     /// Seals the session's tokens in its record (same secrets, another key).
     tokens: at_rest::TokenSealer,
     session_name: String,
@@ -209,13 +218,26 @@ pub struct Lifecycle {
 }
 
 impl CookieSealer {
-    /// Seals with `[session]`'s secret, names and lifetime; cookies are `Secure` when
-    /// `public_url` is https; a login state lives `login_timeout` (`oidc.login_timeout`).
+    /// Seals with `[session]`'s first secret (opens with any), names and lifetime; cookies are
+    /// `Secure` when `public_url` is https; a login state lives `login_timeout`
+    /// (`oidc.login_timeout`).
+    ///
+    /// Panics when `session.secrets` is empty or a secret is shorter than 32 bytes, which a
+    /// [`SessionConfig`] read by [`crate::config::Config::load`] never is.
     pub fn new(session: &SessionConfig, public_url: &PublicUrl, login_timeout: Duration) -> Self {
+        assert!(
+            !session.secrets.is_empty(),
+            "session.secret lists at least one secret (checked by the configuration)"
+        );
         Self {
-            // HKDF-expands the configured secret (at least 32 bytes) into the 64-byte key.
-            key: Key::derive_from(&session.secret),
-            tokens: at_rest::TokenSealer::new(std::slice::from_ref(&session.secret)),
+            // HKDF-expands each configured secret (at least 32 bytes) into a 64-byte key.
+            keys: session
+                .secrets
+                .iter()
+                .map(|s| Key::derive_from(s))
+                .collect(),
+            sealing: Key::derive_from(&session.secrets[0]),
+            tokens: at_rest::TokenSealer::new(&session.secrets),
             login_prefix: format!("{}_login_", session.cookie_name),
             session_name: session.cookie_name.clone(),
             secure: public_url.is_https(),
@@ -232,13 +254,13 @@ impl CookieSealer {
 
     /// A stamp of the moment (`millis` since the epoch) `question` at `version` was shown to
     /// the session whose CSRF token is `csrf`: `<millis>.<HMAC-SHA256, base64url>`, keyed with
-    /// the session key's signing half. The question page carries it in a hidden field, so the
+    /// the sealing key's signing half (verified with any configured key's). The question page carries it in a hidden field, so the
     /// time to answer is measured from a time only this proxy (or a replica with the same
     /// secret) can have written, for that session and question.
     pub fn shown_stamp(&self, csrf: &str, question: &str, version: u32, millis: u64) -> String {
         use base64::Engine;
         let tag = ring::hmac::sign(
-            &self.stamp_key(),
+            &stamp_key(self.sealing_key()),
             stamp_message(csrf, question, version, millis).as_bytes(),
         );
         let tag = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tag.as_ref());
@@ -261,12 +283,15 @@ impl CookieSealer {
             .decode(tag)
             .ok()?;
         let message = stamp_message(csrf, question, version, millis);
-        ring::hmac::verify(&self.stamp_key(), message.as_bytes(), &tag).ok()?;
-        Some(millis)
+        self.keys
+            .iter()
+            .any(|key| ring::hmac::verify(&stamp_key(key), message.as_bytes(), &tag).is_ok())
+            .then_some(millis)
     }
 
-    fn stamp_key(&self) -> ring::hmac::Key {
-        ring::hmac::Key::new(ring::hmac::HMAC_SHA256, self.key.signing())
+    /// The key that seals and signs: the first secret's.
+    fn sealing_key(&self) -> &Key {
+        &self.sealing
     }
 
     /// Seals and opens the tokens kept in session records.
@@ -470,7 +495,7 @@ impl CookieSealer {
 
     fn sealed_cookie(&self, name: &str, plain: String, max_age: u64) -> String {
         let mut jar = CookieJar::new();
-        jar.private_mut(&self.key)
+        jar.private_mut(self.sealing_key())
             .add(Cookie::new(name.to_owned(), plain));
         let value = jar
             .get(name)
@@ -498,57 +523,28 @@ impl CookieSealer {
             .to_string()
     }
 
+    /// The plain text of a cookie sealed with any configured key (the sealing one first: all
+    /// but cookies from before a rotation open at the first try).
     fn open(&self, name: &str, value: &str) -> Option<String> {
         let mut jar = CookieJar::new();
         jar.add_original(Cookie::new(name.to_owned(), value.to_owned()));
-        jar.private(&self.key)
-            .get(name)
+        self.keys
+            .iter()
+            .find_map(|key| jar.private(key).get(name))
             .map(|c| c.value().to_owned())
-    }
-}
-
-/// The cookies of one request, parsed lazily from its `Cookie` headers and bounded in count
-/// and size.
-pub struct RequestCookies<'a> {
-    pairs: Vec<(&'a str, &'a str)>,
-}
-
-impl<'a> RequestCookies<'a> {
-    pub fn parse<I: IntoIterator<Item = &'a [u8]>>(headers: I) -> Self {
-        let mut pairs = Vec::new();
-        for header in headers {
-            let Ok(text) = std::str::from_utf8(header) else {
-                continue;
-            };
-            for part in text.split(';') {
-                if pairs.len() >= MAX_COOKIES {
-                    return Self { pairs };
-                }
-                let Some((name, value)) = part.split_once('=') else {
-                    continue;
-                };
-                let (name, value) = (name.trim(), value.trim().trim_matches('"'));
-                if !name.is_empty() && value.len() <= MAX_COOKIE_VALUE {
-                    pairs.push((name, value));
-                }
-            }
-        }
-        Self { pairs }
-    }
-
-    /// The first cookie called `name`.
-    pub fn get(&self, name: &str) -> Option<&'a str> {
-        self.pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = (&'a str, &'a str)> + '_ {
-        self.pairs.iter().copied()
     }
 }
 
 /// A sealer for unit tests, from a minimal configuration with this session secret.
 #[cfg(test)]
 pub(crate) fn test_sealer(secret: &str) -> CookieSealer {
+    test_sealer_of(&[secret])
+}
+
+/// A sealer for unit tests with these session secrets (the first seals).
+#[cfg(test)]
+pub(crate) fn test_sealer_of(secrets: &[&str]) -> CookieSealer {
+    let secret = format!("{secrets:?}");
     let text = format!(
         r#"
 [upstream]
@@ -558,7 +554,7 @@ issuer = "http://127.0.0.1:1"
 client_id = "c"
 client_secret = "s"
 [session]
-secret = "{secret}"
+secret = {secret}
 "#
     );
     let env: &[(&str, &str)] = &[];
@@ -572,154 +568,4 @@ secret = "{secret}"
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn sealer() -> CookieSealer {
-        test_sealer("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
-    }
-
-    fn value_of(set_cookie: &str) -> (String, String) {
-        let c = Cookie::parse(set_cookie.to_owned()).expect("cookie");
-        (c.name().to_owned(), c.value().to_owned())
-    }
-
-    #[test]
-    fn a_shown_stamp_opens_only_for_its_session_question_and_version() {
-        let s = sealer();
-        let stamp = s.shown_stamp("csrf1", "company", 2, 1_700_000_000_123);
-        assert_eq!(
-            s.open_shown_stamp(&stamp, "csrf1", "company", 2),
-            Some(1_700_000_000_123)
-        );
-        assert_eq!(s.open_shown_stamp(&stamp, "csrf2", "company", 2), None);
-        assert_eq!(s.open_shown_stamp(&stamp, "csrf1", "role", 2), None);
-        assert_eq!(s.open_shown_stamp(&stamp, "csrf1", "company", 3), None);
-        // An earlier time with the same tag: refused (the client cannot move the clock).
-        let (_, tag) = stamp.split_once('.').expect("stamp");
-        let moved = format!("1600000000000.{tag}");
-        assert_eq!(s.open_shown_stamp(&moved, "csrf1", "company", 2), None);
-        assert_eq!(s.open_shown_stamp("garbage", "csrf1", "company", 2), None);
-        let other = test_sealer("ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=");
-        assert_eq!(other.open_shown_stamp(&stamp, "csrf1", "company", 2), None);
-    }
-
-    #[test]
-    fn sealed_session_round_trips_and_hides_its_content() {
-        let s = sealer();
-        let session = s.new_session("alice".into(), Some("a@example.com".into()), None, None);
-        let set = s.seal_session(&session);
-        assert!(
-            set.contains("HttpOnly") && set.contains("SameSite=Lax"),
-            "{set}"
-        );
-        assert!(!set.contains("alice"), "{set}");
-        let (name, value) = value_of(&set);
-        let header = format!("other=1; {name}={value}");
-        let cookies = RequestCookies::parse([header.as_bytes()]);
-        assert_eq!(s.open_session(&cookies), Some(session));
-    }
-
-    #[test]
-    fn tampered_or_foreign_cookie_reads_as_anonymous() {
-        let s = sealer();
-        let session = s.new_session("alice".into(), None, None, None);
-        let (name, value) = value_of(&s.seal_session(&session));
-        let mut bytes = value.into_bytes();
-        let mid = bytes.len() / 2;
-        bytes[mid] = if bytes[mid] == b'A' { b'B' } else { b'A' };
-        let header = format!("{name}={}", String::from_utf8(bytes).expect("utf8"));
-        assert_eq!(
-            s.open_session(&RequestCookies::parse([header.as_bytes()])),
-            None
-        );
-        let garbage = format!("{name}=not-base64!!");
-        assert_eq!(
-            s.open_session(&RequestCookies::parse([garbage.as_bytes()])),
-            None
-        );
-    }
-
-    #[test]
-    fn expired_session_reads_as_anonymous() {
-        let s = sealer();
-        let mut session = s.new_session("alice".into(), None, None, None);
-        session.exp = now_secs() - 1;
-        let json = serde_json::to_string(&session).expect("json");
-        let (name, value) = value_of(&s.sealed_cookie("profilegate_session", json, 60));
-        let header = format!("{name}={value}");
-        assert_eq!(
-            s.open_session(&RequestCookies::parse([header.as_bytes()])),
-            None
-        );
-    }
-
-    #[test]
-    fn login_state_opens_only_for_its_own_state() {
-        let s = sealer();
-        let none = RequestCookies::parse(std::iter::empty());
-        let rt = ReturnTo::root();
-        let (login, set) = s.begin_login(&none, "n".into(), "v".into(), &rt, None);
-        let (name, value) = value_of(set.first().expect("cookie"));
-        let header = format!("{name}={value}");
-        let cookies = RequestCookies::parse([header.as_bytes()]);
-        assert!(s.open_login(&cookies, &login.state).is_some());
-        let mut other = login.state.clone();
-        other.push('x');
-        assert!(s.open_login(&cookies, &other).is_none());
-    }
-
-    #[test]
-    fn a_silent_login_state_says_so_and_an_older_one_reads_as_not_silent() {
-        let s = sealer();
-        let none = RequestCookies::parse(std::iter::empty());
-        let rt = ReturnTo::root();
-        for silent in [false, true] {
-            let (login, set) = match silent {
-                true => s.begin_silent_login(&none, "n".into(), "v".into(), &rt, None),
-                false => s.begin_login(&none, "n".into(), "v".into(), &rt, None),
-            };
-            let (name, value) = value_of(set.first().expect("cookie"));
-            let header = format!("{name}={value}");
-            let cookies = RequestCookies::parse([header.as_bytes()]);
-            let opened = s.open_login(&cookies, &login.state).expect("opens");
-            assert_eq!((login.silent, opened.silent), (silent, silent));
-        }
-        // A login state sealed before the field existed is a normal login.
-        let old: LoginState = serde_json::from_str(
-            r#"{"state":"s","nonce":"n","pkce_verifier":"v","return_to":"/","exp":1}"#,
-        )
-        .expect("old state");
-        assert!(!old.silent);
-    }
-
-    #[test]
-    fn logins_in_progress_are_capped() {
-        let s = sealer();
-        let mut header = String::new();
-        for _ in 0..5 {
-            let cookies = RequestCookies::parse([header.as_bytes()]);
-            let (_, set) = s.begin_login(&cookies, "n".into(), "v".into(), &ReturnTo::root(), None);
-            let (name, value) = value_of(set.first().expect("cookie"));
-            header.push_str(&format!("{name}={value}; "));
-            assert!(set.len() <= MAX_LOGINS_IN_PROGRESS, "{set:?}");
-        }
-        let cookies = RequestCookies::parse([header.as_bytes()]);
-        let (_, set) = s.begin_login(&cookies, "n".into(), "v".into(), &ReturnTo::root(), None);
-        // 5 present + 1 new, at most 3 kept: the new cookie, then 3 deletions.
-        assert_eq!(set.len(), 4);
-        assert!(!set[0].contains("Max-Age=0"), "{set:?}");
-        assert!(set[1..].iter().all(|c| c.contains("Max-Age=0")), "{set:?}");
-    }
-
-    #[test]
-    fn cookie_parsing_is_bounded() {
-        let long = format!("a={}", "x".repeat(MAX_COOKIE_VALUE + 1));
-        assert_eq!(RequestCookies::parse([long.as_bytes()]).get("a"), None);
-        let many: String = (0..500).map(|i| format!("c{i}=v; ")).collect();
-        assert_eq!(
-            RequestCookies::parse([many.as_bytes()]).iter().count(),
-            MAX_COOKIES
-        );
-    }
-}
+mod tests;

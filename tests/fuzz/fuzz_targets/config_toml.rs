@@ -25,7 +25,7 @@ fuzz_target!(|data: &[u8]| {
             if other.oidc.client_key_pem.is_some() {
                 other.oidc.client_key_pem = Some(Secret::new("another client key"));
             }
-            other.session.secret = vec![0x5a; 32];
+            other.session.secrets = vec![vec![0x5a; 32]; config.session.secrets.len()];
             assert_eq!(
                 format!("{config:?}"),
                 format!("{other:?}"),
