@@ -1,12 +1,14 @@
 //! OpenID Connect: discovery, the start of a login (authorization URL with state, nonce and
 //! PKCE S256), and the callback's verification (code exchange, ID token, userinfo).
-//! Only logins and logouts come here; the signed-in hot path never calls the OP.
+//! Only logins, logouts and refreshes (`refresh.rs`, once per session and ID-token lifetime)
+//! come here; the signed-in hot path never calls the OP otherwise.
 
 mod backchannel;
 mod client_auth;
 mod jwk;
 mod jws;
 mod refetch;
+mod refresh;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -29,6 +31,7 @@ use openidconnect::{
 use url::Url;
 
 pub use backchannel::{https_connector, BackChannel, BackChannelError};
+pub use refresh::{RefreshError, RefreshFailure};
 
 use crate::config::{OidcConfig, TokenEndpointAuth};
 use crate::session::{now_secs, LoginState};

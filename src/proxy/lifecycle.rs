@@ -20,9 +20,12 @@ pub(super) enum Lifecycle {
 
 impl Gate {
     /// The lifecycle's verdict on `user` at `now` (seconds).
-    pub(super) async fn lifecycle(&self, user: Arc<SignedIn>, _now: u64) -> Lifecycle {
+    pub(super) async fn lifecycle(&self, user: Arc<SignedIn>, now: u64) -> Lifecycle {
         if self.revoker.view().is_revoked(&user.session) {
             return Lifecycle::Ended;
+        }
+        if user.session.refresh_at != 0 && now >= user.session.refresh_at {
+            return self.refresh_due(user).await;
         }
         Lifecycle::Live(user, None)
     }

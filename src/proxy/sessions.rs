@@ -45,7 +45,7 @@ struct DueCache {
 const DUE_FOR_SECS: u64 = 60;
 
 impl SignedIn {
-    fn new(session: Session) -> Self {
+    pub(super) fn new(session: Session) -> Self {
         let identity = Identity::of(&session);
         Self {
             session,
