@@ -252,8 +252,7 @@ client_id = "{CLIENT_ID}"
 client_secret = "{CLIENT_SECRET}"
 timeout = "3s"
 
-[session]
-secret = "{SESSION_SECRET}"
+{session}
 
 {store}
 
@@ -262,6 +261,12 @@ secret = "{SESSION_SECRET}"
 {sections}
 "#,
         extra_server = extra_toml,
+        // A `[session]` table among `sections` replaces the default one (the test secret only).
+        session = if sections.contains("[session]") {
+            String::new()
+        } else {
+            format!("[session]\nsecret = \"{SESSION_SECRET}\"")
+        },
         // A `[store]` table among `sections` replaces the default one (sled in the temporary
         // directory).
         store = if sections.contains("[store]") {
