@@ -128,7 +128,19 @@ async fn twenty_concurrent_requests_of_one_session_make_one_op_call() {
 
 #[tokio::test]
 async fn two_replicas_over_one_store_make_one_op_call_and_the_loser_adopts() {
-    let store = MemorySessions::default();
+    two_replicas_over(&MemorySessions::default()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_over_one_sled_store_make_one_op_call_and_the_loser_adopts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = crate::store::SledStore::open(dir.path(), crate::store::SledOptions::default())
+        .await
+        .expect("sled opens");
+    two_replicas_over(&store).await;
+}
+
+async fn two_replicas_over(store: &dyn SessionStore) {
     store.put_session(&record(0)).await.expect("put");
     let (a, b) = (Refreshes::new(), Refreshes::new());
     let calls = AtomicUsize::new(0);
@@ -143,11 +155,11 @@ async fn two_replicas_over_one_store_make_one_op_call_and_the_loser_adopts() {
             )
         }
     };
-    let first = a.refresh(due(0), &store, on("A"), || never_end("not refused"));
+    let first = a.refresh(due(0), store, on("A"), || never_end("not refused"));
     let second = async {
         // B arrives while A holds the lease.
         tokio::time::sleep(Duration::from_millis(100)).await;
-        b.refresh(due(0), &store, on("B"), || never_end("not refused"))
+        b.refresh(due(0), store, on("B"), || never_end("not refused"))
             .await
     };
     let (first, second) = tokio::join!(first, second);
@@ -170,7 +182,7 @@ async fn two_replicas_over_one_store_make_one_op_call_and_the_loser_adopts() {
     let late = c
         .refresh(
             due(0),
-            &store,
+            store,
             |_| never_op("no OP call"),
             || never_end("not refused"),
         )
