@@ -18,13 +18,23 @@ use support::*;
 const ID_TOKEN_TTL: u64 = 6;
 const REFRESH_BEFORE: u64 = 4;
 
+/// The `[session]` table of a refreshing proxy.
+fn refreshing_session() -> String {
+    format!(
+        "[session]\nsecret = \"{SESSION_SECRET}\"\nrefresh = true\nrefresh_before = \
+         \"{REFRESH_BEFORE}s\"\n"
+    )
+}
+
 async fn refreshing_env() -> TestEnv {
+    refreshing_env_with("").await
+}
+
+/// A refreshing proxy with `sections` too (a `[store]`), the OP issuing refresh tokens.
+async fn refreshing_env_with(sections: &str) -> TestEnv {
     TestEnv::start_full(
         "",
-        &format!(
-            "[session]\nsecret = \"{SESSION_SECRET}\"\nrefresh = true\nrefresh_before = \
-             \"{REFRESH_BEFORE}s\"\n"
-        ),
+        &format!("{}\n{sections}", refreshing_session()),
         json!({
             "refresh_tokens": true,
             "id_token_ttl": ID_TOKEN_TTL,
@@ -221,5 +231,90 @@ async fn an_unreachable_op_leaves_the_session_as_it_is() {
         log.matches("session refresh failed;").count(),
         1,
         "logged once per session:\n{log}"
+    );
+}
+
+/// Two replicas on one PostgreSQL store (the same `session.secret`, as behind a load
+/// balancer): 10 requests at each, all due at once, make one refresh at the OP; the replica
+/// that lost the store's lease adopts the winner's claims.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_refresh_a_session_once_through_the_store() {
+    let Some(store) = support::pg::pg_store("refresh").await else {
+        return;
+    };
+    let env = refreshing_env_with(&store).await;
+    let (listener, _) = bind_gate();
+    let sections = format!("{}\n{store}", refreshing_session());
+    let replica_b = start_gate_full(
+        listener,
+        &env.op.issuer,
+        &env.upstream.url(),
+        "",
+        "",
+        &sections,
+        true,
+    )
+    .await;
+    let signed_in_at = Instant::now();
+    let alice = signed_in(&env, "alice").await;
+    // The cookie (host 127.0.0.1, any port) goes to both replicas.
+    let b_path = replica_b.url("/b-before");
+    let at_b = alice
+        .client
+        .get(&b_path)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(at_b.status(), StatusCode::OK, "{}", replica_b.log());
+    assert_eq!(
+        seen_at(&env, "/b-before").header("x-forwarded-groups"),
+        Some("readers")
+    );
+    env.op
+        .set_claims("alice", json!({"groups": ["staff"]}))
+        .await;
+    until_due(signed_in_at).await;
+
+    let requests = (0..20).map(|i| {
+        let (origin, replica) = if i % 2 == 0 {
+            (env.proxy.origin.clone(), "a")
+        } else {
+            (replica_b.origin.clone(), "b")
+        };
+        let path = format!("/{replica}/{i}");
+        let alice = &alice;
+        async move {
+            let status = alice
+                .client
+                .get(format!("{origin}{path}"))
+                .header("accept", "application/json")
+                .send()
+                .await
+                .expect("request")
+                .status();
+            (status, path)
+        }
+    });
+    for (status, path) in futures_util::future::join_all(requests).await {
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "{path}\nA:\n{}\nB:\n{}",
+            env.proxy.log(),
+            replica_b.log()
+        );
+        assert_eq!(
+            seen_at(&env, &path).header("x-forwarded-groups"),
+            Some("staff"),
+            "{path} forwarded the refreshed groups"
+        );
+    }
+    assert_eq!(
+        env.op.refresh_grants().await,
+        1,
+        "one refresh for both replicas\nA:\n{}\nB:\n{}",
+        env.proxy.log(),
+        replica_b.log()
     );
 }
