@@ -141,6 +141,10 @@ pub struct Refreshes {
     done: Mutex<HashMap<Box<str>, (Arc<RefreshedSession>, u64)>>,
     /// Sessions whose refresh failed for now: until when they are left alone.
     backoff: Mutex<HashMap<Box<str>, u64>>,
+    /// The leases this process took and has not released, by session id: a flight dropped
+    /// with its request (the client went away) leaves one, which the session's next flight
+    /// here takes over instead of waiting for it to run out.
+    leases: Mutex<HashMap<Box<str>, u64>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -260,11 +264,13 @@ impl Refreshes {
         let now = now_secs();
         let took = AtomicBool::new(false);
         let lease_until = now + LEASE.as_secs();
+        // Only one flight per session runs here: a lease this process holds is an orphan.
+        let orphan = lock(&self.leases).get(due.sid).copied();
         let taken = store
             .update_session(due.sid, &|r: &SessionRecord| {
                 let free = r.revoked_at.is_none()
                     && r.generation <= due.gen
-                    && r.refreshing_until <= now_secs();
+                    && (r.refreshing_until <= now_secs() || Some(r.refreshing_until) == orphan);
                 took.store(free, Ordering::SeqCst);
                 free.then(|| SessionRecord {
                     refreshing_until: lease_until,
@@ -288,6 +294,35 @@ impl Refreshes {
         if !took.load(Ordering::SeqCst) {
             return self.adopt_or_wait(due, store, record).await;
         }
+        {
+            let mut leases = lock(&self.leases);
+            if leases.len() >= PRUNE_ABOVE {
+                leases.retain(|_, until| *until > now);
+            }
+            leases.insert(due.sid.into(), lease_until);
+        }
+        let outcome = self.call_and_write(due, store, op, end, record).await;
+        lock(&self.leases).remove(due.sid);
+        outcome
+    }
+
+    /// The lease holder's part: call the OP with the record's tokens, write the outcome and
+    /// release the lease.
+    async fn call_and_write<Op, OpFut, End, EndFut>(
+        &self,
+        due: Due<'_>,
+        store: &dyn SessionStore,
+        op: Op,
+        end: End,
+        record: SessionRecord,
+    ) -> Outcome
+    where
+        Op: FnOnce(Option<Vec<u8>>) -> OpFut,
+        OpFut: Future<Output = OpOutcome>,
+        End: FnOnce() -> EndFut,
+        EndFut: Future<Output = ()>,
+    {
+        let now = now_secs();
         match op(record.tokens.clone()).await {
             OpOutcome::Refreshed(mut refreshed, tokens) => {
                 refreshed.gen = record.generation.max(due.gen) + 1;

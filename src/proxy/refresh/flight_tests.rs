@@ -306,3 +306,54 @@ fn the_next_refresh_is_before_expiry_but_never_too_soon() {
         now + DEFAULT_INTERVAL.as_secs()
     );
 }
+
+#[tokio::test]
+async fn a_flight_dropped_with_its_request_leaves_no_lease_to_wait_for() {
+    let store = MemorySessions::default();
+    store.put_session(&record(0)).await.expect("put");
+    let refreshes = Refreshes::new();
+    // The client goes away while the OP call is under way: the request's future is dropped.
+    let abandoned = tokio::time::timeout(
+        Duration::from_millis(100),
+        refreshes.refresh(
+            due(0),
+            &store,
+            |_| std::future::pending::<OpOutcome>(),
+            || never_end("not refused"),
+        ),
+    )
+    .await;
+    assert!(abandoned.is_err(), "the first flight never finished");
+    let held = store.session(SID).await.expect("read").expect("record");
+    assert!(
+        held.refreshing_until > now_secs(),
+        "its lease is still taken"
+    );
+    // The session's next request here takes the orphaned lease over at once.
+    let calls = AtomicUsize::new(0);
+    let started = tokio::time::Instant::now();
+    let outcome = refreshes
+        .refresh(
+            due(0),
+            &store,
+            |sealed| {
+                op_call(
+                    &calls,
+                    Duration::ZERO,
+                    sealed,
+                    OpOutcome::Refreshed(learnt("Alice Two"), None),
+                )
+            },
+            || never_end("not refused"),
+        )
+        .await;
+    assert_eq!(refreshed_name(&outcome), Some((1, "Alice Two".into())));
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "no wait for the orphaned lease: {:?}",
+        started.elapsed()
+    );
+    let stored = store.session(SID).await.expect("read").expect("record");
+    assert_eq!(stored.refreshing_until, 0, "released after the refresh");
+}
