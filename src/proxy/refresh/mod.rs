@@ -8,6 +8,7 @@
 //! Called from `Gate::lifecycle` (lifecycle.rs); it calls `Provider::refresh` (oidc/refresh.rs).
 
 pub mod flight;
+mod refreshed;
 
 use std::sync::Arc;
 
