@@ -80,13 +80,16 @@ pub struct Due<'a> {
 
 type Flight = Arc<tokio::sync::OnceCell<Outcome>>;
 
+/// A refresh made or adopted here, and the end of its session (when it can be forgotten).
+type Done = (Arc<RefreshedSession>, u64);
+
 /// This process's refreshes, shared by every worker.
 #[derive(Default)]
 pub struct Refreshes {
     /// The refreshes under way, by session id.
     flights: Mutex<HashMap<Box<str>, Flight>>,
     /// The last refresh made or adopted here, by session id, until the session's end.
-    done: Mutex<HashMap<Box<str>, (Arc<RefreshedSession>, u64)>>,
+    done: Mutex<HashMap<Box<str>, Done>>,
     /// Sessions whose refresh failed for now: until when they are left alone.
     backoff: Mutex<HashMap<Box<str>, u64>>,
     /// The leases this process took and has not released, by session id: a flight dropped
