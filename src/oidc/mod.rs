@@ -8,7 +8,7 @@ mod client_auth;
 mod jwk;
 mod jws;
 mod refetch;
-mod refresh;
+pub mod refresh;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -31,7 +31,6 @@ use openidconnect::{
 use url::Url;
 
 pub use backchannel::{https_connector, BackChannel, BackChannelError};
-pub use refresh::{RefreshError, RefreshFailure};
 
 use crate::config::{OidcConfig, TokenEndpointAuth};
 use crate::session::{now_secs, LoginState};

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use super::gate::Gate;
 use super::lifecycle::Lifecycle;
 use super::sessions::SignedIn;
-use crate::oidc::RefreshFailure;
+use crate::oidc::refresh::RefreshFailure;
 use crate::policy::groups_at;
 use crate::session::at_rest::SessionTokens;
 use crate::session::{now_secs, Session};
