@@ -22,6 +22,8 @@
 //!     continue POST ────► Continue      custom UI post-back: token, state (one use), answers
 //!     continue GET ─────► Continue      back on our origin: session brought up to date
 //!     logout ───────────► Logout        clear session; RP-initiated logout at the OP
+//!     backchannel-logout POST ► BackchannelLogout  the OP's logout token (no cookie, no
+//!                                       Origin): verify, end the sessions it names everywhere
 //!     signed-out ───────► SignedOut     "you have signed out" page
 //!     anything else ────► NotFound      404 page
 //!                                                   │
@@ -103,6 +105,8 @@ pub struct Routes {
     /// The user's own data: the page and its JSON.
     pub me: String,
     pub api_me: String,
+    /// Where the OP posts logout tokens (OpenID Connect Back-Channel Logout 1.0).
+    pub backchannel_logout: String,
 }
 
 impl Routes {
@@ -120,6 +124,7 @@ impl Routes {
             continue_: format!("{prefix}/continue"),
             me: format!("{prefix}/me"),
             api_me: format!("{prefix}/api/me"),
+            backchannel_logout: format!("{prefix}/backchannel-logout"),
         }
     }
 
@@ -143,6 +148,8 @@ pub enum Decision {
     Logout,
     /// The page shown after logout.
     SignedOut,
+    /// The OP's back-channel logout (POST of a logout token, server to server).
+    BackchannelLogout,
     /// Signed in: forward upstream with identity attached.
     Forward,
     /// A public route without an allowed session: forward with identity headers stripped.
@@ -220,6 +227,12 @@ fn reserved(req: &RequestView<'_>, auth: Auth, routes: &Routes) -> Decision {
     } else if path == routes.logout {
         if get || post {
             Decision::Logout
+        } else {
+            Decision::MethodNotAllowed
+        }
+    } else if path == routes.backchannel_logout {
+        if post {
+            Decision::BackchannelLogout
         } else {
             Decision::MethodNotAllowed
         }
@@ -566,6 +579,35 @@ mod tests {
                 "/.profilegate/api/me",
                 false,
                 SignedIn,
+                MethodNotAllowed,
+            ),
+            // The OP's back-channel logout: POST only, whoever (no cookie) sends it.
+            (
+                &post,
+                "/.profilegate/backchannel-logout",
+                false,
+                Anonymous,
+                BackchannelLogout,
+            ),
+            (
+                &post,
+                "/.profilegate/backchannel-logout",
+                false,
+                SignedIn,
+                BackchannelLogout,
+            ),
+            (
+                &get,
+                "/.profilegate/backchannel-logout",
+                true,
+                Anonymous,
+                MethodNotAllowed,
+            ),
+            (
+                &put,
+                "/.profilegate/backchannel-logout",
+                false,
+                Anonymous,
                 MethodNotAllowed,
             ),
             // The custom UI's post-back carries no session cookie (cross-site POST).

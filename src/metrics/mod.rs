@@ -21,6 +21,8 @@ pub struct Metrics {
     pub logins_failed: AtomicU64,
     pub logouts: AtomicU64,
     pub upstream_errors: AtomicU64,
+    /// The OP's back-channel logouts, by outcome (`profilegate_backchannel_logouts_total`).
+    pub backchannel_logouts: BackchannelLogouts,
     /// The question funnel (`profilegate_question_*`).
     pub funnel: funnel::FunnelMetrics,
 }
@@ -84,8 +86,37 @@ impl Metrics {
             let _ = writeln!(out, "# TYPE {name} counter");
             let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
         }
+        self.backchannel_logouts.render(&mut out);
         self.funnel.render(&mut out);
         out
+    }
+}
+
+/// Back-channel logout requests by outcome: sessions ended (`ok`), a logout token refused
+/// (`refused`), or a valid one whose sessions could not be ended (`failed`, the store).
+#[derive(Debug, Default)]
+pub struct BackchannelLogouts {
+    pub ok: AtomicU64,
+    pub refused: AtomicU64,
+    pub failed: AtomicU64,
+}
+
+impl BackchannelLogouts {
+    fn render(&self, out: &mut String) {
+        const NAME: &str = "profilegate_backchannel_logouts_total";
+        let _ = writeln!(
+            out,
+            "# HELP {NAME} Logout tokens the OP posted (back-channel logout), by outcome."
+        );
+        let _ = writeln!(out, "# TYPE {NAME} counter");
+        for (outcome, value) in [
+            ("ok", &self.ok),
+            ("refused", &self.refused),
+            ("failed", &self.failed),
+        ] {
+            let n = value.load(Ordering::Relaxed);
+            let _ = writeln!(out, "{NAME}{{outcome=\"{outcome}\"}} {n}");
+        }
     }
 }
 

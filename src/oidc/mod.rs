@@ -1,12 +1,14 @@
 //! OpenID Connect: discovery, the start of a login (authorization URL with state, nonce and
 //! PKCE S256), and the callback's verification (code exchange, ID token, userinfo).
-//! Only logins, logouts and refreshes (`refresh.rs`, once per session and ID-token lifetime)
-//! come here; the signed-in hot path never calls the OP otherwise.
+//! Only logins, logouts (the OP's back-channel logout tokens: `logout_token.rs`) and
+//! refreshes (`refresh.rs`, once per session and ID-token lifetime) come here; the signed-in
+//! hot path never calls the OP otherwise.
 
 mod backchannel;
 mod client_auth;
 mod jwk;
 mod jws;
+mod logout_token;
 mod refetch;
 pub mod refresh;
 
@@ -31,6 +33,7 @@ use openidconnect::{
 use url::Url;
 
 pub use backchannel::{https_connector, BackChannel, BackChannelError};
+pub use logout_token::{LogoutToken, LogoutTokenProblem};
 
 use crate::config::{OidcConfig, TokenEndpointAuth};
 use crate::session::{now_secs, LoginState};
@@ -695,6 +698,28 @@ impl Provider {
         )
         .map_err(|p| invalid(p.to_string()))?;
         Ok(Some(claims))
+    }
+
+    /// Verifies a logout token the OP posted (Back-Channel Logout 1.0 §2.6) at `now`
+    /// (seconds): the signature with the OP's key set, as for ID tokens (an unknown `kid`
+    /// fetches it again; never `none`), then the claims ([`logout_token::check_claims`]).
+    pub async fn verify_logout_token(
+        &self,
+        token: &str,
+        now: u64,
+    ) -> Result<LogoutToken, LogoutTokenProblem> {
+        let jws = Jws::parse(token, &self.algs)?;
+        if jws.alg == CoreJwsSigningAlgorithm::None {
+            return Err(LogoutTokenProblem::DisallowedAlg);
+        }
+        let discovered = self.discovered().await.map_err(|e| {
+            tracing::warn!(error = %e, "the OP's keys are not available to verify a logout token");
+            LogoutTokenProblem::KeysUnavailable
+        })?;
+        // Finds the key (fetching the set again for an unknown kid) and checks the signature.
+        self.signing_key(discovered, token).await?;
+        let claims = jws.claims()?;
+        logout_token::check_claims(&claims, &self.issuer, &self.client_id, now)
     }
 
     /// The origin of the OP's end-session endpoint, if it has one: where a sign-out form's

@@ -25,7 +25,8 @@
 //!  answer here              everything but Forward, one file per route (routes/): login,
 //!                           callback, logout (login.rs), the question page (questions.rs),
 //!                           the JSON API (api.rs), the custom UI (custom_ui.rs), the JWKS
-//!                           (jwks.rs), self-service (me.rs); written as a Reply (reply.rs)
+//!                           (jwks.rs), self-service (me.rs), the OP's back-channel
+//!                           logout (backchannel.rs); written as a Reply (reply.rs)
 //!  prepare                  strip hop-by-hop and identity headers + own cookies, set
 //!                           X-Forwarded-*, inject identity, X-Forwarded-Groups,
 //!                           X-Profile-*, JWT (prepare/); a public route's anonymous
@@ -75,7 +76,7 @@ use lifecycle::Lifecycle;
 use prepare::{prepare_upstream_request, strip_hop_by_hop, wants_upgrade};
 use request::accepts_html;
 use request_id::X_REQUEST_ID;
-use routes::{api, custom_ui, jwks, login, me, questions};
+use routes::{api, backchannel, custom_ui, jwks, login, me, questions};
 use traced::AccessNote;
 
 pub use forward::request_uri as upstream_request_uri;
@@ -343,6 +344,7 @@ impl Gate {
                 login::logout(self, &mut request, user.map(SignedIn::into_session)).await
             }
             (Decision::SignedOut, _) => Ok(login::signed_out(self, &request)),
+            (Decision::BackchannelLogout, _) => Ok(backchannel::logout(self, &mut request).await),
             (Decision::NotFound, _) => Err((AppError::NotFound, Vec::new())),
             (Decision::MethodNotAllowed, _) => Err((AppError::MethodNotAllowed, Vec::new())),
         };
@@ -382,6 +384,8 @@ impl Gate {
             | Decision::Unauthenticated
             | Decision::FinishLogin
             | Decision::SignedOut
+            // Server to server: no cookie, no Origin; the signed logout token is the proof.
+            | Decision::BackchannelLogout
             | Decision::Forward
             | Decision::AskQuestions
             | Decision::QuestionsPending

@@ -81,6 +81,7 @@ pub fn outcome(decision: Decision) -> &'static str {
         | Decision::SubmitAnswer => "question",
         Decision::StartLogin | Decision::FinishLogin => "login",
         Decision::Logout | Decision::SignedOut => "logout",
+        Decision::BackchannelLogout => "backchannel_logout",
         Decision::Jwks => "jwks",
         Decision::ApiPending | Decision::ApiProfile | Decision::ApiAnswers => "api",
         Decision::ShowMe

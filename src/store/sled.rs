@@ -3,7 +3,8 @@
 //! Layout: tree `users` maps [`UserKey::storage_key`] to the record's versioned JSON; tree
 //! `meta` holds `format` (the layout version, `1`) and `secret/<name>` (raw bytes); tree
 //! `funnel` maps `<question>/<version>` to that question version's funnel totals (JSON of
-//! [`FunnelCounts`]), each batch added with an atomic update and flushed.
+//! [`FunnelCounts`]), each batch added with an atomic update and flushed; the session records'
+//! trees are described at [`SessionTrees`].
 //! Writes are compare-and-swap loops over the record (so concurrent writers of one user both
 //! land) followed by a flush (so no answer is acknowledged before it is on disk). A login's
 //! bookkeeping is the exception: sled's background flush (every 500 ms) takes it to disk.
@@ -69,7 +70,7 @@ pub struct SledStore {
     meta: sled::Tree,
     funnel: sled::Tree,
     /// Session records, their indexes, the revocation log and use-once marks.
-    session_trees: sessions::SessionTrees,
+    session_trees: SessionTrees,
     /// Set by a failed flush, cleared by a good one; `ready()` reports it.
     flush_failed: AtomicBool,
     /// Tickets taken by callers that need durability, in order.
@@ -191,7 +192,7 @@ fn open_blocking(path: PathBuf, options: &SledOptions) -> Result<SledStore, Stor
     let funnel = db
         .open_tree(FUNNEL_TREE)
         .map_err(|e| open_error(&path, e))?;
-    let session_trees = sessions::SessionTrees::open(&db).map_err(|e| open_error(&path, e))?;
+    let session_trees = SessionTrees::open(&db).map_err(|e| open_error(&path, e))?;
     match meta
         .compare_and_swap(FORMAT_KEY, None::<&[u8]>, Some(FORMAT_VALUE))
         .map_err(|e| open_error(&path, e))?
@@ -251,6 +252,32 @@ fn open_error(path: &Path, e: sled::Error) -> StoreError {
             "cannot open the store at {}: {other}",
             path.display()
         )),
+    }
+}
+
+/// The trees of the session records (`sled/sessions.rs` implements [`super::SessionStore`]
+/// over them): `sessions` maps a session id to its record's JSON; `sessions_by_sub` and
+/// `sessions_by_op_sid` map `<sub or OP sid>\0<sid>` to nothing (indexes, checked against the
+/// record when read); `revocations` is the revocation log, keyed by `<logged at, ms,
+/// big-endian><8 random bytes>`; `used_once` maps a key to the big-endian second until which it
+/// stays used.
+struct SessionTrees {
+    records: sled::Tree,
+    by_sub: sled::Tree,
+    by_op_sid: sled::Tree,
+    log: sled::Tree,
+    used_once: sled::Tree,
+}
+
+impl SessionTrees {
+    fn open(db: &sled::Db) -> sled::Result<Self> {
+        Ok(Self {
+            records: db.open_tree("sessions")?,
+            by_sub: db.open_tree("sessions_by_sub")?,
+            by_op_sid: db.open_tree("sessions_by_op_sid")?,
+            log: db.open_tree("revocations")?,
+            used_once: db.open_tree("used_once")?,
+        })
     }
 }
 

@@ -28,10 +28,18 @@
 //     "jwt_userinfo": false,        // true = signed userinfo (features.jwtUserinfo): a client
 //                                   // registered with userinfo_signed_response_alg: "RS256"
 //                                   // gets an application/jwt answer
-//     "refresh_tokens": false       // true = clients may use the refresh_token grant and get a
+//     "refresh_tokens": false,      // true = clients may use the refresh_token grant and get a
 //                                   // refresh token at every code exchange, offline_access or
 //                                   // not (as OPs that issue one by default); see the refresh
 //                                   // test controls below
+//     "backchannel_logout": false   // true = OpenID Connect Back-Channel Logout 1.0
+//                                   // (features.backchannelLogout): a client registered with
+//                                   // "backchannel_logout_uri" (and
+//                                   // "backchannel_logout_session_required": true, so its ID
+//                                   // and logout tokens carry sid) gets a logout token POSTed
+//                                   // there when the user signs out at /session/end. Loopback
+//                                   // URIs are allowed (oidc-provider's SSRF guard refuses
+//                                   // them); each post is logged to stderr (test-op: backchannel)
 //   }
 //
 // Clients authenticate at the token endpoint with client_secret_basic (the default),
@@ -272,6 +280,7 @@ function configurationFor(keys) {
       devInteractions: { enabled: true },
       rpInitiatedLogout: { enabled: true },
       jwtUserinfo: { enabled: cfg.jwt_userinfo === true },
+      backchannelLogout: { enabled: cfg.backchannel_logout === true },
     },
     responseTypes: ['code'],
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
@@ -302,6 +311,15 @@ function configurationFor(keys) {
     // A refresh token at every code exchange of a client allowed the grant (the default asks
     // for offline_access, which oidc-provider honours only with prompt=consent).
     configuration.issueRefreshToken = async (ctx, client) => client.grantTypeAllowed('refresh_token');
+  }
+
+  if (cfg.backchannel_logout === true) {
+    // oidc-provider's outgoing requests refuse special-use addresses (loopback among them)
+    // through the dispatcher it passes; the proxy under test listens on 127.0.0.1.
+    configuration.fetch = (url, options) => {
+      const { dispatcher, ...rest } = options;
+      return fetch(url, rest);
+    };
   }
 
   if (cfg.skip_consent) {
@@ -341,6 +359,12 @@ function buildProvider(keys) {
       process.stderr.write(`test-op: ${ev}: ${err.message}${detail ? ` (${detail})` : ''}\n`);
     });
   }
+  provider.on('backchannel.success', (ctx, client, accountId, sid) => {
+    process.stderr.write(`test-op: backchannel: logout token for ${accountId} (sid ${sid}) accepted by ${client.backchannelLogoutUri}\n`);
+  });
+  provider.on('backchannel.error', (ctx, err, client, accountId, sid) => {
+    process.stderr.write(`test-op: backchannel.error: ${client.backchannelLogoutUri} for ${accountId} (sid ${sid}): ${err.message}\n`);
+  });
   return provider;
 }
 

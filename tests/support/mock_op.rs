@@ -266,6 +266,12 @@ impl MockOp {
         f(&mut self.state.lock().expect("mock OP state"))
     }
 
+    /// Whatever `f` makes with the OP's keys (a token signed by the OP, or by a key it never
+    /// published): forged logout tokens.
+    pub fn with_keys<T>(&self, f: impl FnOnce(&OpKeys) -> T) -> T {
+        self.with(|s| f(&s.keys))
+    }
+
     /// How `/token` forges the ID tokens from now on.
     pub fn set_forge(&self, forge: Forge) {
         self.with(|s| s.forge = forge);

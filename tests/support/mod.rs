@@ -21,6 +21,8 @@ pub mod op;
 #[allow(dead_code)]
 pub mod op_keys;
 #[allow(dead_code)]
+pub mod op_logout;
+#[allow(dead_code)]
 pub mod pg;
 #[allow(dead_code)]
 pub mod policy;

@@ -43,9 +43,9 @@ use deadpool_postgres::{Pool, PoolError};
 
 use self::connect::{Connected, IoThread};
 use self::sql::{
-    ADD_FUNNEL, CREATE_FUNNEL, CREATE_META, CREATE_USERS, DELETE_RECORD, FORMAT_VALUE, INSERT_META,
-    INSERT_RECORD, NOTIFY, SCAN_AFTER, SCAN_FIRST, SCHEMA_LOCK, SELECT_FUNNEL, SELECT_META,
-    SELECT_RECORD, SELECT_RECORD_FOR_UPDATE, UPDATE_RECORD,
+    ADD_FUNNEL, CREATE_FUNNEL, CREATE_META, CREATE_SESSIONS, CREATE_USERS, DELETE_RECORD,
+    FORMAT_VALUE, INSERT_META, INSERT_RECORD, NOTIFY, SCAN_AFTER, SCAN_FIRST, SCHEMA_LOCK,
+    SELECT_FUNNEL, SELECT_META, SELECT_RECORD, SELECT_RECORD_FOR_UPDATE, UPDATE_RECORD,
 };
 use super::admin::Imported;
 use super::api::{erase_answers_change, import_change, Commit, ProfileStore, RecordChange};
@@ -133,12 +133,7 @@ impl PgStore {
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
             .await
             .map_err(|e| self.pg_error(e))?;
-        for statement in [
-            CREATE_META,
-            CREATE_USERS,
-            CREATE_FUNNEL,
-            sessions::CREATE_SESSIONS,
-        ] {
+        for statement in [CREATE_META, CREATE_USERS, CREATE_FUNNEL, CREATE_SESSIONS] {
             tx.batch_execute(statement)
                 .await
                 .map_err(|e| self.pg_error(e))?;

@@ -72,3 +72,32 @@ pub(super) const ADD_FUNNEL: &str = "INSERT INTO profilegate_funnel AS f (questi
 pub(super) const SELECT_FUNNEL: &str = "SELECT question, version, shown, answered, skipped,
     invalid, answer_count, answer_millis_sum, answer_buckets
     FROM profilegate_funnel ORDER BY question, version";
+
+// ---- Session records (issue 19; `sessions.rs`) ----
+
+/// The session records, the revocation log and the use-once marks (see `sessions.rs`).
+pub(super) const CREATE_SESSIONS: &str = "
+CREATE TABLE IF NOT EXISTS profilegate_sessions (
+    sid text PRIMARY KEY,
+    sub bytea NOT NULL,
+    op_sid bytea,
+    expires_at bigint NOT NULL,
+    record json NOT NULL
+);
+CREATE INDEX IF NOT EXISTS profilegate_sessions_sub ON profilegate_sessions (sub);
+CREATE INDEX IF NOT EXISTS profilegate_sessions_op_sid ON profilegate_sessions (op_sid)
+    WHERE op_sid IS NOT NULL;
+CREATE INDEX IF NOT EXISTS profilegate_sessions_expires ON profilegate_sessions (expires_at);
+CREATE TABLE IF NOT EXISTS profilegate_revocations (
+    id bigserial PRIMARY KEY,
+    logged_ms bigint NOT NULL
+        DEFAULT (extract(epoch FROM clock_timestamp()) * 1000)::bigint,
+    until bigint NOT NULL,
+    line json NOT NULL
+);
+CREATE INDEX IF NOT EXISTS profilegate_revocations_logged
+    ON profilegate_revocations (logged_ms);
+CREATE TABLE IF NOT EXISTS profilegate_used_once (
+    key bytea PRIMARY KEY,
+    until bigint NOT NULL
+)";

@@ -1,8 +1,5 @@
-//! The sled store's session records ([`SessionStore`]): tree `sessions` maps a session id to
-//! its record (JSON of [`SessionRecord`]); trees `sessions_by_sub` and `sessions_by_op_sid` map
-//! `<sub or OP sid>\0<sid>` to nothing (indexes, checked against the record when read); tree
-//! `revocations` is the revocation log, keyed by `<logged at, ms, big-endian><8 random bytes>`;
-//! tree `used_once` maps a key to the big-endian second until which it stays used.
+//! The sled store's session records ([`SessionStore`]) over the trees of `SessionTrees` (in
+//! the parent, which describes them).
 
 use async_trait::async_trait;
 use rand::RngCore;
@@ -13,27 +10,6 @@ use crate::store::error::StoreError;
 use crate::store::sessions::{
     Revocation, RevokeTarget, RevokedKind, SessionChange, SessionRecord, SessionStore,
 };
-
-/// The trees of the session records.
-pub(super) struct SessionTrees {
-    records: sled::Tree,
-    by_sub: sled::Tree,
-    by_op_sid: sled::Tree,
-    log: sled::Tree,
-    used_once: sled::Tree,
-}
-
-impl SessionTrees {
-    pub(super) fn open(db: &sled::Db) -> sled::Result<Self> {
-        Ok(Self {
-            records: db.open_tree("sessions")?,
-            by_sub: db.open_tree("sessions_by_sub")?,
-            by_op_sid: db.open_tree("sessions_by_op_sid")?,
-            log: db.open_tree("revocations")?,
-            used_once: db.open_tree("used_once")?,
-        })
-    }
-}
 
 fn index_key(value: &str, sid: &str) -> Vec<u8> {
     [value.as_bytes(), b"\0", sid.as_bytes()].concat()
