@@ -318,3 +318,187 @@ async fn two_replicas_refresh_a_session_once_through_the_store() {
         replica_b.log()
     );
 }
+
+// ---------------------------------------------------------------- the mock OP misbehaving
+
+#[path = "support/mock_op.rs"]
+mod mock_op;
+
+use mock_op::{MockOp, OpKeys, TokenContext};
+
+/// The mock OP's ID tokens live 300 s: with this `refresh_before`, a session is due 2 s after
+/// its login.
+const MOCK_REFRESH_BEFORE: &str = "298s";
+
+struct MockEnv {
+    op: MockOp,
+    upstream: EchoUpstream,
+    proxy: Proxy,
+}
+
+async fn mock_env() -> MockEnv {
+    let op = MockOp::start().await;
+    let upstream = EchoUpstream::start().await;
+    let sections = format!(
+        "[session]\nsecret = \"{SESSION_SECRET}\"\nrefresh = true\nrefresh_before = \
+         \"{MOCK_REFRESH_BEFORE}\"\n"
+    );
+    let proxy = start_gate_full(
+        bind_gate().0,
+        &op.issuer,
+        &upstream.url(),
+        "",
+        "",
+        &sections,
+        true,
+    )
+    .await;
+    MockEnv {
+        op,
+        upstream,
+        proxy,
+    }
+}
+
+/// A browser signed in at the mock OP (always alice).
+async fn mock_login(env: &MockEnv) -> Browser {
+    let browser = Browser::new();
+    let start = browser.navigate(&env.proxy.url("/app")).await;
+    assert_eq!(start.status(), StatusCode::FOUND);
+    let back = browser
+        .client
+        .get(location(&start))
+        .send()
+        .await
+        .expect("authorize");
+    let done = browser.navigate(&location(&back)).await;
+    assert_eq!(
+        done.status(),
+        StatusCode::FOUND,
+        "login\n{}",
+        env.proxy.log()
+    );
+    browser
+}
+
+async fn mock_api(browser: &Browser, env: &MockEnv, path: &str) -> StatusCode {
+    browser
+        .client
+        .get(env.proxy.url(path))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("request")
+        .status()
+}
+
+/// What `f` makes of a valid refresh's claims, signed with the OP's key.
+fn forged(f: fn(&TokenContext, &mut Value)) -> mock_op::Forge {
+    std::sync::Arc::new(move |ctx: &TokenContext, keys: &OpKeys| {
+        let mut claims = ctx.claims("alice");
+        f(ctx, &mut claims);
+        keys.main().es256(&claims)
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refreshed_id_token_that_fails_verification_ends_the_session() {
+    let env = mock_env().await;
+    let cases: [(&str, mock_op::Forge); 5] = [
+        (
+            "another subject",
+            forged(|_, c| c["sub"] = json!("mallory")),
+        ),
+        (
+            "another audience",
+            forged(|_, c| c["aud"] = json!("other-client")),
+        ),
+        (
+            "another issuer",
+            forged(|_, c| c["iss"] = json!("https://evil.example")),
+        ),
+        ("expired", forged(|ctx, c| c["exp"] = json!(ctx.now - 600))),
+        (
+            "a key the OP never published",
+            std::sync::Arc::new(|ctx: &TokenContext, keys: &OpKeys| {
+                keys.unpublished[1].es256(&ctx.claims("alice"))
+            }),
+        ),
+    ];
+    let signed_in_at = Instant::now();
+    let mut browsers = Vec::new();
+    for _ in &cases {
+        browsers.push(mock_login(&env).await);
+    }
+    for browser in &browsers {
+        assert_eq!(mock_api(browser, &env, "/before").await, StatusCode::OK);
+    }
+    tokio::time::sleep(Duration::from_secs(3).saturating_sub(signed_in_at.elapsed())).await;
+    for ((what, forge), browser) in cases.into_iter().zip(&browsers) {
+        env.op.set_refresh_forge(Some(forge));
+        let before = env.op.refresh_requests();
+        assert_eq!(
+            mock_api(browser, &env, "/after").await,
+            StatusCode::UNAUTHORIZED,
+            "{what}: the session ends\n{}",
+            env.proxy.log()
+        );
+        assert_eq!(
+            env.op.refresh_requests(),
+            before + 1,
+            "{what}: refreshed once"
+        );
+    }
+    // A valid refresh (no nonce, same subject) goes on.
+    env.op.set_refresh_forge(None);
+    let fine = mock_login(&env).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let before = env.op.refresh_requests();
+    assert_eq!(mock_api(&fine, &env, "/fine").await, StatusCode::OK);
+    assert_eq!(env.op.refresh_requests(), before + 1);
+    assert_eq!(
+        env.upstream.last().header("x-forwarded-user"),
+        Some("alice")
+    );
+    for token in env.op.issued() {
+        assert!(!env.proxy.log().contains(&token), "a token is in the log");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_invalid_grant_ends_a_session_other_refresh_errors_leave_it() {
+    let env = mock_env().await;
+    let cases: [((u16, &'static str), StatusCode); 5] = [
+        ((503, "server_error"), StatusCode::OK),
+        ((429, "slow_down"), StatusCode::OK),
+        ((401, "invalid_client"), StatusCode::OK),
+        ((400, "unauthorized_client"), StatusCode::OK),
+        ((400, "invalid_grant"), StatusCode::UNAUTHORIZED),
+    ];
+    let signed_in_at = Instant::now();
+    let mut browsers = Vec::new();
+    for _ in &cases {
+        browsers.push(mock_login(&env).await);
+    }
+    tokio::time::sleep(Duration::from_secs(3).saturating_sub(signed_in_at.elapsed())).await;
+    for ((error, expected), browser) in cases.into_iter().zip(&browsers) {
+        env.op.set_refresh_error(Some(error));
+        let before = env.op.refresh_requests();
+        assert_eq!(
+            mock_api(browser, &env, "/after").await,
+            expected,
+            "{error:?}\n{}",
+            env.proxy.log()
+        );
+        assert_eq!(env.op.refresh_requests(), before + 1, "{error:?}");
+        // Kept sessions back off: the next request does not ask the OP again.
+        if expected == StatusCode::OK {
+            assert_eq!(mock_api(browser, &env, "/again").await, StatusCode::OK);
+            assert_eq!(
+                env.op.refresh_requests(),
+                before + 1,
+                "{error:?}: backed off"
+            );
+        }
+    }
+}
