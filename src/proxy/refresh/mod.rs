@@ -28,6 +28,10 @@ impl Gate {
     /// `user`'s session refreshed (or adopted from a refresh made elsewhere), ended when the
     /// OP refused, or as it was when the refresh cannot happen now.
     pub(super) async fn refresh_due(&self, user: Arc<SignedIn>) -> Lifecycle {
+        if !self.sealer.lifecycle().refresh {
+            // Turned off (by a reload) since the cookie was sealed: the session lives on as it is.
+            return Lifecycle::Live(user, None);
+        }
         let session = &user.session;
         let due = Due {
             sid: &session.sid,
