@@ -22,6 +22,8 @@
 //!     continue POST ────► Continue      custom UI post-back: token, state (one use), answers
 //!     continue GET ─────► Continue      back on our origin: session brought up to date
 //!     logout ───────────► Logout        clear session; RP-initiated logout at the OP
+//!     frontchannel-logout GET ► FrontchannelLogout  the OP's iframe: revoke by the OP's
+//!                                       iss + sid (or the cookie's session); a framable page
 //!     backchannel-logout POST ► BackchannelLogout  the OP's logout token (no cookie, no
 //!                                       Origin): verify, end the sessions it names everywhere
 //!     signed-out ───────► SignedOut     "you have signed out" page
@@ -105,6 +107,8 @@ pub struct Routes {
     /// The user's own data: the page and its JSON.
     pub me: String,
     pub api_me: String,
+    /// OIDC Front-Channel Logout 1.0: the page the OP embeds to end its sessions here.
+    pub frontchannel_logout: String,
     /// Where the OP posts logout tokens (OpenID Connect Back-Channel Logout 1.0).
     pub backchannel_logout: String,
 }
@@ -124,6 +128,7 @@ impl Routes {
             continue_: format!("{prefix}/continue"),
             me: format!("{prefix}/me"),
             api_me: format!("{prefix}/api/me"),
+            frontchannel_logout: format!("{prefix}/frontchannel-logout"),
             backchannel_logout: format!("{prefix}/backchannel-logout"),
         }
     }
@@ -148,6 +153,8 @@ pub enum Decision {
     Logout,
     /// The page shown after logout.
     SignedOut,
+    /// OIDC Front-Channel Logout: the OP's iframe ends its session here (GET only).
+    FrontchannelLogout,
     /// The OP's back-channel logout (POST of a logout token, server to server).
     BackchannelLogout,
     /// Signed in: forward upstream with identity attached.
@@ -227,6 +234,12 @@ fn reserved(req: &RequestView<'_>, auth: Auth, routes: &Routes) -> Decision {
     } else if path == routes.logout {
         if get || post {
             Decision::Logout
+        } else {
+            Decision::MethodNotAllowed
+        }
+    } else if path == routes.frontchannel_logout {
+        if get {
+            Decision::FrontchannelLogout
         } else {
             Decision::MethodNotAllowed
         }
@@ -442,6 +455,28 @@ mod tests {
                 MethodNotAllowed,
             ),
             (&get, "/.profilegate/signed-out", true, Anonymous, SignedOut),
+            // The OP's front-channel iframe: with or without a session, GET only.
+            (
+                &get,
+                "/.profilegate/frontchannel-logout",
+                false,
+                Anonymous,
+                FrontchannelLogout,
+            ),
+            (
+                &get,
+                "/.profilegate/frontchannel-logout",
+                true,
+                SignedIn,
+                FrontchannelLogout,
+            ),
+            (
+                &post,
+                "/.profilegate/frontchannel-logout",
+                false,
+                SignedIn,
+                MethodNotAllowed,
+            ),
             (&get, "/.profilegate/nope", true, SignedIn, NotFound),
             (&get, "/.profilegate", true, SignedIn, NotFound),
             (&get, "/.profilegate/", true, Anonymous, NotFound),

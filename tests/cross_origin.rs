@@ -215,8 +215,10 @@ async fn state_changing_routes_refuse_other_origins_and_store_nothing() {
             "refusals are logged"
         );
         // The same requests from the proxy's own origin, or from a client that sends neither
-        // header, do what they always did. The session cookie is stateless, so the one the
-        // user signed in with may be sent again after each success.
+        // header, do what they always did. The cookie the user signed in with may be sent again
+        // after an answer or a skip; a logout revokes the session, so each logout signs in anew
+        // and its cookie is dead afterwards.
+        let mut user = user;
         for &combo in ALLOWED {
             let what = format!("{route:?} {combo:?}");
             let resp = send(&env, &user, route, combo).await;
@@ -229,6 +231,17 @@ async fn state_changing_routes_refuse_other_origins_and_store_nothing() {
             };
             assert_eq!(status, expected, "{what}: {body}");
             assert!(!cookies.is_empty(), "{what}: the session changes");
+            if matches!(route, Route::Logout) {
+                let after = Client::new()
+                    .get(env.proxy.url("/.profilegate/api/profile"))
+                    .header("cookie", &user.cookie)
+                    .header("accept", "application/json")
+                    .send()
+                    .await
+                    .expect("api");
+                assert_eq!(after.status(), StatusCode::UNAUTHORIZED, "{what}: revoked");
+                user = sign_in(&env, &format!("user{i}")).await;
+            }
         }
         let profile = api_get(&env, &user.cookie, "/.profilegate/api/profile").await;
         match route {

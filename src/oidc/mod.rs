@@ -412,13 +412,16 @@ impl Provider {
         (nonce, verifier.secret().clone(), challenge)
     }
 
-    /// The OP's authorization URL for a login with this state, nonce and PKCE challenge.
+    /// The OP's authorization URL for a login with this state, nonce and PKCE challenge;
+    /// `silent` asks for `prompt=none` (the OP answers at once: signed in, or an error such as
+    /// `login_required`, never a page).
     pub async fn authorization_url(
         &self,
         state: &str,
         nonce: &str,
         challenge: PkceCodeChallenge,
         ui_locales: Option<&str>,
+        silent: bool,
     ) -> Result<Url, OidcError> {
         let d = self.discovered().await?;
         let state = state.to_owned();
@@ -439,6 +442,9 @@ impl Provider {
             .set_pkce_challenge(challenge);
         if let Some(locales) = ui_locales {
             request = request.add_extra_param("ui_locales", locales.to_owned());
+        }
+        if silent {
+            request = request.add_prompt(CoreAuthPrompt::None);
         }
         let (url, _, _) = request.url();
         Ok(url)
@@ -729,12 +735,27 @@ impl Provider {
         origin.is_tuple().then(|| origin.ascii_serialization())
     }
 
+    /// True when the OP supports RP-initiated logout (an `end_session_endpoint` was discovered).
+    pub fn has_end_session(&self) -> bool {
+        self.current().is_some_and(|d| d.end_session.is_some())
+    }
+
     /// Where to send the browser to end the OP session, if the OP supports RP-initiated logout.
-    pub fn end_session_url(&self, post_logout_redirect: &str, state: Option<&str>) -> Option<Url> {
+    /// `id_token_hint`: the ID token the OP issued at this session's login, so it knows whose
+    /// session ends and may skip asking (RP-Initiated Logout 1.0 §2).
+    pub fn end_session_url(
+        &self,
+        post_logout_redirect: &str,
+        state: Option<&str>,
+        id_token_hint: Option<&str>,
+    ) -> Option<Url> {
         let d = self.current()?;
         let mut url = d.end_session.clone()?;
         {
             let mut q = url.query_pairs_mut();
+            if let Some(hint) = id_token_hint {
+                q.append_pair("id_token_hint", hint);
+            }
             q.append_pair("client_id", &self.client_id);
             q.append_pair("post_logout_redirect_uri", post_logout_redirect);
             if let Some(s) = state {

@@ -23,7 +23,8 @@
 //!                           route from another origin gets 403 (edge.rs)
 //!  deny                     a refused user: the error page (403, sign-out) or JSON
 //!  answer here              everything but Forward, one file per route (routes/): login,
-//!                           callback, logout (login.rs), the question page (questions.rs),
+//!                           callback (login.rs), logout (logout.rs), the OP's front-channel
+//!                           logout (frontchannel.rs), the question page (questions.rs),
 //!                           the JSON API (api.rs), the custom UI (custom_ui.rs), the JWKS
 //!                           (jwks.rs), self-service (me.rs), the OP's back-channel
 //!                           logout (backchannel.rs); written as a Reply (reply.rs)
@@ -76,7 +77,7 @@ use lifecycle::Lifecycle;
 use prepare::{prepare_upstream_request, strip_hop_by_hop, wants_upgrade};
 use request::accepts_html;
 use request_id::X_REQUEST_ID;
-use routes::{api, backchannel, custom_ui, jwks, login, me, questions};
+use routes::{api, backchannel, custom_ui, frontchannel, jwks, login, logout, me, questions};
 use traced::AccessNote;
 
 pub use forward::request_uri as upstream_request_uri;
@@ -141,6 +142,8 @@ impl Gate {
         let mut request = IncomingRequest::new(head, body);
         // A `Set-Cookie` the session's lifecycle adds to whatever the response is.
         let mut renewed = None;
+        // A session cookie came but gave no live session (expired, idle, revoked, unreadable).
+        let dead_cookie: bool;
         let (decision, user, wants_html, due_here) = {
             let req = request.head();
             let cookies =
@@ -159,6 +162,8 @@ impl Gate {
                 },
                 None => None,
             };
+            dead_cookie =
+                user.is_none() && cookies.get(self.sealer.session_cookie_name()).is_some();
             let accept = header(req, &ACCEPT);
             let path = req.uri.path();
             let reserved = self.routes.is_reserved(path);
@@ -338,12 +343,23 @@ impl Gate {
                     }),
                 ))
             }
-            (Decision::StartLogin, _) => login::start(self, &mut request).await,
+            (Decision::StartLogin, _) => {
+                // `session.silent_reauth`: a navigation whose session went dead tries
+                // `prompt=none` first; the dead cookie is then deleted by the login's answer.
+                let silent = dead_cookie && self.sealer.lifecycle().silent_reauth;
+                if silent {
+                    renewed = None;
+                }
+                login::start(self, &mut request, silent).await
+            }
             (Decision::FinishLogin, _) => login::finish(self, &mut request).await,
             (Decision::Logout, user) => {
-                login::logout(self, &mut request, user.map(SignedIn::into_session)).await
+                logout::logout(self, &mut request, user.map(SignedIn::into_session)).await
             }
-            (Decision::SignedOut, _) => Ok(login::signed_out(self, &request)),
+            (Decision::SignedOut, _) => Ok(logout::signed_out(self, &request)),
+            (Decision::FrontchannelLogout, user) => {
+                frontchannel::logout(self, &request, user.map(SignedIn::into_session)).await
+            }
             (Decision::BackchannelLogout, _) => Ok(backchannel::logout(self, &mut request).await),
             (Decision::NotFound, _) => Err((AppError::NotFound, Vec::new())),
             (Decision::MethodNotAllowed, _) => Err((AppError::MethodNotAllowed, Vec::new())),
@@ -384,6 +400,8 @@ impl Gate {
             | Decision::Unauthenticated
             | Decision::FinishLogin
             | Decision::SignedOut
+            // The OP's iframe, from the OP's origin by design: it only ends sessions.
+            | Decision::FrontchannelLogout
             // Server to server: no cookie, no Origin; the signed logout token is the proof.
             | Decision::BackchannelLogout
             | Decision::Forward

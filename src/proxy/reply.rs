@@ -30,6 +30,19 @@ pub fn page_csp(op_origin: Option<&str>) -> String {
     }
 }
 
+/// `csp` with `frame-ancestors 'none'` replaced by `origins`; `None` when an origin does not
+/// fit a header (then the caller falls back to the unframable policy).
+fn framable_csp(csp: &str, origins: &[String]) -> Option<HeaderValue> {
+    if origins
+        .iter()
+        .any(|o| o.is_empty() || o.contains([';', ',', ' ', '\'', '\r', '\n']))
+    {
+        return None;
+    }
+    let ancestors = format!("frame-ancestors {}", origins.join(" "));
+    HeaderValue::try_from(csp.replace("frame-ancestors 'none'", &ancestors)).ok()
+}
+
 /// One reply to write.
 pub struct Reply {
     pub status: u16,
@@ -37,6 +50,10 @@ pub struct Reply {
     pub body: Bytes,
     pub location: Option<String>,
     pub set_cookies: Vec<String>,
+    /// The origins allowed to embed this page in a frame (`frame-ancestors`), with caching
+    /// forbidden to every cache (`no-cache, no-store`, `Pragma`): the front-channel logout
+    /// page the OP embeds. Empty for every other page: no one may frame it.
+    pub framable_by: Vec<String>,
 }
 
 impl Reply {
@@ -47,6 +64,7 @@ impl Reply {
             body: Bytes::new(),
             location: Some(location),
             set_cookies: Vec::new(),
+            framable_by: Vec::new(),
         }
     }
 
@@ -57,6 +75,7 @@ impl Reply {
             body: Bytes::from(body),
             location: None,
             set_cookies: Vec::new(),
+            framable_by: Vec::new(),
         }
     }
 
@@ -67,6 +86,7 @@ impl Reply {
             body: Bytes::from(body.to_string()),
             location: None,
             set_cookies: Vec::new(),
+            framable_by: Vec::new(),
         }
     }
 
@@ -77,11 +97,18 @@ impl Reply {
             body: Bytes::from(body),
             location: None,
             set_cookies: Vec::new(),
+            framable_by: Vec::new(),
         }
     }
 
     pub fn with_cookies(mut self, cookies: Vec<String>) -> Self {
         self.set_cookies.extend(cookies);
+        self
+    }
+
+    /// The page may be framed by `origins` (and by no one else); see [`Reply::framable_by`].
+    pub fn framable_by(mut self, origins: Vec<String>) -> Self {
+        self.framable_by = origins;
         self
     }
 
@@ -133,10 +160,20 @@ impl Reply {
             StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let headers = resp.headers_mut();
         headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(len));
-        headers.insert(
-            http::header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        );
+        let framed = !self.framable_by.is_empty();
+        if framed {
+            // OIDC Front-Channel Logout 1.0 §3: no cache may keep the page.
+            headers.insert(
+                http::header::CACHE_CONTROL,
+                HeaderValue::from_static("no-cache, no-store"),
+            );
+            headers.insert(http::header::PRAGMA, HeaderValue::from_static("no-cache"));
+        } else {
+            headers.insert(
+                http::header::CACHE_CONTROL,
+                HeaderValue::from_static("no-store"),
+            );
+        }
         headers.insert(
             http::header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -151,13 +188,19 @@ impl Reply {
         if let Some(ct) = self.content_type {
             headers.insert(CONTENT_TYPE, HeaderValue::from_static(ct));
             if ct.starts_with("text/html") {
-                let csp = HeaderValue::try_from(csp)
-                    .unwrap_or_else(|_| HeaderValue::from_static(PAGE_CSP));
+                let csp = match framed {
+                    true => framable_csp(csp, &self.framable_by),
+                    false => HeaderValue::try_from(csp).ok(),
+                };
+                let csp = csp.unwrap_or_else(|| HeaderValue::from_static(PAGE_CSP));
                 headers.insert(http::header::CONTENT_SECURITY_POLICY, csp);
-                headers.insert(
-                    http::header::X_FRAME_OPTIONS,
-                    HeaderValue::from_static("DENY"),
-                );
+                // `X-Frame-Options` cannot name an origin: a framable page relies on the CSP.
+                if !framed {
+                    headers.insert(
+                        http::header::X_FRAME_OPTIONS,
+                        HeaderValue::from_static("DENY"),
+                    );
+                }
             }
         }
         if let Some(location) = self.location {
@@ -195,5 +238,47 @@ mod tests {
             "nothing else changes"
         );
         assert!(csp.starts_with("default-src 'none';") && !csp.contains("script-src"));
+    }
+
+    fn header(resp: &Response<ProxyBody>, name: http::header::HeaderName) -> Option<&str> {
+        resp.headers().get(name).and_then(|v| v.to_str().ok())
+    }
+
+    #[test]
+    fn only_a_framable_page_names_its_frame_ancestors_and_every_other_stays_unframable() {
+        use http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, PRAGMA, X_FRAME_OPTIONS};
+        let csp = page_csp(Some("https://idp.example"));
+        let plain = Reply::html(200, "<p>x</p>".into()).into_response(false, &csp);
+        let plain_csp = header(&plain, CONTENT_SECURITY_POLICY).unwrap_or_default();
+        assert!(plain_csp.contains("frame-ancestors 'none'"), "{plain_csp}");
+        assert_eq!(header(&plain, X_FRAME_OPTIONS), Some("DENY"));
+        assert_eq!(header(&plain, CACHE_CONTROL), Some("no-store"));
+
+        let framed = Reply::html(200, "<p>x</p>".into())
+            .framable_by(vec![
+                "https://idp.example".into(),
+                "https://sso.example".into(),
+            ])
+            .into_response(false, &csp);
+        let framed_csp = header(&framed, CONTENT_SECURITY_POLICY).unwrap_or_default();
+        assert!(
+            framed_csp.contains("; frame-ancestors https://idp.example https://sso.example;"),
+            "{framed_csp}"
+        );
+        assert!(
+            !framed_csp.contains("'none'; base-uri") && framed_csp.contains("default-src 'none'")
+        );
+        assert_eq!(header(&framed, X_FRAME_OPTIONS), None);
+        assert_eq!(header(&framed, CACHE_CONTROL), Some("no-cache, no-store"));
+        assert_eq!(header(&framed, PRAGMA), Some("no-cache"));
+
+        // An origin that would add a directive falls back to the unframable policy.
+        let forged = Reply::html(200, String::new())
+            .framable_by(vec!["https://a.example; script-src *".into()])
+            .into_response(false, &csp);
+        let forged_csp = header(&forged, CONTENT_SECURITY_POLICY).unwrap_or_default();
+        assert!(
+            forged_csp.contains("frame-ancestors 'none'") && !forged_csp.contains("script-src")
+        );
     }
 }

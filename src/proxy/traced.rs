@@ -80,7 +80,7 @@ pub fn outcome(decision: Decision) -> &'static str {
         | Decision::ShowQuestion
         | Decision::SubmitAnswer => "question",
         Decision::StartLogin | Decision::FinishLogin => "login",
-        Decision::Logout | Decision::SignedOut => "logout",
+        Decision::Logout | Decision::SignedOut | Decision::FrontchannelLogout => "logout",
         Decision::BackchannelLogout => "backchannel_logout",
         Decision::Jwks => "jwks",
         Decision::ApiPending | Decision::ApiProfile | Decision::ApiAnswers => "api",

@@ -162,6 +162,10 @@ pub struct LoginState {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ui_locales: Option<String>,
     pub exp: u64,
+    /// A silent login (`prompt=none`, `session.silent_reauth`): an answer that the user must
+    /// interact at the OP starts a normal login instead of the "Sign-in cancelled" page.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub silent: bool,
 }
 
 impl fmt::Debug for LoginState {
@@ -373,6 +377,30 @@ impl CookieSealer {
         return_to: &ReturnTo,
         ui_locales: Option<String>,
     ) -> (LoginState, Vec<String>) {
+        self.begin(cookies, nonce, pkce_verifier, return_to, ui_locales, false)
+    }
+
+    /// [`CookieSealer::begin_login`] for a silent login (`prompt=none`): its state says so.
+    pub fn begin_silent_login(
+        &self,
+        cookies: &RequestCookies<'_>,
+        nonce: String,
+        pkce_verifier: String,
+        return_to: &ReturnTo,
+        ui_locales: Option<String>,
+    ) -> (LoginState, Vec<String>) {
+        self.begin(cookies, nonce, pkce_verifier, return_to, ui_locales, true)
+    }
+
+    fn begin(
+        &self,
+        cookies: &RequestCookies<'_>,
+        nonce: String,
+        pkce_verifier: String,
+        return_to: &ReturnTo,
+        ui_locales: Option<String>,
+        silent: bool,
+    ) -> (LoginState, Vec<String>) {
         let state = LoginState {
             state: random_token(24),
             nonce,
@@ -380,6 +408,7 @@ impl CookieSealer {
             return_to: return_to.path().to_owned(),
             ui_locales,
             exp: now_secs() + self.login_timeout.as_secs(),
+            silent,
         };
         // The new login cookie first, the deletions after it (see `clear_logins` at the callback).
         let json = serde_json::to_string(&state).unwrap_or_default();
@@ -638,6 +667,30 @@ mod tests {
         let mut other = login.state.clone();
         other.push('x');
         assert!(s.open_login(&cookies, &other).is_none());
+    }
+
+    #[test]
+    fn a_silent_login_state_says_so_and_an_older_one_reads_as_not_silent() {
+        let s = sealer();
+        let none = RequestCookies::parse(std::iter::empty());
+        let rt = ReturnTo::root();
+        for silent in [false, true] {
+            let (login, set) = match silent {
+                true => s.begin_silent_login(&none, "n".into(), "v".into(), &rt, None),
+                false => s.begin_login(&none, "n".into(), "v".into(), &rt, None),
+            };
+            let (name, value) = value_of(set.first().expect("cookie"));
+            let header = format!("{name}={value}");
+            let cookies = RequestCookies::parse([header.as_bytes()]);
+            let opened = s.open_login(&cookies, &login.state).expect("opens");
+            assert_eq!((login.silent, opened.silent), (silent, silent));
+        }
+        // A login state sealed before the field existed is a normal login.
+        let old: LoginState = serde_json::from_str(
+            r#"{"state":"s","nonce":"n","pkce_verifier":"v","return_to":"/","exp":1}"#,
+        )
+        .expect("old state");
+        assert!(!old.silent);
     }
 
     #[test]

@@ -32,7 +32,7 @@
 //                                   // refresh token at every code exchange, offline_access or
 //                                   // not (as OPs that issue one by default); see the refresh
 //                                   // test controls below
-//     "backchannel_logout": false   // true = OpenID Connect Back-Channel Logout 1.0
+//     "backchannel_logout": false,  // true = OpenID Connect Back-Channel Logout 1.0
 //                                   // (features.backchannelLogout): a client registered with
 //                                   // "backchannel_logout_uri" (and
 //                                   // "backchannel_logout_session_required": true, so its ID
@@ -40,6 +40,14 @@
 //                                   // there when the user signs out at /session/end. Loopback
 //                                   // URIs are allowed (oidc-provider's SSRF guard refuses
 //                                   // them); each post is logged to stderr (test-op: backchannel)
+//     "sid_in_id_token": false      // true = ID tokens carry the OP's session id (`sid`), as an
+//                                   // RP of front-channel logout needs: oidc-provider 9 has no
+//                                   // front-channel feature (v8 dropped the draft) and adds `sid`
+//                                   // only for a client registered for back-channel logout
+//                                   // with sessions, so this turns backchannel_logout on and
+//                                   // every client without its own backchannel_logout_uri gets
+//                                   // one (its first redirect URI's origin +
+//                                   // /.profilegate/backchannel-logout)
 //   }
 //
 // Clients authenticate at the token endpoint with client_secret_basic (the default),
@@ -258,6 +266,14 @@ function configurationFor(keys) {
     token_endpoint_auth_method: 'client_secret_basic',
     ...structuredClone(c),
   }));
+  if (cfg.sid_in_id_token === true) {
+    for (const c of clients) {
+      if (c.backchannel_logout_uri === undefined && Array.isArray(c.redirect_uris) && c.redirect_uris.length > 0) {
+        c.backchannel_logout_uri = `${new URL(c.redirect_uris[0]).origin}/.profilegate/backchannel-logout`;
+      }
+      c.backchannel_logout_session_required ??= true;
+    }
+  }
 
   const configuration = {
     clients,
@@ -280,7 +296,7 @@ function configurationFor(keys) {
       devInteractions: { enabled: true },
       rpInitiatedLogout: { enabled: true },
       jwtUserinfo: { enabled: cfg.jwt_userinfo === true },
-      backchannelLogout: { enabled: cfg.backchannel_logout === true },
+      backchannelLogout: { enabled: cfg.backchannel_logout === true || cfg.sid_in_id_token === true },
     },
     responseTypes: ['code'],
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],

@@ -261,7 +261,8 @@ timeout = "3s"
 {sections}
 "#,
         extra_server = extra_toml,
-        // A `[session]` table among `sections` replaces the default one (the test secret only).
+        // A `[session]` table among `sections` replaces the default one (it must give the
+        // secret, `SESSION_SECRET` for the tests' sealers).
         session = if sections.contains("[session]") {
             String::new()
         } else {

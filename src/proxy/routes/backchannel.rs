@@ -69,6 +69,7 @@ pub async fn logout(gate: &Gate, request: &mut IncomingRequest) -> Reply {
                 body: Bytes::new(),
                 location: None,
                 set_cookies: Vec::new(),
+                framable_by: Vec::new(),
             }
         }
         Err(e) => failed(gate, &e.to_string()),

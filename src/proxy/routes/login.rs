@@ -1,15 +1,15 @@
-//! Signing in and out: starting a login (`/` of an anonymous browser), the OIDC callback, logout
-//! and the signed-out page. A completed login counts the login, keeps what the OP already
-//! knows and picks this login's questions.
+//! Signing in: starting a login (`/` of an anonymous browser; silently with `prompt=none` when
+//! `session.silent_reauth` and the session cookie went dead) and the OIDC callback. A completed
+//! login counts the login, keeps what the OP already knows and picks this login's questions.
+//! Signing out is `logout.rs`.
 
 use std::sync::Arc;
 
-use http::Method;
 use serde_json::{Map, Value as Json};
 
 use super::super::gate::Gate;
 use super::super::reply::{Handled, Reply};
-use super::super::request::{accepted_languages, accepts_html, form_fields, IncomingRequest};
+use super::super::request::{accepted_languages, accepts_html, IncomingRequest};
 use super::next::questions_location;
 use crate::error::AppError;
 use crate::metrics::Metrics;
@@ -17,14 +17,13 @@ use crate::oidc::Provider;
 use crate::policy::{groups_at, ClaimUse};
 use crate::redirect::ReturnTo;
 use crate::session::at_rest::SessionTokens;
-use crate::session::{now_secs, tokens_equal, RequestCookies, Session};
-use crate::store::{RevokeTarget, SessionRecord};
-
-/// Largest form body accepted by the proxy's own forms.
-const MAX_FORM_BODY: usize = 16 * 1024;
+use crate::session::{now_secs, RequestCookies};
+use crate::store::SessionRecord;
 
 /// Anonymous browser navigation: send the user to the OP, remembering where they were going.
-pub async fn start(gate: &Gate, request: &mut IncomingRequest) -> Handled {
+/// `silent` (`session.silent_reauth`, a navigation whose session cookie no longer gives a live
+/// session): ask the OP with `prompt=none` first; the callback falls back to a normal login.
+pub async fn start(gate: &Gate, request: &mut IncomingRequest, silent: bool) -> Handled {
     let return_to = request
         .head()
         .uri
@@ -43,10 +42,29 @@ pub async fn start(gate: &Gate, request: &mut IncomingRequest) -> Handled {
             .collect();
         (!tags.is_empty()).then(|| tags.join(" "))
     });
+    let mut reply = to_the_op(gate, &cookies, &return_to, ui_locales, silent).await?;
+    if silent {
+        // The dead cookie goes with this answer: the next navigation carries a new session or
+        // none, so a silent attempt is made at most once for it (no loop).
+        reply = reply.with_first_cookie(gate.sealer.clear_session());
+    }
+    Ok(reply)
+}
+
+/// A new login for `return_to`: its state sealed in a cookie, and the 302 to the OP.
+async fn to_the_op(
+    gate: &Gate,
+    cookies: &RequestCookies<'_>,
+    return_to: &ReturnTo,
+    ui_locales: Option<String>,
+    silent: bool,
+) -> Handled {
     let (nonce, verifier, challenge) = Provider::login_secrets();
-    let (login, set_cookies) = gate
-        .sealer
-        .begin_login(&cookies, nonce, verifier, &return_to, ui_locales);
+    let sealer = &gate.sealer;
+    let (login, set_cookies) = match silent {
+        true => sealer.begin_silent_login(cookies, nonce, verifier, return_to, ui_locales),
+        false => sealer.begin_login(cookies, nonce, verifier, return_to, ui_locales),
+    };
     let url = gate
         .provider
         .authorization_url(
@@ -54,6 +72,7 @@ pub async fn start(gate: &Gate, request: &mut IncomingRequest) -> Handled {
             &login.nonce,
             challenge,
             login.ui_locales.as_deref(),
+            silent,
         )
         .await
         .map_err(|e| (AppError::from(e), Vec::new()))?;
@@ -96,6 +115,15 @@ async fn verify_callback(gate: &Gate, request: &mut IncomingRequest) -> Handled 
             description = %for_log(description.as_deref().unwrap_or_default(), 300),
             "the identity provider answered the login with an error"
         );
+        if login.silent && INTERACTION_NEEDED.contains(&error.as_str()) {
+            // The silent attempt found no OP session it may use without the user: a normal
+            // login for the same target, at once (never the "Sign-in cancelled" page).
+            let target = ReturnTo::from_path(&login.return_to).unwrap_or_else(ReturnTo::root);
+            let reply = to_the_op(gate, &cookies, &target, login.ui_locales.clone(), false)
+                .await
+                .map_err(|(e, _)| fail(e))?;
+            return Ok(reply.with_cookies(clear));
+        }
         if CANCELLED.contains(&error.as_str()) {
             // Not a fault, but still a callback that signed nobody in.
             Metrics::inc(&gate.metrics.logins_failed);
@@ -230,6 +258,15 @@ const CANCELLED: [&str; 4] = [
     "interaction_required",
 ];
 
+/// The OP's answers to `prompt=none` that mean "the user must interact here" (Core §3.1.2.6):
+/// a silent login that gets one falls back to a normal login.
+const INTERACTION_NEEDED: [&str; 4] = [
+    "login_required",
+    "interaction_required",
+    "consent_required",
+    "account_selection_required",
+];
+
 /// The "Sign-in cancelled" page (403: the OP refused to sign the user in), in the language the
 /// login asked for (`ui_locales`) or the browser's, with a link back to where the user was
 /// going, which starts a fresh login. JSON for a client that does not read HTML.
@@ -280,76 +317,4 @@ fn for_log(raw: &str, max: usize) -> String {
         .take(max)
         .flat_map(char::escape_debug)
         .collect::<String>()
-}
-
-/// Ends the session. A POST must carry the session's CSRF token; a GET from another site is
-/// asked to confirm, so a cross-site link or image cannot sign the user out.
-pub async fn logout(gate: &Gate, request: &mut IncomingRequest, user: Option<Session>) -> Handled {
-    let rd = if request.head().method == Method::POST {
-        let body = request
-            .read_body(MAX_FORM_BODY)
-            .await
-            .map_err(|e| (e, Vec::new()))?;
-        let mut fields: [Option<String>; 2] = [None, None];
-        form_fields(&body, &["csrf_token", "rd"], &mut fields);
-        let [csrf, rd] = fields;
-        if let Some(u) = &user {
-            if !csrf.is_some_and(|c| tokens_equal(&c, &u.csrf)) {
-                return Err((AppError::CsrfRejected, Vec::new()));
-            }
-        }
-        rd
-    } else {
-        let [rd] = request.query_params(["rd"]);
-        let site = request
-            .head()
-            .headers
-            .get("sec-fetch-site")
-            .map(|v| v.as_bytes().to_ascii_lowercase());
-        let foreign = matches!(site.as_deref(), Some(b"cross-site") | Some(b"same-site"));
-        if let (Some(u), true) = (&user, foreign) {
-            let who = u.preferred_username.as_deref().or(u.email.as_deref());
-            return Ok(Reply::html(
-                200,
-                gate.pages.logout_confirm(&gate.routes.logout, &u.csrf, who),
-            ));
-        }
-        rd
-    };
-
-    let target = rd.and_then(|r| ReturnTo::parse(&r, &gate.origin));
-    let headers = request.cookie_headers();
-    let cookies = RequestCookies::parse(headers.iter().map(Vec::as_slice));
-    let mut set_cookies = gate.sealer.clear_logins(&cookies);
-    set_cookies.push(gate.sealer.clear_session());
-
-    let signed_out = format!("{}{}", gate.origin, gate.routes.signed_out);
-    let op_logout = user.as_ref().and_then(|_| {
-        gate.provider
-            .end_session_url(&signed_out, target.as_ref().map(ReturnTo::path))
-    });
-    if let Some(u) = &user {
-        // The record is revoked everywhere: a copy of the cookie is dead from now on (on other
-        // replicas within about a second).
-        if let Err(e) = gate.revoker.revoke(&RevokeTarget::Sid(u.sid.clone())).await {
-            return Err((AppError::Store(e), Vec::new()));
-        }
-        tracing::info!(sub = %u.sub, "logout");
-        Metrics::inc(&gate.metrics.logouts);
-    }
-    let location = match (op_logout, target) {
-        (Some(op), _) => op.to_string(),
-        (None, Some(t)) => t.absolute(&gate.origin),
-        (None, None) => signed_out,
-    };
-    Ok(Reply::redirect(302, location).with_cookies(set_cookies))
-}
-
-/// After logout: back to where the user asked (same origin only), or the signed-out page.
-pub fn signed_out(gate: &Gate, request: &IncomingRequest) -> Reply {
-    let [state] = request.query_params(["state"]);
-    match state.and_then(|s| ReturnTo::parse(&s, &gate.origin)) {
-        Some(target) => Reply::redirect(302, target.absolute(&gate.origin)),
-        None => Reply::html(200, gate.pages.signed_out(&format!("{}/", gate.origin))),
-    }
 }

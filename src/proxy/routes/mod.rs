@@ -1,18 +1,20 @@
 //! The routes profilegate answers itself, one file each, each taking the `Gate` state, the
 //! `IncomingRequest` and the signed-in user it needs, and returning a `Reply` (`Handled`):
-//! login, callback and logout (`login`), the hosted question page (`questions`), the JSON API
-//! (`api`), the custom UI (`custom_ui`), the JWKS (`jwks`), the self-service page and its JSON
-//! (`me`), the OP's back-channel logout (`backchannel`). Where a user with pending
-//! questions goes next (`next`) and the custom UI's signed token (`ui_token`) are shared by
-//! several of them.
+//! login and callback (`login`), logout and the signed-out page (`logout`), the hosted question
+//! page (`questions`), the JSON API (`api`), the custom UI (`custom_ui`), the JWKS (`jwks`), the
+//! self-service page and its JSON (`me`), the OP's front- and back-channel logout
+//! (`frontchannel`, `backchannel`). Where a user with pending questions goes next (`next`) and
+//! the custom UI's signed token (`ui_token`) are shared by several of them.
 //!
 //! Below `proxy/mod.rs` (which dispatches to them): they never import it.
 
 pub mod api;
 pub mod backchannel;
 pub mod custom_ui;
+pub mod frontchannel;
 pub mod jwks;
 pub mod login;
+pub mod logout;
 pub mod me;
 mod next;
 pub mod questions;
