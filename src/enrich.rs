@@ -44,8 +44,9 @@ pub struct Enriched {
     pub answers: Box<[(String, StoredAnswer)]>,
     /// `X-Profile-*` headers (validated lower-case names).
     pub headers: Box<[(HeaderName, HeaderValue)]>,
-    /// The last JWT signed for this revision: (session id, token, expiry).
-    jwt: Mutex<Option<(String, HeaderValue, u64)>>,
+    /// The last JWT signed for this revision: (session id, refresh generation, token, expiry);
+    /// a refreshed session (new claims, same id) gets a new one.
+    jwt: Mutex<Option<(String, u64, HeaderValue, u64)>>,
     /// Loaded for a session whose revision was above the store's: (that revision, until when
     /// it serves sessions up to it). `None` for a view at least as new as what asked for it.
     below_session: Option<(u64, u64)>,
@@ -175,8 +176,11 @@ impl Enricher {
     pub fn jwt(&self, enriched: &Enriched, session: &Session) -> Option<HeaderValue> {
         let now = now_secs();
         let mut slot = enriched.jwt.lock().ok()?;
-        if let Some((sid, token, exp)) = slot.as_ref() {
-            if *sid == session.sid && exp.saturating_sub(now) > self.lifetime / 2 {
+        if let Some((sid, gen, token, exp)) = slot.as_ref() {
+            if *sid == session.sid
+                && *gen == session.gen
+                && exp.saturating_sub(now) > self.lifetime / 2
+            {
                 return Some(token.clone());
             }
         }
@@ -213,7 +217,7 @@ impl Enricher {
             .map_err(|e| tracing::error!(error = %e, "profile JWT could not be signed"))
             .ok()?;
         let value = HeaderValue::from_str(&token).ok()?;
-        *slot = Some((session.sid.clone(), value.clone(), exp));
+        *slot = Some((session.sid.clone(), session.gen, value.clone(), exp));
         Some(value)
     }
 }

@@ -338,6 +338,9 @@ impl Config {
         if !self.server.public_url.is_https() {
             out.push("server.public_url is not https: session cookies are not marked Secure (fine on loopback, not in production)".into());
         }
+        if self.session.refresh && !self.oidc.scopes.iter().any(|s| s == "offline_access") {
+            out.push("session.refresh is on but oidc.scopes lacks \"offline_access\": many OPs issue no refresh token without it, and a session with none is never refreshed (add the scope unless your OP issues refresh tokens by default)".into());
+        }
         out
     }
 }

@@ -823,3 +823,23 @@ fn admin_tokens_come_from_a_file_of_named_lines_and_are_off_by_default() {
         "no token in errors"
     );
 }
+
+#[test]
+fn refresh_without_offline_access_is_a_warning_not_an_error() {
+    let text = format!("{}refresh = true\n", minimal());
+    let c = load(&text, &[]).expect("valid");
+    assert!(c.session.refresh);
+    assert!(
+        c.warnings().iter().any(|w| w.contains("offline_access")),
+        "{:?}",
+        c.warnings()
+    );
+    let with = text.replace(
+        "client_secret = \"change-me\"\n",
+        "client_secret = \"change-me\"\nscopes = [\"openid\", \"email\", \"offline_access\"]\n",
+    );
+    let c = load(&with, &[]).expect("valid");
+    assert!(!c.warnings().iter().any(|w| w.contains("offline_access")));
+    let off = load(&minimal(), &[]).expect("valid");
+    assert!(!off.warnings().iter().any(|w| w.contains("offline_access")));
+}

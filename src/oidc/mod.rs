@@ -1,7 +1,8 @@
 //! OpenID Connect: discovery, the start of a login (authorization URL with state, nonce and
 //! PKCE S256), and the callback's verification (code exchange, ID token, userinfo).
-//! Only logins and logouts come here (the OP's back-channel logout tokens: `logout_token.rs`);
-//! the signed-in hot path never calls the OP.
+//! Only logins, logouts (the OP's back-channel logout tokens: `logout_token.rs`) and
+//! refreshes (`refresh.rs`, once per session and ID-token lifetime) come here; the signed-in
+//! hot path never calls the OP otherwise.
 
 mod backchannel;
 mod client_auth;
@@ -9,6 +10,7 @@ mod jwk;
 mod jws;
 mod logout_token;
 mod refetch;
+pub mod refresh;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};

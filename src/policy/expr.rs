@@ -60,6 +60,22 @@ impl ClaimUse {
         };
     }
 
+    /// The claims of `all` this use names (all but the ID token's one-time values when an
+    /// expression reads `claims` whole): what a session keeps of a login's or a refresh's.
+    pub fn keep(
+        &self,
+        all: serde_json::Map<String, serde_json::Value>,
+    ) -> serde_json::Map<String, serde_json::Value> {
+        match self {
+            ClaimUse::None => serde_json::Map::new(),
+            ClaimUse::Names(names) => all.into_iter().filter(|(k, _)| names.contains(k)).collect(),
+            ClaimUse::All => all
+                .into_iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "nonce" | "at_hash" | "c_hash"))
+                .collect(),
+        }
+    }
+
     /// True when a claim named `name` is read.
     pub fn reads(&self, name: &str) -> bool {
         match self {

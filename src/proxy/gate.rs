@@ -10,6 +10,7 @@ use http::request::Parts;
 use ipnet::IpNet;
 
 use super::forward::Upstream;
+use super::refresh::flight::Refreshes;
 use super::reply::page_csp;
 use super::request::accepted_languages;
 use super::sessions::Sessions;
@@ -72,6 +73,8 @@ pub struct Gate {
     /// Ends sessions (logout, the OP's logout, a refused refresh) here and on every replica;
     /// its view is what the hot path reads.
     pub(super) revoker: Revoker,
+    /// The refreshes of this process (single-flight per session across its workers).
+    pub(super) refreshes: Arc<Refreshes>,
 }
 
 /// What `Gate` is built from besides its configuration (shared by every worker).
@@ -87,6 +90,8 @@ pub struct GateParts {
     pub policy: Arc<Policy>,
     /// The revoked sessions this process knows of (kept fresh from the store).
     pub revoked: Arc<RevokedSessions>,
+    /// The session refreshes under way and made in this process (one for every worker).
+    pub refreshes: Arc<Refreshes>,
 }
 
 impl Gate {
@@ -111,6 +116,7 @@ impl Gate {
             metrics,
             policy,
             revoked,
+            refreshes,
         } = parts;
         let mut session_claims = policy.claims();
         session_claims.merge(&engine.claims());
@@ -124,6 +130,7 @@ impl Gate {
         let revoker = Revoker::new(store.clone(), revoked, sealer.lifetime());
         Ok(Self {
             revoker,
+            refreshes,
             routes: Routes::new(&server.prefix),
             origin: server.public_url.origin().to_owned(),
             public_scheme: if server.public_url.is_https() {

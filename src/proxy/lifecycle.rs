@@ -30,6 +30,11 @@ impl Gate {
         let Some((user, cookie)) = self.idle_check(user, now) else {
             return Lifecycle::Ended;
         };
+        // A refresh re-seals the session it is given (the idle check's, `seen` included), so
+        // its cookie replaces the idle check's.
+        if user.session.refresh_at != 0 && now >= user.session.refresh_at {
+            return self.refresh_due(user).await;
+        }
         Lifecycle::Live(user, cookie)
     }
 

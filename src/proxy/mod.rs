@@ -47,6 +47,7 @@ mod forward;
 mod gate;
 mod lifecycle;
 pub mod prepare;
+mod refresh;
 mod reply;
 mod request;
 mod request_id;
@@ -81,6 +82,7 @@ use traced::AccessNote;
 
 pub use forward::request_uri as upstream_request_uri;
 pub use gate::{Gate, GateParts};
+pub use refresh::Refreshes;
 pub use reply::{page_csp, ProxyBody, Reply};
 pub use request::{IncomingRequest, Peer};
 pub use sessions::{Sessions, SignedIn};

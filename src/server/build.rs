@@ -13,7 +13,7 @@ use crate::metrics::Metrics;
 use crate::oidc::{BackChannel, OidcError, Provider};
 use crate::pipeline::Routes;
 use crate::profile::Engine;
-use crate::proxy::{Gate, GateParts};
+use crate::proxy::{Gate, GateParts, Refreshes};
 use crate::render::{Pages, Theme};
 use crate::session::revoked::RevokedSessions;
 use crate::store::ProfileStore;
@@ -105,6 +105,7 @@ pub(super) async fn build(config: &Config, check_ports: bool) -> Result<Built, S
         metrics: metrics.clone(),
         policy: Arc::new(config.policy.clone()),
         revoked: Arc::new(RevokedSessions::new()),
+        refreshes: Arc::new(Refreshes::new()),
     };
     // Sessions revoked before this start are refused from the first request on; a thread keeps
     // the view fresh from then on (it stops when the store is dropped).

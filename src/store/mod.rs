@@ -47,6 +47,8 @@ pub use self::pg::{PgOptions, PgStore, PgTls};
 pub use self::record::{AnswerSource, ProfileRecord, Skip, StoredAnswer, RECORD_FORMAT};
 #[cfg(test)]
 pub(crate) use self::sessions::delegate_session_store;
+#[cfg(test)]
+pub(crate) use self::sessions::MemorySessions;
 pub use self::sessions::{
     Revocation, RevokeTarget, RevokedKind, SessionChange, SessionRecord, SessionStore,
 };

@@ -28,6 +28,10 @@
 //     "jwt_userinfo": false,        // true = signed userinfo (features.jwtUserinfo): a client
 //                                   // registered with userinfo_signed_response_alg: "RS256"
 //                                   // gets an application/jwt answer
+//     "refresh_tokens": false,      // true = clients may use the refresh_token grant and get a
+//                                   // refresh token at every code exchange, offline_access or
+//                                   // not (as OPs that issue one by default); see the refresh
+//                                   // test controls below
 //     "backchannel_logout": false,  // true = OpenID Connect Back-Channel Logout 1.0
 //                                   // (features.backchannelLogout): a client registered with
 //                                   // "backchannel_logout_uri" (and
@@ -65,6 +69,14 @@
 //     tokens and interactions live in one in-memory adapter shared by every instance, so they
 //     survive the swap (a sign-in started before a rotation completes after it).
 //     The tests call it through TestOp::rotate_signing_key (tests/support/mod.rs).
+//   POST /__test/set-claims  {"login":"alice","claims":{"name":"Alice Two","groups":["staff"]}}
+//     -> {"ok":true}: merges into the login's claims (config.claims) from then on: the next
+//     userinfo answer and ID token (a refresh's too) carry them; a null value removes a claim.
+//   POST /__test/refresh-grants  -> {"count":N}: how many refresh_token grant requests the
+//     token endpoint has received (answered or refused).
+//   POST /__test/revoke-grants  {"login":"alice"}  -> {"revoked":N}: destroys every grant of
+//     the login (as an administrator disabling the user would): its refresh tokens are then
+//     refused with invalid_grant.
 //
 // When ready it prints exactly one line to stdout:
 //   {"issuer":"http://localhost:NNNNN","port":NNNNN}
@@ -249,7 +261,7 @@ const cookieKeys = [crypto.randomBytes(32).toString('base64url'), crypto.randomB
 // what it is given; a rotation must not see the previous instance's copies).
 function configurationFor(keys) {
   const clients = cfg.clients.map((c) => ({
-    grant_types: ['authorization_code'],
+    grant_types: cfg.refresh_tokens === true ? ['authorization_code', 'refresh_token'] : ['authorization_code'],
     response_types: ['code'],
     token_endpoint_auth_method: 'client_secret_basic',
     ...structuredClone(c),
@@ -311,6 +323,12 @@ function configurationFor(keys) {
     },
   };
 
+  if (cfg.refresh_tokens === true) {
+    // A refresh token at every code exchange of a client allowed the grant (the default asks
+    // for offline_access, which oidc-provider honours only with prompt=consent).
+    configuration.issueRefreshToken = async (ctx, client) => client.grantTypeAllowed('refresh_token');
+  }
+
   if (cfg.backchannel_logout === true) {
     // oidc-provider's outgoing requests refuse special-use addresses (loopback among them)
     // through the dispatcher it passes; the proxy under test listens on 127.0.0.1.
@@ -337,8 +355,17 @@ function configurationFor(keys) {
   return configuration;
 }
 
+// Grant ids by account, for /__test/revoke-grants.
+const grantsByAccount = new Map();
+
+let currentProvider;
 function buildProvider(keys) {
   const provider = new Provider(issuer, configurationFor(keys));
+  currentProvider = provider;
+  provider.on('grant.saved', (grant) => {
+    if (!grantsByAccount.has(grant.accountId)) grantsByAccount.set(grant.accountId, new Set());
+    grantsByAccount.get(grant.accountId).add(grant.jti);
+  });
   provider.on('server_error', (ctx, err) => {
     process.stderr.write(`test-op: server_error on ${ctx.method} ${ctx.path}: ${err.stack ?? err}\n`);
   });
@@ -378,12 +405,68 @@ async function rotateSigningKey() {
   return key.kid;
 }
 
+// How many refresh_token grant requests the token endpoint received.
+let refreshGrants = 0;
+
+function readJson(req) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('error', reject);
+    req.on('end', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      try {
+        resolve(text.trim() === '' ? {} : JSON.parse(text));
+      } catch (err) {
+        reject(new Error(`body is not JSON: ${err.message}`));
+      }
+    });
+  });
+}
+
+async function revokeGrants(login) {
+  let revoked = 0;
+  for (const id of grantsByAccount.get(login) ?? []) {
+    const grant = await currentProvider.Grant.find(id);
+    if (grant) {
+      await grant.destroy();
+      revoked += 1;
+    }
+  }
+  grantsByAccount.delete(login);
+  process.stderr.write(`test-op: ${revoked} grant(s) of ${login} revoked\n`);
+  return revoked;
+}
+
+function refreshControl(path, req, answer) {
+  if (path === '/__test/refresh-grants') {
+    req.resume();
+    return answer(200, { count: refreshGrants });
+  }
+  return readJson(req).then(async (body) => {
+    if (typeof body.login !== 'string' || body.login === '') return answer(400, { error: 'login required' });
+    if (path === '/__test/revoke-grants') return answer(200, { revoked: await revokeGrants(body.login) });
+    if (body.claims === null || typeof body.claims !== 'object') return answer(400, { error: 'claims object required' });
+    const merged = { ...(extraClaimsByLogin[body.login] ?? {}) };
+    for (const [name, value] of Object.entries(body.claims)) {
+      if (value === null) delete merged[name];
+      else merged[name] = value;
+    }
+    extraClaimsByLogin[body.login] = merged;
+    return answer(200, { ok: true });
+  }).catch((err) => answer(400, { error: String(err.message ?? err) }));
+}
+
 function testControl(req, res) {
   const answer = (status, body) => {
     res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
     res.end(`${JSON.stringify(body)}\n`);
   };
   const path = req.url.split('?')[0];
+  if (['/__test/set-claims', '/__test/refresh-grants', '/__test/revoke-grants'].includes(path)) {
+    if (req.method !== 'POST') return answer(405, { error: 'POST only' });
+    return refreshControl(path, req, answer);
+  }
   if (path !== '/__test/rotate-signing-key') return answer(404, { error: 'no such test control' });
   if (req.method !== 'POST') return answer(405, { error: 'POST only' });
   req.resume(); // any body is ignored
@@ -427,6 +510,7 @@ function strictTokenRequest(req, res) {
     const body = Buffer.concat(chunks).toString('utf8');
     if (size <= BODY_LIMIT && (req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded')) {
       const params = new URLSearchParams(body);
+      if (params.get('grant_type') === 'refresh_token') refreshGrants += 1;
       const basicId = basicClientId(req);
       const used = basicId !== undefined ? 'client_secret_basic' : params.has('client_secret') ? 'client_secret_post' : undefined;
       const clientId = basicId ?? params.get('client_id');

@@ -4,7 +4,10 @@
 //! `/authorize` (remembers state, nonce and the PKCE challenge, answers with a one-use code),
 //! `/token` (client authentication, PKCE S256, one use per code: `invalid_grant` on a replay),
 //! `/userinfo` — and the ID token `/token` returns is whatever the test forges: ES256 with
-//! keys generated here (ring), HS256, unsigned, or malformed.
+//! keys generated here (ring), HS256, unsigned, or malformed. Every code exchange also hands
+//! out a refresh token; the `refresh_token` grant answers with [`MockOp::set_refresh_forge`]'s
+//! ID token (a valid one for the same subject, no nonce, by default) or with the error
+//! [`MockOp::set_refresh_error`] sets.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -186,6 +189,14 @@ struct OpState {
     counters: Counters,
     issued: Vec<String>,
     next: u64,
+    /// The refresh tokens handed out, and their subjects.
+    refresh_tokens: HashMap<String, String>,
+    /// How a refresh's ID token is forged (`None`: valid, same subject, no nonce).
+    refresh_forge: Option<Forge>,
+    /// The error (HTTP status, OAuth `error`) every refresh gets, when set.
+    refresh_error: Option<(u16, &'static str)>,
+    /// How many `refresh_token` grants `/token` received.
+    refreshes: usize,
 }
 
 /// The mock OP, serving on 127.0.0.1 until dropped.
@@ -238,6 +249,10 @@ impl MockOp {
             counters: Counters::default(),
             issued: Vec::new(),
             next: 0,
+            refresh_tokens: HashMap::new(),
+            refresh_forge: None,
+            refresh_error: None,
+            refreshes: 0,
         }));
         let shared = state.clone();
         let task = tokio::spawn(async move {
@@ -336,7 +351,22 @@ impl MockOp {
         self.with(|s| s.counters.userinfo)
     }
 
-    /// Every ID token and access token `/token` has handed out.
+    /// How a refresh's ID token is forged from now on (`None`: a valid one, no nonce).
+    pub fn set_refresh_forge(&self, forge: Option<Forge>) {
+        self.with(|s| s.refresh_forge = forge);
+    }
+
+    /// Every refresh from now on gets HTTP `status` with OAuth error `error` (`None`: served).
+    pub fn set_refresh_error(&self, error: Option<(u16, &'static str)>) {
+        self.with(|s| s.refresh_error = error);
+    }
+
+    /// How many `refresh_token` grants `/token` received.
+    pub fn refresh_requests(&self) -> usize {
+        self.with(|s| s.refreshes)
+    }
+
+    /// Every ID token, access token and refresh token `/token` has handed out.
     pub fn issued(&self) -> Vec<String> {
         self.with(|s| s.issued.clone())
     }
@@ -518,6 +548,9 @@ fn token(
     if !s.auth_methods.contains(&used) {
         return oauth_error(401, "invalid_client");
     }
+    if form.get("grant_type").map(String::as_str) == Some("refresh_token") {
+        return refresh(s, form);
+    }
     if form.get("grant_type").map(String::as_str) != Some("authorization_code") {
         return oauth_error(400, "unsupported_grant_type");
     }
@@ -547,7 +580,51 @@ fn token(
     };
     let id_token = (s.forge)(&ctx, &s.keys);
     let access_token = format!("at-{}", profilegate::session::random_token(16));
+    let refresh_token = format!("rt-{}", profilegate::session::random_token(16));
+    s.refresh_tokens
+        .insert(refresh_token.clone(), auth.sub.clone());
     s.access_tokens.insert(access_token.clone(), auth.sub);
+    s.issued.push(id_token.clone());
+    s.issued.push(access_token.clone());
+    s.issued.push(refresh_token.clone());
+    json_reply(
+        200,
+        &json!({
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "id_token": id_token,
+            "refresh_token": refresh_token,
+        }),
+    )
+}
+
+/// The `refresh_token` grant (client already authenticated): the set error, or new tokens for
+/// the refresh token's subject (the refresh token is not rotated).
+fn refresh(s: &mut OpState, form: &HashMap<String, String>) -> Response<Full<Bytes>> {
+    s.refreshes += 1;
+    if let Some((status, error)) = s.refresh_error {
+        return oauth_error(status, error);
+    }
+    let Some(sub) = form
+        .get("refresh_token")
+        .and_then(|t| s.refresh_tokens.get(t))
+        .cloned()
+    else {
+        return oauth_error(400, "invalid_grant");
+    };
+    let ctx = TokenContext {
+        issuer: s.issuer.clone(),
+        client_id: CLIENT_ID.into(),
+        nonce: None,
+        now: profilegate::session::now_secs(),
+    };
+    let id_token = match &s.refresh_forge {
+        Some(forge) => forge(&ctx, &s.keys),
+        None => s.keys.main().es256(&ctx.claims(&sub)),
+    };
+    let access_token = format!("at-{}", profilegate::session::random_token(16));
+    s.access_tokens.insert(access_token.clone(), sub);
     s.issued.push(id_token.clone());
     s.issued.push(access_token.clone());
     json_reply(

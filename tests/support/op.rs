@@ -99,6 +99,51 @@ impl TestOp {
         }
     }
 
+    /// POSTs `body` to the test control `path` (`/__test/...`, "test_controls" on) and returns
+    /// its JSON answer; panics with the OP's stderr unless it answers 200.
+    pub async fn control(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
+        let resp = http_client()
+            .post(format!("{}{path}", self.issuer))
+            .json(&body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("test control {path}: {e}\n{}", self.stderr()));
+        let status = resp.status();
+        let answer: serde_json::Value = resp.json().await.unwrap_or_default();
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "test control {path} answered {answer}\n{}",
+            self.stderr()
+        );
+        answer
+    }
+
+    /// From now on `login`'s claims include `claims` (a null removes one): the next userinfo
+    /// answer (a refresh's too) carries them.
+    pub async fn set_claims(&self, login: &str, claims: serde_json::Value) {
+        self.control(
+            "/__test/set-claims",
+            json!({"login": login, "claims": claims}),
+        )
+        .await;
+    }
+
+    /// How many refresh_token grant requests the OP's token endpoint has received.
+    pub async fn refresh_grants(&self) -> u64 {
+        let answer = self.control("/__test/refresh-grants", json!({})).await;
+        answer["count"].as_u64().expect("a count")
+    }
+
+    /// Destroys every grant of `login` at the OP: its refresh tokens are refused from now on.
+    /// Returns how many grants went.
+    pub async fn revoke_grants(&self, login: &str) -> u64 {
+        let answer = self
+            .control("/__test/revoke-grants", json!({"login": login}))
+            .await;
+        answer["revoked"].as_u64().expect("a number")
+    }
+
     pub fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -244,17 +244,9 @@ async fn verify_callback(gate: &Gate, request: &mut IncomingRequest) -> Handled 
     Ok(Reply::redirect(302, location).with_cookies(set_cookies))
 }
 
-/// The claims of `all` that `used` names (all but the ID token's one-time values when an
-/// expression reads `claims` whole).
+/// The claims of `all` that `used` names (see [`ClaimUse::keep`]).
 fn kept_claims(all: Map<String, Json>, used: &ClaimUse) -> Map<String, Json> {
-    match used {
-        ClaimUse::None => Map::new(),
-        ClaimUse::Names(names) => all.into_iter().filter(|(k, _)| names.contains(k)).collect(),
-        ClaimUse::All => all
-            .into_iter()
-            .filter(|(k, _)| !matches!(k.as_str(), "nonce" | "at_hash" | "c_hash"))
-            .collect(),
-    }
+    used.keep(all)
 }
 
 /// The OP's `error` codes that mean "the user did not (or could not) sign in there" rather
