@@ -479,16 +479,10 @@ impl Provider {
             .exchange_code(AuthorizationCode::new(code.to_owned()))
             .map_err(|e| OidcError::Misconfigured(format!("no token endpoint: {e}")))?
             .set_pkce_verifier(PkceCodeVerifier::new(login.pkce_verifier.clone()));
-        if d.auth == TokenEndpointAuth::PrivateKeyJwt {
-            let token_endpoint = d
-                .metadata
-                .token_endpoint()
-                .map(|u| u.as_str().to_owned())
-                .unwrap_or_default();
-            let assertion = self
-                .credentials
-                .assertion(&self.client_id, &token_endpoint, now_secs())
-                .map_err(OidcError::Misconfigured)?;
+        if let Some(assertion) = self
+            .client_assertion(&d)
+            .map_err(OidcError::Misconfigured)?
+        {
             exchange = exchange
                 .add_extra_param("client_assertion_type", JWT_BEARER)
                 .add_extra_param("client_assertion", assertion);
@@ -565,6 +559,22 @@ impl Provider {
             identity.claims = info;
         }
         Ok(identity)
+    }
+
+    /// The `client_assertion` of a token request (RFC 7523) when the client authenticates
+    /// with `private_key_jwt`, for the discovered token endpoint; `None` for the other methods.
+    fn client_assertion(&self, d: &Discovered) -> Result<Option<String>, String> {
+        if d.auth != TokenEndpointAuth::PrivateKeyJwt {
+            return Ok(None);
+        }
+        let token_endpoint = d
+            .metadata
+            .token_endpoint()
+            .map(|u| u.as_str().to_owned())
+            .unwrap_or_default();
+        self.credentials
+            .assertion(&self.client_id, &token_endpoint, now_secs())
+            .map(Some)
     }
 
     /// The key of the OP's set that signed `token`. An unknown key id (or, for a token without

@@ -88,16 +88,10 @@ impl Provider {
             .client
             .exchange_refresh_token(&token)
             .map_err(|e| RefreshError::Misconfigured(format!("no token endpoint: {e}")))?;
-        if d.auth == TokenEndpointAuth::PrivateKeyJwt {
-            let token_endpoint = d
-                .metadata
-                .token_endpoint()
-                .map(|u| u.as_str().to_owned())
-                .unwrap_or_default();
-            let assertion = self
-                .credentials
-                .assertion(&self.client_id, &token_endpoint, now_secs())
-                .map_err(RefreshError::Misconfigured)?;
+        if let Some(assertion) = self
+            .client_assertion(&d)
+            .map_err(RefreshError::Misconfigured)?
+        {
             exchange = exchange
                 .add_extra_param("client_assertion_type", JWT_BEARER)
                 .add_extra_param("client_assertion", assertion);

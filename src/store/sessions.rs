@@ -111,6 +111,48 @@ pub struct Revocation {
     pub until: u64,
 }
 
+/// A record as a revocation at `at` leaves it: marked (an earlier mark kept), its tokens and
+/// refresh lease dropped; `None` when it is so already. Every backend revokes with it.
+pub(super) fn revoked_record(current: &SessionRecord, at: u64) -> Option<SessionRecord> {
+    let mut next = current.clone();
+    next.revoked_at = Some(current.revoked_at.unwrap_or(at));
+    next.tokens = None;
+    next.refreshing_until = 0;
+    (next != *current).then_some(next)
+}
+
+/// The log lines a revocation of `target` at `at` writes, given the sessions it found: their
+/// ids and their records' expiry (`None`: no record). A session id line lasts until its
+/// record's expiry, else `until`; an OP session id names only sessions with a record; a subject
+/// is one line of its own whatever was found.
+pub(super) fn revocation_lines(
+    target: &RevokeTarget,
+    found: Vec<(String, Option<u64>)>,
+    at: u64,
+    until: u64,
+) -> Vec<Revocation> {
+    let sid_line = |value: String, expires_at: Option<u64>| Revocation {
+        kind: RevokedKind::Sid,
+        value,
+        at,
+        until: expires_at.unwrap_or(until),
+    };
+    match target {
+        RevokeTarget::Sid(_) => found.into_iter().map(|(s, e)| sid_line(s, e)).collect(),
+        RevokeTarget::OpSid(_) => found
+            .into_iter()
+            .filter(|(_, e)| e.is_some())
+            .map(|(s, e)| sid_line(s, e))
+            .collect(),
+        RevokeTarget::Subject(sub) => vec![Revocation {
+            kind: RevokedKind::Subject,
+            value: sub.clone(),
+            at,
+            until,
+        }],
+    }
+}
+
 /// A change to one session record: given the current record, the next one, or `None` for
 /// "nothing to change". It may run several times when writers race.
 pub type SessionChange<'a> = dyn Fn(&SessionRecord) -> Option<SessionRecord> + Send + Sync + 'a;
@@ -276,34 +318,17 @@ impl SessionStore for MemorySessions {
             RevokeTarget::OpSid(op) => r.op_sid.as_deref() == Some(op),
             RevokeTarget::Subject(sub) => r.sub == *sub,
         };
-        let mut lines = Vec::new();
+        let mut found = Vec::new();
         for record in records.values_mut().filter(|r| named(r)) {
-            record.revoked_at.get_or_insert(at);
-            record.tokens = None;
-            if !matches!(target, RevokeTarget::Subject(_)) {
-                lines.push(Revocation {
-                    kind: RevokedKind::Sid,
-                    value: record.sid.clone(),
-                    at,
-                    until: record.expires_at,
-                });
+            if let Some(next) = revoked_record(record, at) {
+                *record = next;
             }
+            found.push((record.sid.clone(), Some(record.expires_at)));
         }
-        match target {
-            RevokeTarget::Sid(sid) if lines.is_empty() => lines.push(Revocation {
-                kind: RevokedKind::Sid,
-                value: sid.clone(),
-                at,
-                until,
-            }),
-            RevokeTarget::Subject(sub) => lines.push(Revocation {
-                kind: RevokedKind::Subject,
-                value: sub.clone(),
-                at,
-                until,
-            }),
-            _ => {}
+        if let (RevokeTarget::Sid(sid), true) = (target, found.is_empty()) {
+            found.push((sid.clone(), None));
         }
+        let lines = revocation_lines(target, found, at, until);
         let now = crate::session::now_millis();
         let mut log = self.log.lock().expect("lock");
         log.extend(lines.iter().map(|l| (now, l.clone())));

@@ -16,7 +16,8 @@ use async_trait::async_trait;
 use super::PgStore;
 use crate::store::error::StoreError;
 use crate::store::sessions::{
-    Revocation, RevokeTarget, RevokedKind, SessionChange, SessionRecord, SessionStore,
+    revocation_lines, revoked_record, Revocation, RevokeTarget, SessionChange, SessionRecord,
+    SessionStore,
 };
 
 const UPSERT_SESSION: &str =
@@ -155,7 +156,7 @@ impl SessionStore for PgStore {
         let mut sids = sids;
         sids.sort_unstable();
         sids.dedup();
-        let mut lines = Vec::new();
+        let mut found = Vec::new();
         for sid in sids {
             let row = tx
                 .query_opt(SELECT_SESSION_FOR_UPDATE, &[&sid])
@@ -164,40 +165,21 @@ impl SessionStore for PgStore {
             let expires_at = match row {
                 Some(row) => {
                     let current = self.decode_session(&sid, row.get::<_, &str>(0))?;
-                    let mut next = current.clone();
-                    next.revoked_at = Some(current.revoked_at.unwrap_or(at));
-                    next.tokens = None;
-                    next.refreshing_until = 0;
-                    tx.execute(
-                        UPDATE_SESSION,
-                        &[&sid, &json_text(&next), &int(next.expires_at)],
-                    )
-                    .await
-                    .map_err(|e| self.pg_error(e))?;
+                    if let Some(next) = revoked_record(&current, at) {
+                        tx.execute(
+                            UPDATE_SESSION,
+                            &[&sid, &json_text(&next), &int(next.expires_at)],
+                        )
+                        .await
+                        .map_err(|e| self.pg_error(e))?;
+                    }
                     Some(current.expires_at)
                 }
                 None => None,
             };
-            if let (RevokeTarget::OpSid(_), None) = (target, expires_at) {
-                continue;
-            }
-            if let RevokeTarget::Sid(_) | RevokeTarget::OpSid(_) = target {
-                lines.push(Revocation {
-                    kind: RevokedKind::Sid,
-                    value: sid,
-                    at,
-                    until: expires_at.unwrap_or(until),
-                });
-            }
+            found.push((sid, expires_at));
         }
-        if let RevokeTarget::Subject(sub) = target {
-            lines.push(Revocation {
-                kind: RevokedKind::Subject,
-                value: sub.clone(),
-                at,
-                until,
-            });
-        }
+        let lines = revocation_lines(target, found, at, until);
         for line in &lines {
             let json = serde_json::to_string(line).unwrap_or_default();
             tx.execute(APPEND_LINE, &[&int(line.until), &json])

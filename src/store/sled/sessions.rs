@@ -8,7 +8,8 @@ use super::SledStore;
 use crate::session::now_millis;
 use crate::store::error::StoreError;
 use crate::store::sessions::{
-    Revocation, RevokeTarget, RevokedKind, SessionChange, SessionRecord, SessionStore,
+    revocation_lines, revoked_record, Revocation, RevokeTarget, SessionChange, SessionRecord,
+    SessionStore,
 };
 
 fn index_key(value: &str, sid: &str) -> Vec<u8> {
@@ -43,13 +44,7 @@ impl SledStore {
     /// Marks the record of `sid` revoked at `at` (tokens dropped); its `expires_at`, or `None`
     /// when there is no record.
     fn mark_revoked(&self, sid: &str, at: u64) -> Result<Option<u64>, StoreError> {
-        let marked = self.update_session_now(sid, &|current| {
-            let mut next = current.clone();
-            next.revoked_at = Some(current.revoked_at.unwrap_or(at));
-            next.tokens = None;
-            next.refreshing_until = 0;
-            (next != *current).then_some(next)
-        })?;
+        let marked = self.update_session_now(sid, &|current| revoked_record(current, at))?;
         Ok(marked.map(|r| r.expires_at))
     }
 
@@ -131,29 +126,12 @@ impl SessionStore for SledStore {
             RevokeTarget::OpSid(op_sid) => self.indexed(&trees.by_op_sid, op_sid)?,
             RevokeTarget::Subject(sub) => self.indexed(&trees.by_sub, sub)?,
         };
-        let mut lines = Vec::new();
+        let mut found = Vec::new();
         for sid in sids {
             let expires_at = self.mark_revoked(&sid, at)?;
-            if let (RevokeTarget::OpSid(_), None) = (target, expires_at) {
-                continue; // an index entry whose record was purged
-            }
-            if let RevokeTarget::Sid(_) | RevokeTarget::OpSid(_) = target {
-                lines.push(Revocation {
-                    kind: RevokedKind::Sid,
-                    value: sid,
-                    at,
-                    until: expires_at.unwrap_or(until),
-                });
-            }
+            found.push((sid, expires_at));
         }
-        if let RevokeTarget::Subject(sub) = target {
-            lines.push(Revocation {
-                kind: RevokedKind::Subject,
-                value: sub.clone(),
-                at,
-                until,
-            });
-        }
+        let lines = revocation_lines(target, found, at, until);
         for line in &lines {
             let mut key = now_millis().to_be_bytes().to_vec();
             let mut salt = [0u8; 8];
