@@ -801,19 +801,31 @@ async fn login_question_and_logout(setup: Setup, token_endpoint_auth: Option<&st
         q["post_logout_redirect_uri"],
         proxy.url("/.profilegate/signed-out")
     );
-    // Glewlwyd 2.7 acts on an end_session request only with `id_token_hint` (then it sends the
-    // browser to its logout page, and on to the registered post-logout URI); profilegate sends
-    // none, so Glewlwyd answers an empty 200 and its own session stays. When profilegate sends
-    // `id_token_hint`, this becomes a 302: assert the post-logout URI there instead.
-    assert!(!q.contains_key("id_token_hint"));
+    // Glewlwyd 2.7 acts on an end_session request only with `id_token_hint`, which profilegate
+    // sends (read from the session record): Glewlwyd then redirects the browser on.
+    assert!(q.contains_key("id_token_hint"), "{end_session}");
     let at_op = browser
         .client
         .get(&end_session)
         .send()
         .await
         .expect("end_session");
-    assert_eq!(at_op.status(), StatusCode::OK, "{}", op.log());
-    assert_eq!(at_op.text().await.expect("body"), "");
+    let status = at_op.status();
+    let to = at_op
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(status, StatusCode::FOUND, "{}", op.log());
+    // Its sign-out page, which returns to the registered post-logout URI.
+    assert!(to.contains("prompt=end_session"), "{to}");
+    let back = query(&to);
+    assert_eq!(
+        back.get("callback_url").map(String::as_str),
+        Some(proxy.url("/.profilegate/signed-out").as_str()),
+        "{to}"
+    );
 
     // 8. Signed out of the proxy: the next navigation starts a new login at Glewlwyd.
     let after = browser.navigate(&proxy.url("/app")).await;
