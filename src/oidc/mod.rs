@@ -499,34 +499,12 @@ impl Provider {
             .signing_key(d, &compact)
             .await
             .map_err(|p| OidcError::InvalidToken(p.to_string()))?;
-        let verifier = IdTokenVerifier::new_public_client(
-            ClientId::new(self.client_id.clone()),
-            d.metadata.issuer().clone(),
-            jws::only(&key),
-        )
-        .set_allowed_algs(self.algs.clone())
-        .set_issue_time_verifier_fn(|iat| {
-            if iat.timestamp() > (now_secs() + CLOCK_LEEWAY) as i64 {
-                Err("issued in the future".into())
-            } else {
-                Ok(())
-            }
-        });
+        let verifier = self.id_token_verifier(&d, &key);
         let claims = id_token
             .claims(&verifier, &Nonce::new(login.nonce.clone()))
             .map_err(|e| OidcError::InvalidToken(chain(&e)))?;
-        // OpenID Connect Core 3.1.3.7, step 5: an `azp`, when present, must name this client
-        // (the crate leaves it to us; extra audiences it already refuses).
-        if claims
-            .authorized_party()
-            .is_some_and(|azp| azp.as_str() != self.client_id)
-        {
-            return Err(OidcError::InvalidToken(chain(
-                &ClaimsVerificationError::InvalidAudience(
-                    "the authorized party (azp) is another client".into(),
-                ),
-            )));
-        }
+        self.check_azp(claims.authorized_party())
+            .map_err(OidcError::InvalidToken)?;
         let mut identity = Identity {
             subject: claims.subject().as_str().to_owned(),
             email: claims.email().map(|e| e.as_str().to_owned()),
@@ -559,6 +537,42 @@ impl Provider {
             identity.claims = info;
         }
         Ok(identity)
+    }
+
+    /// How an ID token of the OP is verified, by `key` (the key of the OP's set that signed it):
+    /// issuer, audience (this client), the allowed algorithms, expiry, and an `iat` not in the
+    /// future beyond the clock leeway. The nonce is the caller's (a login's; none at a refresh).
+    fn id_token_verifier<'a>(
+        &self,
+        d: &Discovered,
+        key: &RingJsonWebKey,
+    ) -> IdTokenVerifier<'a, RingJsonWebKey> {
+        IdTokenVerifier::new_public_client(
+            ClientId::new(self.client_id.clone()),
+            d.metadata.issuer().clone(),
+            jws::only(key),
+        )
+        .set_allowed_algs(self.algs.clone())
+        .set_issue_time_verifier_fn(|iat| {
+            if iat.timestamp() > (now_secs() + CLOCK_LEEWAY) as i64 {
+                Err("issued in the future".into())
+            } else {
+                Ok(())
+            }
+        })
+    }
+
+    /// OpenID Connect Core 3.1.3.7, step 5: an ID token's `azp`, when present, must name this
+    /// client (the crate leaves it to us; extra audiences it already refuses).
+    fn check_azp(&self, azp: Option<&openidconnect::ClientId>) -> Result<(), String> {
+        match azp {
+            Some(azp) if azp.as_str() != self.client_id => {
+                Err(chain(&ClaimsVerificationError::InvalidAudience(
+                    "the authorized party (azp) is another client".into(),
+                )))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The `client_assertion` of a token request (RFC 7523) when the client authenticates

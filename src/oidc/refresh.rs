@@ -10,11 +10,11 @@ use std::sync::atomic::{AtomicU16, Ordering};
 
 use openidconnect::core::CoreErrorResponseType;
 use openidconnect::{
-    AsyncHttpClient, ClaimsVerificationError, ClientId, HttpRequest, HttpResponse, IdTokenVerifier,
-    Nonce, OAuth2TokenResponse, RefreshToken, RequestTokenError, TokenResponse,
+    AsyncHttpClient, HttpRequest, HttpResponse, Nonce, OAuth2TokenResponse, RefreshToken,
+    RequestTokenError, TokenResponse,
 };
 
-use super::jws::{self, Jws, CLOCK_LEEWAY};
+use super::jws::Jws;
 use super::{
     chain, BackChannel, BackChannelError, Identity, LoginTokens, OidcError, Provider, JWT_BEARER,
 };
@@ -134,33 +134,14 @@ impl Provider {
                 .signing_key(d.clone(), &compact)
                 .await
                 .map_err(|p| invalid(p.to_string()))?;
-            let verifier = IdTokenVerifier::new_public_client(
-                ClientId::new(self.client_id.clone()),
-                d.metadata.issuer().clone(),
-                jws::only(&key),
-            )
-            .set_allowed_algs(self.algs.clone())
-            .set_issue_time_verifier_fn(|iat| {
-                if iat.timestamp() > (now_secs() + CLOCK_LEEWAY) as i64 {
-                    Err("issued in the future".into())
-                } else {
-                    Ok(())
-                }
-            });
+            let verifier = self.id_token_verifier(&d, &key);
             // Core §12.2: no nonce is expected (the refresh carries none); iss, aud, exp and
             // the signature as at a login.
             let no_nonce = |_: Option<&Nonce>| -> Result<(), String> { Ok(()) };
             let claims = id_token
                 .claims(&verifier, no_nonce)
                 .map_err(|e| invalid(chain(&e)))?;
-            if claims
-                .authorized_party()
-                .is_some_and(|azp| azp.as_str() != self.client_id)
-            {
-                return Err(invalid(chain(&ClaimsVerificationError::InvalidAudience(
-                    "the authorized party (azp) is another client".into(),
-                ))));
-            }
+            self.check_azp(claims.authorized_party()).map_err(invalid)?;
             // Core §12.2: the subject must be the session's.
             if claims.subject().as_str() != expected_sub {
                 return Err(invalid(
