@@ -10,8 +10,7 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use support::questions::*;
@@ -43,12 +42,6 @@ fn artifacts() -> PathBuf {
     repo().join("target/test-artifacts/browser")
 }
 
-fn chromium() -> PathBuf {
-    std::env::var_os("TEST_CHROMIUM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"))
-}
-
 /// Fails with the fix when the browser or the driver is not installed.
 fn require_browser() {
     let chromium = chromium();
@@ -69,37 +62,14 @@ fn require_browser() {
 /// Runs flow.mjs with `config`; returns its JSON report, or fails with its message and the
 /// proxy's log.
 fn run_flow(env: &TestEnv, config: Value) -> Value {
-    let out_dir = tempfile::tempdir().expect("tempdir");
-    let stdout_path = out_dir.path().join("stdout");
-    let stderr_path = out_dir.path().join("stderr");
-    let mut child = Command::new("node")
-        .arg(repo().join("tests/browser/flow.mjs"))
-        .arg(config.to_string())
-        .env("TEST_CHROMIUM", chromium())
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&stdout_path).expect("stdout file"))
-        .stderr(std::fs::File::create(&stderr_path).expect("stderr file"))
-        .spawn()
-        .expect("node starts");
     // flow.mjs stops itself after 120 s; this is the backstop.
-    let deadline = Instant::now() + Duration::from_secs(180);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for node") {
-            break Some(status);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let stdout = std::fs::read_to_string(&stdout_path).unwrap_or_default();
-    let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    let backstop = Duration::from_secs(180);
+    let run = run_browser_script("flow.mjs", &config, backstop);
+    let (stdout, stderr) = (&run.stdout, &run.stderr);
     assert!(
-        status.is_some_and(|s| s.success()),
+        run.succeeded(),
         "the browser flow failed ({}):\n{stderr}\n--- profilegate log ---\n{}",
-        status.map_or("killed after 180 s".to_owned(), |s| s.to_string()),
+        run.describe(backstop),
         env.proxy.log()
     );
     let report: Value = serde_json::from_str(stdout.trim())

@@ -9,9 +9,7 @@
 
 mod support;
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -284,12 +282,6 @@ async fn front_channel_logout_without_sid_ends_the_cookies_session_but_not_from_
     assert_eq!(post.status(), StatusCode::METHOD_NOT_ALLOWED);
 }
 
-fn chromium() -> PathBuf {
-    std::env::var_os("TEST_CHROMIUM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_lets_the_ops_page_frame_the_logout_and_the_session_dies() {
     assert!(
@@ -312,35 +304,15 @@ async fn chromium_lets_the_ops_page_frame_the_logout_and_the_session_dies() {
         "login": "carol",
         "artifacts": repo().join("target/test-artifacts/browser"),
     });
-    let out = tempfile::tempdir().expect("tempdir");
-    let (stdout_path, stderr_path) = (out.path().join("stdout"), out.path().join("stderr"));
-    let mut child = Command::new("node")
-        .arg(repo().join("tests/browser/frontchannel.mjs"))
-        .arg(config.to_string())
-        .env("TEST_CHROMIUM", chromium())
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&stdout_path).expect("stdout file"))
-        .stderr(std::fs::File::create(&stderr_path).expect("stderr file"))
-        .spawn()
-        .expect("node starts");
     // frontchannel.mjs stops itself after 90 s; this is the backstop.
-    let deadline = Instant::now() + Duration::from_secs(150);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for node") {
-            break Some(status);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let stdout = std::fs::read_to_string(&stdout_path).unwrap_or_default();
-    let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    let run = tokio::task::block_in_place(|| {
+        run_browser_script("frontchannel.mjs", &config, Duration::from_secs(150))
+    });
+    let (stdout, stderr) = (&run.stdout, &run.stderr);
     assert!(
-        status.is_some_and(|s| s.success()),
-        "the Chromium flow failed ({status:?}):\n{stderr}\n--- profilegate ---\n{}\n--- OP ---\n{}",
+        run.succeeded(),
+        "the Chromium flow failed ({:?}):\n{stderr}\n--- profilegate ---\n{}\n--- OP ---\n{}",
+        run.status,
         env.proxy.log(),
         env.op.stderr()
     );

@@ -7,8 +7,7 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
@@ -343,7 +342,7 @@ async fn erasing_clears_the_answers_the_upstream_stops_receiving_them_and_questi
 /// `docs/me-page.png`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_views_changes_and_erases_without_javascript() {
-    let chromium = std::env::var_os("TEST_CHROMIUM").unwrap_or_else(|| "/usr/bin/chromium".into());
+    let chromium = chromium();
     assert!(
         std::path::Path::new(&chromium).exists(),
         "Chromium is not installed at {chromium:?}: run ./tests/run.sh, or apt-get install chromium"
@@ -370,35 +369,13 @@ async fn chromium_views_changes_and_erases_without_javascript() {
         "name": "me",
     });
     let report = tokio::task::block_in_place(|| {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (out, err) = (dir.path().join("stdout"), dir.path().join("stderr"));
-        let mut child = Command::new("node")
-            .arg(repo().join("tests/browser/me.mjs"))
-            .arg(config.to_string())
-            .env("TEST_CHROMIUM", &chromium)
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&out).expect("stdout file"))
-            .stderr(std::fs::File::create(&err).expect("stderr file"))
-            .spawn()
-            .expect("node starts");
         // me.mjs stops itself after 120 s; this is the backstop.
-        let deadline = Instant::now() + Duration::from_secs(180);
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("wait for node") {
-                break Some(status);
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        };
-        let stdout = std::fs::read_to_string(&out).unwrap_or_default();
-        let stderr = std::fs::read_to_string(&err).unwrap_or_default();
+        let run = run_browser_script("me.mjs", &config, Duration::from_secs(180));
+        let (stdout, stderr) = (&run.stdout, &run.stderr);
         assert!(
-            status.is_some_and(|s| s.success()),
-            "the browser check failed ({status:?}):\n{stderr}\n--- profilegate log ---\n{}",
+            run.succeeded(),
+            "the browser check failed ({:?}):\n{stderr}\n--- profilegate log ---\n{}",
+            run.status,
             env.proxy.log()
         );
         serde_json::from_str::<Value>(stdout.trim())

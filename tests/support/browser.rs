@@ -157,3 +157,72 @@ pub fn query(url: &str) -> std::collections::HashMap<String, String> {
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
 }
+
+/// Chromium for the browser scripts: `TEST_CHROMIUM`, else Debian's `/usr/bin/chromium`.
+pub fn chromium() -> std::path::PathBuf {
+    std::env::var_os("TEST_CHROMIUM")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from("/usr/bin/chromium"))
+}
+
+/// What a browser script left: its exit status (`None`: killed at the backstop), its stdout
+/// (the JSON report) and its stderr.
+pub struct ScriptRun {
+    pub status: Option<std::process::ExitStatus>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl ScriptRun {
+    pub fn succeeded(&self) -> bool {
+        self.status.is_some_and(|s| s.success())
+    }
+
+    /// The status for a failure message.
+    pub fn describe(&self, backstop: Duration) -> String {
+        self.status
+            .map_or(format!("killed after {} s", backstop.as_secs()), |s| {
+                s.to_string()
+            })
+    }
+}
+
+/// Runs `tests/browser/<script>` with `config` as its one argument and [`chromium`] in
+/// `TEST_CHROMIUM`, its output in files (never blocking it), until it exits or `backstop`
+/// passes (then it is killed). The scripts stop themselves earlier; this is the backstop.
+/// Blocks the thread: async tests call it inside `tokio::task::block_in_place`.
+pub fn run_browser_script(
+    script: &str,
+    config: &serde_json::Value,
+    backstop: Duration,
+) -> ScriptRun {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (out, err) = (dir.path().join("stdout"), dir.path().join("stderr"));
+    let mut child = Command::new("node")
+        .arg(super::repo().join("tests/browser").join(script))
+        .arg(config.to_string())
+        .env("TEST_CHROMIUM", chromium())
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).expect("stdout file"))
+        .stderr(std::fs::File::create(&err).expect("stderr file"))
+        .spawn()
+        .expect("node starts");
+    let deadline = std::time::Instant::now() + backstop;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for node") {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    ScriptRun {
+        status,
+        stdout: std::fs::read_to_string(&out).unwrap_or_default(),
+        stderr: std::fs::read_to_string(&err).unwrap_or_default(),
+    }
+}
