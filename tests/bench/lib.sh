@@ -243,6 +243,26 @@ http {
 EOF
 }
 
+# upstream_nginx_conf DIR PORT: the nginx.conf of the benchmarks' upstream, listening on PORT:
+# a fixed `200 ok\n` for every path, and /_bench/identity echoing what it was told about the user.
+upstream_nginx_conf() {
+  nginx_main "$1"
+  cat <<EOF
+  server {
+    listen 127.0.0.1:$2;
+    # mod_auth_openidc passes claims as OIDC_CLAIM_<name> headers.
+    underscores_in_headers on;
+    default_type text/plain;
+    # What the upstream was told about the user (checked once before measuring).
+    location = /_bench/identity {
+      return 200 "user=\$http_x_forwarded_user company=\$http_x_profile_company jwt=\$http_x_profile_jwt oidc_sub=\$http_oidc_claim_sub\n";
+    }
+    location / { return 200 "ok\n"; }
+  }
+}
+EOF
+}
+
 # profilegate_toml ISSUER CLIENT_SECRET STORE_PATH: a benchmark's profilegate configuration on
 # stdout, from PG_PORT, PG_URL, PG_ADMIN_PORT, UP_URL, SESSION_SECRET and the extra lines in
 # BENCH_PG_SERVER ([server]) and BENCH_PG_STORE ([store]): defaults everywhere else (threads =

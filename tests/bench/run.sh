@@ -89,6 +89,8 @@ BENCH_COMPANY="Bench Corp"
 BENCH_NAME=bench
 # shellcheck source=tests/bench/lib.sh
 source "$BENCH_DIR/lib.sh"
+# shellcheck source=tests/bench/measure.sh
+source "$BENCH_DIR/measure.sh"
 
 for v in DURATION ROUNDS CONNECTIONS WRK_THREADS WARMUP LOGINS; do
   [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a whole number (got '${!v}')"
@@ -187,23 +189,7 @@ AP_PASSPHRASE=$(rand 24 base64url)
 # Both nginx instances start from lib.sh's nginx_main: keep-alive without a request limit on
 # every listener (Apache and profilegate get the same), no access log anywhere.
 mkdir -p "$TMP/upstream" "$TMP/nginx-proxy"
-{
-  nginx_main "$TMP/upstream"
-  cat <<EOF
-  server {
-    listen 127.0.0.1:$UP_PORT;
-    # mod_auth_openidc passes claims as OIDC_CLAIM_<name> headers.
-    underscores_in_headers on;
-    default_type text/plain;
-    # What the upstream was told about the user (checked once before measuring).
-    location = /_bench/identity {
-      return 200 "user=\$http_x_forwarded_user company=\$http_x_profile_company jwt=\$http_x_profile_jwt oidc_sub=\$http_oidc_claim_sub\n";
-    }
-    location / { return 200 "ok\n"; }
-  }
-}
-EOF
-} >"$TMP/upstream/nginx.conf"
+upstream_nginx_conf "$TMP/upstream" "$UP_PORT" >"$TMP/upstream/nginx.conf"
 
 {
   nginx_main "$TMP/nginx-proxy"
@@ -243,30 +229,8 @@ fi
 
 # ------------------------------------------------------------------ test OP
 
-OP_CONFIG=$(PG_URL="$PG_URL" AP_URL="$AP_URL" PG_SECRET="$PG_SECRET" AP_SECRET="$AP_SECRET" OP_PORT="$OP_PORT" node -e '
-  const e = process.env;
-  console.log(JSON.stringify({
-    host: "localhost",
-    port: Number(e.OP_PORT),
-    clients: [
-      { client_id: "profilegate", client_secret: e.PG_SECRET,
-        redirect_uris: [e.PG_URL + "/.profilegate/callback"] },
-      { client_id: "apache", client_secret: e.AP_SECRET,
-        redirect_uris: [e.AP_URL + "/redirect_uri"] },
-    ],
-  }));')
-
-say "starting the test OpenID Provider"
-# Given in the environment, not on the command line: ps shows arguments to every user.
-start op "$TMP/op.out" env TEST_OP_CONFIG="$OP_CONFIG" node "$OP_DIR/server.js"
-OP_PID=$STARTED_PID
-deadline=$((SECONDS + 20))
-until [[ -s "$TMP/op.out" ]] && grep -q '"issuer"' "$TMP/op.out"; do
-  kill -0 "$OP_PID" 2>/dev/null || { log_tail "the test OP" "$TMP/op.out"; die "the test OP exited"; }
-  ((SECONDS < deadline)) || { log_tail "the test OP" "$TMP/op.out"; die "the test OP was not ready in 20 s"; }
-  sleep 0.1
-done
-ISSUER=$(grep -m1 '"issuer"' "$TMP/op.out" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).issuer))')
+start_test_op "[{\"client_id\":\"profilegate\",\"client_secret\":\"$PG_SECRET\",\"redirect_uris\":[\"$PG_URL/.profilegate/callback\"]},
+  {\"client_id\":\"apache\",\"client_secret\":\"$AP_SECRET\",\"redirect_uris\":[\"$AP_URL/redirect_uri\"]}]"
 
 # ------------------------------------------------------------------ profilegate
 
@@ -279,17 +243,7 @@ mkdir -p "$TMP/profilegate"
   } >"$TMP/profilegate/profilegate.toml"
 )
 
-say "starting profilegate ($BIN)"
-# profilegate reads PROFILEGATE_<SECTION>_<KEY> overrides (and refuses other PROFILEGATE_*
-# names, PROFILEGATE_BIN included): it gets none, only the configuration file.
-unset_pg=()
-while read -r name; do unset_pg+=(-u "$name"); done < <(compgen -e | grep '^PROFILEGATE_' || true)
-start profilegate "$TMP/profilegate/profilegate.log" env ${unset_pg[@]+"${unset_pg[@]}"} "$BIN" --config "$TMP/profilegate/profilegate.toml"
-PG_PID=$STARTED_PID
-if ! (wait_http profilegate "$PG_PID" "http://127.0.0.1:$PG_ADMIN_PORT/readyz" 30 200); then
-  log_tail profilegate "$TMP/profilegate/profilegate.log"
-  exit 1
-fi
+start_profilegate profilegate "$TMP/profilegate" "$PG_ADMIN_PORT"
 
 # ------------------------------------------------------------------ Apache + mod_auth_openidc
 
@@ -371,99 +325,6 @@ fi
 
 # ------------------------------------------------------------------ real logins
 
-# cpu_ns PID: nanoseconds on CPU of PID's live threads so far (schedstat: precise, unlike the
-# ticks of /proc/PID/stat, enough to time one request).
-cpu_ns() {
-  # A thread may end between the glob and the read (tokio's idle blocking threads do): cat then
-  # fails, which must not end the script (set -e, pipefail); the others are still summed.
-  { cat /proc/"$1"/task/*/schedstat 2>/dev/null || true; } | awk '{ s += $1 } END { printf "%.0f", s }'
-}
-
-# browse JAR URL [LOGIN [STOP]]: walks like a browser from URL (redirects by hand, the OP's
-# login and consent forms as LOGIN, profilegate's question page) until a 200 answer that is not
-# a form; prints its body. With STOP (a piece of a URL) it stops as soon as a URL containing STOP
-# answers with a redirect, and prints where to.
-browse() {
-  local jar=$1 next=$2 login=${3:-$BENCH_USER} stop=${4:-} page="$TMP/page.html"
-  local out code loc action fields origin _
-  for _ in $(seq 1 25); do
-    # With SPLIT_PID (login_cost), the CPU that process spends on the STOP request is added up
-    # in $TMP/stop.ns.
-    local t0=""
-    [[ -n "$stop" && -n "${SPLIT_PID:-}" && "$next" == *"$stop"* ]] && t0=$(cpu_ns "$SPLIT_PID")
-    out=$(curl -sS --max-time 20 -b "$jar" -c "$jar" -o "$page" -w '%{http_code} %{redirect_url}' \
-      -H 'Accept: text/html,application/xhtml+xml,*/*;q=0.8' "$next") || return 1
-    [[ -n "$t0" ]] && echo $(($(cpu_ns "$SPLIT_PID") - t0)) >>"$TMP/stop.ns"
-    code=${out%% *}
-    loc=${out#* }
-    case "$code" in
-      301 | 302 | 303 | 307)
-        if [[ -n "$stop" && "$next" == *"$stop"* ]]; then
-          echo "$loc"
-          return 0
-        fi
-        next=$loc
-        continue
-        ;;
-      200) ;;
-      *)
-        printf 'bench: %s answered %s during the login\n' "$next" "$code" >&2
-        head -c 2000 "$page" >&2
-        return 1
-        ;;
-    esac
-    if grep -q 'name="password"' "$page"; then
-      fields=(--data-urlencode prompt=login --data-urlencode "login=$login" --data-urlencode password=any)
-    elif grep -q 'value="consent"' "$page"; then
-      fields=(--data-urlencode prompt=consent)
-    elif grep -q 'name="_csrf"' "$page"; then
-      # profilegate's question page: answer the pending question.
-      local csrf question rd
-      csrf=$(sed -n 's/.*name="_csrf" value="\([^"]*\)".*/\1/p' "$page" | head -n1)
-      question=$(sed -n 's/.*name="_question" value="\([^"]*\)".*/\1/p' "$page" | head -n1)
-      rd=$(sed -n 's/.*name="_rd" value="\([^"]*\)".*/\1/p' "$page" | head -n1 | sed 's/&#x2f;/\//g; s/&#47;/\//g; s/&amp;/\&/g')
-      [[ "$question" == company ]] || {
-        printf 'bench: unexpected profile question "%s"\n' "$question" >&2
-        return 1
-      }
-      fields=(--data-urlencode "company=$BENCH_COMPANY" --data-urlencode "_csrf=$csrf"
-        --data-urlencode "_question=$question" --data-urlencode "_rd=$rd" --data-urlencode _action=answer)
-    else
-      cat "$page"
-      return 0
-    fi
-    action=$(sed -n 's/.*<form[^>]*action="\([^"]*\)".*/\1/p' "$page" | head -n1)
-    if [[ -n "$action" ]]; then
-      case "$action" in
-        http://* | https://*) next=$action ;;
-        /*)
-          origin=${next#*://}
-          next="${next%%://*}://${origin%%/*}$action"
-          ;;
-      esac
-    fi
-    out=$(curl -sS --max-time 20 -b "$jar" -c "$jar" -o "$page" -w '%{http_code} %{redirect_url}' \
-      -H 'Accept: text/html' "${fields[@]}" "$next") || return 1
-    code=${out%% *}
-    loc=${out#* }
-    if [[ "$code" != 30? || -z "$loc" ]]; then
-      printf 'bench: the form at %s answered %s\n' "$next" "$code" >&2
-      head -c 2000 "$page" >&2
-      return 1
-    fi
-    next=$loc
-  done
-  printf 'bench: the login did not finish in 25 steps\n' >&2
-  return 1
-}
-
-# cookie_header JAR HOST: the cookies a browser would send to HOST, as one Cookie value.
-cookie_header() {
-  awk -F'\t' -v host="$2" '
-    NF >= 7 { d = $1; sub(/^#HttpOnly_/, "", d); if (d == host && $7 != "") printf "%s%s=%s", (n++ ? "; " : ""), $6, $7 }
-  ' "$1"
-}
-
 say "signing in at the test OP through profilegate (login, consent, profile question)"
 body=$(browse "$TMP/pg.jar" "$PG_URL/") || die "the login through profilegate failed"
 [[ "$body" == ok ]] || die "after the login profilegate showed: $body"
@@ -494,28 +355,6 @@ fi
 
 # ------------------------------------------------------------------ measuring
 
-CLK_TCK=$(getconf CLK_TCK)
-
-# cpu_ticks PID...: CPU ticks (user + system) used so far by each PID, its live children and
-# the children it has reaped.
-cpu_ticks() {
-  local roots=" $* " total=0 stat rest f
-  for stat in /proc/[0-9]*/stat; do
-    rest=$(<"$stat") 2>/dev/null || continue
-    local pid=${stat#/proc/}
-    pid=${pid%/stat}
-    rest=${rest##*) }
-    read -ra f <<<"$rest"
-    # f[1] ppid, f[11] utime, f[12] stime, f[13] cutime, f[14] cstime
-    if [[ "$roots" == *" $pid "* ]]; then
-      total=$((total + f[11] + f[12] + f[13] + f[14]))
-    elif [[ "$roots" == *" ${f[1]} "* ]]; then
-      total=$((total + f[11] + f[12]))
-    fi
-  done 2>/dev/null
-  echo "$total"
-}
-
 TARGETS=(direct nginx profilegate)
 declare -A URL=([direct]="$UP_URL/" [nginx]="$NGX_URL/" [profilegate]="$PG_URL/")
 declare -A COOKIE=([direct]="" [nginx]="" [profilegate]="$PG_COOKIE")
@@ -535,43 +374,6 @@ if ((WITH_APACHE)); then
   PROXY_PID[apache]="$AP_PID"
   LABEL[apache]="Apache + mod_auth_openidc"
 fi
-
-# run_wrk TARGET SECONDS OUTFILE: one wrk run, its output in OUTFILE.
-run_wrk() {
-  local t=$1 secs=$2 out=$3 args=()
-  [[ -n "${COOKIE[$t]}" ]] && args=(-H "Cookie: ${COOKIE[$t]}")
-  # In the background, so that a signal to this script is handled at once (bash runs traps
-  # only between commands); the cleanup stops it.
-  wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${secs}s" --latency -s "$BENCH_DIR/status.lua" \
-    ${args[@]+"${args[@]}"} "${URL[$t]}" >"$out" 2>&1 9>&- &
-  WRK_PID=$!
-  echo "$WRK_PID" >"$TMP/wrk.pid"
-  wait "$WRK_PID" || true
-  WRK_PID=""
-  rm -f "$TMP/wrk.pid"
-}
-
-# wrk_result OUTFILE: prints "requests non200 connect+timeout_errors read+write_errors p50_us
-# p99_us req/s".
-wrk_result() {
-  local line
-  line=$(grep -m1 '^RESULT ' "$1" || true)
-  if [[ -z "$line" ]]; then
-    echo "0 0 1 0 0 0 0"
-    return
-  fi
-  awk '{
-    for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-    printf "%d %d %d %d %d %d %.0f\n", v["requests"], v["non200"], v["connect"] + v["timeout"], v["read"] + v["write"], v["p50_us"], v["p99_us"],
-      (v["duration_us"] > 0 ? v["requests"] * 1e6 / v["duration_us"] : 0)
-  }' <<<"$line"
-}
-
-machine() {
-  local model
-  model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
-  printf '%s CPUs (nproc), %s, Linux %s' "$(nproc)" "${model:-unknown CPU}" "$(uname -r)"
-}
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 say "machine: $(machine); load average $LOAD_START"
@@ -596,31 +398,9 @@ for ((round = 1; round <= ROUNDS; round++)); do
   order=()
   for ((i = 0; i < n; i++)); do order+=("${TARGETS[$(((i + round - 1) % n))]}"); done
   for t in "${order[@]}"; do
-    before_proxy=0
-    [[ -n "${PROXY_PID[$t]}" ]] && before_proxy=$(cpu_ticks "${PROXY_PID[$t]}")
-    before_up=$(cpu_ticks "$UP_PID")
-    run_wrk "$t" "$DURATION" "$TMP/wrk-$round-$t.txt"
-    read -r requests non200 hard soft p50 p99 rps < <(wrk_result "$TMP/wrk-$round-$t.txt")
-    after_proxy=0
-    [[ -n "${PROXY_PID[$t]}" ]] && after_proxy=$(cpu_ticks "${PROXY_PID[$t]}")
-    after_up=$(cpu_ticks "$UP_PID")
-    valid=1
-    why=""
-    if ((requests == 0)); then
-      valid=0 why="no requests completed"
-    elif ((non200 > 0)); then
-      valid=0 why="$non200 responses were not 200"
-    elif ((hard > 0)); then
-      valid=0 why="$hard connect errors or timeouts"
-    elif ((soft * 1000 > requests)); then
-      # A server closing a keep-alive connection shows as a read error; wrk reconnects and
-      # sends the request again. A few are tolerated (and shown), more than 1 in 1000 are not.
-      valid=0 why="$soft read/write socket errors"
-    fi
-    cpu_us=$(awk -v d=$((after_proxy - before_proxy)) -v r="$requests" -v hz="$CLK_TCK" -v p="${PROXY_PID[$t]}" \
-      'BEGIN { if (p == "" || r == 0) print "-"; else printf "%.1f", d * 1e6 / hz / r }')
-    up_us=$(awk -v d=$((after_up - before_up)) -v r="$requests" -v hz="$CLK_TCK" \
-      'BEGIN { if (r == 0) print "-"; else printf "%.1f", d * 1e6 / hz / r }')
+    measure_run "$t" "$DURATION" "$TMP/wrk-$round-$t.txt" proxy "${PROXY_PID[$t]}" up "$UP_PID"
+    valid=$M_VALID why=$M_WHY rps=$M_RPS p50=$M_P50 p99=$M_P99 soft=$M_SOFT requests=$M_REQUESTS
+    cpu_us=${M_CPU[proxy]} up_us=${M_CPU[up]}
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$t" "$valid" "$rps" "$p50" "$p99" "$cpu_us" "$up_us" "$requests" >>"$RESULTS"
     if ((valid)); then
       printf '    %-26s %8s req/s  p50 %6s µs  p99 %6s µs  proxy CPU %6s µs/req  upstream CPU %5s µs/req%s\n' \
