@@ -107,7 +107,7 @@ bounded cargo test --locked --all-targets --config "$runner"
 # The benchmarks need a release build to measure anything; this only proves they still run end
 # to end (installs, processes, logins, wrk, the validity checks, cleanup), on debug binaries
 # (`cargo test` compiled them already; `cargo build` puts the examples where the scripts look).
-step "benchmark smoke (tests/bench/run.sh and memory.sh, debug build, a few seconds each)"
+step "benchmark smoke (tests/bench/run.sh, edge.sh and memory.sh, debug build, a few seconds each)"
 cargo build --locked --bin profilegate --example bare-pingora --example bench-memory-fill
 TARGET=${CARGO_TARGET_DIR:-target}
 # The benchmark scripts stop their own children on SIGTERM, and may ask sudo for a password to
@@ -116,6 +116,9 @@ DURATION=1 ROUNDS=1 WARMUP=0 LOGINS=2 SKIP_APACHE=1 \
   PROFILEGATE_BIN="$TARGET/debug/profilegate" BARE_PINGORA_BIN="$TARGET/debug/examples/bare-pingora" \
   bounded_fg tests/bench/run.sh >"$TARGET/bench-smoke.log" 2>&1 || { tail -n 40 "$TARGET/bench-smoke.log"; exit 1; }
 echo "side-by-side benchmark ran (debug build: its figures mean nothing; $TARGET/bench-smoke.log)"
+DURATION=1 ROUNDS=1 WARMUP=0 PROFILEGATE_BIN="$TARGET/debug/profilegate" \
+  bounded_fg tests/bench/edge.sh >"$TARGET/edge-bench-smoke.log" 2>&1 || { tail -n 40 "$TARGET/edge-bench-smoke.log"; exit 1; }
+echo "edge benchmark ran (forward-auth behind nginx, HTTPS; $TARGET/edge-bench-smoke.log)"
 USERS=2000 COOKIES=200 SOAK=3 SAMPLE_EVERY=1 WARMUP=1 RSS_LIMIT_MB=1024 \
   PROFILEGATE_BIN="$TARGET/debug/profilegate" FILL_BIN="$TARGET/debug/examples/bench-memory-fill" \
   bounded_fg tests/bench/memory.sh >"$TARGET/memory-smoke.log" 2>&1 || { tail -n 40 "$TARGET/memory-smoke.log"; exit 1; }
