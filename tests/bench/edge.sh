@@ -16,7 +16,8 @@
 #         answered: every request is a 200 with X-Forwarded-User, X-Profile-Company and
 #         X-Profile-Jwt copied to the upstream (checked once before measuring);
 #     (b) the floor: a second nginx answering every auth subrequest with an empty 200.
-#   Both edges are server blocks of one edge nginx, identical but for where the subrequest goes;
+#   Both edges are server blocks of one edge nginx, identical but for where the subrequest goes
+#   (a third one, without auth_request, is the reference: the edge's own cost);
 #   the subrequests use a keep-alive pool (EDGE_AUTH_KEEPALIVE=0: a new connection each, as the
 #   README's minimal configuration). Reported: requests/s of the whole chain, the auth
 #   service's CPU per request (profilegate's process; the floor nginx's master and workers) and
@@ -105,8 +106,8 @@ bench_tmp profilegate-edge-bench
 rand() { node -p "require('crypto').randomBytes($1).toString('$2')"; }
 
 read -r UP_PORT OP_PORT EDGE_PORT FLOOR_EDGE_PORT FLOOR_PORT FA_PORT FA_ADMIN_PORT \
-  TLS_PORT TLS_ADMIN_PORT NGX_TLS_PORT < <(free_ports 10) || true
-[[ -n "${NGX_TLS_PORT:-}" ]] || die "could not pick free ports"
+  TLS_PORT TLS_ADMIN_PORT NGX_TLS_PORT NOAUTH_EDGE_PORT < <(free_ports 11) || true
+[[ -n "${NOAUTH_EDGE_PORT:-}" ]] || die "could not pick free ports"
 UP_URL="http://127.0.0.1:$UP_PORT"
 EDGE_URL="http://127.0.0.1:$EDGE_PORT"
 FLOOR_EDGE_URL="http://127.0.0.1:$FLOOR_EDGE_PORT"
@@ -224,6 +225,9 @@ EOF
     printf '  upstream floor_auth { server 127.0.0.1:%s; keepalive 64; }\n' "$FLOOR_PORT"
     edge_server "$EDGE_PORT" profilegate_auth
     edge_server "$FLOOR_EDGE_PORT" floor_auth
+    # The reference: the same edge without auth_request.
+    printf '  server {\n    listen 127.0.0.1:%s;\n    location / {\n      proxy_pass http://app;\n' "$NOAUTH_EDGE_PORT"
+    printf '      proxy_http_version 1.1;\n      proxy_set_header Connection "";\n    }\n  }\n'
     echo "}"
   } >"$TMP/edge/nginx.conf"
   start edge-nginx "$TMP/edge/stdout.log" "$NGINX" -p "$TMP/edge" -c "$TMP/edge/nginx.conf"
@@ -240,7 +244,9 @@ EOF
   [[ "$code" == 401 ]] || die "an anonymous API call through the edge to profilegate answered $code, not 401"
 
   sign_in "the nginx edge + profilegate (forward_auth)" "$EDGE_URL"
-  TARGETS+=(fa_floor fa_profilegate)
+  TARGETS+=(fa_noauth fa_floor fa_profilegate)
+  URL[fa_noauth]="http://127.0.0.1:$NOAUTH_EDGE_PORT/" COOKIE[fa_noauth]="" CPU_ARGS[fa_noauth]="edge $EDGE_PID"
+  LABEL[fa_noauth]="nginx proxy_pass, no auth (reference)"
   URL[fa_floor]="$FLOOR_EDGE_URL/" COOKIE[fa_floor]="" LABEL[fa_floor]="nginx auth_request → static 200 (floor)"
   URL[fa_profilegate]="$EDGE_URL/" COOKIE[fa_profilegate]="$SIGNED_IN_COOKIE"
   LABEL[fa_profilegate]="nginx auth_request → profilegate (signed in)"
@@ -376,6 +382,7 @@ TABLE=$(awk -F'\t' -v labels="$labels" -v rounds="$ROUNDS" -v fa="$WITH_FA" -v t
       print ""
       print "| chain | req/s | p50 | p99 | auth service CPU/req | edge nginx CPU/req | upstream CPU/req | valid runs |"
       print "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+      row("fa_noauth", sprintf(" — | %s |", fmt(m("fa_noauth", "edge"), "%.1f µs")))
       row("fa_floor", sprintf(" %s | %s |", fmt(m("fa_floor", "auth"), "%.1f µs"), fmt(m("fa_floor", "edge"), "%.1f µs")))
       row("fa_profilegate", sprintf(" %s | %s |", fmt(m("fa_profilegate", "auth"), "%.1f µs"), fmt(m("fa_profilegate", "edge"), "%.1f µs")))
       print ""
