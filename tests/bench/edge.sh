@@ -386,7 +386,7 @@ TABLE=$(awk -F'\t' -v labels="$labels" -v rounds="$ROUNDS" -v fa="$WITH_FA" -v t
       row("fa_floor", sprintf(" %s | %s |", fmt(m("fa_floor", "auth"), "%.1f µs"), fmt(m("fa_floor", "edge"), "%.1f µs")))
       row("fa_profilegate", sprintf(" %s | %s |", fmt(m("fa_profilegate", "auth"), "%.1f µs"), fmt(m("fa_profilegate", "edge"), "%.1f µs")))
       print ""
-      printf "- profilegate / floor: req/s %s×, auth CPU per request %s× (%s µs more), edge CPU per request %s×\n",
+      printf "- profilegate / floor: req/s %s×, auth CPU per request %s× (%s µs), edge CPU per request %s×\n",
         fmt(ratio("fa_profilegate", "fa_floor", "rps"), "%.2f"), fmt(ratio("fa_profilegate", "fa_floor", "auth"), "%.2f"),
         fmt(diff(m("fa_profilegate", "auth"), m("fa_floor", "auth")), "%+.1f"), fmt(ratio("fa_profilegate", "fa_floor", "edge"), "%.2f")
       if (tls) print ""
@@ -399,7 +399,7 @@ TABLE=$(awk -F'\t' -v labels="$labels" -v rounds="$ROUNDS" -v fa="$WITH_FA" -v t
       row("tls_nginx", sprintf(" %s |", fmt(m("tls_nginx", "proxy"), "%.1f µs")))
       row("tls_profilegate", sprintf(" %s |", fmt(m("tls_profilegate", "proxy"), "%.1f µs")))
       print ""
-      printf "- profilegate / nginx: req/s %s×, p99 %s×, proxy CPU per request %s× (%s µs more)\n",
+      printf "- profilegate / nginx: req/s %s×, p99 %s×, proxy CPU per request %s× (%s µs)\n",
         fmt(ratio("tls_profilegate", "tls_nginx", "rps"), "%.2f"), fmt(ratio("tls_profilegate", "tls_nginx", "p99"), "%.2f"),
         fmt(ratio("tls_profilegate", "tls_nginx", "proxy"), "%.2f"), fmt(diff(m("tls_profilegate", "proxy"), m("tls_nginx", "proxy")), "%+.1f")
     }
