@@ -1,0 +1,440 @@
+//! End to end: profilegate in forward-auth mode behind real edge proxies, Debian's nginx
+//! (`auth_request`) and Caddy (`forward_auth`), each running the README's configuration block
+//! verbatim (tests/support/edge.rs), with the test OP and the echo upstream as the app: a full
+//! login with a required question through the edge, the answer and identity arriving upstream,
+//! spoofed identity headers removed, anonymous API calls refused with 401, logout.
+
+mod support;
+
+use reqwest::{Response, StatusCode};
+use serde_json::json;
+use support::edge::{Edge, EdgeKind, EdgePorts};
+use support::questions::{company, profiling, COMPANY_LABEL};
+use support::*;
+
+/// Headers a client sends to pass for someone else: none may reach the app with its value.
+const SPOOFED: &[(&str, &str)] = &[
+    ("X-Forwarded-User", "mallory"),
+    ("X-Forwarded-Email", "mallory@evil.example"),
+    ("X-Forwarded-Groups", "admins"),
+    ("X-Profile-Company", "Spoofed Corp"),
+    ("X_Forwarded_User", "mallory"),
+    ("x-forwarded_user", "mallory"),
+    ("X-Profile-Other", "forged"),
+    ("X-Profile-Jwt", "forged.jwt.value"),
+];
+
+/// The OP, the app (echo upstream), profilegate in forward-auth mode and the edge in front.
+struct Setup {
+    op: TestOp,
+    app: EchoUpstream,
+    gate: Proxy,
+    edge: Edge,
+}
+
+impl Setup {
+    async fn start(kind: EdgeKind) -> Setup {
+        let (listener, gate_port) = bind_gate();
+        let app = EchoUpstream::start().await;
+        let edge_port = free_port();
+        let op = TestOp::start(edge_port, json!({}));
+        let public_url = format!("http://127.0.0.1:{edge_port}");
+        let sections = format!(
+            "{}\n[[routes]]\npath = \"/public/\"\npublic = true\n",
+            profiling(&["questions_per_login = 1"], &[company()])
+        );
+        let gate = start_gate_behind(
+            listener,
+            &public_url,
+            &op.issuer,
+            &app.url(),
+            "mode = \"forward_auth\"\ntrusted_proxies = [\"127.0.0.1\"]",
+            &sections,
+        )
+        .await;
+        let ports = EdgePorts {
+            edge: edge_port,
+            gate: gate_port,
+            app: app.port,
+        };
+        let edge = tokio::task::block_in_place(|| Edge::start(kind, ports));
+        Setup {
+            op,
+            app,
+            gate,
+            edge,
+        }
+    }
+
+    /// What a failing assertion should show: the edge's and profilegate's logs, the OP's.
+    fn logs(&self) -> String {
+        format!(
+            "--- {:?} ---\n{}\n--- profilegate ---\n{}\n--- OP ---\n{}",
+            self.edge.kind,
+            self.edge.output(),
+            self.gate.log(),
+            self.op.stderr()
+        )
+    }
+
+    /// Follows the edge's redirects by hand from a navigation to `url` until one leads to
+    /// the OP; returns the chain of edge Locations and the OP's URL.
+    async fn redirects_to_op(&self, browser: &Browser, url: &str) -> (Vec<String>, String) {
+        let mut chain = Vec::new();
+        let mut next = url.to_owned();
+        for _ in 0..5 {
+            let resp = browser.navigate(&next).await;
+            assert!(
+                resp.status().is_redirection(),
+                "{next} answered {} instead of a redirect: {}\n{}",
+                resp.status(),
+                resp.text().await.unwrap_or_default(),
+                self.logs()
+            );
+            let loc = absolute(&next, &location(&resp));
+            if loc.starts_with(&self.op.issuer) {
+                return (chain, loc);
+            }
+            assert!(
+                loc.starts_with(&self.edge.origin()),
+                "a redirect left the edge for {loc}\n{}",
+                self.logs()
+            );
+            chain.push(loc.clone());
+            next = loc;
+        }
+        panic!(
+            "no redirect to the OP from {url}: {chain:?}\n{}",
+            self.logs()
+        );
+    }
+
+    /// Follows the edge's redirects by hand from `url` to the first page that is not one;
+    /// returns the URL that answered and the answer.
+    async fn settle(&self, browser: &Browser, url: &str) -> (String, Response) {
+        let mut next = url.to_owned();
+        for _ in 0..6 {
+            let resp = browser.navigate(&next).await;
+            if !resp.status().is_redirection() {
+                return (next, resp);
+            }
+            let loc = absolute(&next, &location(&resp));
+            assert!(
+                loc.starts_with(&self.edge.origin()),
+                "{next} redirected off the edge to {loc}\n{}",
+                self.logs()
+            );
+            next = loc;
+        }
+        panic!("too many redirects from {url}\n{}", self.logs());
+    }
+
+    /// Asserts that `seen` carries none of [`SPOOFED`]'s values, and no Caddy placeholder text.
+    fn assert_no_spoofed_values(&self, seen: &Recorded) {
+        for (name, value) in &seen.headers {
+            for (_, spoofed) in SPOOFED {
+                assert!(
+                    !value.contains(spoofed),
+                    "the app received the client's {name}: {value}\n{}",
+                    self.logs()
+                );
+            }
+            assert!(
+                !value.contains("{http."),
+                "the app received an unfilled placeholder in {name}: {value}\n{}",
+                self.logs()
+            );
+            assert!(
+                !name.contains('_'),
+                "the app received the client's {name}\n{}",
+                self.logs()
+            );
+        }
+        assert!(seen.header_values("x-profile-other").is_empty(), "{seen:?}");
+    }
+}
+
+/// A navigation to `url` with [`SPOOFED`] headers.
+async fn navigate_spoofed(browser: &Browser, url: &str) -> Response {
+    let mut req = browser
+        .client
+        .get(url)
+        .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8");
+    for (name, value) in SPOOFED {
+        req = req.header(*name, *value);
+    }
+    req.send().await.expect("request")
+}
+
+/// An API call (`Accept: application/json`) to `url`.
+async fn api_call(browser: &Browser, url: &str) -> Response {
+    browser
+        .client
+        .get(url)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("request")
+}
+
+/// Asserts a 401 JSON answer with `error = "unauthenticated"` and no Location.
+async fn assert_unauthenticated(resp: Response, setup: &Setup) {
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{}", setup.logs());
+    assert!(resp.headers().get("location").is_none());
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/json"),
+        "{content_type}"
+    );
+    let body: serde_json::Value = resp.json().await.expect("JSON body");
+    assert_eq!(body["error"], "unauthenticated", "{body}");
+}
+
+/// The first sign-in redirect of a navigation: nginx turns profilegate's 401 into a 302 to
+/// `{prefix}/start?rd=…`, which sends the browser on to the OP; Caddy passes profilegate's 302
+/// to the OP straight through.
+fn assert_sign_in_chain(setup: &Setup, chain: &[String], original: &str, op_url: &str) {
+    match setup.edge.kind {
+        EdgeKind::Nginx => {
+            assert_eq!(chain.len(), 1, "{chain:?}");
+            assert!(
+                chain[0].starts_with(&setup.edge.url("/.profilegate/start?")),
+                "{chain:?}"
+            );
+            assert_eq!(query(&chain[0])["rd"], original);
+        }
+        EdgeKind::Caddy => assert!(chain.is_empty(), "{chain:?}"),
+    }
+    let op_query = query(op_url);
+    assert_eq!(
+        op_query["redirect_uri"],
+        setup.edge.url("/.profilegate/callback")
+    );
+    assert_eq!(op_query["client_id"], CLIENT_ID);
+}
+
+async fn sign_in_answer_and_arrive(kind: EdgeKind) {
+    let setup = Setup::start(kind).await;
+    let browser = Browser::new();
+    let original = "/app/page?tab=2";
+
+    // Anonymous navigation: toward the OP; the app sees nothing.
+    let (chain, op_url) = setup
+        .redirects_to_op(&browser, &setup.edge.url(original))
+        .await;
+    assert_sign_in_chain(&setup, &chain, original, &op_url);
+
+    // Sign in at the OP; its callback comes back through the edge.
+    let callback = browser.sign_in_from(op_url, "alice").await;
+    assert!(
+        callback.starts_with(&setup.edge.url("/.profilegate/callback?")),
+        "{callback}"
+    );
+    let (page_url, page) = setup.settle(&browser, &callback).await;
+    assert_eq!(
+        page.status(),
+        StatusCode::OK,
+        "{page_url}\n{}",
+        setup.logs()
+    );
+    assert!(
+        page_url.starts_with(&setup.edge.url("/.profilegate/profile")),
+        "the required question comes first: {page_url}"
+    );
+    let html = page.text().await.expect("question page");
+    assert!(html.contains(COMPANY_LABEL), "{html}");
+    assert_eq!(
+        setup.app.count(),
+        0,
+        "nothing reached the app before the answer"
+    );
+
+    // A navigation before the answer is sent back to the question (nginx through /start).
+    let (again_url, again) = setup.settle(&browser, &setup.edge.url("/app/other")).await;
+    assert_eq!(again.status(), StatusCode::OK);
+    assert!(
+        again_url.starts_with(&setup.edge.url("/.profilegate/profile")),
+        "{again_url}"
+    );
+    assert_eq!(setup.app.count(), 0);
+
+    // Answer; back where the user was going.
+    let form = [
+        ("company", "Acme Corp"),
+        ("_csrf", &form_value(&html, "_csrf")),
+        ("_question", "company"),
+        ("_rd", &form_value(&html, "_rd")),
+    ];
+    let answered = browser
+        .client
+        .post(setup.edge.url("/.profilegate/profile"))
+        .header("accept", "text/html")
+        .form(&form)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(answered.status(), StatusCode::SEE_OTHER, "{}", setup.logs());
+    let back = absolute(&setup.edge.url("/"), &location(&answered));
+    assert_eq!(back, setup.edge.url(original));
+
+    let arrived = browser.navigate(&back).await;
+    assert_eq!(arrived.status(), StatusCode::OK, "{}", setup.logs());
+    assert_eq!(setup.app.count(), 1);
+    let seen = setup.app.last();
+    assert_eq!(seen.target, original);
+    assert_eq!(seen.header_values("x-forwarded-user"), ["alice"]);
+    assert_eq!(
+        seen.header_values("x-forwarded-email"),
+        ["alice@example.com"]
+    );
+    assert_eq!(seen.header_values("x-profile-company"), ["Acme Corp"]);
+    let jwt = seen
+        .header("x-profile-jwt")
+        .expect("X-Profile-Jwt")
+        .to_owned();
+    let claims = headers::jws_claims(&jwt);
+    assert_eq!(claims["profile"]["company"], "Acme Corp", "{claims}");
+    assert_eq!(claims["sub"], "alice");
+    let verified = headers::verify_profile_jwt(
+        &setup.edge.url("/.profilegate/jwks.json"),
+        &setup.edge.origin(),
+        &setup.app.url(),
+        &jwt,
+    )
+    .unwrap_or_else(|why| panic!("the JWT did not verify: {why}\n{claims}"));
+    assert_eq!(verified["payload"]["profile"]["company"], "Acme Corp");
+    setup.assert_no_spoofed_values(&seen);
+
+    // The same session with every spoofed header: the app gets profilegate's values only.
+    let spoofed = navigate_spoofed(&browser, &setup.edge.url("/app/spoofed")).await;
+    assert_eq!(spoofed.status(), StatusCode::OK, "{}", setup.logs());
+    let seen = setup.app.last();
+    assert_eq!(seen.target, "/app/spoofed");
+    assert_eq!(seen.header_values("x-forwarded-user"), ["alice"]);
+    assert_eq!(seen.header_values("x-profile-company"), ["Acme Corp"]);
+    assert_eq!(seen.header_values("x-profile-jwt"), [jwt.as_str()]);
+    assert!(seen.header_values("x-forwarded-groups").len() <= 1);
+    setup.assert_no_spoofed_values(&seen);
+
+    // An API call with the session passes too.
+    let api = api_call(&browser, &setup.edge.url("/app/api/items")).await;
+    assert_eq!(api.status(), StatusCode::OK);
+    assert_eq!(
+        setup.app.last().header_values("x-forwarded-user"),
+        ["alice"]
+    );
+
+    // Logout through the edge: the session cookie goes, the OP's end-session comes next.
+    let count = setup.app.count();
+    let logout = browser
+        .navigate(&setup.edge.url("/.profilegate/logout"))
+        .await;
+    assert_eq!(logout.status(), StatusCode::FOUND, "{}", setup.logs());
+    assert!(
+        location(&logout).starts_with(&format!("{}/session/end?", setup.op.issuer)),
+        "{}",
+        location(&logout)
+    );
+    assert!(set_cookies(&logout)
+        .iter()
+        .any(|c| c.starts_with("profilegate_session=;")));
+    let (chain, op_url) = setup
+        .redirects_to_op(&browser, &setup.edge.url("/app/after"))
+        .await;
+    assert_sign_in_chain(&setup, &chain, "/app/after", &op_url);
+    assert_unauthenticated(
+        api_call(&browser, &setup.edge.url("/app/api/items")).await,
+        &setup,
+    )
+    .await;
+    assert_eq!(
+        setup.app.count(),
+        count,
+        "nothing reached the app after logout"
+    );
+}
+
+async fn anonymous_requests(kind: EdgeKind) {
+    let setup = Setup::start(kind).await;
+    let browser = Browser::new();
+
+    // An API call without a session: 401 JSON, nothing upstream (spoofed identity or not).
+    assert_unauthenticated(
+        api_call(&browser, &setup.edge.url("/app/api/items")).await,
+        &setup,
+    )
+    .await;
+    let mut spoofed_api = browser
+        .client
+        .get(setup.edge.url("/app/api/items"))
+        .header("accept", "application/json");
+    for (name, value) in SPOOFED {
+        spoofed_api = spoofed_api.header(*name, *value);
+    }
+    assert_unauthenticated(spoofed_api.send().await.expect("request"), &setup).await;
+
+    // A navigation without a session: toward the OP, nothing upstream.
+    let (chain, op_url) = setup
+        .redirects_to_op(&browser, &setup.edge.url("/app/page"))
+        .await;
+    assert_sign_in_chain(&setup, &chain, "/app/page", &op_url);
+    assert_eq!(setup.app.count(), 0);
+
+    // The forward-auth endpoint is the edge's alone.
+    let direct = browser
+        .client
+        .get(setup.edge.url("/.profilegate/auth"))
+        .header("x-forwarded-uri", "/app/page")
+        .header("x-original-uri", "/app/page")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(direct.status(), StatusCode::NOT_FOUND, "{}", setup.logs());
+
+    // A public route: the app answers, with no identity and none of the client's.
+    let public = navigate_spoofed(&browser, &setup.edge.url("/public/info")).await;
+    assert_eq!(public.status(), StatusCode::OK, "{}", setup.logs());
+    let seen = setup.app.last();
+    assert_eq!(seen.target, "/public/info");
+    for name in [
+        "x-forwarded-user",
+        "x-forwarded-email",
+        "x-forwarded-groups",
+        "x-forwarded-preferred-username",
+        "x-profile-company",
+        "x-profile-jwt",
+    ] {
+        assert!(
+            seen.header_values(name).is_empty(),
+            "{name} reached the app: {seen:?}\n{}",
+            setup.logs()
+        );
+    }
+    setup.assert_no_spoofed_values(&seen);
+    assert_eq!(setup.app.count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_sign_in_question_and_identity_reach_the_app() {
+    sign_in_answer_and_arrive(EdgeKind::Nginx).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caddy_sign_in_question_and_identity_reach_the_app() {
+    sign_in_answer_and_arrive(EdgeKind::Caddy).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_refuses_anonymous_api_calls_and_strips_spoofed_identity() {
+    anonymous_requests(EdgeKind::Nginx).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caddy_refuses_anonymous_api_calls_and_strips_spoofed_identity() {
+    anonymous_requests(EdgeKind::Caddy).await;
+}
