@@ -33,14 +33,15 @@ struct Setup {
 }
 
 impl Setup {
-    async fn start(kind: EdgeKind) -> Setup {
+    /// `extra_sections` (whole TOML tables) are appended to profilegate's configuration.
+    async fn start(kind: EdgeKind, extra_sections: &str) -> Setup {
         let (listener, gate_port) = bind_gate();
         let app = EchoUpstream::start().await;
         let edge_port = free_port();
         let op = TestOp::start(edge_port, json!({}));
         let public_url = format!("http://127.0.0.1:{edge_port}");
         let sections = format!(
-            "{}\n[[routes]]\npath = \"/public/\"\npublic = true\n",
+            "{}\n[[routes]]\npath = \"/public/\"\npublic = true\n{extra_sections}",
             profiling(&["questions_per_login = 1"], &[company()])
         );
         let gate = start_gate_behind(
@@ -218,16 +219,14 @@ fn assert_sign_in_chain(setup: &Setup, chain: &[String], original: &str, op_url:
     assert_eq!(op_query["client_id"], CLIENT_ID);
 }
 
-async fn sign_in_answer_and_arrive(kind: EdgeKind) {
-    let setup = Setup::start(kind).await;
-    let browser = Browser::new();
-    let original = "/app/page?tab=2";
-
+/// Signs `browser` in as alice through the edge from a navigation to `original`, answers the
+/// required question and arrives at `original`: asserts each step and what the app received.
+async fn sign_in_and_answer(setup: &Setup, browser: &Browser, original: &str) -> Recorded {
     // Anonymous navigation: toward the OP; the app sees nothing.
     let (chain, op_url) = setup
-        .redirects_to_op(&browser, &setup.edge.url(original))
+        .redirects_to_op(browser, &setup.edge.url(original))
         .await;
-    assert_sign_in_chain(&setup, &chain, original, &op_url);
+    assert_sign_in_chain(setup, &chain, original, &op_url);
 
     // Sign in at the OP; its callback comes back through the edge.
     let callback = browser.sign_in_from(op_url, "alice").await;
@@ -309,6 +308,17 @@ async fn sign_in_answer_and_arrive(kind: EdgeKind) {
     .unwrap_or_else(|why| panic!("the JWT did not verify: {why}\n{claims}"));
     assert_eq!(verified["payload"]["profile"]["company"], "Acme Corp");
     setup.assert_no_spoofed_values(&seen);
+    seen
+}
+
+async fn sign_in_answer_and_arrive(kind: EdgeKind) {
+    let setup = Setup::start(kind, "").await;
+    let browser = Browser::new();
+    let seen = sign_in_and_answer(&setup, &browser, "/app/page?tab=2").await;
+    let jwt = seen
+        .header("x-profile-jwt")
+        .expect("X-Profile-Jwt")
+        .to_owned();
 
     // The same session with every spoofed header: the app gets profilegate's values only.
     let spoofed = navigate_spoofed(&browser, &setup.edge.url("/app/spoofed")).await;
@@ -360,7 +370,7 @@ async fn sign_in_answer_and_arrive(kind: EdgeKind) {
 }
 
 async fn anonymous_requests(kind: EdgeKind) {
-    let setup = Setup::start(kind).await;
+    let setup = Setup::start(kind, "").await;
     let browser = Browser::new();
 
     // An API call without a session: 401 JSON, nothing upstream (spoofed identity or not).
@@ -417,6 +427,60 @@ async fn anonymous_requests(kind: EdgeKind) {
     }
     setup.assert_no_spoofed_values(&seen);
     assert_eq!(setup.app.count(), 1);
+}
+
+/// With `session.idle_timeout = "10s"` profilegate re-seals the session cookie every 2 s of
+/// activity and puts it on the auth answer's `200`: nginx passes it to the browser (the
+/// README's `add_header Set-Cookie`); Caddy 2.6 cannot (what the README says about
+/// `idle_timeout` behind Caddy).
+async fn renewed_session_cookie(kind: EdgeKind, reaches_the_browser: bool) {
+    let session = format!("\n[session]\nsecret = \"{SESSION_SECRET}\"\nidle_timeout = \"10s\"\n");
+    let setup = Setup::start(kind, &session).await;
+    let browser = Browser::new();
+    sign_in_and_answer(&setup, &browser, "/app/start").await;
+    let before = browser.cookies_for(&setup.edge.url("/"));
+    tokio::time::sleep(std::time::Duration::from_millis(3_100)).await;
+
+    let resp = browser.navigate(&setup.edge.url("/app/later")).await;
+    assert_eq!(resp.status(), StatusCode::OK, "{}", setup.logs());
+    let renewed: Vec<String> = set_cookies(&resp)
+        .into_iter()
+        .filter(|c| c.starts_with("profilegate_session="))
+        .collect();
+    assert_eq!(
+        setup.app.last().header_values("x-forwarded-user"),
+        ["alice"]
+    );
+    if reaches_the_browser {
+        assert_eq!(
+            renewed.len(),
+            1,
+            "{:?}\n{}",
+            set_cookies(&resp),
+            setup.logs()
+        );
+        assert_ne!(browser.cookies_for(&setup.edge.url("/")), before);
+        // The renewed cookie is a working session.
+        let next = browser.navigate(&setup.edge.url("/app/next")).await;
+        assert_eq!(next.status(), StatusCode::OK);
+        assert_eq!(
+            setup.app.last().header_values("x-forwarded-user"),
+            ["alice"]
+        );
+    } else {
+        assert!(renewed.is_empty(), "{renewed:?}");
+        assert_eq!(browser.cookies_for(&setup.edge.url("/")), before);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_passes_the_renewed_session_cookie_to_the_browser() {
+    renewed_session_cookie(EdgeKind::Nginx, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caddy_2_6_does_not_pass_the_renewed_session_cookie() {
+    renewed_session_cookie(EdgeKind::Caddy, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
