@@ -234,7 +234,7 @@ async fn sign_in_and_answer(setup: &Setup, browser: &Browser, original: &str) ->
         callback.starts_with(&setup.edge.url("/.profilegate/callback?")),
         "{callback}"
     );
-    let (page_url, page) = setup.settle(&browser, &callback).await;
+    let (page_url, page) = setup.settle(browser, &callback).await;
     assert_eq!(
         page.status(),
         StatusCode::OK,
@@ -254,7 +254,7 @@ async fn sign_in_and_answer(setup: &Setup, browser: &Browser, original: &str) ->
     );
 
     // A navigation before the answer is sent back to the question (nginx through /start).
-    let (again_url, again) = setup.settle(&browser, &setup.edge.url("/app/other")).await;
+    let (again_url, again) = setup.settle(browser, &setup.edge.url("/app/other")).await;
     assert_eq!(again.status(), StatusCode::OK);
     assert!(
         again_url.starts_with(&setup.edge.url("/.profilegate/profile")),
@@ -387,6 +387,21 @@ async fn anonymous_requests(kind: EdgeKind) {
         spoofed_api = spoofed_api.header(*name, *value);
     }
     assert_unauthenticated(spoofed_api.send().await.expect("request"), &setup).await;
+    // A client naming a public route as "the original request" asks about its own request
+    // all the same: the edge sets those headers itself.
+    let disguised = browser
+        .client
+        .get(setup.edge.url("/app/api/items"))
+        .header("accept", "application/json")
+        .header("x-original-uri", "/public/info")
+        .header("x-forwarded-uri", "/public/info")
+        .header("x-original-method", "OPTIONS")
+        .header("x-forwarded-method", "OPTIONS")
+        .send()
+        .await
+        .expect("request");
+    assert_unauthenticated(disguised, &setup).await;
+    assert_eq!(setup.app.count(), 0);
 
     // A navigation without a session: toward the OP, nothing upstream.
     let (chain, op_url) = setup
