@@ -10,6 +10,7 @@ use reqwest::{Response, StatusCode};
 use serde_json::json;
 use support::edge::{Edge, EdgeKind, EdgePorts};
 use support::questions::{company, profiling, COMPANY_LABEL};
+use support::raw;
 use support::*;
 
 /// Headers a client sends to pass for someone else: none may reach the app with its value.
@@ -22,6 +23,29 @@ const SPOOFED: &[(&str, &str)] = &[
     ("x-forwarded_user", "mallory"),
     ("X-Profile-Other", "forged"),
     ("X-Profile-Jwt", "forged.jwt.value"),
+];
+
+/// Request targets that name `/app/secret` (protected) in a way that begins like
+/// profilegate's prefix or the public route `/public/`, sent as written.
+const DISGUISED_TARGETS: &[&str] = &[
+    "/.profilegate/../app/secret",
+    "/.profilegate/%2e%2e/app/secret",
+    "/.profilegate/%2E%2E/app/secret",
+    "/.profilegate/..%2fapp/secret",
+    "/.profilegate/..%2Fapp/secret",
+    "/.profilegate/%2e%2e%2fapp/secret",
+    "/.profilegate/x/..%2f..%2fapp/secret",
+    "/.profilegate%2f..%2fapp/secret",
+    "/.profilegate/./../app/secret",
+    "/.profilegate//../app/secret",
+    "/%2eprofilegate/../app/secret",
+    "/public/../app/secret",
+    "/public/%2e%2e/app/secret",
+    "/public/..%2fapp/secret",
+    "/public%2f..%2fapp/secret",
+    "/public/..;/app/secret",
+    "//public/../app/secret",
+    "/public/.%2e/app/secret",
 ];
 
 /// The OP, the app (echo upstream), profilegate in forward-auth mode and the edge in front.
@@ -444,6 +468,28 @@ async fn anonymous_requests(kind: EdgeKind) {
     assert_eq!(setup.app.count(), 1);
 }
 
+/// Spellings of a protected path that begin like profilegate's prefix or a public route: the
+/// edge and profilegate must agree that they are the protected path (or refuse them); the app
+/// never receives one without a session.
+async fn disguised_targets(kind: EdgeKind) {
+    let setup = Setup::start(kind, "").await;
+    let mut reached = Vec::new();
+    for target in DISGUISED_TARGETS {
+        let before = setup.app.count();
+        let headers = [("Accept".to_owned(), "application/json".to_owned())];
+        let resp = raw::request(setup.edge.port, "GET", target, &headers).await;
+        if setup.app.count() > before {
+            reached.push(format!("{target} ({})", resp.status));
+        }
+    }
+    assert!(
+        reached.is_empty(),
+        "these reached the app without a session: {reached:#?}\napp saw: {:#?}\n{}",
+        setup.app.requests(),
+        setup.logs()
+    );
+}
+
 /// With `session.idle_timeout = "10s"` profilegate re-seals the session cookie every 2 s of
 /// activity and puts it on the auth answer's `200`: nginx passes it to the browser (the
 /// README's `add_header Set-Cookie`); Caddy 2.6 cannot (what the README says about
@@ -486,6 +532,16 @@ async fn renewed_session_cookie(kind: EdgeKind, reaches_the_browser: bool) {
         assert!(renewed.is_empty(), "{renewed:?}");
         assert_eq!(browser.cookies_for(&setup.edge.url("/")), before);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_never_lets_a_disguised_protected_path_through() {
+    disguised_targets(EdgeKind::Nginx).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caddy_never_lets_a_disguised_protected_path_through() {
+    disguised_targets(EdgeKind::Caddy).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
