@@ -15,7 +15,8 @@ use support::*;
 const FORWARD_AUTH: &str = "mode = \"forward_auth\"\ntrusted_proxies = [\"127.0.0.1\"]";
 
 async fn env() -> TestEnv {
-    TestEnv::start_full(FORWARD_AUTH, &profiling(&[], &[company()]), json!({})).await
+    let sections = profiling(&[], &[company()]) + "\n[log]\naccess = true\nformat = \"json\"\n";
+    TestEnv::start_full(FORWARD_AUTH, &sections, json!({})).await
 }
 
 /// Asks `/.profilegate/auth` about `original` (path and query) as Caddy does (`nginx`: as nginx
@@ -148,6 +149,16 @@ async fn the_edge_gets_proxy_modes_decision_in_its_own_form() {
         .unwrap_or_else(|why| panic!("the JWT did not verify: {why}"));
         assert_eq!(claims["payload"]["profile"]["company"], "Acme, Inc.");
     }
+    // The access line names the original request and what the edge was told.
+    let log = env.proxy.log();
+    let line = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("\"outcome\":\"auth_allowed\""))
+        .unwrap_or_else(|| panic!("no auth_allowed access line:\n{log}"));
+    assert!(line.contains("\"path\":\"/.profilegate/auth\""), "{line}");
+    assert!(line.contains("\"original_path\":\"/app/page\""), "{line}");
+    assert!(line.contains("\"sub\":\"alice\""), "{line}");
     // `start` with nothing due goes straight to the target.
     let through = browser
         .navigate(&env.proxy.url("/.profilegate/start?rd=%2Fapp%2Fpage"))

@@ -253,9 +253,13 @@ impl Gate {
             }
         }
 
-        note.outcome = traced::outcome(decision);
+        let asked_by_edge = matches!(asking, Some(Asking::Edge { .. }));
+        note.outcome = traced::outcome(decision, asked_by_edge);
         if self.access_log {
             note.sub = user.as_ref().map(|u| u.session.sub.clone());
+            if asked_by_edge {
+                note.original = Some(request.head().uri.path().to_owned());
+            }
         }
         // Who is signed in, for an error page's sign-out button; copied only off the hot path
         // (a forwarded request renders no page of ours, or its own error below).
