@@ -286,6 +286,16 @@ async fn sign_in_and_answer(setup: &Setup, browser: &Browser, original: &str) ->
     );
     assert_eq!(setup.app.count(), 0);
 
+    // An API call before the answer: 403 (profilegate's JSON through Caddy; nginx's
+    // auth_request keeps the status and answers with its own page).
+    let api = api_call(browser, &setup.edge.url("/app/api/items")).await;
+    assert_eq!(api.status(), StatusCode::FORBIDDEN, "{}", setup.logs());
+    if setup.edge.kind == EdgeKind::Caddy {
+        let body: serde_json::Value = api.json().await.expect("JSON body");
+        assert!(body["error"].is_string(), "{body}");
+    }
+    assert_eq!(setup.app.count(), 0);
+
     // Answer; back where the user was going.
     let form = [
         ("company", "Acme Corp"),
