@@ -15,6 +15,8 @@ pub mod child;
 #[allow(dead_code)]
 pub mod edge;
 #[allow(dead_code)]
+pub mod edge_setup;
+#[allow(dead_code)]
 pub mod funnel;
 #[allow(dead_code)]
 pub mod headers;
