@@ -7,7 +7,7 @@
 mod support;
 
 use reqwest::StatusCode;
-use support::edge::EdgeKind;
+use support::edge::{Edge, EdgeKind};
 use support::edge_setup::*;
 use support::questions::COMPANY_LABEL;
 use support::raw;
@@ -335,6 +335,44 @@ async fn renewed_session_cookie(kind: EdgeKind, reaches_the_browser: bool) {
         assert!(renewed.is_empty(), "{renewed:?}");
         assert_eq!(browser.cookies_for(&setup.edge.url("/")), before);
     }
+}
+
+/// An edge that cannot start fails the test at once with what it wrote.
+fn broken_edge_fails_with_its_output(kind: EdgeKind, block: &str, expected: &str) {
+    let started = std::time::Instant::now();
+    let failure = std::panic::catch_unwind(|| {
+        Edge::start_block(kind, block, free_port());
+    })
+    .expect_err("a broken configuration must fail the start");
+    let message = failure
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
+    assert!(message.contains("exited"), "{message}");
+    assert!(message.contains(expected), "{message}");
+    assert!(
+        started.elapsed() < support::edge::EDGE_READY_LIMIT,
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn an_nginx_that_cannot_start_fails_with_its_output() {
+    broken_edge_fails_with_its_output(
+        EdgeKind::Nginx,
+        "server { listen 127.0.0.1:1; no_such_directive on; }",
+        "no_such_directive",
+    );
+}
+
+#[test]
+fn a_caddy_that_cannot_start_fails_with_its_output() {
+    broken_edge_fails_with_its_output(
+        EdgeKind::Caddy,
+        "http://127.0.0.1:1 {\n\tno_such_directive\n}",
+        "no_such_directive",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

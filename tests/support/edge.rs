@@ -105,13 +105,19 @@ pub struct Edge {
 impl Edge {
     /// Starts `kind` on the README's block for `ports` and waits until `ports.edge` accepts.
     pub fn start(kind: EdgeKind, ports: EdgePorts) -> Edge {
-        let block = with_ports(&readme_block(kind), ports);
+        Self::start_block(kind, &with_ports(&readme_block(kind), ports), ports.edge)
+    }
+
+    /// Starts `kind` on `block` (a `server { }` block for nginx, a site block for Caddy) and
+    /// waits until `port` accepts; fails with the edge's output if it exits or misses the
+    /// deadline.
+    pub fn start_block(kind: EdgeKind, block: &str, port: u16) -> Edge {
         let dir = tempfile::tempdir().expect("tempdir for the edge");
         let stderr_path = dir.path().join("stderr");
         let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
         let mut cmd = match kind {
-            EdgeKind::Nginx => nginx_command(dir.path(), &block),
-            EdgeKind::Caddy => caddy_command(dir.path(), &block),
+            EdgeKind::Nginx => nginx_command(dir.path(), block),
+            EdgeKind::Caddy => caddy_command(dir.path(), block),
         };
         let child = cmd
             .stdin(Stdio::null())
@@ -121,7 +127,7 @@ impl Edge {
             .unwrap_or_else(|e| panic!("{kind:?} could not be started: {e}"));
         let mut edge = Edge {
             kind,
-            port: ports.edge,
+            port,
             child: Some(child),
             stderr_path,
             dir,
