@@ -7,10 +7,11 @@
 #   BENCH_SCENARIO=forward_auth tests/bench/edge.sh  # or tls: one of them
 #   DURATION=1 ROUNDS=1 WARMUP=0 tests/bench/edge.sh # a short smoke run
 #
-# forward_auth: an edge nginx with `auth_request` (the README's shape: `{prefix}/auth` internal,
-#   X-Original-URI/-Method, the identity and profile headers copied upstream with
-#   auth_request_set, 401 turned into the sign-in redirect) in front of the upstream; the auth
-#   subrequest goes to
+# forward_auth: an edge nginx with `auth_request` in front of the upstream: the README's server
+#   block, verbatim but for its addresses and keep-alive (`{prefix}/auth` internal,
+#   X-Original-URI/-Method, client identity headers cleared with headers-more, the identity and
+#   profile headers copied upstream, 401 turned into the sign-in redirect); the auth subrequest
+#   goes to
 #     (a) profilegate in `server.mode = "forward_auth"`, for a user who signed in through the
 #         edge (401 -> /.profilegate/start -> the OP -> the question page -> back), the question
 #         answered: every request is a 200 with X-Forwarded-User, X-Profile-Company and
@@ -19,7 +20,7 @@
 #   Both edges are server blocks of one edge nginx, identical but for where the subrequest goes
 #   (a third one, without auth_request, is the reference: the edge's own cost);
 #   the subrequests use a keep-alive pool (EDGE_AUTH_KEEPALIVE=0: a new connection each, as the
-#   README's minimal configuration). Reported: requests/s of the whole chain, the auth
+#   README's block has it), the upstream one in every chain. Reported: requests/s of the whole chain, the auth
 #   service's CPU per request (profilegate's process; the floor nginx's master and workers) and
 #   the edge nginx's CPU per request separately.
 # tls: profilegate with a TLS listener (server.tls_cert_file/tls_key_file) in front of the
@@ -170,55 +171,32 @@ if ((WITH_FA)); then
   FLOOR_PID=$STARTED_PID
   wait_http "the auth floor nginx" "$FLOOR_PID" "http://127.0.0.1:$FLOOR_PORT/" 10 200
 
-  # edge_server PORT AUTH_POOL: one edge server block; only the auth pool differs.
+  # The README's nginx server block, verbatim (the one tests/forward_auth.rs runs), its addresses
+  # replaced: edge_server PORT AUTH_POOL prints it listening on PORT, asking AUTH_POOL.
+  README_NGINX=$(awk '/^<!-- tested: tests\/forward_auth.rs nginx -->$/ { on = 1; next }
+    on && /^```nginx$/ { body = 1; next }
+    body && /^```$/ { exit }
+    body { print }' "$ROOT/README.md")
+  for needle in 'listen 127.0.0.1:8000;' 'proxy_pass http://127.0.0.1:4180;' 'proxy_pass http://127.0.0.1:3000;' more_clear_input_headers; do
+    [[ "$README_NGINX" == *"$needle"* ]] || die "the README's nginx block (<!-- tested: tests/forward_auth.rs nginx -->) lacks '$needle'"
+  done
+  HEADERS_MORE=/usr/lib/nginx/modules/ngx_http_headers_more_filter_module.so
+  if [[ ! -f "$HEADERS_MORE" ]]; then
+    say "installing Debian packages: libnginx-mod-http-headers-more-filter (the README's nginx block uses it)"
+    apt_install libnginx-mod-http-headers-more-filter || die "apt-get install libnginx-mod-http-headers-more-filter failed"
+  fi
+  # Keep-alive to the upstream in every chain (as the reference's); to the auth service unless
+  # EDGE_AUTH_KEEPALIVE=0 (the README's block as it is: a new connection per subrequest).
+  KEEPALIVE='proxy_http_version 1.1; proxy_set_header Connection "";'
   edge_server() {
-    local pool_lines=""
-    ((EDGE_AUTH_KEEPALIVE)) && pool_lines='proxy_http_version 1.1;
-      proxy_set_header Connection "";'
-    cat <<EOF
-  server {
-    listen 127.0.0.1:$1;
-    location = /.profilegate/auth {
-      internal;
-      proxy_pass http://$2;
-      $pool_lines
-      proxy_pass_request_body off;
-      proxy_set_header Content-Length "";
-      proxy_set_header X-Original-URI \$request_uri;
-      proxy_set_header X-Original-Method \$request_method;
-    }
-    location /.profilegate/ { proxy_pass http://$2; }
-    location / {
-      auth_request /.profilegate/auth;
-      auth_request_set \$pg_user \$upstream_http_x_forwarded_user;
-      auth_request_set \$pg_email \$upstream_http_x_forwarded_email;
-      auth_request_set \$pg_username \$upstream_http_x_forwarded_preferred_username;
-      auth_request_set \$pg_groups \$upstream_http_x_forwarded_groups;
-      auth_request_set \$pg_company \$upstream_http_x_profile_company;
-      auth_request_set \$pg_jwt \$upstream_http_x_profile_jwt;
-      auth_request_set \$pg_location \$upstream_http_location;
-      auth_request_set \$pg_cookie \$upstream_http_set_cookie;
-      error_page 401 = @profilegate_signin;
-      proxy_set_header X-Forwarded-User \$pg_user;
-      proxy_set_header X-Forwarded-Email \$pg_email;
-      proxy_set_header X-Forwarded-Preferred-Username \$pg_username;
-      proxy_set_header X-Forwarded-Groups \$pg_groups;
-      proxy_set_header X-Profile-Company \$pg_company;
-      proxy_set_header X-Profile-Jwt \$pg_jwt;
-      add_header Set-Cookie \$pg_cookie;
-      proxy_pass http://app;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-    }
-    location @profilegate_signin {
-      if (\$pg_location) { return 302 \$pg_location; }
-      default_type application/json;
-      return 401 '{"error":"unauthenticated","message":"Sign in first."}';
-    }
-  }
-EOF
+    local auth="proxy_pass http://$2;"
+    ((EDGE_AUTH_KEEPALIVE)) && auth+=" $KEEPALIVE"
+    sed -e "s|listen 127.0.0.1:8000;|listen 127.0.0.1:$1;|" \
+      -e "s|proxy_pass http://127.0.0.1:4180;|$auth|" \
+      -e "s|proxy_pass http://127.0.0.1:3000;|proxy_pass http://app; $KEEPALIVE|" <<<"$README_NGINX"
   }
   {
+    echo "load_module $HEADERS_MORE;"
     nginx_main "$TMP/edge"
     printf '  upstream app { server 127.0.0.1:%s; keepalive 64; }\n' "$UP_PORT"
     printf '  upstream profilegate_auth { server 127.0.0.1:%s; keepalive 64; }\n' "$FA_PORT"
