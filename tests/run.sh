@@ -46,6 +46,8 @@ command -v npm >/dev/null 2>&1 || missing+=(npm)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 # wrk: tests/reload.rs drives load through twenty configuration reloads.
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+# curl (with nghttp2): tests/tls.rs and tests/http2.rs (TLS versions, --http2, h2c).
+command -v curl >/dev/null 2>&1 || missing+=(curl)
 # Installed without recommends: dbconfig-sqlite3 makes apt pick SQLite (not a MariaDB client)
 # for the package's database configuration.
 light=()

@@ -222,7 +222,7 @@ pub async fn start_gate_full(
 
 /// Writes the configuration of a proxy on `port` (admin listener, store and log in a new
 /// temporary directory) and returns it, not started.
-fn configured(
+pub fn configured(
     port: u16,
     issuer: &str,
     upstream: &str,
