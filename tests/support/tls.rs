@@ -239,19 +239,25 @@ pub fn op_clients(origin: &str) -> serde_json::Value {
     })
 }
 
-/// Runs curl with `args` (within 30 s) and returns (exit code, stdout, stderr).
-pub fn curl(args: &[&str]) -> (Option<i32>, String, String) {
-    let out = output_within(
-        Command::new("curl")
-            .args(["-sS", "--max-time", "20"])
-            .args(args),
-        "curl",
-        Duration::from_secs(30),
-    )
-    .expect("curl runs (the test command installs it)");
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+/// Runs curl with `args` (within 30 s) and returns (exit code, stdout, stderr). On a blocking
+/// thread: the test's runtime keeps serving the echo upstream meanwhile.
+pub async fn curl(args: &[&str]) -> (Option<i32>, String, String) {
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        let out = output_within(
+            Command::new("curl")
+                .args(["-sS", "--max-time", "20"])
+                .args(&args),
+            "curl",
+            Duration::from_secs(30),
+        )
+        .expect("curl runs (the test command installs it)");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    })
+    .await
+    .expect("curl's thread")
 }
