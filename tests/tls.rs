@@ -12,33 +12,8 @@ use bytes::Bytes;
 use http_body_util::Empty;
 use hyper_util::rt::TokioIo;
 use reqwest::StatusCode;
-use support::tls::{curl, op_clients, served_certificate, tls_proxy, TestCerts};
+use support::tls::{curl, served_certificate, tls_browser, tls_env, TestCerts};
 use support::*;
-
-const PUBLIC: &str = "[[routes]]\npath = \"/pub/\"\npublic = true\n";
-
-/// OP + echo upstream + profilegate with TLS (`leaf1`), the OP's client registered for the
-/// https origin; `extra_server` goes into `[server]`.
-async fn tls_env(certs: &TestCerts, extra_server: &str) -> TestEnv {
-    let port = free_port();
-    let op = TestOp::start(port, op_clients(&format!("https://127.0.0.1:{port}")));
-    let upstream = EchoUpstream::start().await;
-    let mut proxy = tls_proxy(
-        certs,
-        port,
-        &op.issuer,
-        &upstream.url(),
-        extra_server,
-        "",
-        PUBLIC,
-    );
-    proxy.spawn(true).await;
-    TestEnv {
-        op,
-        upstream,
-        proxy,
-    }
-}
 
 #[tokio::test]
 async fn https_reaches_the_upstream_with_tls_1_2_and_1_3_only() {
@@ -94,16 +69,7 @@ async fn https_reaches_the_upstream_with_tls_1_2_and_1_3_only() {
 async fn full_login_over_https_sets_secure_cookies_and_identity_reaches_the_upstream() {
     let certs = TestCerts::make();
     let env = tls_env(&certs, "").await;
-    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
-    let pem = std::fs::read(certs.ca()).expect("CA");
-    let client = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("CA"))
-        .redirect(reqwest::redirect::Policy::none())
-        .cookie_provider(jar.clone())
-        .timeout(Duration::from_secs(20))
-        .build()
-        .expect("client");
-    let browser = Browser { jar, client };
+    let browser = tls_browser(&certs);
     let callback_url = browser.sign_in_at_op(&env.proxy.url("/app"), "alice").await;
     assert!(
         callback_url.starts_with(&env.proxy.url("/.profilegate/callback")),

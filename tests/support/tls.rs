@@ -15,6 +15,47 @@ use tokio_rustls::client::TlsStream;
 
 use super::child::{output_within, COMMAND_LIMIT};
 use super::proxy::{configured, Proxy};
+use super::{free_port, EchoUpstream, TestEnv, TestOp};
+
+/// A public prefix: forwarded without a session.
+pub const PUBLIC: &str = "[[routes]]\npath = \"/pub/\"\npublic = true\n";
+
+/// OP + echo upstream + profilegate (the binary) with TLS (`leaf1`) and the [`PUBLIC`] route,
+/// the OP's client registered for the https origin; `extra_server` goes into `[server]`.
+pub async fn tls_env(certs: &TestCerts, extra_server: &str) -> TestEnv {
+    let port = free_port();
+    let op = TestOp::start(port, op_clients(&format!("https://127.0.0.1:{port}")));
+    let upstream = EchoUpstream::start().await;
+    let mut proxy = tls_proxy(
+        certs,
+        port,
+        &op.issuer,
+        &upstream.url(),
+        extra_server,
+        "",
+        PUBLIC,
+    );
+    proxy.spawn(true).await;
+    TestEnv {
+        op,
+        upstream,
+        proxy,
+    }
+}
+
+/// A browser (cookies, no redirects followed) that trusts the test CA.
+pub fn tls_browser(certs: &TestCerts) -> super::Browser {
+    let jar = Arc::new(reqwest::cookie::Jar::default());
+    let pem = std::fs::read(certs.ca()).expect("CA");
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("CA"))
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_provider(jar.clone())
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client");
+    super::Browser { jar, client }
+}
 
 /// A test CA and two leaf certificates signed by it (`leaf1`, `leaf2`: different keys, serials
 /// and subjects), all valid for 127.0.0.1 and localhost.
