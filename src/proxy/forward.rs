@@ -63,6 +63,13 @@ struct Pooled {
     used: Instant,
 }
 
+/// `upstream.http2`: the connector (ALPN `h2` only) and the worker's one HTTP/2 connection,
+/// made on first use and again once it has closed.
+struct Http2Upstream {
+    connector: HttpsConnector<HttpConnector>,
+    shared: Mutex<Option<http2::SendRequest<Incoming>>>,
+}
+
 /// One worker's client for the configured upstream.
 pub struct Upstream {
     connector: HttpsConnector<HttpConnector>,
@@ -70,12 +77,8 @@ pub struct Upstream {
     read_timeout: Duration,
     preserve_header_case: bool,
     pool: Mutex<Vec<Pooled>>,
-    /// `upstream.http2`: the connector (ALPN `h2` only) and the worker's one HTTP/2
-    /// connection, made on first use and again once it has closed.
-    h2: Option<(
-        HttpsConnector<HttpConnector>,
-        Mutex<Option<http2::SendRequest<Incoming>>>,
-    )>,
+    /// `upstream.http2`: its connector and connection.
+    h2: Option<Http2Upstream>,
 }
 
 /// The request URI of `upstream.url` (`scheme://host:port/`), as every forwarded request
@@ -103,9 +106,10 @@ impl Upstream {
             read_timeout: config.read_timeout,
             preserve_header_case: config.preserve_header_case,
             pool: Mutex::new(Vec::new()),
-            h2: config
-                .http2
-                .then(|| (h2_connector(config.connect_timeout), Mutex::new(None))),
+            h2: config.http2.then(|| Http2Upstream {
+                connector: h2_connector(config.connect_timeout),
+                shared: Mutex::new(None),
+            }),
         })
     }
 
@@ -117,9 +121,9 @@ impl Upstream {
     /// Sends `req` (its head already prepared) and waits for the response head.
     pub async fn send(&self, req: Request<Incoming>) -> Result<Response<Incoming>, ForwardError> {
         let mut req = req;
-        if let Some((connector, shared)) = &self.h2 {
+        if let Some(h2) = &self.h2 {
             if !req.headers().contains_key(UPGRADE) {
-                return self.send_h2(connector, shared, req).await;
+                return self.send_h2(h2, req).await;
             }
         }
         // HTTP/1.1 whatever the client spoke (an HTTP/2 request arrives in origin form with
@@ -149,8 +153,7 @@ impl Upstream {
     /// `Host` becomes `:authority` (RFC 9113 §8.3.1).
     async fn send_h2(
         &self,
-        connector: &HttpsConnector<HttpConnector>,
-        shared: &Mutex<Option<http2::SendRequest<Incoming>>>,
+        h2: &Http2Upstream,
         mut req: Request<Incoming>,
     ) -> Result<Response<Incoming>, ForwardError> {
         *req.version_mut() = Version::HTTP_2;
@@ -163,7 +166,8 @@ impl Upstream {
             target.path_and_query = Some(PathAndQuery::from_static("/"));
         }
         *req.uri_mut() = Uri::from_parts(target)?;
-        let open = shared
+        let open = h2
+            .shared
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .as_ref()
@@ -172,8 +176,8 @@ impl Upstream {
         let mut sender = match open {
             Some(sender) => sender,
             None => {
-                let sender = self.connect_h2(connector).await?;
-                *shared.lock().unwrap_or_else(|p| p.into_inner()) = Some(sender.clone());
+                let sender = self.connect_h2(&h2.connector).await?;
+                *h2.shared.lock().unwrap_or_else(|p| p.into_inner()) = Some(sender.clone());
                 sender
             }
         };

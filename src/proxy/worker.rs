@@ -75,7 +75,10 @@ impl Worker {
         h2.timer(TokioTimer::new())
             // The decoded header list (HPACK): the same bound as an HTTP/1.1 head.
             .max_header_list_size(u32::try_from(gate.max_request_head_bytes).unwrap_or(u32::MAX))
-            .max_concurrent_streams(128);
+            .max_concurrent_streams(128)
+            // Pings find a client that vanished without closing (HTTP/1.1 has its head timeout).
+            .keep_alive_interval(Some(Duration::from_secs(60)))
+            .keep_alive_timeout(Duration::from_secs(20));
         Self {
             gate: Arc::new(ArcSwap::from_pointee(gate)),
             http,
