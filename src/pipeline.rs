@@ -111,6 +111,10 @@ pub struct Routes {
     pub frontchannel_logout: String,
     /// Where the OP posts logout tokens (OpenID Connect Back-Channel Logout 1.0).
     pub backchannel_logout: String,
+    /// Forward-auth mode: the edge proxy's question "may this request pass?".
+    pub auth: String,
+    /// A browser's way in: sign in (or answer what is due), then go to `?rd=`.
+    pub start: String,
 }
 
 impl Routes {
@@ -130,6 +134,8 @@ impl Routes {
             api_me: format!("{prefix}/api/me"),
             frontchannel_logout: format!("{prefix}/frontchannel-logout"),
             backchannel_logout: format!("{prefix}/backchannel-logout"),
+            auth: format!("{prefix}/auth"),
+            start: format!("{prefix}/start"),
         }
     }
 

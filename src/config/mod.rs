@@ -38,7 +38,7 @@ pub use self::oidc::{OidcConfig, TokenEndpointAuth, SUPPORTED_SIGNING_ALGS};
 pub use self::profiling::{ProfilingConfig, QuestionUi};
 pub use self::secret::Secret;
 pub use self::server::{
-    PublicUrl, ServerConfig, DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_REQUEST_HEAD_BYTES,
+    PublicUrl, ServerConfig, ServerMode, DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_REQUEST_HEAD_BYTES,
 };
 pub use self::session::{SessionConfig, EXAMPLE_SESSION_SECRET};
 pub use self::store::{
@@ -175,13 +175,16 @@ impl Config {
             &mut errors,
         ));
         let t = section("upstream", &mut errors);
-        let upstream = upstream::read_upstream(SectionReader::new(
-            "upstream",
-            t,
-            &env_keys,
-            base_dir,
-            &mut errors,
-        ));
+        // forward_auth mode forwards nothing: `upstream.url` then defaults to `public_url` (the
+        // edge's origin, where the application is reached), the profile JWT's audience.
+        let default_upstream = server
+            .as_ref()
+            .filter(|s| s.mode == ServerMode::ForwardAuth)
+            .map(|s| s.public_url.url().clone());
+        let upstream = upstream::read_upstream(
+            SectionReader::new("upstream", t, &env_keys, base_dir, &mut errors),
+            default_upstream,
+        );
         let t = section("oidc", &mut errors);
         let oidc = oidc::read_oidc(SectionReader::new(
             "oidc",

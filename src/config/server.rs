@@ -45,6 +45,19 @@ pub struct ServerConfig {
     /// `server.h2c`: HTTP/2 with prior knowledge on a plain `listen` (refused with TLS, where
     /// ALPN decides). Default `false`.
     pub h2c: bool,
+    /// `server.mode`: `"proxy"` (default: profilegate forwards to `upstream.url`) or
+    /// `"forward_auth"` (an edge proxy asks `{prefix}/auth` and forwards itself).
+    pub mode: ServerMode,
+}
+
+/// How profilegate sits in front of the application (`server.mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerMode {
+    /// profilegate is the reverse proxy: it forwards signed-in requests to `upstream.url`.
+    Proxy,
+    /// nginx `auth_request`, Caddy `forward_auth` or Traefik `ForwardAuth` ask `{prefix}/auth`
+    /// whether a request may pass, and forward it themselves.
+    ForwardAuth,
 }
 
 /// Default of `server.max_header_bytes`.
@@ -171,6 +184,24 @@ pub(super) fn read_server(mut r: SectionReader<'_>) -> Option<ServerConfig> {
             ),
         );
     }
+    let mode = match r.string("mode").as_deref().map(str::trim) {
+        None | Some("proxy") => ServerMode::Proxy,
+        Some("forward_auth") => ServerMode::ForwardAuth,
+        Some(other) => {
+            r.error(
+                "mode",
+                format!("{other:?} is not a mode; use \"proxy\" or \"forward_auth\""),
+            );
+            ServerMode::Proxy
+        }
+    };
+    if mode == ServerMode::ForwardAuth && trusted_proxies.is_empty() {
+        r.error(
+            "trusted_proxies",
+            "must list the edge proxy's address in forward_auth mode: the forward-auth route answers only \
+             the addresses listed here (for example [\"127.0.0.1\"])",
+        );
+    }
     if let (Some(l), Some(a)) = (listen, admin_listen) {
         if l == a {
             r.error(
@@ -229,6 +260,7 @@ pub(super) fn read_server(mut r: SectionReader<'_>) -> Option<ServerConfig> {
         tls,
         http_redirect_listen,
         h2c,
+        mode,
     })
 }
 

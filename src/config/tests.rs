@@ -843,3 +843,30 @@ fn refresh_without_offline_access_is_a_warning_not_an_error() {
     let off = load(&minimal(), &[]).expect("valid");
     assert!(!off.warnings().iter().any(|w| w.contains("offline_access")));
 }
+
+#[test]
+fn forward_auth_mode_needs_trusted_proxies_and_not_an_upstream() {
+    let auth = |extra: &str| {
+        minimal().replace(
+            "[upstream]\nurl = \"http://127.0.0.1:3000\"\n",
+            &format!("[server]\n{extra}\n"),
+        )
+    };
+    let err = load(&auth("mode = \"forward_auth\""), &[]).expect_err("no trusted proxies");
+    assert_eq!(keys(&err), ["server.trusted_proxies"]);
+    let c = load(
+        &auth("mode = \"forward_auth\"\ntrusted_proxies = [\"127.0.0.1\"]"),
+        &[],
+    )
+    .expect("forward_auth without [upstream]");
+    assert_eq!(c.server.mode, ServerMode::ForwardAuth);
+    // The profile JWT's audience: the edge's origin, where the application is.
+    assert_eq!(c.upstream.url.as_str(), c.server.public_url.url().as_str());
+    let err = load(&auth("mode = \"sidecar\""), &[]).expect_err("unknown mode");
+    assert!(keys(&err).contains(&"server.mode"), "{:?}", keys(&err));
+    assert!(keys(&err).contains(&"upstream.url"), "proxy mode needs it");
+    assert_eq!(
+        load(&minimal(), &[]).expect("valid").server.mode,
+        ServerMode::Proxy
+    );
+}

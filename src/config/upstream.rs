@@ -10,7 +10,8 @@ use super::secret::Secret;
 
 #[derive(Debug, Clone)]
 pub struct UpstreamConfig {
-    /// `upstream.url`: the application behind the proxy. Required.
+    /// `upstream.url`: the application behind the proxy. Required in proxy mode; in
+    /// forward_auth mode optional (default `server.public_url`), only the profile JWT's `aud`.
     pub url: Url,
     pub host: String,
     pub port: u16,
@@ -35,9 +36,21 @@ pub struct UpstreamConfig {
     pub http2: bool,
 }
 
-pub(super) fn read_upstream(mut r: SectionReader<'_>) -> Option<UpstreamConfig> {
-    let url = r.required_string("url");
-    let url = url.and_then(|raw| http_url(&mut r, "url", &raw));
+/// `default_url`: the URL when `upstream.url` is not given (forward_auth mode); without one the
+/// key is required.
+pub(super) fn read_upstream(
+    mut r: SectionReader<'_>,
+    default_url: Option<Url>,
+) -> Option<UpstreamConfig> {
+    let url = match default_url {
+        Some(default) => match r.string("url") {
+            Some(raw) => http_url(&mut r, "url", &raw),
+            None => Some(default),
+        },
+        None => r
+            .required_string("url")
+            .and_then(|raw| http_url(&mut r, "url", &raw)),
+    };
     if let Some(u) = &url {
         if u.path() != "/" || u.query().is_some() {
             r.error(

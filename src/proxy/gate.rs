@@ -14,7 +14,9 @@ use super::refresh::flight::Refreshes;
 use super::reply::page_csp;
 use super::request::accepted_languages;
 use super::sessions::Sessions;
-use crate::config::{LogConfig, ProfilingConfig, QuestionUi, ServerConfig, UpstreamConfig};
+use crate::config::{
+    LogConfig, ProfilingConfig, QuestionUi, ServerConfig, ServerMode, UpstreamConfig,
+};
 use crate::enrich::Enricher;
 use crate::jwt::SigningKey;
 use crate::metrics::Metrics;
@@ -75,6 +77,11 @@ pub struct Gate {
     pub(super) revoker: Revoker,
     /// The refreshes of this process (single-flight per session across its workers).
     pub(super) refreshes: Arc<Refreshes>,
+    /// `server.mode = "forward_auth"`: `{prefix}/auth` answers and nothing is forwarded.
+    pub(super) forward_auth: bool,
+    /// `public_url`'s `host[:port]` as browsers send it (lower case): the only
+    /// `X-Forwarded-Host` a forward-auth question may name.
+    pub(super) authority: String,
 }
 
 /// What `Gate` is built from besides its configuration (shared by every worker).
@@ -168,6 +175,13 @@ impl Gate {
             policy,
             session_claims,
             access_log: log.access,
+            forward_auth: server.mode == ServerMode::ForwardAuth,
+            authority: server
+                .public_url
+                .origin()
+                .split_once("://")
+                .map_or("", |(_, authority)| authority)
+                .to_ascii_lowercase(),
         })
     }
 

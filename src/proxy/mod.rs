@@ -14,6 +14,9 @@
 //!                           the log lines, the access line (traced.rs, request_id.rs)
 //!  edge                     header line sizes (431), request target a path, decoded path
 //!                           free of control bytes and UTF-8 (400)     (edge.rs)
+//!  forward-auth             `{prefix}/auth` (an edge proxy's question) and `{prefix}/start`
+//!                           make the head the original request's; the steps below decide
+//!                           it as in proxy mode (routes/forward_auth.rs)
 //!  request                  the exchange: head, query, bounded bodies (request.rs)
 //!  normalize                the path the routes, the decision and the upstream see
 //!                           (policy::normalize)
@@ -27,7 +30,9 @@
 //!                           logout (frontchannel.rs), the question page (questions.rs),
 //!                           the JSON API (api.rs), the custom UI (custom_ui.rs), the JWKS
 //!                           (jwks.rs), self-service (me.rs), the OP's back-channel
-//!                           logout (backchannel.rs); written as a Reply (reply.rs)
+//!                           logout (backchannel.rs); forward-auth's 200 with the identity
+//!                           instead of forwarding (forward_auth.rs); written as a Reply
+//!                           (reply.rs)
 //!  prepare                  strip hop-by-hop and identity headers + own cookies, set
 //!                           X-Forwarded-*, inject identity, X-Forwarded-Groups,
 //!                           X-Profile-*, JWT (prepare/); a public route's anonymous
@@ -77,6 +82,7 @@ use lifecycle::Lifecycle;
 use prepare::{prepare_upstream_request, strip_hop_by_hop, wants_upgrade};
 use request::accepts_html;
 use request_id::X_REQUEST_ID;
+use routes::forward_auth::{self, Asking};
 use routes::{api, backchannel, custom_ui, frontchannel, jwks, login, logout, me, questions};
 use traced::AccessNote;
 
@@ -125,6 +131,16 @@ impl Gate {
             let err = AppError::BadRequest("the request target must be a path".into());
             return self.refuse(&head, err, &head.uri.to_string());
         }
+        // Forward-auth's question (or a browser's `start`): from here on the head is the
+        // original request's, and proxy mode's steps decide it.
+        let asking = match forward_auth::asked(self, &mut head, client) {
+            Ok(asking) => asking,
+            Err(refused) => {
+                let reply = refused.reply();
+                log_request(&head, reply.status);
+                return reply.into_response(head.method == http::Method::HEAD, &self.page_csp());
+            }
+        };
         if let Err(bad) = edge::check_path(head.uri.path()) {
             let err = AppError::BadRequest(bad.reason().into());
             return self.refuse(&head, err, head.uri.path());
@@ -138,6 +154,19 @@ impl Gate {
                     return self.refuse(&head, err, head.uri.path());
                 }
             }
+        }
+        match asking {
+            // The edge sends `{prefix}/…` to profilegate itself: let it through, untouched.
+            Some(asking) if self.routes.is_reserved(head.uri.path()) => {
+                let reply = forward_auth::pass(self, asking, &head, None);
+                log_request(&head, reply.status);
+                return reply.into_response(false, &self.page_csp());
+            }
+            // forward_auth mode forwards nothing: only the reserved routes answer.
+            None if self.forward_auth && !self.routes.is_reserved(head.uri.path()) => {
+                return self.refuse(&head, AppError::NotFound, head.uri.path());
+            }
+            _ => {}
         }
         let mut request = IncomingRequest::new(head, body);
         // A `Set-Cookie` the session's lifecycle adds to whatever the response is.
@@ -224,9 +253,13 @@ impl Gate {
             }
         }
 
-        note.outcome = traced::outcome(decision);
+        let asked_by_edge = matches!(asking, Some(Asking::Edge { .. }));
+        note.outcome = traced::outcome(decision, asked_by_edge);
         if self.access_log {
             note.sub = user.as_ref().map(|u| u.session.sub.clone());
+            if asked_by_edge {
+                note.original = Some(request.head().uri.path().to_owned());
+            }
         }
         // Who is signed in, for an error page's sign-out button; copied only off the hot path
         // (a forwarded request renders no page of ours, or its own error below).
@@ -240,25 +273,47 @@ impl Gate {
         let reply = match (decision, user) {
             (Decision::Forward, Some(user)) => {
                 match self.enricher.for_session(&*self.store, &user.session).await {
-                    Ok(profile) => {
-                        Metrics::inc(&self.metrics.forwarded);
-                        let signed_in = Some((&*user, &*profile));
-                        let mut resp = self
-                            .forward(request, client, signed_in, wants_html, request_id, note)
-                            .await;
-                        if let Some(cookie) = renewed.and_then(|c| HeaderValue::try_from(c).ok()) {
-                            resp.headers_mut().append(http::header::SET_COOKIE, cookie);
+                    Ok(profile) => match asking {
+                        // Forward-auth: the edge forwards; it gets what to attach.
+                        Some(asking) => {
+                            Metrics::inc(&self.metrics.forwarded);
+                            let jwt = self.enricher.jwt(&profile, &user.session);
+                            let signed_in = Some((&user.identity, &*profile, jwt));
+                            Ok(forward_auth::pass(self, asking, request.head(), signed_in))
                         }
-                        return resp;
-                    }
+                        None => {
+                            Metrics::inc(&self.metrics.forwarded);
+                            let signed_in = Some((&*user, &*profile));
+                            let mut resp = self
+                                .forward(request, client, signed_in, wants_html, request_id, note)
+                                .await;
+                            if let Some(cookie) =
+                                renewed.and_then(|c| HeaderValue::try_from(c).ok())
+                            {
+                                resp.headers_mut().append(http::header::SET_COOKIE, cookie);
+                            }
+                            return resp;
+                        }
+                    },
                     Err(e) => Err((AppError::Store(e), Vec::new())),
                 }
             }
+            // nginx passes on only 2xx, 401 and 403: a 401 whose Location its error_page follows.
+            (Decision::StartLogin | Decision::AskQuestions, _)
+                if asking == Some(Asking::Edge { nginx: true }) =>
+            {
+                Ok(forward_auth::to_start(self, request.head()))
+            }
             (Decision::ForwardPublic, _) => {
                 Metrics::inc(&self.metrics.forwarded_public);
-                return self
-                    .forward(request, client, None, wants_html, request_id, note)
-                    .await;
+                match asking {
+                    Some(asking) => Ok(forward_auth::pass(self, asking, request.head(), None)),
+                    None => {
+                        return self
+                            .forward(request, client, None, wants_html, request_id, note)
+                            .await
+                    }
+                }
             }
             (Decision::Deny, _) => {
                 Metrics::inc(&self.metrics.denied);

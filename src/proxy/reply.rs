@@ -54,9 +54,24 @@ pub struct Reply {
     /// forbidden to every cache (`no-cache, no-store`, `Pragma`): the front-channel logout
     /// page the OP embeds. Empty for every other page: no one may frame it.
     pub framable_by: Vec<String>,
+    /// Further headers: a forward-auth answer's identity, which the edge proxy copies upstream.
+    pub headers: http::HeaderMap,
 }
 
 impl Reply {
+    /// A reply with no body (and no content type).
+    pub fn empty(status: u16) -> Self {
+        Self {
+            status,
+            content_type: None,
+            body: Bytes::new(),
+            location: None,
+            set_cookies: Vec::new(),
+            framable_by: Vec::new(),
+            headers: http::HeaderMap::new(),
+        }
+    }
+
     pub fn redirect(status: u16, location: String) -> Self {
         Self {
             status,
@@ -65,6 +80,7 @@ impl Reply {
             location: Some(location),
             set_cookies: Vec::new(),
             framable_by: Vec::new(),
+            headers: http::HeaderMap::new(),
         }
     }
 
@@ -76,6 +92,7 @@ impl Reply {
             location: None,
             set_cookies: Vec::new(),
             framable_by: Vec::new(),
+            headers: http::HeaderMap::new(),
         }
     }
 
@@ -87,6 +104,7 @@ impl Reply {
             location: None,
             set_cookies: Vec::new(),
             framable_by: Vec::new(),
+            headers: http::HeaderMap::new(),
         }
     }
 
@@ -98,6 +116,7 @@ impl Reply {
             location: None,
             set_cookies: Vec::new(),
             framable_by: Vec::new(),
+            headers: http::HeaderMap::new(),
         }
     }
 
@@ -209,6 +228,11 @@ impl Reply {
                     headers.insert(LOCATION, v);
                 }
                 Err(_) => tracing::error!("a redirect target is not a valid header value"),
+            }
+        }
+        for (name, value) in self.headers {
+            if let Some(name) = name {
+                headers.append(name, value);
             }
         }
         for cookie in self.set_cookies {

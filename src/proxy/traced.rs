@@ -28,6 +28,9 @@ pub struct AccessNote {
     pub outcome: &'static str,
     /// The signed-in user's `sub` (only copied when the access log is on).
     pub sub: Option<String>,
+    /// Forward-auth: the path of the original request the edge asked about (the access line's
+    /// `path` is `{prefix}/auth`).
+    pub original: Option<String>,
 }
 
 /// What the access line needs from the request before `answer` takes it.
@@ -55,6 +58,7 @@ impl Gate {
                 let mut note = AccessNote {
                     outcome: "refused",
                     sub: None,
+                    original: None,
                 };
                 let resp = self.answer(req, client, &id, &mut note).await;
                 if let Some(started) = started {
@@ -68,9 +72,12 @@ impl Gate {
     }
 }
 
-/// The route outcome of a decision, for the access line.
-pub fn outcome(decision: Decision) -> &'static str {
+/// The route outcome of a decision, for the access line; `asked_by_edge`: a forward-auth
+/// question, where nothing is forwarded by profilegate.
+pub fn outcome(decision: Decision, asked_by_edge: bool) -> &'static str {
     match decision {
+        Decision::Forward if asked_by_edge => "auth_allowed",
+        Decision::ForwardPublic if asked_by_edge => "auth_public",
         Decision::Forward => "forwarded",
         Decision::ForwardPublic => "public",
         Decision::Deny => "denied",
@@ -114,6 +121,7 @@ fn log_access(
         duration_ms = started.at.elapsed().as_secs_f64() * 1000.0,
         bytes = resp.body().size_hint().exact(),
         sub = note.sub.as_deref(),
+        original_path = note.original.as_deref(),
         client = started.client.as_deref(),
         outcome = note.outcome,
         "access"

@@ -168,6 +168,7 @@ pub fn run(config: Config, config_path: &Path) -> Result<(), StartError> {
         admin = %config.server.admin_listen,
         public_url = config.server.public_url.origin(),
         upstream = %config.upstream.url,
+        mode = ?config.server.mode,
         threads = config.server.threads,
         tls = config.server.tls.is_some(),
         "profilegate starting"

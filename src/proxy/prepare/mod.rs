@@ -206,6 +206,17 @@ pub fn prepare_upstream_request(
     }
 
     // 3. Inject the identity.
+    inject_identity(headers, identity, profile);
+}
+
+/// Sets the identity headers of a signed-in user (`X-Forwarded-User`, …, `X-Profile-*`,
+/// `X-Profile-Jwt`) in `headers`: those of the request to the upstream, or of a forward-auth
+/// answer the edge proxy copies upstream.
+pub fn inject_identity(
+    headers: &mut HeaderMap,
+    identity: Option<&Identity>,
+    profile: Option<(&Enriched, Option<HeaderValue>)>,
+) {
     if let Some(identity) = identity {
         for (header, value) in [
             (X_FORWARDED_USER, &identity.user),

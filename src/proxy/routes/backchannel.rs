@@ -5,8 +5,6 @@
 //! revocation log, polled by each replica every second). Answers: 200 with an empty body, or
 //! 400 with a JSON `error`/`error_description` that names the defect (never the token).
 
-use bytes::Bytes;
-
 use super::super::gate::Gate;
 use super::super::reply::Reply;
 use super::super::request::{Form, IncomingRequest};
@@ -63,14 +61,7 @@ pub async fn logout(gate: &Gate, request: &mut IncomingRequest) -> Reply {
                     "back-channel logout"
                 ),
             }
-            Reply {
-                status: 200,
-                content_type: None,
-                body: Bytes::new(),
-                location: None,
-                set_cookies: Vec::new(),
-                framable_by: Vec::new(),
-            }
+            Reply::empty(200)
         }
         Err(e) => failed(gate, &e.to_string()),
     }

@@ -3,7 +3,8 @@
 //! login and callback (`login`), logout and the signed-out page (`logout`), the hosted question
 //! page (`questions`), the JSON API (`api`), the custom UI (`custom_ui`), the JWKS (`jwks`), the
 //! self-service page and its JSON (`me`), the OP's front- and back-channel logout
-//! (`frontchannel`, `backchannel`). Where a user with pending questions goes next (`next`) and
+//! (`frontchannel`, `backchannel`), forward-auth's answers to an edge proxy and the browser's
+//! way in (`forward_auth`). Where a user with pending questions goes next (`next`) and
 //! the custom UI's signed token (`ui_token`) are shared by several of them.
 //!
 //! Below `proxy/mod.rs` (which dispatches to them): they never import it.
@@ -11,6 +12,7 @@
 pub mod api;
 pub mod backchannel;
 pub mod custom_ui;
+pub mod forward_auth;
 pub mod frontchannel;
 pub mod jwks;
 pub mod login;
