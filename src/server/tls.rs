@@ -3,8 +3,8 @@
 //! `h2` then `http/1.1`), and the certificate behind it, replaced without a restart.
 //!
 //! The certificate sits behind an atomic pointer ([`CurrentCertificate`]); a handshake reads
-//! the one current when it starts. One watcher thread per process polls both files' modified
-//! time and length; when either changes it loads the pair again (`TlsFiles::load`: parsed and
+//! the one current when it starts. One watcher thread per process polls both files (modified
+//! time, length, contents); when either changes it loads the pair again (`TlsFiles::load`: parsed and
 //! the key matched to the certificate) and swaps it in. A pair that does not load keeps the old
 //! one serving and is logged once per change. Connections already open keep their session.
 
@@ -62,13 +62,24 @@ fn server_config(resolver: Arc<CurrentCertificate>) -> Result<Arc<ServerConfig>,
     Ok(Arc::new(config))
 }
 
-/// What the watcher compares: both files' modified time and length (`None`: unreadable).
-type Fingerprint = [Option<(SystemTime, u64)>; 2];
+/// What the watcher compares, per file: its modified time, length and a hash of its bytes
+/// (`None`: unreadable). The bytes count too: a rewrite within the file system's timestamp
+/// granularity that keeps the length is still seen.
+type Fingerprint = [Option<(SystemTime, u64, u64)>; 2];
+
+/// Files larger than this are not hashed (they will not load either; their time and length
+/// still count).
+const MAX_HASHED: u64 = 1 << 20;
 
 fn fingerprint(files: &TlsFiles) -> Fingerprint {
+    use std::hash::{Hash, Hasher};
     let of = |path: &Path| {
         let meta = std::fs::metadata(path).ok()?;
-        Some((meta.modified().ok()?, meta.len()))
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        if meta.len() <= MAX_HASHED {
+            std::fs::read(path).ok()?.hash(&mut hasher);
+        }
+        Some((meta.modified().ok()?, meta.len(), hasher.finish()))
     };
     [of(&files.cert_file), of(&files.key_file)]
 }
