@@ -77,6 +77,28 @@ async fn curl_http2_over_tls_reaches_an_http1_upstream_with_the_identity_headers
     assert_eq!(seen.header("x-forwarded-user"), Some("alice"));
     assert_eq!(seen.header("x-forwarded-proto"), Some("https"));
 
+    // A browser sends one `cookie` field per cookie over HTTP/2; the HTTP/1.1 upstream gets one
+    // line (RFC 9113 §8.2.3).
+    let (code, out, stderr) = curl(&[
+        "--http2",
+        "--cacert",
+        ca,
+        "-H",
+        "Cookie: a=1",
+        "-H",
+        "Cookie: b=2",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_version} %{http_code}",
+        &env.proxy.url("/pub/cookies"),
+    ])
+    .await;
+    assert_eq!((code, out.as_str()), (Some(0), "2 200"), "{stderr}");
+    let seen = env.upstream.last();
+    assert_eq!(seen.target, "/pub/cookies");
+    assert_eq!(seen.header_values("cookie"), ["a=1; b=2"]);
+
     // A request body streams through from an HTTP/2 client.
     let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
     let body_file = env.proxy.dir.path().join("body.bin");

@@ -6,7 +6,7 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use http::header::{HeaderValue, HOST};
+use http::header::{HeaderValue, COOKIE, HOST};
 use http::uri::PathAndQuery;
 use http::{Method, Request, Uri};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
@@ -92,8 +92,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
 }
 
 /// An HTTP/2 request as an HTTP/1.1 one would arrive: the target in origin form (path and
-/// query) and `:authority` as `Host` (RFC 9113 §8.3.1: it wins over a `Host` field). A CONNECT
-/// keeps its authority form, which the gate refuses.
+/// query), `:authority` as `Host` (RFC 9113 §8.3.1: it wins over a `Host` field) and the
+/// `Cookie` fields a browser sends one per cookie joined into one (§8.2.3: an HTTP/1.1
+/// upstream reads one line). A CONNECT keeps its authority form, which the gate refuses.
 pub(super) fn origin_form<B>(req: Request<B>) -> Request<B> {
     if req.method() == Method::CONNECT {
         return req;
@@ -104,6 +105,18 @@ pub(super) fn origin_form<B>(req: Request<B>) -> Request<B> {
         let host = authority.as_str().rsplit('@').next().unwrap_or_default();
         if let Ok(host) = HeaderValue::from_str(host) {
             head.headers.insert(HOST, host);
+        }
+    }
+    let mut cookies = head.headers.get_all(COOKIE).iter();
+    if cookies.next().is_some() && cookies.next().is_some() {
+        let joined: Vec<&[u8]> = head
+            .headers
+            .get_all(COOKIE)
+            .iter()
+            .map(HeaderValue::as_bytes)
+            .collect();
+        if let Ok(one) = HeaderValue::from_bytes(&joined.join(&b"; "[..])) {
+            head.headers.insert(COOKIE, one);
         }
     }
     if head.uri.scheme().is_some() || head.uri.authority().is_some() {
@@ -133,6 +146,21 @@ mod tests {
         assert_eq!(req.uri().to_string(), "/a/b?x=1");
         assert_eq!(req.headers()[HOST], "app.example:8443");
         assert_eq!(req.headers().get_all(HOST).iter().count(), 1);
+    }
+
+    #[test]
+    fn cookie_fields_are_joined_into_one() {
+        let req = Request::builder()
+            .version(http::Version::HTTP_2)
+            .uri("https://app.example/")
+            .header(COOKIE, "a=1")
+            .header(COOKIE, "b=2")
+            .header(COOKIE, "c=3")
+            .body(())
+            .expect("request");
+        let req = origin_form(req);
+        let cookies: Vec<_> = req.headers().get_all(COOKIE).iter().collect();
+        assert_eq!(cookies, ["a=1; b=2; c=3"]);
     }
 
     #[test]
