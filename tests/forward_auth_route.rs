@@ -200,6 +200,25 @@ async fn questions_that_are_not_the_edges_are_refused_clearly() {
         .await
         .expect("request");
     assert_eq!(other.status(), StatusCode::MISDIRECTED_REQUEST);
+    // Both edges' headers: one of them is the client's.
+    let both = browser
+        .client
+        .get(&auth)
+        .header("x-forwarded-uri", "/app/secret")
+        .header("x-original-uri", "/public/info")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(both.status(), StatusCode::BAD_REQUEST);
+    // A path under the prefix that the edge reads as the app's is not let through.
+    for disguised in [
+        "/.profilegate/..%2fapp/secret",
+        "/.profilegate/%2e%2e%2Fapp/secret",
+        "/.profilegate/x/..%2f..%2fapp/secret",
+    ] {
+        let resp = ask(&env, &browser, disguised, true, true).await;
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{disguised}");
+    }
     // profilegate's own routes: let through, nothing attached.
     let own = ask(&env, &browser, "/.profilegate/profile", false, true).await;
     assert_eq!(own.status(), StatusCode::OK);

@@ -9,7 +9,9 @@
 # PostgreSQL store's tests, started on a free loopback port and removed at the end), Debian's
 # glewlwyd (the second real OpenID Provider: tests/second_op.rs runs it in the foreground on a
 # free loopback port with its own configuration and SQLite database, never its system service;
-# installed without recommends, with dbconfig-sqlite3 and openssl), and the npm packages pinned by
+# installed without recommends, with dbconfig-sqlite3 and openssl), Debian's nginx (with
+# libnginx-mod-http-headers-more-filter) and caddy (the edge proxies of tests/forward_auth.rs,
+# run in the foreground on free loopback ports), and the npm packages pinned by
 # tests/op/package-lock.json (the test OP) and tests/browser/package-lock.json (playwright-core,
 # which drives that chromium and never downloads a browser). Then: cargo fmt --check, cargo clippy
 # (all targets, warnings are errors), unit,
@@ -48,6 +50,13 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 # curl (with nghttp2): tests/tls.rs and tests/http2.rs (TLS versions, --http2, h2c).
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+# nginx (with the headers-more module the README's block uses) and caddy: the edge proxies in
+# front of forward-auth mode (tests/forward_auth.rs runs them in the foreground on free loopback
+# ports with their own configurations; a system service their packages may start is not used).
+[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || missing+=(nginx)
+[ -e /usr/lib/nginx/modules/ngx_http_headers_more_filter_module.so ] ||
+  missing+=(libnginx-mod-http-headers-more-filter)
+command -v caddy >/dev/null 2>&1 || missing+=(caddy)
 # Installed without recommends: dbconfig-sqlite3 makes apt pick SQLite (not a MariaDB client)
 # for the package's database configuration.
 light=()

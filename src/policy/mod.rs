@@ -19,6 +19,6 @@ mod verdict;
 
 pub use access::{groups_at, AccessRule};
 pub use expr::{ClaimUse, Expr, Facts, RequestFacts, Scope};
-pub use path::{normalize, under_segment};
+pub use path::{normalize, strict, under_segment};
 pub use routes::{PathPattern, QuestionsMode, Route, RouteMatch, RouteTable, MAX_ROUTES};
 pub use verdict::{Policy, SessionVerdicts, Verdict};

@@ -74,7 +74,7 @@ use crate::error::AppError;
 use crate::log_format::REQUEST_ID;
 use crate::metrics::Metrics;
 use crate::pipeline::{decide, is_navigation, Auth, Decision, RequestView, RouteFlags};
-use crate::policy::{normalize, RouteMatch};
+use crate::policy::{normalize, strict, RouteMatch};
 use crate::session::{now_secs, RequestCookies};
 use access::with_due;
 use forward::TimedBody;
@@ -156,7 +156,16 @@ impl Gate {
             }
         }
         match asking {
-            // The edge sends `{prefix}/…` to profilegate itself: let it through, untouched.
+            // The edge sends `{prefix}/…` to profilegate itself: let it through, untouched; but
+            // only a path nothing could read two ways (a widening rule, as `public` routes):
+            // `{prefix}/..%2fapp` is the app's path to nginx and Caddy.
+            Some(_)
+                if self.routes.is_reserved(head.uri.path())
+                    && strict(head.uri.path()).is_none() =>
+            {
+                let err = AppError::BadRequest("an ambiguous path under the prefix".into());
+                return self.refuse(&head, err, head.uri.path());
+            }
             Some(asking) if self.routes.is_reserved(head.uri.path()) => {
                 let reply = forward_auth::pass(self, asking, &head, None);
                 log_request(&head, reply.status);

@@ -13,6 +13,10 @@ pub mod captured_log;
 #[allow(dead_code)]
 pub mod child;
 #[allow(dead_code)]
+pub mod edge;
+#[allow(dead_code)]
+pub mod edge_setup;
+#[allow(dead_code)]
 pub mod funnel;
 #[allow(dead_code)]
 pub mod headers;

@@ -179,7 +179,35 @@ pub async fn start_gate_full(
     wait_ready: bool,
 ) -> Proxy {
     let port = listener.local_addr().expect("gate address").port();
-    let mut proxy = configured(port, issuer, upstream, extra_toml, extra_upstream, sections);
+    let proxy = configured(port, issuer, upstream, extra_toml, extra_upstream, sections);
+    serve_in_process(proxy, listener, wait_ready).await
+}
+
+/// An in-process gate behind an edge proxy: served on `listener`, with `public_url` the edge's
+/// origin (the OIDC redirect URI and every Location point there).
+pub async fn start_gate_behind(
+    listener: TcpListener,
+    public_url: &str,
+    issuer: &str,
+    upstream: &str,
+    extra_toml: &str,
+    sections: &str,
+) -> Proxy {
+    let port = listener.local_addr().expect("gate address").port();
+    let mut proxy = configured(port, issuer, upstream, extra_toml, "", sections);
+    proxy.origin = public_url.to_owned();
+    let config = std::fs::read_to_string(&proxy.config_path).expect("config");
+    let config = config.replacen(
+        &format!("public_url = \"http://127.0.0.1:{port}\""),
+        &format!("public_url = \"{public_url}\""),
+        1,
+    );
+    std::fs::write(&proxy.config_path, config).expect("config written");
+    serve_in_process(proxy, listener, true).await
+}
+
+/// Serves `proxy`'s configuration in this process on `listener`.
+async fn serve_in_process(mut proxy: Proxy, listener: TcpListener, wait_ready: bool) -> Proxy {
     // As the binary reads it, but with no PROFILEGATE_* overrides (the spawned binary gets
     // none either).
     let no_env: &[(&str, &str)] = &[];

@@ -65,6 +65,16 @@ pub fn asked(gate: &Gate, head: &mut Parts, peer: &Peer) -> Result<Option<Asking
         ));
     }
     let headers = &head.headers;
+    if headers.contains_key(X_ORIGINAL_URI) && headers.contains_key(X_FORWARDED_URI) {
+        // Each edge sets its own header and passes the client's others on: with both, one was
+        // the client's, and reading it would judge another request than the one forwarded.
+        return Err(refusal(
+            400,
+            "bad_request",
+            "Both X-Original-URI and X-Forwarded-Uri were sent: one came from the client. The \
+             edge must set its own and remove the other (see the README's configurations).",
+        ));
+    }
     let (uri, method, nginx) = match headers.get(X_ORIGINAL_URI) {
         Some(uri) => (uri, headers.get(X_ORIGINAL_METHOD), true),
         None => match headers.get(X_FORWARDED_URI) {
