@@ -48,6 +48,8 @@ command -v npm >/dev/null 2>&1 || missing+=(npm)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 # wrk: tests/reload.rs drives load through twenty configuration reloads.
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+# curl (with nghttp2): tests/tls.rs and tests/http2.rs (TLS versions, --http2, h2c).
+command -v curl >/dev/null 2>&1 || missing+=(curl)
 # nginx (with the headers-more module the README's block uses) and caddy: the edge proxies in
 # front of forward-auth mode (tests/forward_auth.rs runs them in the foreground on free loopback
 # ports with their own configurations; a system service their packages may start is not used).

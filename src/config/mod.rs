@@ -21,6 +21,7 @@ mod server;
 mod session;
 mod store;
 mod theme;
+mod tls;
 mod upstream;
 
 use std::collections::BTreeSet;
@@ -44,6 +45,7 @@ pub use self::store::{
     StoreBackend, StoreConfig, DEFAULT_PROFILE_CACHE_USERS, DEFAULT_STORE_CACHE_SIZE,
 };
 pub use self::theme::{CssValue, FooterLink, ThemeConfig, TEMPLATE_NAMES};
+pub use self::tls::{TlsFileError, TlsFiles};
 pub use self::upstream::UpstreamConfig;
 
 /// The sections a configuration file may have.
@@ -340,6 +342,9 @@ impl Config {
         let mut out = Vec::new();
         if !self.server.public_url.is_https() {
             out.push("server.public_url is not https: session cookies are not marked Secure (fine on loopback, not in production)".into());
+            if self.server.tls.is_some() {
+                out.push("server.tls_cert_file is set but server.public_url is http://: users and the OP's redirects will use plain HTTP; give the https:// URL".into());
+            }
         }
         if self.session.refresh && !self.oidc.scopes.iter().any(|s| s == "offline_access") {
             out.push("session.refresh is on but oidc.scopes lacks \"offline_access\": many OPs issue no refresh token without it, and a session with none is never refreshed (add the scope unless your OP issues refresh tokens by default)".into());

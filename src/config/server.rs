@@ -9,6 +9,7 @@ use url::Url;
 
 use super::hints;
 use super::reader::SectionReader;
+use super::tls::TlsFiles;
 
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -35,6 +36,15 @@ pub struct ServerConfig {
     /// lines, as received); larger gets 431 from the HTTP parser. Default `64KiB` (8 KiB to
     /// 1 MiB).
     pub max_request_head_bytes: usize,
+    /// `server.tls_cert_file` and `server.tls_key_file`: with both, `listen` speaks TLS 1.2/1.3
+    /// (ALPN `h2`, `http/1.1`) and the files are re-read when they change. Default none.
+    pub tls: Option<TlsFiles>,
+    /// `server.http_redirect_listen`: a plain listener answering every request with 308 to
+    /// `public_url` and the same path and query (needs TLS). Default none.
+    pub http_redirect_listen: Option<SocketAddr>,
+    /// `server.h2c`: HTTP/2 with prior knowledge on a plain `listen` (refused with TLS, where
+    /// ALPN decides). Default `false`.
+    pub h2c: bool,
     /// `server.mode`: `"proxy"` (default: profilegate forwards to `upstream.url`) or
     /// `"forward_auth"` (an edge proxy asks `{prefix}/auth` and forwards itself).
     pub mode: ServerMode,
@@ -200,6 +210,42 @@ pub(super) fn read_server(mut r: SectionReader<'_>) -> Option<ServerConfig> {
             );
         }
     }
+    let tls_given = r.has("tls_cert_file") || r.has("tls_key_file");
+    let tls = read_tls(&mut r);
+    let http_redirect_listen = match r.string("http_redirect_listen") {
+        Some(raw) => match raw.trim().parse::<SocketAddr>() {
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                r.error(
+                    "http_redirect_listen",
+                    format!("{raw:?} is not an address such as 0.0.0.0:80"),
+                );
+                None
+            }
+        },
+        None => None,
+    };
+    if let Some(redirect) = http_redirect_listen {
+        if !tls_given {
+            r.error(
+                "http_redirect_listen",
+                "needs server.tls_cert_file and server.tls_key_file: it redirects to the TLS listener",
+            );
+        }
+        if Some(redirect) == listen || Some(redirect) == admin_listen {
+            r.error(
+                "http_redirect_listen",
+                "must differ from server.listen and server.admin_listen",
+            );
+        }
+    }
+    let h2c = r.boolean("h2c").unwrap_or(false);
+    if h2c && tls_given {
+        r.error(
+            "h2c",
+            "is for a plain listener only: over TLS, ALPN offers HTTP/2 to every client",
+        );
+    }
     r.finish();
     Some(ServerConfig {
         listen: listen?,
@@ -211,8 +257,47 @@ pub(super) fn read_server(mut r: SectionReader<'_>) -> Option<ServerConfig> {
         shutdown_timeout,
         max_header_bytes,
         max_request_head_bytes,
+        tls,
+        http_redirect_listen,
+        h2c,
         mode,
     })
+}
+
+/// `server.tls_cert_file` and `server.tls_key_file`: both or neither, both loaded now (so
+/// `check` names an unreadable, empty or mismatched file by its key).
+fn read_tls(r: &mut SectionReader<'_>) -> Option<TlsFiles> {
+    let cert = r.string("tls_cert_file");
+    let key = r.string("tls_key_file");
+    let (cert, key) = match (cert, key) {
+        (None, None) => return None,
+        (Some(cert), Some(key)) => (cert, key),
+        (Some(_), None) => {
+            r.error(
+                "tls_key_file",
+                "is required with server.tls_cert_file: give both or neither",
+            );
+            return None;
+        }
+        (None, Some(_)) => {
+            r.error(
+                "tls_cert_file",
+                "is required with server.tls_key_file: give both or neither",
+            );
+            return None;
+        }
+    };
+    let files = TlsFiles {
+        cert_file: r.path_from(cert),
+        key_file: r.path_from(key),
+    };
+    match files.load() {
+        Ok(_) => Some(files),
+        Err(e) => {
+            r.error(e.key, e.message);
+            None
+        }
+    }
 }
 
 fn socket_addr(r: &mut SectionReader<'_>, key: &str, default: &str) -> Option<SocketAddr> {

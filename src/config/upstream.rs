@@ -30,6 +30,10 @@ pub struct UpstreamConfig {
     pub jwt_key_pem: Option<Secret>,
     /// `upstream.jwt_lifetime`: how long an `X-Profile-Jwt` is valid, 30s to 1h. Default `5m`.
     pub jwt_lifetime: Duration,
+    /// `upstream.http2`: forward over HTTP/2 (h2c with prior knowledge for `http://`, ALPN `h2`
+    /// for `https://`), one multiplexed connection per worker. Default `false`: HTTP/1.1
+    /// whatever the client spoke.
+    pub http2: bool,
 }
 
 /// `default_url`: the URL when `upstream.url` is not given (forward_auth mode); without one the
@@ -88,6 +92,7 @@ pub(super) fn read_upstream(
             Duration::from_secs(3600),
         )
         .unwrap_or(Duration::from_secs(300));
+    let http2 = r.boolean("http2").unwrap_or(false);
     r.finish();
     let url = url?;
     let host = url
@@ -106,6 +111,7 @@ pub(super) fn read_upstream(
         preserve_header_case,
         jwt_key_pem,
         jwt_lifetime,
+        http2,
     })
 }
 

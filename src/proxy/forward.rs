@@ -1,6 +1,9 @@
 //! The hot path's way to the upstream, after `prepare`: one pool of HTTP/1.1 keep-alive
 //! connections per worker, hyper's client connection on each, the upstream's timeouts, and
-//! its response body ([`TimedBody`]) on the way back.
+//! its response body ([`TimedBody`]) on the way back. Requests go as HTTP/1.1 whatever the
+//! client spoke; with `upstream.http2` they go over one multiplexed HTTP/2 connection per
+//! worker instead (h2c for `http://`, ALPN `h2` for `https://`), but for upgrades (WebSockets),
+//! which stay on HTTP/1.1.
 //!
 //! A connection stays in the pool while it carries a response (hyper's `SendRequest` says when
 //! it can take the next request), so a request never waits behind another's body: it takes an
@@ -15,12 +18,16 @@ use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{Request, Response, Uri};
+use http::header::{HOST, UPGRADE};
+use http::uri::{Authority, PathAndQuery};
+use http::{Request, Response, Uri, Version};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
+use hyper::client::conn::http2;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tower_service::Service;
 
 use crate::config::UpstreamConfig;
@@ -45,6 +52,8 @@ pub enum ForwardError {
     Timeout(Duration),
     #[error("the upstream connection failed: {0}")]
     Exchange(#[from] hyper::Error),
+    #[error("the request cannot be sent over HTTP/2: {0}")]
+    Target(#[from] http::uri::InvalidUriParts),
 }
 
 struct Pooled {
@@ -54,6 +63,13 @@ struct Pooled {
     used: Instant,
 }
 
+/// `upstream.http2`: the connector (ALPN `h2` only) and the worker's one HTTP/2 connection,
+/// made on first use and again once it has closed.
+struct Http2Upstream {
+    connector: HttpsConnector<HttpConnector>,
+    shared: Mutex<Option<http2::SendRequest<Incoming>>>,
+}
+
 /// One worker's client for the configured upstream.
 pub struct Upstream {
     connector: HttpsConnector<HttpConnector>,
@@ -61,6 +77,8 @@ pub struct Upstream {
     read_timeout: Duration,
     preserve_header_case: bool,
     pool: Mutex<Vec<Pooled>>,
+    /// `upstream.http2`: its connector and connection.
+    h2: Option<Http2Upstream>,
 }
 
 /// The request URI of `upstream.url` (`scheme://host:port/`), as every forwarded request
@@ -88,6 +106,10 @@ impl Upstream {
             read_timeout: config.read_timeout,
             preserve_header_case: config.preserve_header_case,
             pool: Mutex::new(Vec::new()),
+            h2: config.http2.then(|| Http2Upstream {
+                connector: h2_connector(config.connect_timeout),
+                shared: Mutex::new(None),
+            }),
         })
     }
 
@@ -99,6 +121,14 @@ impl Upstream {
     /// Sends `req` (its head already prepared) and waits for the response head.
     pub async fn send(&self, req: Request<Incoming>) -> Result<Response<Incoming>, ForwardError> {
         let mut req = req;
+        if let Some(h2) = &self.h2 {
+            if !req.headers().contains_key(UPGRADE) {
+                return self.send_h2(h2, req).await;
+            }
+        }
+        // HTTP/1.1 whatever the client spoke (an HTTP/2 request arrives in origin form with
+        // `Host`, worker.rs).
+        *req.version_mut() = Version::HTTP_11;
         let now = Instant::now();
         if let Some(mut sender) = self.idle(now) {
             match self.timed(sender.try_send_request(req)).await? {
@@ -117,6 +147,68 @@ impl Upstream {
         let resp = self.timed(sender.send_request(req)).await??;
         self.keep(sender, &resp, now);
         Ok(resp)
+    }
+
+    /// `upstream.http2`: `req` on the worker's HTTP/2 connection (opened if there is none). Its
+    /// `Host` becomes `:authority` (RFC 9113 §8.3.1).
+    async fn send_h2(
+        &self,
+        h2: &Http2Upstream,
+        mut req: Request<Incoming>,
+    ) -> Result<Response<Incoming>, ForwardError> {
+        *req.version_mut() = Version::HTTP_2;
+        let host = req.headers_mut().remove(HOST);
+        let authority = host.and_then(|h| Authority::try_from(h.as_bytes()).ok());
+        let mut target = std::mem::take(req.uri_mut()).into_parts();
+        target.scheme = self.uri.scheme().cloned();
+        target.authority = authority.or_else(|| self.uri.authority().cloned());
+        if target.path_and_query.is_none() {
+            target.path_and_query = Some(PathAndQuery::from_static("/"));
+        }
+        *req.uri_mut() = Uri::from_parts(target)?;
+        let open = h2
+            .shared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .filter(|s| !s.is_closed())
+            .cloned();
+        let mut sender = match open {
+            Some(sender) => sender,
+            None => {
+                let sender = self.connect_h2(&h2.connector).await?;
+                *h2.shared.lock().unwrap_or_else(|p| p.into_inner()) = Some(sender.clone());
+                sender
+            }
+        };
+        self.timed(async move {
+            sender.ready().await?;
+            sender.send_request(req).await
+        })
+        .await?
+        .map_err(ForwardError::Exchange)
+    }
+
+    async fn connect_h2(
+        &self,
+        connector: &HttpsConnector<HttpConnector>,
+    ) -> Result<http2::SendRequest<Incoming>, ForwardError> {
+        let io = connector
+            .clone()
+            .call(self.uri.clone())
+            .await
+            .map_err(|e| ForwardError::Connect(e.to_string()))?;
+        let (sender, conn) = http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .handshake(io)
+            .await
+            .map_err(|e| ForwardError::Connect(e.to_string()))?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "upstream HTTP/2 connection ended");
+            }
+        });
+        Ok(sender)
     }
 
     /// `f` within `upstream.read_timeout`.
@@ -183,6 +275,24 @@ impl Upstream {
         });
         Ok(sender)
     }
+}
+
+/// The connector of `upstream.http2`: plain TCP for `http://` (h2c with prior knowledge), TLS
+/// with ALPN `h2` only for `https://`; no Nagle delay, `connect_timeout` to connect.
+fn h2_connector(connect_timeout: Duration) -> HttpsConnector<HttpConnector> {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(connect_timeout));
+    http.set_nodelay(true);
+    hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
+        .unwrap_or_else(|_| {
+            // ring supports the default protocol versions; this branch cannot be taken.
+            hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots()
+        })
+        .https_or_http()
+        .enable_http2()
+        .wrap_connector(http)
 }
 
 /// The upstream's response body, with `upstream.read_timeout` between its frames. The timer

@@ -64,10 +64,17 @@ pub(super) async fn build(config: &Config, check_ports: bool) -> Result<Built, S
 
     // Fail early and clearly when a port is taken (pingora would only log it).
     if check_ports {
+        let redirect = config
+            .server
+            .http_redirect_listen
+            .map(|addr| ("server.http_redirect_listen", addr));
         for (key, addr) in [
             ("server.listen", config.server.listen),
             ("server.admin_listen", config.server.admin_listen),
-        ] {
+        ]
+        .into_iter()
+        .chain(redirect)
+        {
             TcpListener::bind(addr).map_err(|reason| StartError::Listen { key, addr, reason })?;
         }
     }

@@ -32,4 +32,6 @@ pub enum StartError {
     Runtime(std::io::Error),
     #[error("upstream.url does not make a request URI")]
     UpstreamUri(#[from] http::uri::InvalidUri),
+    #[error(transparent)]
+    Tls(#[from] crate::config::TlsFileError),
 }

@@ -1,7 +1,8 @@
 //! The in-process server of the tests: the gate [`run`](super::run) builds (the same
 //! [`build`](super::build)), served with tokio + hyper on a listener the caller bound, on the
 //! caller's runtime: no pingora, no signals, no admin listener. Each connection goes to one of
-//! `server.threads` workers in turn, each with its own [`Gate`] (and upstream pool), as in `run`.
+//! `server.threads` workers in turn, each with its own [`Gate`] (and upstream pool), as in `run`,
+//! with the same listener protocols (TLS, h2c); `server.http_redirect_listen` is not served.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -53,9 +54,17 @@ impl InProcess {
             metrics: _,
             parts,
         } = build(&config, false).await?;
+        let tls = config
+            .server
+            .tls
+            .as_ref()
+            .map(super::tls::listener_config)
+            .transpose()?;
         let mut workers = Vec::with_capacity(config.server.threads);
         for _ in 0..config.server.threads.max(1) {
-            workers.push(Arc::new(Worker::new(gate(&config, &parts)?)));
+            let worker =
+                Worker::new(gate(&config, &parts)?).with_protocols(tls.clone(), config.server.h2c);
+            workers.push(Arc::new(worker));
         }
         let (stop, stopped) = watch::channel(false);
         let accepting = tokio::spawn(

@@ -1,5 +1,7 @@
-//! Start-up: builds the pingora server (public proxy + admin listener) from a validated
-//! [`Config`], discovers the OP before serving, and runs until SIGINT, SIGTERM or SIGQUIT;
+//! Start-up: builds the pingora server (public proxy + admin listener, and the http → https
+//! redirect listener with `server.http_redirect_listen`) from a validated [`Config`], with
+//! the TLS settings of `server.tls_cert_file` (tls.rs) for the workers, discovers the OP
+//! before serving, and runs until SIGINT, SIGTERM or SIGQUIT;
 //! SIGHUP (and `POST /admin/reload`) reloads the configuration file (`reload.rs`). The store is
 //! synced before the process ends.
 
@@ -21,11 +23,14 @@ use crate::render::{Pages, Theme};
 
 mod build;
 mod error;
+mod https_redirect;
 mod in_process;
 mod reload;
+mod tls;
 
 use build::{build, callback_url, gate, Built};
 pub use error::StartError;
+use https_redirect::HttpsRedirect;
 pub use in_process::InProcess;
 use reload::Reloader;
 
@@ -109,9 +114,17 @@ pub fn run(config: Config, config_path: &Path) -> Result<(), StartError> {
     let mut reuse_port = TcpSocketOptions::default();
     reuse_port.so_reuseport = Some(true);
     let listen = config.server.listen.to_string();
+    // One rustls configuration (and one certificate watcher) for every worker.
+    let tls = config
+        .server
+        .tls
+        .as_ref()
+        .map(tls::listener_config)
+        .transpose()?;
     let mut slots = Vec::with_capacity(config.server.threads);
     for worker in 0..config.server.threads {
-        let worker_app = Worker::new(gate(&config, &parts)?);
+        let worker_app =
+            Worker::new(gate(&config, &parts)?).with_protocols(tls.clone(), config.server.h2c);
         slots.push(worker_app.gate_slot());
         let mut proxy = Service::new(format!("profilegate proxy {worker}"), worker_app);
         proxy.add_tcp_with_settings(&listen, reuse_port.clone());
@@ -141,6 +154,15 @@ pub fn run(config: Config, config_path: &Path) -> Result<(), StartError> {
     admin.threads = Some(1);
 
     server.add_service(admin);
+    if let Some(redirect_listen) = config.server.http_redirect_listen {
+        let mut redirect = Service::new(
+            "profilegate http redirect".to_owned(),
+            HttpsRedirect::new(config.server.public_url.origin()),
+        );
+        redirect.add_tcp(&redirect_listen.to_string());
+        redirect.threads = Some(1);
+        server.add_service(redirect);
+    }
     tracing::info!(
         listen = %config.server.listen,
         admin = %config.server.admin_listen,
@@ -148,6 +170,7 @@ pub fn run(config: Config, config_path: &Path) -> Result<(), StartError> {
         upstream = %config.upstream.url,
         mode = ?config.server.mode,
         threads = config.server.threads,
+        tls = config.server.tls.is_some(),
         "profilegate starting"
     );
     reload_on_hangup(reloader)?;

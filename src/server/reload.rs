@@ -169,7 +169,8 @@ fn keep<T: PartialEq + Clone>(
 /// The keys a reload does not apply, each for a reason:
 /// - the listeners, worker count, shutdown timeout and HTTP parser limits are set up once
 ///   (`server.listen`, `server.admin_listen`, `server.threads`, `server.shutdown_timeout`,
-///   `server.max_request_head_bytes`, `upstream.header_case`);
+///   `server.max_request_head_bytes`, `upstream.header_case`, the TLS files' paths,
+///   `server.http_redirect_listen`, `server.h2c`, `upstream.http2`);
 /// - the OIDC client is kept, with its callback URL (`server.public_url`, `server.prefix`,
 ///   `[oidc]`);
 /// - sessions must keep opening (`[session]`) and profile JWTs keep verifying
@@ -206,7 +207,19 @@ fn restart_only(running: &Config, next: &mut Config, changed: &mut Vec<&'static 
         changed,
     );
 
+    // The listener's protocols are set up once; the certificate files' contents reload by
+    // themselves (server/tls.rs), their paths do not.
+    keep("server.tls_cert_file", &old.tls, &mut new.tls, changed);
+    keep(
+        "server.http_redirect_listen",
+        &old.http_redirect_listen,
+        &mut new.http_redirect_listen,
+        changed,
+    );
+    keep("server.h2c", &old.h2c, &mut new.h2c, changed);
+
     let (old, new) = (&running.upstream, &mut next.upstream);
+    keep("upstream.http2", &old.http2, &mut new.http2, changed);
     keep(
         "upstream.header_case",
         &old.preserve_header_case,

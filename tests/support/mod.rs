@@ -39,6 +39,8 @@ pub mod raw;
 #[allow(dead_code)]
 pub mod self_service;
 #[allow(dead_code)]
+pub mod tls;
+#[allow(dead_code)]
 pub mod upstream;
 
 use std::net::TcpListener;

@@ -250,7 +250,7 @@ async fn serve_in_process(mut proxy: Proxy, listener: TcpListener, wait_ready: b
 
 /// Writes the configuration of a proxy on `port` (admin listener, store and log in a new
 /// temporary directory) and returns it, not started.
-fn configured(
+pub fn configured(
     port: u16,
     issuer: &str,
     upstream: &str,
