@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod enrich;
 pub mod error;
+pub mod http1;
 pub mod jwt;
 pub mod log_format;
 pub mod metrics;

@@ -25,7 +25,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use http::{Method, Request, Response};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioTimer;
 use pingora::apps::ServerApp;
 use pingora::protocols::Stream;
 use pingora::server::ShutdownWatch;
@@ -138,19 +138,7 @@ impl ServerApp for Admin {
             let context = context.clone();
             async move { Ok::<_, Infallible>(route(&context, request).await) }
         });
-        let conn = self.http.serve_connection(TokioIo::new(stream), service);
-        let mut conn = std::pin::pin!(conn);
-        let mut shutdown = shutdown.clone();
-        let ended = tokio::select! {
-            ended = conn.as_mut() => ended,
-            _ = shutdown.changed() => {
-                conn.as_mut().graceful_shutdown();
-                conn.await
-            }
-        };
-        if let Err(e) = ended {
-            tracing::debug!(error = %e, "admin connection ended");
-        }
+        crate::http1::serve_until_shutdown(&self.http, stream, service, shutdown, "admin").await;
         None
     }
 }

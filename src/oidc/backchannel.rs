@@ -38,27 +38,34 @@ pub struct BackChannel {
     timeout: Duration,
 }
 
-/// An HTTP/1.1 connector for `http://` and `https://` (rustls with ring, the webpki roots):
-/// no Nagle delay, `connect_timeout` to connect. Shared by the back channel and the upstream pool.
-pub fn https_connector(connect_timeout: Duration) -> hyper_rustls::HttpsConnector<HttpConnector> {
+/// A connector for `http://` and `https://` (rustls with ring, the webpki roots): no Nagle
+/// delay, `connect_timeout` to connect. HTTP/1.1 for the back channel and the upstream pool;
+/// with `http2` (`upstream.http2`) HTTP/2 only: h2c with prior knowledge for `http://`, ALPN
+/// `h2` for `https://`.
+pub fn https_connector(
+    connect_timeout: Duration,
+    http2: bool,
+) -> hyper_rustls::HttpsConnector<HttpConnector> {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_connect_timeout(Some(connect_timeout));
     http.set_nodelay(true);
-    hyper_rustls::HttpsConnectorBuilder::new()
+    let builder = hyper_rustls::HttpsConnectorBuilder::new()
         .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
         .unwrap_or_else(|_| {
             // ring supports the default protocol versions; this branch cannot be taken.
             hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots()
         })
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(http)
+        .https_or_http();
+    match http2 {
+        true => builder.enable_http2().wrap_connector(http),
+        false => builder.enable_http1().wrap_connector(http),
+    }
 }
 
 impl BackChannel {
     pub fn new(timeout: Duration) -> Self {
-        let https = https_connector(timeout);
+        let https = https_connector(timeout, false);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(4)

@@ -101,13 +101,13 @@ impl Upstream {
     pub fn new(config: &UpstreamConfig) -> Result<Self, http::uri::InvalidUri> {
         let uri = request_uri(config)?;
         Ok(Self {
-            connector: crate::oidc::https_connector(config.connect_timeout),
+            connector: crate::oidc::https_connector(config.connect_timeout, false),
             uri,
             read_timeout: config.read_timeout,
             preserve_header_case: config.preserve_header_case,
             pool: Mutex::new(Vec::new()),
             h2: config.http2.then(|| Http2Upstream {
-                connector: h2_connector(config.connect_timeout),
+                connector: crate::oidc::https_connector(config.connect_timeout, true),
                 shared: Mutex::new(None),
             }),
         })
@@ -275,24 +275,6 @@ impl Upstream {
         });
         Ok(sender)
     }
-}
-
-/// The connector of `upstream.http2`: plain TCP for `http://` (h2c with prior knowledge), TLS
-/// with ALPN `h2` only for `https://`; no Nagle delay, `connect_timeout` to connect.
-fn h2_connector(connect_timeout: Duration) -> HttpsConnector<HttpConnector> {
-    let mut http = HttpConnector::new();
-    http.enforce_http(false);
-    http.set_connect_timeout(Some(connect_timeout));
-    http.set_nodelay(true);
-    hyper_rustls::HttpsConnectorBuilder::new()
-        .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
-        .unwrap_or_else(|_| {
-            // ring supports the default protocol versions; this branch cannot be taken.
-            hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots()
-        })
-        .https_or_http()
-        .enable_http2()
-        .wrap_connector(http)
 }
 
 /// The upstream's response body, with `upstream.read_timeout` between its frames. The timer

@@ -12,7 +12,7 @@ use http::header::{HeaderValue, CONNECTION, CONTENT_LENGTH, LOCATION};
 use http::{Request, Response, StatusCode};
 use http_body_util::Empty;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioTimer;
 use pingora::apps::ServerApp;
 use pingora::protocols::Stream;
 use pingora::server::ShutdownWatch;
@@ -74,19 +74,8 @@ impl ServerApp for HttpsRedirect {
             let resp = redirect(&this.origin, &req);
             async move { Ok::<_, Infallible>(resp) }
         });
-        let conn = self.http.serve_connection(TokioIo::new(stream), service);
-        let mut conn = std::pin::pin!(conn);
-        let mut shutdown = shutdown.clone();
-        let ended = tokio::select! {
-            ended = conn.as_mut() => ended,
-            _ = shutdown.changed() => {
-                conn.as_mut().graceful_shutdown();
-                conn.await
-            }
-        };
-        if let Err(e) = ended {
-            tracing::debug!(error = %e, "redirect connection ended");
-        }
+        crate::http1::serve_until_shutdown(&self.http, stream, service, shutdown, "https redirect")
+            .await;
         None
     }
 }

@@ -290,13 +290,7 @@ fi
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 say "machine: $(machine); load average $LOAD_START"
 say "wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s, $ROUNDS round(s), targets: ${TARGETS[*]}"
-if ((WARMUP > 0)); then
-  for t in "${TARGETS[@]}"; do
-    # shellcheck disable=SC2086 # "name pid" pairs, split on purpose
-    measure_run "$t" "$WARMUP" "$TMP/wrk-warmup-$t.txt" ${CPU_ARGS[$t]}
-    ((M_VALID)) || { warn "warm-up of $t: $M_WHY"; sed -n '1,20p' "$TMP/wrk-warmup-$t.txt" >&2; }
-  done
-fi
+warm_up "${TARGETS[@]}"
 
 # results.tsv: round target valid req/s p50 p99 requests cpu_edge cpu_auth cpu_proxy cpu_upstream
 RESULTS="$TMP/results.tsv"

@@ -241,3 +241,14 @@ measure_run() {
       'BEGIN { if (p == "" || r == 0) print "-"; else printf "%.1f", d * 1e6 / hz / r }')
   done
 }
+
+# warm_up TARGET...: WARMUP seconds of unmeasured load on each target (nothing when WARMUP is 0);
+# a warm-up that would not be a valid run is shown with wrk's output, and the benchmark goes on.
+warm_up() {
+  ((WARMUP > 0)) || return 0
+  local t
+  for t in "$@"; do
+    measure_run "$t" "$WARMUP" "$TMP/wrk-warmup-$t.txt"
+    ((M_VALID)) || { warn "warm-up of $t: $M_WHY"; sed -n '1,20p' "$TMP/wrk-warmup-$t.txt" >&2; }
+  done
+}

@@ -379,16 +379,7 @@ LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 say "machine: $(machine); load average $LOAD_START"
 say "wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s, $ROUNDS round(s), targets: ${TARGETS[*]}"
 
-if ((WARMUP > 0)); then
-  for t in "${TARGETS[@]}"; do
-    run_wrk "$t" "$WARMUP" "$TMP/wrk-warmup-$t.txt"
-    read -r requests non200 hard soft _ _ _ < <(wrk_result "$TMP/wrk-warmup-$t.txt")
-    if ((requests == 0 || non200 > 0)); then
-      warn "warm-up of $t: $requests requests, $non200 not 200, $((hard + soft)) socket errors (see below)"
-      sed -n '1,40p' "$TMP/wrk-warmup-$t.txt" >&2
-    fi
-  done
-fi
+warm_up "${TARGETS[@]}"
 
 RESULTS="$TMP/results.tsv"
 : >"$RESULTS"
