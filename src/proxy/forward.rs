@@ -123,7 +123,9 @@ impl Upstream {
         let mut req = req;
         if let Some(h2) = &self.h2 {
             if !req.headers().contains_key(UPGRADE) {
-                return self.send_h2(h2, req).await;
+                // Boxed: the HTTP/2 handshake's state is large, and every request's future
+                // (which hyper moves once per request) would carry it inline.
+                return Box::pin(self.send_h2(h2, req)).await;
             }
         }
         // HTTP/1.1 whatever the client spoke (an HTTP/2 request arrives in origin form with
