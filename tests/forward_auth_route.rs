@@ -9,6 +9,7 @@ mod support;
 
 use reqwest::StatusCode;
 use serde_json::json;
+use support::policy;
 use support::questions::{company, profiling};
 use support::*;
 
@@ -113,26 +114,14 @@ async fn the_edge_gets_proxy_modes_decision_in_its_own_form() {
     assert!(location(&started).contains("/.profilegate/profile?rd=%2Fapp%2Fpage"));
 
     // Answered: 200 with the identity, the answer and the JWT for the edge to copy upstream.
-    let page = browser
-        .navigate(&env.proxy.url("/.profilegate/profile?rd=%2Fapp%2Fpage"))
-        .await
-        .text()
-        .await
-        .expect("question page");
-    let form = [
-        ("company", "Acme, Inc."),
-        ("_csrf", &form_value(&page, "_csrf")),
-        ("_question", "company"),
-        ("_rd", &form_value(&page, "_rd")),
-    ];
-    let answered = browser
-        .client
-        .post(env.proxy.url("/.profilegate/profile"))
-        .header("accept", "text/html")
-        .form(&form)
-        .send()
-        .await
-        .expect("answer");
+    let answered = policy::answer(
+        &browser,
+        &env,
+        "/app/page",
+        "company",
+        &[("company", "Acme, Inc.")],
+    )
+    .await;
     assert_eq!(answered.status(), StatusCode::SEE_OTHER);
     for nginx in [false, true] {
         let pass = ask(&env, &browser, "/app/page", nginx, true).await;

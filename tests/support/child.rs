@@ -151,3 +151,20 @@ pub fn output_within(cmd: &mut Command, what: &str, limit: Duration) -> std::io:
         stderr: read(&err_path),
     })
 }
+
+/// Stops `child`: `signal` (`"-TERM"`, `"-INT"`), then SIGKILL if it has not ended within 5 s;
+/// always reaped.
+pub fn stop_gracefully(mut child: Child, signal: &str) {
+    let _ = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}

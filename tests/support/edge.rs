@@ -185,21 +185,9 @@ impl Edge {
 
     /// Stops the edge: SIGTERM, then SIGKILL after 5 s; always reaped.
     pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        if let Some(child) = self.child.take() {
+            super::child::stop_gracefully(child, "-TERM");
         }
-        let _ = child.kill();
-        let _ = child.wait();
     }
 }
 
